@@ -1,0 +1,109 @@
+"""Settings: declared once (name, type, default, doc), resolved once, passed inward.
+
+Only :func:`Settings.from_env` reads the environment; the CLI and the SDK's entry points call it, every
+layer below receives a :class:`Settings` (or the pieces it needs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from mloop.errors import InvalidInputError
+
+__all__ = ["Settings"]
+
+Mode = Literal["online", "offline"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration.
+
+    Attributes
+    ----------
+    home : Path
+        ``MLOOP_HOME`` (default ``./.mloop``): the SQLite file, local artifacts and the spool live here.
+    store_uri : str
+        ``MLOOP_STORE_URI``; default ``sqlite:///$MLOOP_HOME/mloop.db``. ``postgresql+psycopg://...``
+        selects PostgreSQL.
+    artifact_uri : str
+        ``MLOOP_ARTIFACT_URI``; default ``$MLOOP_HOME/artifacts``. Any fsspec URL (``s3://bucket/prefix``).
+    mode : {"online", "offline"}
+        ``MLOOP_MODE``. Offline writes every batch to the spool; ``mloop sync`` replays it.
+    heartbeat_s : float
+        ``MLOOP_HEARTBEAT_S`` (default 30): how often a live run says it is alive. A run whose heartbeat
+        is older than ``3 * heartbeat_s`` is reported as ``killed``.
+    flush_interval_s : float
+        ``MLOOP_FLUSH_INTERVAL_S`` (default 1): the background writer's maximum batching delay.
+    flush_timeout_s : float
+        ``MLOOP_FLUSH_TIMEOUT_S`` (default 60): how long ``finish()`` and interpreter exit wait for the
+        buffer to drain before spooling the rest and warning.
+    server_url, token : str or None
+        ``MLOOP_SERVER_URL`` / ``MLOOP_TOKEN`` for a team server (used by later layers).
+    """
+
+    home: Path = field(default_factory=lambda: Path(".mloop"))
+    store_uri: str = ""
+    artifact_uri: str = ""
+    mode: Mode = "online"
+    heartbeat_s: float = 30.0
+    flush_interval_s: float = 1.0
+    flush_timeout_s: float = 60.0
+    server_url: str | None = None
+    token: str | None = None
+
+    def __post_init__(self) -> None:
+        home = Path(self.home)
+        object.__setattr__(self, "home", home)
+        if not self.store_uri:
+            object.__setattr__(self, "store_uri", f"sqlite:///{(home / 'mloop.db').absolute()}")
+        if not self.artifact_uri:
+            object.__setattr__(self, "artifact_uri", str((home / "artifacts").absolute()))
+        if self.mode not in ("online", "offline"):
+            raise InvalidInputError(f"`MLOOP_MODE` must be 'online' or 'offline'; got {self.mode!r}.")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.home.absolute() / "spool"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Resolve settings from ``env`` (default ``os.environ``); keyword overrides win."""
+        env = os.environ if env is None else env
+
+        def _float(name: str, default: float) -> float:
+            raw = env.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise InvalidInputError(f"`{name}` must be a number; got {raw!r}.") from None
+            if value <= 0:
+                raise InvalidInputError(f"`{name}` must be > 0; got {raw!r}.")
+            return value
+
+        settings = cls(
+            home=Path(env.get("MLOOP_HOME") or ".mloop"),
+            store_uri=env.get("MLOOP_STORE_URI", ""),
+            artifact_uri=env.get("MLOOP_ARTIFACT_URI", ""),
+            mode=env.get("MLOOP_MODE", "online") or "online",  # type: ignore[arg-type]
+            heartbeat_s=_float("MLOOP_HEARTBEAT_S", 30.0),
+            flush_interval_s=_float("MLOOP_FLUSH_INTERVAL_S", 1.0),
+            flush_timeout_s=_float("MLOOP_FLUSH_TIMEOUT_S", 60.0),
+            server_url=env.get("MLOOP_SERVER_URL") or None,
+            token=env.get("MLOOP_TOKEN") or None,
+        )
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        if "home" in clean:
+            # A different home moves the defaults that derive from it.
+            base = cls(home=Path(str(clean["home"])))
+            if not env.get("MLOOP_STORE_URI"):
+                clean.setdefault("store_uri", base.store_uri)
+            if not env.get("MLOOP_ARTIFACT_URI"):
+                clean.setdefault("artifact_uri", base.artifact_uri)
+        return replace(settings, **clean) if clean else settings  # type: ignore[arg-type]

@@ -1,0 +1,89 @@
+"""The mloop error tree.
+
+Every error carries an ``error_code`` (stable string, also used by the REST API) and the HTTP status a
+server maps it to, so a client can re-raise the same class from ``{error_code, message, details}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AlreadyExistsError",
+    "ConflictError",
+    "InvalidInputError",
+    "MloopError",
+    "NotFoundError",
+    "StoreUnavailableError",
+    "error_from_code",
+]
+
+
+class MloopError(Exception):
+    """Root of every error mloop raises on purpose."""
+
+    error_code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error_code": self.error_code, "message": self.message, "details": self.details}
+
+
+class InvalidInputError(MloopError, ValueError):
+    """The caller passed something malformed; nothing was changed."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 400
+
+
+class NotFoundError(MloopError, LookupError):
+    """The named thing (run, project, artifact, model...) does not exist."""
+
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+    http_status = 404
+
+
+class AlreadyExistsError(MloopError):
+    """A thing with this unique name or id already exists."""
+
+    error_code = "RESOURCE_ALREADY_EXISTS"
+    http_status = 409
+
+
+class ConflictError(MloopError):
+    """A concurrent change won, or the request contradicts stored state (e.g. a param re-logged)."""
+
+    error_code = "CONFLICT"
+    http_status = 409
+
+
+class StoreUnavailableError(MloopError):
+    """The metadata or artifact store cannot be reached, is locked, or is not a valid store."""
+
+    error_code = "STORE_UNAVAILABLE"
+    http_status = 503
+
+
+_BY_CODE: dict[str, type[MloopError]] = {
+    cls.error_code: cls
+    for cls in (
+        MloopError,
+        InvalidInputError,
+        NotFoundError,
+        AlreadyExistsError,
+        ConflictError,
+        StoreUnavailableError,
+    )
+}
+
+
+def error_from_code(
+    error_code: str, message: str, details: dict[str, Any] | None = None
+) -> MloopError:
+    """Rebuild the error class a server serialised (unknown codes become :class:`MloopError`)."""
+    return _BY_CODE.get(error_code, MloopError)(message, details=details)
