@@ -64,7 +64,9 @@ class Settings:
         if not self.artifact_uri:
             object.__setattr__(self, "artifact_uri", str((home / "artifacts").absolute()))
         if self.mode not in ("online", "offline"):
-            raise InvalidInputError(f"`MLOOP_MODE` must be 'online' or 'offline'; got {self.mode!r}.")
+            raise InvalidInputError(
+                f"`MLOOP_MODE` must be 'online' or 'offline'; got {self.mode!r}."
+            )
 
     @property
     def spool_dir(self) -> Path:

@@ -1,0 +1,42 @@
+"""Metadata persistence: one ``Store`` contract, SQL backends (SQLite default, PostgreSQL)."""
+
+from __future__ import annotations
+
+from mloop.store._base import MAX_RESULTS_LIMIT, Store, downsample_minmax
+from mloop.store._entities import (
+    RUN_STATUSES,
+    ArtifactEntry,
+    DatasetVersion,
+    MetricHistory,
+    MetricSeries,
+    MetricSummary,
+    Page,
+    Project,
+    Run,
+    RunInput,
+)
+from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_by
+from mloop.store._open import open_store
+from mloop.store._sql import SqlStore
+
+__all__ = [
+    "MAX_RESULTS_LIMIT",
+    "RUN_STATUSES",
+    "ArtifactEntry",
+    "Comparison",
+    "DatasetVersion",
+    "MetricHistory",
+    "MetricSeries",
+    "MetricSummary",
+    "OrderKey",
+    "Page",
+    "Project",
+    "Run",
+    "RunInput",
+    "SqlStore",
+    "Store",
+    "downsample_minmax",
+    "open_store",
+    "parse_filter",
+    "parse_order_by",
+]

@@ -173,4 +173,3 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.items)
-

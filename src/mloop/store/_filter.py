@@ -1,0 +1,285 @@
+"""MLflow's run-search filter language, parsed once into an AST shared by every backend.
+
+Grammar (MLflow's)::
+
+    filter     := comparison ( AND comparison )*
+    comparison := identifier op value
+    identifier := ( "metrics" | "params" | "tags" | "attributes" | "attribute" | "attr" | "run" )
+                  "." key  |  attribute-name
+    key        := name-chars | `backquoted` | "double" | 'single'
+    op         := = | != | > | >= | < | <= | LIKE | ILIKE | IN | NOT IN
+    value      := number | 'string' | "string" | ( value, ... )
+
+Metrics compare with numbers; params, tags and string attributes (``run_id``, ``run_name``, ``status``,
+``user``) with strings (``=``, ``!=``, ``LIKE``, ``ILIKE``, ``IN``, ``NOT IN``); ``start_time`` and
+``end_time`` are numbers (ms). Keywords are case-insensitive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from mloop.errors import InvalidInputError
+
+__all__ = ["Comparison", "OrderKey", "parse_filter", "parse_order_by"]
+
+Entity = Literal["metric", "param", "tag", "attribute"]
+
+STRING_ATTRIBUTES = {"run_id": "run_id", "run_name": "run_name", "status": "status", "user": "user"}
+NUMBER_ATTRIBUTES = {"start_time": "start_time", "end_time": "end_time"}
+_ATTR_ALIASES = {"id": "run_id", "name": "run_name", "user_id": "user", "created": "start_time"}
+_PREFIXES: dict[str, Entity] = {
+    "metrics": "metric",
+    "metric": "metric",
+    "params": "param",
+    "param": "param",
+    "parameters": "param",
+    "tags": "tag",
+    "tag": "tag",
+    "attributes": "attribute",
+    "attribute": "attribute",
+    "attr": "attribute",
+    "run": "attribute",
+}
+_STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
+_NUMBER_OPS = ("=", "!=", ">", ">=", "<", "<=")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``entity.key op value``; ``value`` is a float, a str, or a tuple of str for IN / NOT IN."""
+
+    entity: Entity
+    key: str
+    op: str
+    value: float | str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    entity: Entity
+    key: str
+    ascending: bool
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    pos: int
+
+
+def _error(text: str, pos: int, expected: str, got: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"invalid filter at position {pos}: expected {expected}; got {got!r}. Filter: {text!r}",
+        details={"position": pos, "expected": expected},
+    )
+
+
+def _tokenize(text: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    pos = 0
+    simple = re.compile(
+        r"""(?P<ws>\s+)
+          | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+          | (?P<backquoted>`[^`]*`)
+          | (?P<op>!=|>=|<=|=|>|<)
+          | (?P<lparen>\() | (?P<rparen>\)) | (?P<comma>,) | (?P<dot>\.(?![0-9]))
+          | (?P<number>[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?(?![A-Za-z_]))
+          | (?P<word>[A-Za-z_0-9][\w:\-/]*)
+        """,
+        re.VERBOSE,
+    )
+    while pos < len(text):
+        m = simple.match(text, pos)
+        if m is None:
+            raise _error(text, pos, "a name, a value or an operator", text[pos : pos + 10])
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            toks.append(_Tok(kind, m.group(), pos))
+        pos = m.end()
+    return toks
+
+
+def _unquote(tok: _Tok) -> str:
+    s = tok.text[1:-1]
+    if tok.kind == "string":
+        q = tok.text[0]
+        s = s.replace("\\" + q, q).replace("\\\\", "\\")
+    return s
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def next(self, expected: str) -> _Tok:
+        tok = self.peek()
+        if tok is None:
+            raise _error(self.text, len(self.text), expected, "end of filter")
+        self.i += 1
+        return tok
+
+    def parse_identifier(self) -> tuple[Entity, str, int]:
+        tok = self.next("an identifier such as metrics.acc, params.lr, tags.team or status")
+        if tok.kind in ("word", "backquoted", "string"):
+            head = _unquote(tok) if tok.kind != "word" else tok.text
+            nxt = self.peek()
+            if tok.kind == "word" and nxt is not None and nxt.kind == "dot":
+                self.i += 1
+                prefix = head.lower()
+                if prefix not in _PREFIXES:
+                    raise _error(
+                        self.text, tok.pos, "metrics., params., tags. or attributes.", head + "."
+                    )
+                key_tok = self.next("a key after '" + head + ".'")
+                if key_tok.kind == "word":
+                    key = key_tok.text
+                    # keys may contain dots: metrics.val.acc
+                    while (n := self.peek()) is not None and n.kind == "dot":
+                        self.i += 1
+                        part = self.next("the rest of the key")
+                        key += "." + part.text
+                elif key_tok.kind in ("backquoted", "string"):
+                    key = _unquote(key_tok)
+                else:
+                    raise _error(self.text, key_tok.pos, "a key", key_tok.text)
+                entity = _PREFIXES[prefix]
+                if entity == "attribute":
+                    key = self._attribute(key, key_tok.pos)
+                return entity, key, tok.pos
+            if tok.kind == "word":
+                return "attribute", self._attribute(head, tok.pos), tok.pos
+        raise _error(
+            self.text, tok.pos, "an identifier such as metrics.acc, params.lr, tags.team", tok.text
+        )
+
+    def _attribute(self, name: str, pos: int) -> str:
+        low = _ATTR_ALIASES.get(name.lower(), name.lower())
+        if low in STRING_ATTRIBUTES or low in NUMBER_ATTRIBUTES:
+            return low
+        raise _error(
+            self.text,
+            pos,
+            "a run attribute (" + ", ".join([*STRING_ATTRIBUTES, *NUMBER_ATTRIBUTES]) + ")",
+            name,
+        )
+
+    def parse_op(self) -> str:
+        tok = self.next("a comparison operator")
+        if tok.kind == "op":
+            return tok.text
+        if tok.kind == "word":
+            up = tok.text.upper()
+            if up in ("LIKE", "ILIKE", "IN"):
+                return up
+            if up == "NOT":
+                nxt = self.next("IN after NOT")
+                if nxt.kind == "word" and nxt.text.upper() == "IN":
+                    return "NOT IN"
+                raise _error(self.text, nxt.pos, "IN after NOT", nxt.text)
+        raise _error(
+            self.text,
+            tok.pos,
+            "a comparison operator (=, !=, >, >=, <, <=, LIKE, ILIKE, IN)",
+            tok.text,
+        )
+
+    def parse_value(
+        self, entity: Entity, key: str, op: str, pos: int
+    ) -> float | str | tuple[str, ...]:
+        numeric = entity == "metric" or (entity == "attribute" and key in NUMBER_ATTRIBUTES)
+        allowed = _NUMBER_OPS if numeric else _STRING_OPS
+        if op not in allowed:
+            what = f"{entity}s.{key}" if entity != "attribute" else key
+            raise _error(self.text, pos, f"an operator valid for {what} ({', '.join(allowed)})", op)
+        if op in ("IN", "NOT IN"):
+            lp = self.next("'(' starting a list of strings")
+            if lp.kind != "lparen":
+                raise _error(self.text, lp.pos, "'(' starting a list of strings", lp.text)
+            items: list[str] = []
+            while True:
+                tok = self.next("a quoted string")
+                if tok.kind != "string":
+                    raise _error(self.text, tok.pos, "a quoted string", tok.text)
+                items.append(_unquote(tok))
+                sep = self.next("',' or ')'")
+                if sep.kind == "rparen":
+                    break
+                if sep.kind != "comma":
+                    raise _error(self.text, sep.pos, "',' or ')'", sep.text)
+            return tuple(items)
+        tok = self.next("a value")
+        if numeric:
+            if tok.kind != "number":
+                raise _error(self.text, tok.pos, "a number", tok.text)
+            return float(tok.text)
+        if tok.kind != "string":
+            raise _error(self.text, tok.pos, "a quoted string", tok.text)
+        value = _unquote(tok)
+        if entity == "attribute" and key == "status":
+            value = value.lower()
+        return value
+
+    def parse(self) -> list[Comparison]:
+        out: list[Comparison] = []
+        if not self.toks:
+            return out
+        while True:
+            entity, key, _ = self.parse_identifier()
+            op_pos = self.peek().pos if self.peek() is not None else len(self.text)  # type: ignore[union-attr]
+            op = self.parse_op()
+            value = self.parse_value(entity, key, op, op_pos)
+            if entity == "attribute" and key == "status" and isinstance(value, tuple):
+                value = tuple(v.lower() for v in value)
+            out.append(Comparison(entity, key, op, value))
+            tok = self.peek()
+            if tok is None:
+                return out
+            if tok.kind == "word" and tok.text.upper() == "AND":
+                self.i += 1
+                continue
+            if tok.kind == "word" and tok.text.upper() == "OR":
+                raise _error(
+                    self.text, tok.pos, "AND (OR is not supported, as in MLflow)", tok.text
+                )
+            raise _error(self.text, tok.pos, "AND or the end of the filter", tok.text)
+
+
+def parse_filter(text: str) -> list[Comparison]:
+    """Parse a filter string into a conjunction of comparisons (empty string -> [])."""
+    if not isinstance(text, str):
+        raise InvalidInputError(f"`filter` must be a str; got {type(text).__name__}.")
+    return _Parser(text).parse()
+
+
+def parse_order_by(clauses: Sequence[str]) -> list[OrderKey]:
+    """Parse ``["metrics.acc DESC", "start_time"]`` style clauses (default ascending)."""
+    if isinstance(clauses, str):
+        clauses = [clauses]
+    out: list[OrderKey] = []
+    for clause in clauses:
+        if not isinstance(clause, str):
+            raise InvalidInputError(f"`order_by` items must be str; got {type(clause).__name__}.")
+        p = _Parser(clause)
+        entity, key, _ = p.parse_identifier()
+        ascending = True
+        tok = p.peek()
+        if tok is not None:
+            word = tok.text.upper() if tok.kind == "word" else ""
+            if word not in ("ASC", "DESC"):
+                raise _error(clause, tok.pos, "ASC, DESC or the end of the clause", tok.text)
+            ascending = word == "ASC"
+            p.i += 1
+            if (extra := p.peek()) is not None:
+                raise _error(clause, extra.pos, "the end of the clause", extra.text)
+        out.append(OrderKey(entity, key, ascending))
+    return out

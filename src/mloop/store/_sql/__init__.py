@@ -1,0 +1,5 @@
+"""SQL backends (SQLite, PostgreSQL): the only code in mloop that speaks SQL."""
+
+from mloop.store._sql._store import SqlStore
+
+__all__ = ["SqlStore"]

@@ -1,0 +1,181 @@
+"""Engines for SQLite and PostgreSQL, and schema upgrades that are safe under concurrent openers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from mloop.errors import InvalidInputError, StoreUnavailableError
+
+__all__ = ["HEAD_REVISION", "create_store_engine", "describe_uri", "upgrade_schema"]
+
+# The newest migration; a test asserts it equals Alembic's head, so the fast path below stays honest.
+HEAD_REVISION = "0001"
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+SQLITE_BUSY_TIMEOUT_S = 60.0
+_PG_UPGRADE_LOCK = 0x6D6C6F6F70  # "mloop": pg_advisory_lock key serialising schema upgrades
+
+
+def describe_uri(uri: str) -> str:
+    """The URI with any password removed, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", uri)
+
+
+def create_store_engine(uri: str) -> Engine:
+    """An engine for ``sqlite:///path`` or ``postgresql+psycopg://...`` with mloop's settings."""
+    if uri.startswith("sqlite"):
+        return _sqlite_engine(uri)
+    if uri.startswith(("postgresql", "postgres")):
+        if uri.startswith("postgres://"):
+            uri = "postgresql+psycopg://" + uri[len("postgres://") :]
+        elif uri.startswith("postgresql://"):
+            uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
+        try:
+            return sa.create_engine(
+                uri,
+                pool_pre_ping=True,
+                pool_size=5,
+                max_overflow=10,
+                connect_args={"connect_timeout": 10},
+            )
+        except ModuleNotFoundError as exc:
+            raise StoreUnavailableError(
+                f"PostgreSQL store {describe_uri(uri)!r} needs the psycopg driver: "
+                "pip install 'mloop[postgres]'."
+            ) from exc
+    raise InvalidInputError(
+        f"store URI must start with 'sqlite:///' or 'postgresql+psycopg://'; got {describe_uri(uri)!r}."
+    )
+
+
+def _sqlite_engine(uri: str) -> Engine:
+    url = sa.engine.make_url(uri)
+    db = url.database
+    if db and db != ":memory:":
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        uri,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (pysqlite's implicit transactions defer locks, which turns
+        # concurrent writers into "database is locked" deadlocks instead of waits).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front (waiting up to the busy timeout); readers don't.
+        write = conn.get_execution_options().get("mloop_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _alembic_config(conn: Connection) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+@contextlib.contextmanager
+def _upgrade_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema upgrades across processes: a file lock (SQLite) or an advisory lock (PG)."""
+    if engine.dialect.name == "sqlite":
+        db = engine.url.database
+        if not db or db == ":memory:":
+            yield
+            return
+        import fcntl
+
+        lock_path = db + ".upgrade-lock"
+        with open(lock_path, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    else:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_UPGRADE_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_UPGRADE_LOCK})
+                conn.commit()
+
+
+def upgrade_schema(engine: Engine, *, uri_for_messages: str) -> str:
+    """Bring the schema to the newest revision; a no-op (one query) when already there.
+
+    Safe when several processes open the same store at once. Returns the revision now in force.
+    Raises :class:`StoreUnavailableError` for an unreachable server or a file that is not a database.
+    """
+    try:
+        with engine.connect() as conn:
+            rev = _current_revision(conn)
+        if rev == HEAD_REVISION:
+            return rev
+        with _upgrade_lock(engine), engine.connect() as conn:
+            conn.execution_options(mloop_write=True)
+            with conn.begin():
+                if _current_revision(conn) != HEAD_REVISION:
+                    from alembic import command
+
+                    command.upgrade(_alembic_config(conn), "head")
+        return HEAD_REVISION
+    except (OperationalError, DatabaseError) as exc:
+        raise store_error(exc, uri_for_messages) from exc
+
+
+def store_error(exc: Exception, uri: str) -> StoreUnavailableError:
+    """Turn a driver error into one clear line naming the store and what to do."""
+    text = (
+        str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+    )
+    where = describe_uri(uri)
+    if "file is not a database" in text or "malformed" in text:
+        return StoreUnavailableError(
+            f"store {where!r} is not a valid mloop database ({text}); point MLOOP_STORE_URI or "
+            "MLOOP_HOME elsewhere, or move the file away.",
+            details={"uri": where},
+        )
+    if "locked" in text:
+        return StoreUnavailableError(
+            f"store {where!r} stayed locked by other writers for {SQLITE_BUSY_TIMEOUT_S:.0f} s ({text}).",
+            details={"uri": where},
+        )
+    return StoreUnavailableError(
+        f"cannot use store {where!r}: {text}", details={"uri": where, "pid": os.getpid()}
+    )

@@ -1,0 +1,536 @@
+"""``SqlStore``: the Store contract on SQLite (default) and PostgreSQL, via SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+
+from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from mloop.ids import now_ms
+from mloop.store._base import Store
+from mloop.store._entities import (
+    ArtifactEntry,
+    DatasetVersion,
+    MetricSeries,
+    MetricSummary,
+    Project,
+    Run,
+    RunInput,
+)
+from mloop.store._filter import Comparison, OrderKey
+from mloop.store._sql import _metrics, _search
+from mloop.store._sql import _schema as t
+from mloop.store._sql._engine import create_store_engine, store_error, upgrade_schema
+
+__all__ = ["SqlStore"]
+
+_IN_CHUNK = 900
+
+
+def _chunks(items: Sequence[Any], n: int = _IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+class SqlStore(Store):
+    """The metadata store on SQLite or PostgreSQL.
+
+    Parameters
+    ----------
+    uri : str
+        ``sqlite:///path/to/mloop.db`` or ``postgresql+psycopg://user:pw@host:port/db``.
+    heartbeat_timeout_s : float
+        A ``running`` run whose last heartbeat is older than this reads as ``killed``.
+    upgrade : bool
+        Bring the schema to the newest migration on open (safe under concurrent openers).
+    """
+
+    def __init__(
+        self, uri: str, *, heartbeat_timeout_s: float = 90.0, upgrade: bool = True
+    ) -> None:
+        self.uri = uri
+        self.heartbeat_timeout_ms = int(heartbeat_timeout_s * 1000)
+        self.engine = create_store_engine(uri)
+        self.dialect = self.engine.dialect.name
+        if upgrade:
+            upgrade_schema(self.engine, uri_for_messages=uri)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        from mloop.store._sql._engine import describe_uri
+
+        return f"SqlStore({describe_uri(self.uri)!r})"
+
+    # ------------------------------------------------------------------ transactions
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except (OperationalError, DatabaseError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise store_error(exc, self.uri) from exc
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(mloop_write=True)
+                with conn.begin():
+                    yield conn
+        except (OperationalError, DatabaseError) as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise store_error(exc, self.uri) from exc
+
+    # ------------------------------------------------------------------ projects
+    def _project_from_row(self, conn: Connection, row: Any) -> Project:
+        tags = dict(
+            conn.execute(
+                sa.select(t.project_tags.c.key, t.project_tags.c.value).where(
+                    t.project_tags.c.project_id == row.id
+                )
+            )
+            .tuples()
+            .all()
+        )
+        return Project(
+            id=str(row.id),
+            name=row.name,
+            created_ms=row.created_ms,
+            updated_ms=row.updated_ms,
+            lifecycle_stage=row.lifecycle_stage,
+            tags=tags,
+        )
+
+    def _insert_project(self, conn: Connection, name: str, tags: Mapping[str, str]) -> Project:
+        ts = now_ms()
+        pid = conn.execute(
+            t.projects.insert().values(
+                name=name, created_ms=ts, updated_ms=ts, lifecycle_stage="active"
+            )
+        ).inserted_primary_key[0]  # type: ignore[index]
+        if tags:
+            conn.execute(
+                t.project_tags.insert(),
+                [{"project_id": pid, "key": k, "value": v} for k, v in tags.items()],
+            )
+        return Project(str(pid), name, ts, ts, "active", dict(tags))
+
+    def _do_create_project(self, name: str, tags: dict[str, str]) -> Project:
+        try:
+            with self._write() as conn:
+                return self._insert_project(conn, name, tags)
+        except IntegrityError:
+            raise AlreadyExistsError(f"project {name!r} already exists.") from None
+
+    def _do_get_or_create_project(self, name: str) -> Project:
+        try:
+            with self._write() as conn:
+                row = conn.execute(sa.select(t.projects).where(t.projects.c.name == name)).first()
+                if row is not None:
+                    return self._project_from_row(conn, row)
+                return self._insert_project(conn, name, {})
+        except IntegrityError:  # a concurrent creator won on PostgreSQL: read theirs
+            found = self._do_get_project_by_name(name)
+            assert found is not None
+            return found
+
+    def _project_id(self, project_id: str) -> int:
+        try:
+            return int(project_id)
+        except ValueError:
+            raise NotFoundError(f"project id {project_id!r} does not exist.") from None
+
+    def _do_get_project(self, project_id: str) -> Project:
+        pid = self._project_id(project_id)
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.projects).where(t.projects.c.id == pid)).first()
+            if row is None:
+                raise NotFoundError(f"project id {project_id!r} does not exist.")
+            return self._project_from_row(conn, row)
+
+    def _do_get_project_by_name(self, name: str) -> Project | None:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.projects).where(t.projects.c.name == name)).first()
+            return None if row is None else self._project_from_row(conn, row)
+
+    def _do_list_projects(self, include_deleted: bool) -> list[Project]:
+        with self._read() as conn:
+            q = sa.select(t.projects).order_by(t.projects.c.id)
+            if not include_deleted:
+                q = q.where(t.projects.c.lifecycle_stage == "active")
+            return [self._project_from_row(conn, r) for r in conn.execute(q).all()]
+
+    def _do_set_project_lifecycle(self, project_id: str, stage: str) -> None:
+        pid = self._project_id(project_id)
+        with self._write() as conn:
+            n = conn.execute(
+                t.projects.update()
+                .where(t.projects.c.id == pid)
+                .values(lifecycle_stage=stage, updated_ms=now_ms())
+            ).rowcount
+            if n == 0:
+                raise NotFoundError(f"project id {project_id!r} does not exist.")
+
+    # ------------------------------------------------------------------ runs
+    def _do_create_run(self, project_id: str, **f: Any) -> Run:
+        pid = self._project_id(project_id)
+        with self._write() as conn:
+            if (
+                conn.execute(sa.select(t.projects.c.id).where(t.projects.c.id == pid)).first()
+                is None
+            ):
+                raise NotFoundError(f"project id {project_id!r} does not exist.")
+            try:
+                conn.execute(
+                    t.runs.insert().values(
+                        id=f["run_id"],
+                        project_id=pid,
+                        name=f["name"],
+                        status="running",
+                        start_ms=f["start_ms"],
+                        heartbeat_ms=f["start_ms"],
+                        parent_run_id=f["parent_run_id"],
+                        user=f["user"],
+                        host=f["host"],
+                        git_commit=f["git_commit"],
+                        git_dirty=f["git_dirty"],
+                        lifecycle_stage="active",
+                        context=json.dumps(f["context"], default=str) if f["context"] else None,
+                    )
+                )
+            except IntegrityError:
+                raise AlreadyExistsError(f"run {f['run_id']} already exists.") from None
+            if f["params"]:
+                _metrics.write_params(conn, f["run_id"], f["params"])
+            if f["tags"]:
+                _metrics.write_tags(conn, f["run_id"], f["tags"])
+        return self._do_get_run(f["run_id"])
+
+    def _cutoff(self) -> int:
+        return now_ms() - self.heartbeat_timeout_ms
+
+    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+        ids = [r.id for r in rows]
+        params: dict[str, dict[str, str]] = defaultdict(dict)
+        tags: dict[str, dict[str, str]] = defaultdict(dict)
+        metrics: dict[str, dict[str, MetricSummary]] = defaultdict(dict)
+        inputs: dict[str, list[RunInput]] = defaultdict(list)
+        for part in _chunks(ids):
+            for rid, k, v in conn.execute(
+                sa.select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id.in_(part)
+                )
+            ):
+                params[rid][k] = v
+            for rid, k, v in conn.execute(
+                sa.select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(
+                    t.tags.c.run_id.in_(part)
+                )
+            ):
+                tags[rid][k] = v
+            for m in conn.execute(
+                sa.select(t.metric_summary).where(t.metric_summary.c.run_id.in_(part))
+            ):
+                metrics[m.run_id][m.key] = MetricSummary(
+                    key=m.key,
+                    last=math.nan if m.is_nan else float(m.value),
+                    step=m.step,
+                    timestamp=m.timestamp,
+                    min=m.min_value,
+                    max=m.max_value,
+                    count=m.count,
+                )
+            for i in conn.execute(sa.select(t.run_inputs).where(t.run_inputs.c.run_id.in_(part))):
+                inputs[i.run_id].append(RunInput(i.dataset_sha256, i.name, i.context))
+        return [
+            Run(
+                id=r.id,
+                project_id=str(r.project_id),
+                name=r.name,
+                status=r.effective_status,
+                start_ms=r.start_ms,
+                end_ms=r.end_ms
+                if r.end_ms is not None
+                else (
+                    r.heartbeat_ms
+                    if r.effective_status == "killed" and r.status == "running"
+                    else None
+                ),
+                heartbeat_ms=r.heartbeat_ms,
+                parent_run_id=r.parent_run_id,
+                user=r.user,
+                host=r.host,
+                git_commit=r.git_commit,
+                git_dirty=r.git_dirty,
+                lifecycle_stage=r.lifecycle_stage,
+                params=dict(params.get(r.id, {})),
+                tags=dict(tags.get(r.id, {})),
+                metrics=dict(sorted(metrics.get(r.id, {}).items())),
+                context=json.loads(r.context) if r.context else {},
+                inputs=tuple(
+                    sorted(inputs.get(r.id, []), key=lambda x: (x.name, x.dataset_sha256))
+                ),
+            )
+            for r in rows
+        ]
+
+    def _do_get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(
+                    t.runs, _search.status_expr(self._cutoff()).label("effective_status")
+                ).where(t.runs.c.id == run_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"run {run_id} does not exist.")
+            return self._load_runs(conn, [row])[0]
+
+    def _require_run(self, conn: Connection, run_id: str) -> None:
+        if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+            raise NotFoundError(f"run {run_id} does not exist.")
+
+    def _do_update_run(
+        self, run_id: str, *, status: str | None, end_ms: int | None, name: str | None
+    ) -> Run:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status
+            if status != "running" and end_ms is None:
+                end_ms = now_ms()
+            if status == "running":
+                values["heartbeat_ms"] = now_ms()
+                values["end_ms"] = None
+        if end_ms is not None:
+            values["end_ms"] = int(end_ms)
+        if name is not None:
+            values["name"] = name
+        with self._write() as conn:
+            if values:
+                n = conn.execute(
+                    t.runs.update().where(t.runs.c.id == run_id).values(**values)
+                ).rowcount
+            else:
+                n = 1
+                self._require_run(conn, run_id)
+            if n == 0:
+                raise NotFoundError(f"run {run_id} does not exist.")
+        return self._do_get_run(run_id)
+
+    def _do_heartbeat(self, run_id: str, ts_ms: int) -> None:
+        with self._write() as conn:
+            n = conn.execute(
+                t.runs.update().where(t.runs.c.id == run_id).values(heartbeat_ms=ts_ms)
+            ).rowcount
+            if n == 0:
+                raise NotFoundError(f"run {run_id} does not exist.")
+
+    def _do_set_run_lifecycle(self, run_id: str, stage: str) -> None:
+        with self._write() as conn:
+            n = conn.execute(
+                t.runs.update().where(t.runs.c.id == run_id).values(lifecycle_stage=stage)
+            ).rowcount
+            if n == 0:
+                raise NotFoundError(f"run {run_id} does not exist.")
+
+    def _do_log_batch(
+        self,
+        run_id: str,
+        *,
+        metrics: Mapping[str, MetricSeries],
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+        batch_id: str | None,
+    ) -> bool:
+        try:
+            with self._write() as conn:
+                self._require_run(conn, run_id)
+                if batch_id is not None and not _metrics.claim_batch(conn, run_id, batch_id):
+                    return False
+                if params:
+                    _metrics.write_params(conn, run_id, params)
+                if tags:
+                    _metrics.write_tags(conn, run_id, tags)
+                if metrics:
+                    _metrics.write_metrics(conn, run_id, metrics)
+                return True
+        except IntegrityError as exc:
+            if batch_id is not None and "batches" in str(exc):
+                return False  # a concurrent replayer applied the same batch first
+            raise
+
+    def _do_get_metric_history(
+        self, run_id: str, key: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            return _metrics.read_history(conn, run_id, key)
+
+    def _do_search_runs(
+        self,
+        project_ids: list[str],
+        *,
+        ast: list[Comparison],
+        order: list[OrderKey],
+        limit: int,
+        offset: int,
+        include_deleted: bool,
+    ) -> tuple[list[Run], bool]:
+        pids = []
+        for p in project_ids:
+            try:
+                pids.append(int(p))
+            except ValueError:
+                raise InvalidInputError(
+                    f"project id must be a numeric string; got {p!r}."
+                ) from None
+        q = _search.build_query(
+            pids,
+            ast,
+            order,
+            cutoff_ms=self._cutoff(),
+            include_deleted=include_deleted,
+            limit=limit,
+            offset=offset,
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+            more = len(rows) > limit
+            return self._load_runs(conn, rows[:limit]), more
+
+    # ------------------------------------------------------------------ artifacts index
+    def _do_add_artifacts(self, run_id: str, entries: list[ArtifactEntry]) -> None:
+        a = t.artifacts
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            paths = [e.path for e in entries]
+            for part in _chunks(paths):
+                conn.execute(a.delete().where(a.c.run_id == run_id, a.c.path.in_(part)))
+            conn.execute(
+                a.insert(),
+                [
+                    {"run_id": run_id, "path": e.path, "size": e.size, "sha256": e.sha256}
+                    for e in entries
+                ],
+            )
+
+    def _do_list_artifacts(self, run_id: str, prefix: str) -> list[ArtifactEntry]:
+        a = t.artifacts
+        with self._read() as conn:
+            self._require_run(conn, run_id)
+            q = sa.select(a.c.path, a.c.size, a.c.sha256).where(a.c.run_id == run_id)
+            if prefix:
+                q = q.where(
+                    sa.or_(a.c.path == prefix, a.c.path.startswith(prefix + "/", autoescape=True))
+                )
+            return [ArtifactEntry(p, s, h) for p, s, h in conn.execute(q.order_by(a.c.path))]
+
+    def _do_get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
+        a = t.artifacts
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(a.c.path, a.c.size, a.c.sha256).where(
+                    a.c.run_id == run_id, a.c.path == path
+                )
+            ).first()
+            if row is None:
+                self._require_run(conn, run_id)
+                raise NotFoundError(f"run {run_id} has no artifact {path!r}.")
+            return ArtifactEntry(*row)
+
+    def _do_referenced_blobs(self) -> set[str]:
+        with self._read() as conn:
+            shas = set(conn.execute(sa.select(t.artifacts.c.sha256).distinct()).scalars())
+            for uri in conn.execute(sa.select(t.datasets.c.storage_uri)).scalars():
+                shas.add(uri.rstrip("/").rsplit("/", 1)[-1].split(".")[0])
+            return shas
+
+    # ------------------------------------------------------------------ datasets
+    def _dataset_from_row(self, row: Any) -> DatasetVersion:
+        return DatasetVersion(
+            sha256=row.sha256,
+            name=row.name,
+            schema=json.loads(row.schema),
+            num_rows=row.num_rows,
+            source_uri=row.source_uri,
+            storage_uri=row.storage_uri,
+            created_ms=row.created_ms,
+            profile=json.loads(row.profile) if row.profile else None,
+        )
+
+    def _do_put_dataset(self, dataset: DatasetVersion) -> DatasetVersion:
+        d = t.datasets
+        try:
+            with self._write() as conn:
+                row = conn.execute(sa.select(d).where(d.c.sha256 == dataset.sha256)).first()
+                if row is not None:
+                    return self._dataset_from_row(row)
+                conn.execute(
+                    d.insert().values(
+                        sha256=dataset.sha256,
+                        name=dataset.name,
+                        schema=json.dumps(dict(dataset.schema)),
+                        num_rows=int(dataset.num_rows),
+                        source_uri=dataset.source_uri,
+                        storage_uri=dataset.storage_uri,
+                        created_ms=dataset.created_ms,
+                        profile=json.dumps(dataset.profile)
+                        if dataset.profile is not None
+                        else None,
+                    )
+                )
+                return dataset
+        except IntegrityError:  # concurrent writer recorded the same content first
+            return self._do_get_dataset(dataset.sha256)
+
+    def _do_get_dataset(self, sha256: str) -> DatasetVersion:
+        with self._read() as conn:
+            row = conn.execute(sa.select(t.datasets).where(t.datasets.c.sha256 == sha256)).first()
+            if row is None:
+                raise NotFoundError(f"dataset {sha256} does not exist.")
+            return self._dataset_from_row(row)
+
+    def _do_log_input(self, run_id: str, run_input: RunInput) -> None:
+        ri = t.run_inputs
+        with self._write() as conn:
+            self._require_run(conn, run_id)
+            if (
+                conn.execute(
+                    sa.select(t.datasets.c.sha256).where(
+                        t.datasets.c.sha256 == run_input.dataset_sha256
+                    )
+                ).first()
+                is None
+            ):
+                raise NotFoundError(
+                    f"dataset {run_input.dataset_sha256} does not exist; store it first."
+                )
+            exists = conn.execute(
+                sa.select(ri.c.run_id).where(
+                    ri.c.run_id == run_id,
+                    ri.c.dataset_sha256 == run_input.dataset_sha256,
+                    ri.c.name == run_input.name,
+                )
+            ).first()
+            if exists is None:
+                conn.execute(
+                    ri.insert().values(
+                        run_id=run_id,
+                        dataset_sha256=run_input.dataset_sha256,
+                        name=run_input.name,
+                        context=run_input.context,
+                    )
+                )

@@ -1,0 +1,157 @@
+"""Input limits shared by every backend (MLflow's, enforced identically on SQLite, PostgreSQL and HTTP)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from mloop.errors import InvalidInputError
+from mloop.ids import RUN_ID_RE
+
+__all__ = [
+    "MAX_ENTITY_NAME",
+    "MAX_KEY_LENGTH",
+    "MAX_PARAM_VALUE",
+    "MAX_TAG_VALUE",
+    "validate_key",
+    "validate_metric_value",
+    "validate_params",
+    "validate_run_id",
+    "validate_tags",
+]
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+MAX_ENTITY_NAME = 500
+
+_KEY_RE = re.compile(r"^[\w./\- :]+$")
+_ok_keys: set[str] = set()
+
+
+def validate_key(key: object, *, kind: str = "metric") -> str:
+    """Return ``key`` if it is a valid metric/param/tag key, else raise :class:`InvalidInputError`.
+
+    Keys are at most 250 characters of letters, digits, ``_ - . / :`` and spaces, and may not contain
+    ``..`` path segments or start with ``/`` (they become file-like paths in some views).
+    """
+    if key in _ok_keys:  # hot path: the same few keys are logged millions of times
+        return key  # type: ignore[return-value]
+    if not isinstance(key, str):
+        raise InvalidInputError(f"{kind} key must be a str; got {type(key).__name__} {key!r}.")
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInputError(
+            f"{kind} key must have 1 to {MAX_KEY_LENGTH} characters; got {len(key)} ({key[:60]!r}...)."
+            if key
+            else f"{kind} key must be a non-empty string; got ''."
+        )
+    if not _KEY_RE.match(key):
+        bad = sorted({c for c in key if not re.match(r"[\w./\- :]", c)})
+        raise InvalidInputError(
+            f"{kind} key {key!r} contains invalid characters {bad}; allowed are letters, digits, "
+            "'_', '-', '.', '/', ':' and spaces."
+        )
+    if key.startswith("/") or ".." in key.split("/"):
+        raise InvalidInputError(
+            f"{kind} key {key!r} may not start with '/' or contain '..' segments."
+        )
+    if len(_ok_keys) < 100_000:
+        _ok_keys.add(key)
+    return key
+
+
+def validate_metric_value(key: str, value: Any) -> float:
+    """Return ``value`` as a float; bools and non-numbers are refused. NaN and +/-inf are kept."""
+    if isinstance(value, float):
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+        raise InvalidInputError(
+            f"metric {key!r} must be a real number (int or float); got {type(value).__name__} {value!r}."
+        )
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            f"metric {key!r} must be a real number (int or float); got {type(value).__name__} {value!r}."
+        ) from None
+    if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "b":
+        raise InvalidInputError(f"metric {key!r} must be a real number; got a boolean {value!r}.")
+    if hasattr(value, "size") and getattr(value, "size", 1) != 1:
+        raise InvalidInputError(
+            f"metric {key!r} must be a scalar; got an array of shape {value.shape}."
+        )
+    return out if not math.isnan(out) else math.nan
+
+
+def _stringify(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    return str(value)
+
+
+def validate_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """Validate keys and stringify values (at most 6000 characters each)."""
+    out: dict[str, str] = {}
+    for k, v in params.items():
+        validate_key(k, kind="param")
+        s = _stringify(v)
+        if len(s) > MAX_PARAM_VALUE:
+            raise InvalidInputError(
+                f"param {k!r} value must have at most {MAX_PARAM_VALUE} characters; got {len(s)}."
+            )
+        out[k] = s
+    return out
+
+
+def validate_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """Validate keys and stringify values (at most 8000 characters each)."""
+    out: dict[str, str] = {}
+    for k, v in tags.items():
+        validate_key(k, kind="tag")
+        s = _stringify(v)
+        if len(s) > MAX_TAG_VALUE:
+            raise InvalidInputError(
+                f"tag {k!r} value must have at most {MAX_TAG_VALUE} characters; got {len(s)}."
+            )
+        out[k] = s
+    return out
+
+
+def validate_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+        raise InvalidInputError(f"run id must be 32 lowercase hex characters; got {run_id!r}.")
+    return run_id
+
+
+def validate_name(name: object, *, what: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_ENTITY_NAME:
+        raise InvalidInputError(
+            f"{what} must be a non-empty string of at most {MAX_ENTITY_NAME} characters; got {name!r}."
+        )
+    return name
+
+
+def validate_artifact_path(path: object, *, what: str = "artifact_path") -> str:
+    """Normalise a relative artifact path to POSIX form; refuse ``..``, absolute paths, NUL, empty.
+
+    Returns the path with ``\\`` kept as an ordinary character refused (ambiguous across OSes), duplicate
+    and trailing slashes and ``.`` segments removed.
+    """
+    if not isinstance(path, str):
+        raise InvalidInputError(f"`{what}` must be a str; got {type(path).__name__} {path!r}.")
+    if "\x00" in path:
+        raise InvalidInputError(f"`{what}` must not contain NUL characters; got {path!r}.")
+    if "\\" in path:
+        raise InvalidInputError(f"`{what}` must use '/' separators, not '\\'; got {path!r}.")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise InvalidInputError(f"`{what}` must be relative, not absolute; got {path!r}.")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise InvalidInputError(f"`{what}` must not contain '..' segments; got {path!r}.")
+    if not parts:
+        raise InvalidInputError(f"`{what}` must name a file or folder; got {path!r}.")
+    return "/".join(parts)
