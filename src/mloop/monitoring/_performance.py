@@ -1,0 +1,731 @@
+"""Model performance with labels: classification and regression metrics, per-segment breakdown.
+
+Every metric is a vectorised numpy function of the label, prediction and score arrays. A metric that is
+undefined for the data at hand (ROC AUC with one class, R² of a constant target, ...) is ``None`` with a
+reason in ``PerformanceReport.reasons``; it is never a NaN and never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from scipy.stats import rankdata
+
+from mloop.errors import InvalidInputError
+
+__all__ = [
+    "CLASSIFICATION_METRICS",
+    "REGRESSION_METRICS",
+    "PerformanceReport",
+    "expected_calibration_error",
+    "performance_report",
+]
+
+Task = Literal["binary", "multiclass", "regression"]
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "pr_auc",
+    "log_loss",
+    "brier",
+    "ece",
+)
+REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
+_PROB_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    """Performance metrics of one set of predictions, optionally broken down by segment.
+
+    Attributes
+    ----------
+    task : {"binary", "multiclass", "regression"}
+    n : int
+        Rows the metrics were computed on.
+    n_dropped : int
+        Rows left out because the label, prediction or score was missing.
+    metrics : dict of str to float or None
+        Metric name -> value; ``None`` when undefined (see ``reasons``).
+    reasons : dict of str to str
+        Why a metric is ``None``.
+    labels : list
+        Class labels (classification), in the order of ``y_score`` columns and of the confusion matrix.
+    pos_label : object or None
+        Positive class of a binary task.
+    confusion_matrix : list of list of int or None
+        Rows are true classes, columns predicted classes, both in ``labels`` order.
+    segments : dict of str to PerformanceReport
+        Per-segment reports (empty without ``segments``).
+    notes : list of str
+        Anything the reader should know (dropped rows, classes left out of an average).
+    """
+
+    task: Task
+    n: int
+    n_dropped: int
+    metrics: dict[str, float | None]
+    reasons: dict[str, str] = field(default_factory=dict)
+    labels: list[Any] = field(default_factory=list)
+    pos_label: Any = None
+    confusion_matrix: list[list[int]] | None = None
+    segments: dict[str, PerformanceReport] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> float | None:
+        return self.metrics[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary of the report (labels converted to plain Python values)."""
+        return {
+            "task": self.task,
+            "n": self.n,
+            "n_dropped": self.n_dropped,
+            "metrics": dict(self.metrics),
+            "reasons": dict(self.reasons),
+            "labels": [_plain(v) for v in self.labels],
+            "pos_label": _plain(self.pos_label),
+            "confusion_matrix": self.confusion_matrix,
+            "segments": {k: v.to_dict() for k, v in self.segments.items()},
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The report as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def performance_report(
+    y_true: Any,
+    y_pred: Any = None,
+    y_score: Any = None,
+    *,
+    task: Task = "binary",
+    segments: Any = None,
+    labels: Sequence[Any] | None = None,
+    pos_label: Any = None,
+    threshold: float = 0.5,
+    average: Literal["macro", "weighted", "micro"] = "macro",
+    n_bins: int = 10,
+) -> PerformanceReport:
+    """Compute model performance from labels, predictions and (optionally) scores.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        True labels (classification) or targets (regression). Rows where it is missing are dropped
+        and counted in ``n_dropped``, as labels often arrive late in production.
+    y_pred : array-like of shape (n,), optional
+        Predicted labels or values. For classification it may be omitted when ``y_score`` is given:
+        binary predictions are ``y_score >= threshold``, multiclass the argmax.
+    y_score : array-like of shape (n,) or (n, k), optional
+        Classification scores. Binary: the positive-class probability (1-D, or 2-D with the positive
+        class in the last column). Multiclass: one column per class in ``labels`` order. Needed for
+        ROC AUC, PR AUC and, when the scores are probabilities, log loss, Brier score and ECE.
+    task : {"binary", "multiclass", "regression"}, default "binary"
+    segments : array-like of shape (n,), optional
+        A segment label per row; the report then holds one sub-report per segment value.
+    labels : sequence, optional
+        The class labels; default the sorted union of the labels seen in ``y_true`` and ``y_pred``
+        (or ``0..k-1`` when ``y_score`` has ``k`` columns and the labels are those integers).
+    pos_label : optional
+        Positive class of a binary task; default 1 (or True) when the labels are a subset of
+        {0, 1}, {-1, 1} or {False, True}. Required otherwise.
+    threshold : float, default 0.5
+        Decision threshold that turns binary scores into predictions when ``y_pred`` is omitted.
+    average : {"macro", "weighted", "micro"}, default "macro"
+        Averaging of multiclass precision, recall and F1 (scikit-learn's meaning).
+    n_bins : int, default 10
+        Equal-width bins of the expected calibration error.
+
+    Returns
+    -------
+    PerformanceReport
+        Classification: accuracy, precision, recall, f1, roc_auc, pr_auc (average precision),
+        log_loss, brier, ece. Regression: mae, rmse, mape, r2. Multiclass ROC AUC and PR AUC are
+        one-vs-rest macro averages; the multiclass Brier score is the mean over rows of the summed
+        squared error over classes (scikit-learn's); the multiclass ECE is the top-label ECE.
+
+    Raises
+    ------
+    InvalidInputError
+        When the inputs have different lengths, the wrong shape, an unknown task, or labels whose
+        types cannot be compared.
+
+    Examples
+    --------
+    >>> r = performance_report([0, 1, 1, 0], [0, 1, 0, 0], [0.2, 0.9, 0.4, 0.1])
+    >>> r["accuracy"], r["roc_auc"]
+    (0.75, 1.0)
+    """
+    if task not in ("binary", "multiclass", "regression"):
+        raise InvalidInputError(
+            f"`task` must be one of 'binary', 'multiclass', 'regression'; got {task!r}."
+        )
+    if n_bins < 1:
+        raise InvalidInputError(f"`n_bins` must be an int >= 1; got {n_bins!r}.")
+    yt = _as_1d(y_true, "y_true")
+    yp = None if y_pred is None else _as_1d(y_pred, "y_pred")
+    ys = None if y_score is None else _as_score(y_score)
+    seg = None if segments is None else _as_1d(segments, "segments")
+    n_total = len(yt)
+    for name, arr in (("y_pred", yp), ("y_score", ys), ("segments", seg)):
+        if arr is not None and len(arr) != n_total:
+            raise InvalidInputError(
+                f"`{name}` must have the same length as `y_true` ({n_total}); got {len(arr)}."
+            )
+    if task == "regression":
+        if yp is None:
+            raise InvalidInputError("`y_pred` is required for task='regression'.")
+        return _segmented(_regression, yt, yp, None, seg)
+    if yp is None and ys is None:
+        raise InvalidInputError("Classification needs `y_pred`, `y_score` or both; got neither.")
+
+    keep = ~_missing(yt)
+    if yp is not None:
+        keep &= ~_missing(yp)
+    if ys is not None:
+        keep &= ~np.isnan(ys).reshape(n_total, -1).any(axis=1)
+    classes = _class_labels(yt[keep], None if yp is None else yp[keep], ys, labels, task)
+    pos = None
+    if task == "binary":
+        classes, pos = _binary_classes(classes, pos_label)
+    elif yp is None and ys is not None and ys.ndim != 2:
+        raise InvalidInputError(
+            f"Multiclass `y_score` must have one column per class; got shape {ys.shape}."
+        )
+
+    def compute(yt_: np.ndarray, yp_: Any, ys_: Any) -> PerformanceReport:
+        return _classification(
+            yt_, yp_, ys_, task, classes, pos, threshold, average, n_bins, total=len(yt_)
+        )
+
+    return _segmented(compute, yt, yp, ys, seg, keep=keep)
+
+
+def _segmented(
+    compute: Any,
+    yt: np.ndarray,
+    yp: np.ndarray | None,
+    ys: np.ndarray | None,
+    seg: np.ndarray | None,
+    *,
+    keep: np.ndarray | None = None,
+) -> PerformanceReport:
+    if keep is None:
+        keep = ~_missing(yt)
+        if yp is not None:
+            keep &= ~_missing(yp)
+
+    def take(mask: np.ndarray) -> PerformanceReport:
+        m = mask & keep
+        rep: PerformanceReport = compute(
+            yt[m], None if yp is None else yp[m], None if ys is None else ys[m]
+        )
+        dropped = int(mask.sum() - m.sum())
+        notes = list(rep.notes)
+        if dropped:
+            notes.insert(
+                0, f"{dropped} rows with a missing label, prediction or score were dropped."
+            )
+        return PerformanceReport(
+            task=rep.task,
+            n=rep.n,
+            n_dropped=dropped,
+            metrics=rep.metrics,
+            reasons=rep.reasons,
+            labels=rep.labels,
+            pos_label=rep.pos_label,
+            confusion_matrix=rep.confusion_matrix,
+            notes=notes,
+        )
+
+    full = take(np.ones(len(yt), dtype=bool))
+    if seg is None:
+        return full
+    seg_missing = _missing(seg)
+    seg_keys = np.where(seg_missing, "<missing>", seg.astype(str))
+    parts = {str(k): take(seg_keys == k) for k in np.unique(seg_keys)}
+    return PerformanceReport(**{**full.__dict__, "segments": parts})
+
+
+# ---------------------------------------------------------------- input handling
+
+
+def _as_1d(values: Any, name: str) -> np.ndarray:
+    arr = _to_numpy(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise InvalidInputError(f"`{name}` must be one-dimensional; got shape {arr.shape}.")
+    return arr
+
+
+def _as_score(values: Any) -> np.ndarray:
+    arr = _to_numpy(values)
+    if arr.ndim not in (1, 2):
+        raise InvalidInputError(f"`y_score` must be 1-D or 2-D; got shape {arr.shape}.")
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"`y_score` must be numeric; got dtype {arr.dtype}.") from exc
+
+
+def _to_numpy(values: Any) -> np.ndarray:
+    if hasattr(values, "to_numpy") and not isinstance(values, np.ndarray):
+        values = values.to_numpy()
+    arr = np.asarray(values)
+    if arr.dtype.kind == "O":
+        # pandas' nullable columns and lists with None: numeric when every present value is numeric.
+        miss = _missing(arr)
+        present = arr[~miss]
+        if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in present):
+            out = np.full(arr.shape, np.nan)
+            out[~miss] = present.astype(np.float64)
+            return out
+    return arr
+
+
+def _missing(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind == "f":
+        return np.isnan(arr) if arr.ndim == 1 else np.isnan(arr).any(axis=1)
+    if arr.dtype.kind == "O":
+        return np.fromiter(
+            (
+                v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType"
+                for v in arr
+            ),
+            dtype=bool,
+            count=len(arr),
+        )
+    return np.zeros(len(arr), dtype=bool)
+
+
+def _class_labels(
+    yt: np.ndarray, yp: np.ndarray | None, ys: np.ndarray | None, labels: Any, task: Task
+) -> list[Any]:
+    if labels is not None:
+        classes = list(labels)
+        if len(set(classes)) != len(classes):
+            raise InvalidInputError(f"`labels` must be unique; got {classes!r}.")
+    else:
+        seen = [yt] if yp is None else [yt, yp]
+        kinds = {a.dtype.kind for a in seen if len(a)}
+        numeric = {"b", "i", "u", "f"}
+        if len(kinds) > 1 and not kinds <= numeric:
+            raise InvalidInputError(
+                "`y_true` and `y_pred` hold labels of different types "
+                f"({', '.join(a.dtype.name for a in seen)}); pass the same type or `labels=`."
+            )
+        try:
+            classes = [_plain(v) for v in np.unique(np.concatenate(seen))]
+        except TypeError as exc:
+            raise InvalidInputError(
+                "Labels of mixed, incomparable types; pass `labels=` explicitly."
+            ) from exc
+        if ys is not None and ys.ndim == 2 and task == "multiclass":
+            k = ys.shape[1]
+            ints = all(isinstance(c, (int, np.integer)) for c in classes)
+            if len(classes) < k and ints and all(0 <= int(c) < k for c in classes):
+                classes = list(range(k))
+    if ys is not None and ys.ndim == 2 and task == "multiclass" and ys.shape[1] != len(classes):
+        raise InvalidInputError(
+            f"`y_score` has {ys.shape[1]} columns but there are {len(classes)} classes "
+            f"({classes!r}); pass `labels=` in the order of the score columns."
+        )
+    if task == "binary" and len(classes) > 2:
+        raise InvalidInputError(
+            f"task='binary' but {len(classes)} classes were found ({classes[:10]!r}); "
+            "use task='multiclass'."
+        )
+    return classes
+
+
+def _binary_classes(classes: list[Any], pos_label: Any) -> tuple[list[Any], Any]:
+    """Both classes of a binary task (even when a window shows only one) and the positive one."""
+    if pos_label is None:
+        if set(classes) <= {0, 1}:
+            boolean = any(isinstance(c, (bool, np.bool_)) for c in classes)
+            return ([False, True], True) if boolean else ([0, 1], 1)
+        if set(classes) <= {-1, 1}:
+            return [-1, 1], 1
+        raise InvalidInputError(
+            f"Binary labels are {classes!r}; pass `pos_label=` to say which is the positive class."
+        )
+    if pos_label not in classes:
+        classes = [*classes, pos_label]
+    if len(classes) < 2:
+        raise InvalidInputError(
+            f"Only the class {classes!r} was seen; pass `labels=` with both binary classes."
+        )
+    return classes, pos_label
+
+
+# ---------------------------------------------------------------- classification
+
+
+def _classification(
+    yt: np.ndarray,
+    yp: np.ndarray | None,
+    ys: np.ndarray | None,
+    task: Task,
+    classes: list[Any],
+    pos: Any,
+    threshold: float,
+    average: str,
+    n_bins: int,
+    *,
+    total: int,
+) -> PerformanceReport:
+    metrics: dict[str, float | None] = dict.fromkeys(CLASSIFICATION_METRICS)
+    reasons: dict[str, str] = {}
+    notes: list[str] = []
+    n = len(yt)
+    if n == 0:
+        return PerformanceReport(
+            task=task,
+            n=0,
+            n_dropped=0,
+            metrics=metrics,
+            reasons=dict.fromkeys(metrics, "no rows with a label"),
+            labels=classes,
+            pos_label=pos,
+        )
+    k = len(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    t_idx = _encode(yt, index, "y_true")
+    if task == "binary":
+        p_pos = None
+        if ys is not None:
+            p_pos = ys if ys.ndim == 1 else ys[:, -1]
+        if yp is None:
+            assert p_pos is not None
+            neg = next(c for c in classes if c != pos)
+            p_idx = np.where(p_pos >= threshold, index[pos], index[neg])
+        else:
+            p_idx = _encode(yp, index, "y_pred")
+    else:
+        if yp is not None:
+            p_idx = _encode(yp, index, "y_pred")
+        else:
+            assert ys is not None
+            p_idx = np.argmax(ys, axis=1)
+    cm = np.bincount(t_idx * k + p_idx, minlength=k * k).reshape(k, k)
+    metrics["accuracy"] = float(np.trace(cm) / n)
+
+    if task == "binary":
+        pi = index[pos]
+        tp = int(cm[pi, pi])
+        fp = int(cm[:, pi].sum() - tp)
+        fn = int(cm[pi, :].sum() - tp)
+        metrics["precision"] = _ratio(tp, tp + fp, "precision", "no positive predictions", reasons)
+        metrics["recall"] = _ratio(tp, tp + fn, "recall", "no positive labels", reasons)
+        metrics["f1"] = _ratio(2 * tp, 2 * tp + fp + fn, "f1", "no positives at all", reasons)
+        if p_pos is None:
+            _all_none(
+                metrics, reasons, ("roc_auc", "pr_auc", "log_loss", "brier", "ece"), "no y_score"
+            )
+        else:
+            y = (t_idx == pi).astype(np.float64)
+            _binary_score_metrics(y, p_pos, metrics, reasons, n_bins)
+    else:
+        _multiclass_prf(cm, average, metrics)
+        if ys is None:
+            _all_none(
+                metrics, reasons, ("roc_auc", "pr_auc", "log_loss", "brier", "ece"), "no y_score"
+            )
+        elif ys.ndim != 2:
+            _all_none(
+                metrics,
+                reasons,
+                ("roc_auc", "pr_auc", "log_loss", "brier", "ece"),
+                "multiclass y_score must have one column per class",
+            )
+        else:
+            _multiclass_score_metrics(t_idx, p_idx, ys, classes, metrics, reasons, notes, n_bins)
+    return PerformanceReport(
+        task=task,
+        n=n,
+        n_dropped=total - n,
+        metrics=metrics,
+        reasons=reasons,
+        labels=classes,
+        pos_label=pos,
+        confusion_matrix=cm.tolist(),
+        notes=notes,
+    )
+
+
+def _encode(values: np.ndarray, index: dict[Any, int], name: str) -> np.ndarray:
+    uniq, inv = np.unique(values, return_inverse=True)
+    codes = np.empty(len(uniq), dtype=np.int64)
+    for j, u in enumerate(uniq):
+        key = _plain(u)
+        if key not in index:
+            raise InvalidInputError(
+                f"`{name}` holds the label {key!r}, which is not among the classes {list(index)!r}."
+            )
+        codes[j] = index[key]
+    return codes[inv.reshape(-1)]
+
+
+def _ratio(num: float, den: float, name: str, why: str, reasons: dict[str, str]) -> float | None:
+    if den == 0:
+        reasons[name] = f"undefined: {why}"
+        return None
+    return float(num / den)
+
+
+def _all_none(
+    metrics: dict[str, float | None], reasons: dict[str, str], names: Sequence[str], why: str
+) -> None:
+    for name in names:
+        metrics[name] = None
+        reasons[name] = why
+
+
+def _is_probability(p: np.ndarray) -> bool:
+    return bool(np.all((p >= -_PROB_TOL) & (p <= 1 + _PROB_TOL)))
+
+
+def _binary_score_metrics(
+    y: np.ndarray,
+    p: np.ndarray,
+    metrics: dict[str, float | None],
+    reasons: dict[str, str],
+    n_bins: int,
+) -> None:
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == len(y):
+        why = "y_true has a single class; ROC AUC and PR AUC need both classes"
+        metrics["roc_auc"] = None
+        reasons["roc_auc"] = why
+        if n_pos == 0:
+            metrics["pr_auc"] = None
+            reasons["pr_auc"] = "no positive labels; average precision is undefined"
+        else:
+            metrics["pr_auc"] = binary_average_precision(y, p)
+    else:
+        metrics["roc_auc"] = binary_roc_auc(y, p)
+        metrics["pr_auc"] = binary_average_precision(y, p)
+    if not _is_probability(p):
+        _all_none(metrics, reasons, ("log_loss", "brier", "ece"), "y_score is not in [0, 1]")
+        return
+    p = np.clip(p, 0.0, 1.0)
+    eps = np.finfo(np.float64).eps
+    pc = np.clip(p, eps, 1 - eps)
+    metrics["log_loss"] = float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc)))
+    metrics["brier"] = float(np.mean((p - y) ** 2))
+    metrics["ece"] = expected_calibration_error(y, p, n_bins=n_bins)
+
+
+def _multiclass_prf(cm: np.ndarray, average: str, metrics: dict[str, float | None]) -> None:
+    tp = np.diag(cm).astype(np.float64)
+    pred = cm.sum(axis=0).astype(np.float64)
+    true = cm.sum(axis=1).astype(np.float64)
+    if average == "micro":
+        total = cm.sum()
+        value = float(tp.sum() / total) if total else None
+        metrics["precision"] = metrics["recall"] = metrics["f1"] = value
+        return
+    # scikit-learn's zero_division=0: an undefined per-class ratio counts as 0.
+    prec = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
+    rec = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
+    den = pred + true
+    f1 = np.divide(2 * tp, den, out=np.zeros_like(tp), where=den > 0)
+    # scikit-learn averages over the labels present in y_true or y_pred.
+    present = den > 0
+    if average == "weighted":
+        w = true / true.sum()
+        metrics["precision"], metrics["recall"], metrics["f1"] = (
+            float(np.sum(prec * w)),
+            float(np.sum(rec * w)),
+            float(np.sum(f1 * w)),
+        )
+    else:
+        metrics["precision"] = float(prec[present].mean())
+        metrics["recall"] = float(rec[present].mean())
+        metrics["f1"] = float(f1[present].mean())
+
+
+def _multiclass_score_metrics(
+    t_idx: np.ndarray,
+    p_idx: np.ndarray,
+    ys: np.ndarray,
+    classes: list[Any],
+    metrics: dict[str, float | None],
+    reasons: dict[str, str],
+    notes: list[str],
+    n_bins: int,
+) -> None:
+    k = len(classes)
+    onehot = np.zeros((len(t_idx), k))
+    onehot[np.arange(len(t_idx)), t_idx] = 1.0
+    aucs, aps, skipped = [], [], []
+    for j in range(k):
+        y = onehot[:, j]
+        n_pos = int(y.sum())
+        if n_pos == 0 or n_pos == len(y):
+            skipped.append(classes[j])
+            continue
+        aucs.append(binary_roc_auc(y, ys[:, j]))
+        aps.append(binary_average_precision(y, ys[:, j]))
+    if aucs:
+        metrics["roc_auc"] = float(np.mean(aucs))
+        metrics["pr_auc"] = float(np.mean(aps))
+        if skipped:
+            notes.append(
+                f"ROC AUC and PR AUC average over {len(aucs)} of {k} classes; "
+                f"left out (absent or alone in y_true): {[_plain(c) for c in skipped]!r}."
+            )
+    else:
+        _all_none(metrics, reasons, ("roc_auc", "pr_auc"), "y_true has a single class")
+    sums = ys.sum(axis=1)
+    if not _is_probability(ys) or not np.allclose(sums, 1.0, atol=1e-4):
+        _all_none(
+            metrics,
+            reasons,
+            ("log_loss", "brier", "ece"),
+            "y_score rows are not probabilities summing to 1",
+        )
+        return
+    p = np.clip(ys, 0.0, 1.0)
+    eps = np.finfo(np.float64).eps
+    p_true = np.clip(p[np.arange(len(t_idx)), t_idx], eps, 1 - eps)
+    metrics["log_loss"] = float(-np.mean(np.log(p_true)))
+    metrics["brier"] = float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+    conf = p.max(axis=1)
+    correct = (np.argmax(p, axis=1) == t_idx).astype(np.float64)
+    metrics["ece"] = expected_calibration_error(correct, conf, n_bins=n_bins)
+
+
+def binary_roc_auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """ROC AUC of binary labels ``y`` (0/1) and scores; ties count one half (Mann-Whitney U).
+
+    With ``weight`` (a probability of being positive per row, as in CBPE) the positives and
+    negatives are soft: row i counts ``weight[i]`` as a positive and ``1 - weight[i]`` as a negative,
+    and the area is that of the expected ROC curve.
+    """
+    if weight is None:
+        ranks = rankdata(score)
+        n_pos = float(y.sum())
+        n_neg = len(y) - n_pos
+        return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    tps, fps = _curve_counts(weight, score)
+    tps = np.concatenate([[0.0], tps])
+    fps = np.concatenate([[0.0], fps])
+    if tps[-1] <= 0 or fps[-1] <= 0:
+        return float("nan")
+    tpr, fpr = tps / tps[-1], fps / fps[-1]
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def binary_average_precision(y: np.ndarray, score: np.ndarray) -> float:
+    """Average precision (area under the step precision-recall curve), as scikit-learn's."""
+    tps, fps = _curve_counts(y, score)
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
+
+
+def _curve_counts(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative (soft) true and false positives at each distinct score threshold, high to low."""
+    order = np.argsort(-score, kind="mergesort")
+    s, w = score[order], y[order].astype(np.float64)
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
+    tps = np.cumsum(w)[last_of_tie]
+    fps = (last_of_tie + 1) - tps
+    return tps, fps
+
+
+def expected_calibration_error(y: Any, p: Any, *, n_bins: int = 10) -> float | None:
+    """Expected calibration error with equal-width bins on [0, 1].
+
+    ``ECE = sum_b (n_b / n) * |mean(y in b) - mean(p in b)|``, where bin ``b`` holds the rows whose
+    ``p`` falls in ``[b / n_bins, (b + 1) / n_bins)`` (the last bin includes 1).
+
+    Parameters
+    ----------
+    y : array-like of shape (n,)
+        Outcomes in {0, 1} (for top-label ECE: whether the top prediction was right).
+    p : array-like of shape (n,)
+        Predicted probability of the outcome.
+    n_bins : int, default 10
+
+    Returns
+    -------
+    float or None
+        ``None`` for no rows.
+
+    Examples
+    --------
+    >>> round(expected_calibration_error([0, 1, 1, 1], [0.1, 0.9, 0.9, 0.6]), 6)
+    0.175
+    """
+    ya = np.asarray(y, dtype=np.float64)
+    pa = np.asarray(p, dtype=np.float64)
+    if len(pa) == 0:
+        return None
+    b = np.minimum((pa * n_bins).astype(np.int64), n_bins - 1)
+    # sum_b (n_b/n) |sum_y/n_b - sum_p/n_b| = sum_b |sum_y - sum_p| / n
+    gap = np.abs(np.bincount(b, ya, n_bins) - np.bincount(b, pa, n_bins))
+    return float(gap.sum() / len(pa))
+
+
+# ---------------------------------------------------------------- regression
+
+
+def _regression(yt: np.ndarray, yp: np.ndarray, _ys: Any) -> PerformanceReport:
+    metrics: dict[str, float | None] = dict.fromkeys(REGRESSION_METRICS)
+    reasons: dict[str, str] = {}
+    try:
+        t = yt.astype(np.float64)
+        p = yp.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"Regression needs numeric `y_true` and `y_pred`; got {yt.dtype} and {yp.dtype}."
+        ) from exc
+    n = len(t)
+    if n == 0:
+        return PerformanceReport(
+            task="regression",
+            n=0,
+            n_dropped=0,
+            metrics=metrics,
+            reasons=dict.fromkeys(metrics, "no rows with a label"),
+        )
+    finite = np.isfinite(t) & np.isfinite(p)
+    if not finite.all():
+        _all_none(metrics, reasons, REGRESSION_METRICS, "y_true or y_pred holds infinite values")
+        return PerformanceReport(
+            task="regression", n=n, n_dropped=0, metrics=metrics, reasons=reasons
+        )
+    err = p - t
+    metrics["mae"] = float(np.mean(np.abs(err)))
+    metrics["rmse"] = float(math.sqrt(np.mean(err**2)))
+    if np.any(t == 0):
+        metrics["mape"] = None
+        reasons["mape"] = "y_true contains zeros; MAPE is undefined"
+    else:
+        metrics["mape"] = float(np.mean(np.abs(err) / np.abs(t)))
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    if n < 2 or ss_tot == 0:
+        metrics["r2"] = None
+        reasons["r2"] = "y_true is constant (or a single row); R² is undefined"
+    else:
+        metrics["r2"] = float(1 - np.sum(err**2) / ss_tot)
+    return PerformanceReport(task="regression", n=n, n_dropped=0, metrics=metrics, reasons=reasons)
