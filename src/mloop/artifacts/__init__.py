@@ -1,0 +1,27 @@
+"""Content-addressed artifact storage: blobs by sha256 over a local folder or fsspec (``s3://``).
+
+A run's artifacts are a mapping path -> blob kept in the metadata store as
+:class:`~mloop.store._entities.ArtifactEntry` rows; this package stores and fetches the blobs,
+validates artifact paths, and stores dataset versions as Parquet keyed by a content digest.
+"""
+
+from mloop.artifacts._blobstore import BlobStore, IntegrityError
+from mloop.artifacts._datasets import dataset_digest, load_dataset, store_dataset, to_arrow_table
+from mloop.artifacts._gc import delete_blobs, find_unreferenced
+from mloop.artifacts._paths import collect_files, validate_artifact_path
+from mloop.artifacts._tree import download_tree, upload_tree
+
+__all__ = [
+    "BlobStore",
+    "IntegrityError",
+    "collect_files",
+    "dataset_digest",
+    "delete_blobs",
+    "download_tree",
+    "find_unreferenced",
+    "load_dataset",
+    "store_dataset",
+    "to_arrow_table",
+    "upload_tree",
+    "validate_artifact_path",
+]

@@ -1,0 +1,468 @@
+"""Content-addressed blob store over a local folder or any fsspec filesystem (``s3://``, ...).
+
+Layout under the store's root::
+
+    blobs/<sha[:2]>/<sha>       file contents, named by their sha256
+    datasets/<digest>.parquet   dataset versions, named by their content digest (see _datasets.py)
+    tmp/                        local in-flight writes (same filesystem, renamed into place)
+
+Every write is atomic: a reader sees a whole blob or none. Data is streamed in 1 MiB chunks and hashed
+on the way, so a large file is never held in memory. The local folder is written with plain ``os``
+calls (``os.replace`` is the atomic step); other filesystems go through fsspec, where an S3 PUT or a
+completed multipart upload is atomic by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO, ClassVar
+
+from mloop.errors import InvalidInputError, MloopError, NotFoundError
+
+__all__ = ["BlobStore", "IntegrityError"]
+
+CHUNK_SIZE = 1 << 20
+# Part size for remote writes and read-ahead for remote reads: S3's minimum part is 5 MiB, and
+# bigger parts mean fewer requests; 8 MiB bounds what a transfer holds in memory.
+_REMOTE_BLOCK = 8 << 20
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class IntegrityError(MloopError):
+    """A blob's content does not match its sha256 (corrupted or tampered with in storage)."""
+
+    error_code: ClassVar[str] = "ARTIFACT_INTEGRITY_ERROR"
+    http_status: ClassVar[int] = 500
+
+
+def _check_sha(sha: str) -> str:
+    if not isinstance(sha, str) or not _SHA_RE.match(sha):
+        raise InvalidInputError(
+            f"`sha256` must be 64 lowercase hex characters; got {sha!r}.", details={"sha256": sha}
+        )
+    return sha
+
+
+def _blob_key(sha: str) -> str:
+    return f"blobs/{sha[:2]}/{sha}"
+
+
+def _chunks(f: IO[bytes], buf: bytearray) -> Iterator[memoryview]:
+    """Yield views of ``buf`` filled from ``f``; one buffer is reused, so memory stays flat."""
+    view = memoryview(buf)
+    readinto = getattr(f, "readinto", None)
+    while True:
+        if readinto is not None:
+            n = readinto(view)
+            if not n:
+                return
+            yield view[:n]
+        else:
+            data = f.read(len(buf))
+            if not data:
+                return
+            yield memoryview(data)
+
+
+class BlobStore:
+    """Content-addressed storage of immutable blobs named by their sha256.
+
+    Parameters
+    ----------
+    uri : str or os.PathLike
+        A local folder (path or ``file://`` URL) or an fsspec URL such as ``s3://bucket/prefix``.
+        The folder need not exist; it is created on the first write.
+    storage_options : dict, optional
+        Passed to the fsspec filesystem, e.g. ``{"endpoint_url": ..., "key": ..., "secret": ...}``
+        for s3fs. Listing caches are off unless set here (other processes write to the same store).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = BlobStore(tempfile.mkdtemp())
+    >>> sha, size = store.put_bytes(b"hello")
+    >>> size, store.exists(sha)
+    (5, True)
+    >>> with store.open(sha) as f:
+    ...     f.read()
+    b'hello'
+    """
+
+    def __init__(
+        self, uri: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+    ) -> None:
+        raw = os.fspath(uri)
+        if not isinstance(raw, str) or not raw:
+            raise InvalidInputError(f"`uri` must be a non-empty path or URL; got {uri!r}.")
+        options = dict(storage_options or {})
+        if raw.startswith("file://"):
+            raw = raw[len("file://") :]
+        self._local: Path | None = None
+        self._fs: Any = None
+        if "://" not in raw:
+            self._local = Path(raw).expanduser().absolute()
+            self._root = str(self._local)
+            self.uri = self._local.as_uri()
+        else:
+            import fsspec
+
+            protocol = raw.split("://", 1)[0]
+            if protocol == "s3":
+                options.setdefault("use_listings_cache", False)
+                options.setdefault("skip_instance_cache", True)
+            try:
+                fs, path = fsspec.core.url_to_fs(raw, **options)
+            except (ImportError, ValueError) as exc:
+                raise InvalidInputError(
+                    f"`uri` must be a local folder or a supported fsspec URL; got {raw!r} ({exc})."
+                ) from exc
+            self._fs = fs
+            self._root = path.rstrip("/")
+            self.uri = raw.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"BlobStore({self.uri!r})"
+
+    @property
+    def is_local(self) -> bool:
+        """True when the store is a local folder (written with ``os`` calls, not fsspec)."""
+        return self._local is not None
+
+    # ----------------------------------------------------------------- keys (private, shared with
+    # _datasets.py): a key is a path relative to the root, '/'-separated.
+
+    def _full(self, key: str) -> str:
+        if self._local is not None:
+            return os.path.join(self._root, *key.split("/"))
+        return f"{self._root}/{key}"
+
+    def _key_exists(self, key: str) -> bool:
+        if self._local is not None:
+            return os.path.isfile(self._full(key))
+        return bool(self._fs.exists(self._full(key)))
+
+    def _key_size(self, key: str) -> int | None:
+        try:
+            if self._local is not None:
+                return os.stat(self._full(key)).st_size
+            return int(self._fs.size(self._full(key)))
+        except FileNotFoundError:
+            return None
+
+    def _open_key(self, key: str) -> BinaryIO:
+        if self._local is not None:
+            return open(self._full(key), "rb")
+        return self._fs.open(
+            self._full(key), "rb", block_size=_REMOTE_BLOCK, cache_type="readahead"
+        )
+
+    @contextlib.contextmanager
+    def _write_key(self, key: str) -> Iterator[BinaryIO]:
+        """Write ``key`` atomically: it appears complete when the block exits, or not at all."""
+        if self._local is not None:
+            final = self._full(key)
+            tmp = f"{final}.tmp-{uuid.uuid4().hex}"
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            try:
+                with open(tmp, "xb") as f:
+                    yield f
+                os.replace(tmp, final)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+        else:
+            rf = self._fs.open(self._full(key), "wb", block_size=_REMOTE_BLOCK)
+            try:
+                yield rf
+            except BaseException:
+                # Closing would commit the partial object; abort the upload instead.
+                rf.discard()
+                rf.closed = True
+                raise
+            rf.close()
+
+    def _delete_key(self, key: str) -> bool:
+        try:
+            if self._local is not None:
+                os.unlink(self._full(key))
+            else:
+                if not self._fs.exists(self._full(key)):
+                    return False
+                self._fs.rm_file(self._full(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _uri_for_key(self, key: str) -> str:
+        if self._local is not None:
+            return Path(self._full(key)).as_uri()
+        return f"{self.uri}/{key}"
+
+    # ----------------------------------------------------------------- writes
+
+    def put_file(self, local_path: str | os.PathLike[str]) -> tuple[str, int]:
+        """Store a local file; identical content is stored once.
+
+        Parameters
+        ----------
+        local_path : str or os.PathLike
+            The file to store. It is read in 1 MiB chunks, never whole.
+
+        Returns
+        -------
+        (str, int)
+            The sha256 (hex) and the size in bytes.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``local_path`` is not an existing regular file.
+        MloopError
+            If the file changed while it was being uploaded (remote stores).
+        """
+        path = Path(os.fspath(local_path))
+        if not path.is_file():
+            raise InvalidInputError(
+                f"`local_path` must be an existing regular file; got '{path}'.",
+                details={"local_path": str(path)},
+            )
+        if self._local is not None:
+            # One pass: hash while copying into a temp file, then rename into place.
+            with open(path, "rb") as f:
+                return self.put_stream(f)
+        # Remote: the key is the hash, so hash first, skip the upload when the blob is there, and
+        # re-hash while uploading to catch a file that changed in between.
+        sha, size = _hash_file(path)
+        if self.exists(sha):
+            return sha, size
+        key = _blob_key(sha)
+        h = hashlib.sha256()
+        buf = bytearray(CHUNK_SIZE)
+        with self._write_key(key) as out, open(path, "rb") as f:
+            for chunk in _chunks(f, buf):
+                h.update(chunk)
+                out.write(chunk)
+            if h.hexdigest() != sha:
+                raise MloopError(
+                    f"'{path}' changed while it was being uploaded (sha256 {sha} before, "
+                    f"{h.hexdigest()} after); nothing was stored. Upload it again once it is "
+                    "no longer being written."
+                )
+        return sha, size
+
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> tuple[str, int]:
+        """Store bytes held in memory; returns ``(sha256, size)``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> BlobStore(tempfile.mkdtemp()).put_bytes(b"")[0][:12]
+        'e3b0c44298fc'
+        """
+        view = memoryview(data).cast("B")
+        sha = hashlib.sha256(view).hexdigest()
+        if not self.exists(sha):
+            with self._write_key(_blob_key(sha)) as out:
+                out.write(view)
+        return sha, view.nbytes
+
+    def put_stream(self, fileobj: IO[bytes]) -> tuple[str, int]:
+        """Store everything readable from a binary file-like object, streaming.
+
+        The stream is written to a temporary name while being hashed, then moved into place
+        (locally ``os.replace``; remotely a server-side copy), or dropped if the blob already exists.
+
+        Parameters
+        ----------
+        fileobj : binary file-like
+            Read with ``readinto`` (or ``read``) in 1 MiB chunks until EOF.
+
+        Returns
+        -------
+        (str, int)
+            The sha256 (hex) and the number of bytes read.
+        """
+        h = hashlib.sha256()
+        size = 0
+        buf = bytearray(CHUNK_SIZE)
+        tmp_key = f"tmp/{uuid.uuid4().hex}"
+        with self._write_key(tmp_key) as out:
+            for chunk in _chunks(fileobj, buf):
+                h.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        sha = h.hexdigest()
+        key = _blob_key(sha)
+        try:
+            existing = self._key_size(key)
+            if existing == size:
+                if self._local is not None:
+                    # Refresh mtime: a GC grace period then protects a blob just re-referenced.
+                    with contextlib.suppress(OSError):
+                        os.utime(self._full(key))
+                return sha, size
+            # Absent, or a truncated leftover of a crash: (re)place it.
+            if self._local is not None:
+                os.makedirs(os.path.dirname(self._full(key)), exist_ok=True)
+                os.replace(self._full(tmp_key), self._full(key))
+            else:
+                self._fs.copy(self._full(tmp_key), self._full(key))
+        finally:
+            self._delete_key(tmp_key)
+        return sha, size
+
+    # ----------------------------------------------------------------- reads
+
+    def exists(self, sha256: str) -> bool:
+        """True if the blob is stored."""
+        return self._key_exists(_blob_key(_check_sha(sha256)))
+
+    def size(self, sha256: str) -> int:
+        """Size of a stored blob in bytes.
+
+        Raises
+        ------
+        NotFoundError
+            If the blob is not stored.
+        """
+        size = self._key_size(_blob_key(_check_sha(sha256)))
+        if size is None:
+            raise self._not_found(sha256)
+        return size
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Open a blob for streaming reads (use as a context manager). Not verified: see
+        :meth:`get_to_path`.
+
+        Raises
+        ------
+        NotFoundError
+            If the blob is not stored.
+        """
+        try:
+            return self._open_key(_blob_key(_check_sha(sha256)))
+        except FileNotFoundError:
+            raise self._not_found(sha256) from None
+
+    def get_to_path(
+        self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True
+    ) -> Path:
+        """Download a blob to ``dest``, streaming, and check its hash before it appears there.
+
+        The data goes to a temporary file next to ``dest``, hashed on the way; only a verified file
+        is renamed onto ``dest``, so ``dest`` is never left half-written or corrupted.
+
+        Parameters
+        ----------
+        sha256 : str
+            The blob.
+        dest : str or os.PathLike
+            Target file; its parent directory must exist. Replaced if present.
+        verify : bool, default True
+            Compare the content's sha256 with ``sha256``.
+
+        Returns
+        -------
+        pathlib.Path
+            ``dest``.
+
+        Raises
+        ------
+        NotFoundError
+            If the blob is not stored.
+        IntegrityError
+            If ``verify`` and the content does not match; ``dest`` is untouched.
+        """
+        dest_path = Path(os.fspath(dest))
+        tmp = dest_path.with_name(f".{dest_path.name}.mloop-{uuid.uuid4().hex[:12]}.part")
+        h = hashlib.sha256()
+        buf = bytearray(CHUNK_SIZE)
+        try:
+            with self.open(sha256) as src, open(tmp, "xb") as out:
+                for chunk in _chunks(src, buf):
+                    if verify:
+                        h.update(chunk)
+                    out.write(chunk)
+            if verify and h.hexdigest() != sha256:
+                actual = h.hexdigest()
+                raise IntegrityError(
+                    f"Blob {self.uri_for(sha256)} is corrupted: expected sha256 {sha256}, got "
+                    f"{actual}. '{dest_path}' was not written. The stored copy was changed or "
+                    "damaged; restore it from a backup or re-log the artifact.",
+                    details={"sha256": sha256, "actual_sha256": actual, "dest": str(dest_path)},
+                )
+            os.replace(tmp, dest_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return dest_path
+
+    def iter_blobs(self) -> Iterator[str]:
+        """Yield the sha256 of every stored blob (in no particular order)."""
+        for sha, _size, _mtime in self._iter_blob_infos():
+            yield sha
+
+    def _iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:
+        """Yield ``(sha256, size, mtime seconds)`` from one listing (no request per blob)."""
+        if self._local is not None:
+            base = os.path.join(self._root, "blobs")
+            try:
+                prefixes = list(os.scandir(base))
+            except FileNotFoundError:
+                return
+            for prefix in prefixes:
+                if not prefix.is_dir():
+                    continue
+                with os.scandir(prefix.path) as it:
+                    for entry in it:
+                        if _SHA_RE.match(entry.name):
+                            with contextlib.suppress(FileNotFoundError):
+                                st = entry.stat()
+                                yield entry.name, st.st_size, st.st_mtime
+            return
+        base = f"{self._root}/blobs"
+        try:
+            found = self._fs.find(base, detail=True)
+        except FileNotFoundError:
+            return
+        for path, info in found.items():
+            name = path.rsplit("/", 1)[-1]
+            if _SHA_RE.match(name):
+                mtime = info.get("LastModified") or info.get("mtime") or info.get("created")
+                ts = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0.0)
+                yield name, int(info.get("size") or 0), ts
+
+    def delete(self, sha256: str) -> bool:
+        """Delete a blob; returns False if it was not stored. Referenced blobs are the caller's
+        business (see :func:`mloop.artifacts.find_unreferenced`)."""
+        return self._delete_key(_blob_key(_check_sha(sha256)))
+
+    def uri_for(self, sha256: str) -> str:
+        """The URL of a blob, e.g. ``s3://bucket/prefix/blobs/ab/ab12...``."""
+        return self._uri_for_key(_blob_key(_check_sha(sha256)))
+
+    def _not_found(self, sha256: str) -> NotFoundError:
+        return NotFoundError(
+            f"Blob {sha256} is not in the artifact store {self.uri}. It may have been garbage "
+            "collected, or the run logged it to another artifact store.",
+            details={"sha256": sha256},
+        )
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK_SIZE)
+    with open(path, "rb") as f:
+        for chunk in _chunks(f, buf):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size

@@ -1,0 +1,193 @@
+"""Artifact path validation and local file collection.
+
+An artifact path is the name a file has inside a run's artifact tree. It is stored in the metadata
+store and later joined onto a user's download directory, so it must never be able to point outside of
+that directory: no ``..``, nothing absolute (POSIX, Windows drive or UNC), no NUL or other control
+characters, and ``/`` as the only separator.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+from mloop.errors import InvalidInputError
+
+__all__ = ["collect_files", "validate_artifact_path"]
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MAX_SEGMENT_BYTES = 255
+
+
+def validate_artifact_path(path: str, *, name: str = "artifact_path") -> str:
+    """Check an artifact path and return its normalized POSIX form.
+
+    Normalization drops empty and ``.`` segments and a trailing slash (``"a//./b/"`` -> ``"a/b"``);
+    nothing else is rewritten, so two different valid inputs never silently map onto each other
+    except through those no-op segments.
+
+    Parameters
+    ----------
+    path : str
+        A relative, ``/``-separated path such as ``"model/weights.bin"``.
+    name : str, default "artifact_path"
+        How the parameter is called in error messages.
+
+    Returns
+    -------
+    str
+        The normalized path.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``path`` is not a str, is empty, is absolute (``/x``, ``C:\\x``, ``C:x``, ``\\\\server\\x``),
+        contains a ``..`` segment, a backslash, a NUL or another control character, or a segment
+        longer than 255 bytes.
+
+    Examples
+    --------
+    >>> validate_artifact_path("./model//weights.bin")
+    'model/weights.bin'
+    >>> validate_artifact_path("../etc/passwd")
+    Traceback (most recent call last):
+    ...
+    mloop.errors.InvalidInputError: `artifact_path` must not contain '..' segments; got '../etc/passwd'.
+    """
+    if not isinstance(path, str):
+        raise InvalidInputError(
+            f"`{name}` must be a str; got {type(path).__name__} {path!r}.",
+            details={"path": repr(path)},
+        )
+
+    def bad(rule: str) -> InvalidInputError:
+        return InvalidInputError(f"`{name}` must {rule}; got {path!r}.", details={"path": path})
+
+    if path == "":
+        raise bad("be a non-empty relative path")
+    if "\x00" in path:
+        raise bad("not contain NUL characters")
+    if _CONTROL.search(path):
+        raise bad("not contain control characters")
+    if "\\" in path:
+        raise bad("use '/' as separator and not contain backslashes")
+    if path.startswith("/"):
+        raise bad("be relative, not absolute")
+    if _DRIVE.match(path):
+        raise bad("be relative, not start with a Windows drive")
+    segments = [s for s in path.split("/") if s not in ("", ".")]
+    if ".." in segments:
+        raise bad("not contain '..' segments")
+    if not segments:
+        raise bad("name a file or folder, not only '.' or '/'")
+    for seg in segments:
+        if len(seg.encode("utf-8", "surrogatepass")) > _MAX_SEGMENT_BYTES:
+            raise bad(f"have segments of at most {_MAX_SEGMENT_BYTES} bytes")
+    return "/".join(segments)
+
+
+def _join(prefix: str | None, rel: str) -> str:
+    return rel if prefix is None else f"{prefix}/{rel}"
+
+
+def collect_files(
+    local_path: str | os.PathLike[str], artifact_path: str | None = None
+) -> list[tuple[str, Path]]:
+    """List the files to upload for a local file or directory, with their artifact paths.
+
+    A file is stored as ``<artifact_path>/<file name>``; a directory's *contents* are stored under
+    ``<artifact_path>`` (at the root when it is None), as MLflow's ``log_artifact`` /
+    ``log_artifacts`` and W&B's ``add_file`` / ``add_dir`` do.
+
+    Symbolic links are followed (to files and to directories). Nothing is skipped silently: a broken
+    link, a symlink loop, a special file (FIFO, socket, device) or a name that is not a valid
+    artifact path raises. Empty directories have no files and so leave no trace in the tree.
+
+    Parameters
+    ----------
+    local_path : str or os.PathLike
+        A file or a directory.
+    artifact_path : str, optional
+        Folder inside the run's artifact tree; validated by :func:`validate_artifact_path`.
+
+    Returns
+    -------
+    list of (str, pathlib.Path)
+        ``(artifact path, local file)`` pairs sorted by artifact path.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``local_path`` does not exist, or for any of the cases above.
+    """
+    prefix = None if artifact_path is None else validate_artifact_path(artifact_path)
+    root = Path(os.fspath(local_path))
+    try:
+        st = root.stat()
+    except FileNotFoundError:
+        raise InvalidInputError(
+            f"`local_path` must be an existing file or directory; got '{root}'"
+            + (" (a broken symbolic link)." if root.is_symlink() else "."),
+            details={"local_path": str(root)},
+        ) from None
+    if stat.S_ISREG(st.st_mode):
+        rel = validate_artifact_path(root.absolute().name, name="file name")
+        return [(_join(prefix, rel), root)]
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidInputError(
+            f"`local_path` must be a regular file or a directory; got '{root}', a special file.",
+            details={"local_path": str(root)},
+        )
+    out: list[tuple[str, Path]] = []
+    _walk(root, "", {(st.st_dev, st.st_ino)}, prefix, out)
+    out.sort(key=lambda item: item[0])
+    return out
+
+
+def _walk(
+    directory: Path,
+    rel: str,
+    ancestors: set[tuple[int, int]],
+    prefix: str | None,
+    out: list[tuple[str, Path]],
+) -> None:
+    with os.scandir(directory) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        child_rel = f"{rel}{entry.name}"
+        child = directory / entry.name
+        try:
+            st = entry.stat(follow_symlinks=True)
+        except FileNotFoundError:
+            raise InvalidInputError(
+                f"Cannot upload '{child}': it is a broken symbolic link. Remove it or point it at "
+                "a file; nothing was uploaded.",
+                details={"local_path": str(child)},
+            ) from None
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in ancestors:
+                raise InvalidInputError(
+                    f"Cannot upload '{child}': it is a symbolic link to one of its own parent "
+                    "directories (a loop). Remove the link; nothing was uploaded.",
+                    details={"local_path": str(child)},
+                )
+            _walk(child, f"{child_rel}/", ancestors | {key}, prefix, out)
+        elif stat.S_ISREG(st.st_mode):
+            try:
+                valid = validate_artifact_path(child_rel, name="file name")
+            except InvalidInputError as exc:
+                raise InvalidInputError(
+                    f"Cannot upload '{child}': {exc.message} Rename it; nothing was uploaded.",
+                    details={"local_path": str(child)},
+                ) from None
+            out.append((_join(prefix, valid), child))
+        else:
+            raise InvalidInputError(
+                f"Cannot upload '{child}': it is a special file (FIFO, socket or device), not a "
+                "regular file. Remove it or upload its parent's files one by one.",
+                details={"local_path": str(child)},
+            )
