@@ -1,7 +1,37 @@
-"""mloop: the whole ML lifecycle as one closed loop."""
+"""mloop: the whole ML lifecycle as one closed loop.
+
+>>> import mloop
+>>> with mloop.start_run(project="churn", config={"n_estimators": 200}) as run:  # doctest: +SKIP
+...     run.log({"loss": 0.3})
+"""
 
 from __future__ import annotations
 
+from mloop.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidInputError,
+    MloopError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from mloop.tracking import Client, Run, active_run, finish, init, log, start_run
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "AlreadyExistsError",
+    "Client",
+    "ConflictError",
+    "InvalidInputError",
+    "MloopError",
+    "NotFoundError",
+    "Run",
+    "StoreUnavailableError",
+    "__version__",
+    "active_run",
+    "finish",
+    "init",
+    "log",
+    "start_run",
+]

@@ -1,0 +1,20 @@
+"""Experiment tracking: runs, the non-blocking logger, the spool, the read client."""
+
+from __future__ import annotations
+
+from mloop.tracking._client import Client
+from mloop.tracking._fluent import active_run, finish, init, log, start_run
+from mloop.tracking._run import Run
+from mloop.tracking._spool import ReplayResult, replay_spool
+
+__all__ = [
+    "Client",
+    "ReplayResult",
+    "Run",
+    "active_run",
+    "finish",
+    "init",
+    "log",
+    "replay_spool",
+    "start_run",
+]

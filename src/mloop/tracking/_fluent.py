@@ -1,0 +1,289 @@
+"""Module-level API: ``start_run``, ``init`` / ``log`` / ``finish`` (W&B style), the active run, exit."""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import logging
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from mloop.config import Settings
+from mloop.errors import MloopError, NotFoundError, StoreUnavailableError
+from mloop.ids import new_id, now_ms
+from mloop.store import Store, open_store
+from mloop.store._validation import validate_name, validate_params, validate_run_id, validate_tags
+from mloop.tracking._run import Run, flatten_config, warn
+
+__all__ = ["active_run", "finish", "init", "log", "start_run"]
+
+_log = logging.getLogger("mloop.tracking")
+_lock = threading.Lock()
+_active: list[Run] = []
+_atexit_installed = False
+_uncaught: list[BaseException] = []
+
+
+def _excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
+    _uncaught.append(exc)
+    _prev_excepthook(exc_type, exc, tb)
+
+
+_prev_excepthook = sys.excepthook
+
+
+def _at_exit() -> None:
+    status = "failed" if _uncaught else "finished"
+    for run in list(reversed(_active)):
+        try:
+            run.finish(status)
+        except Exception as exc:
+            warn(f"mloop: could not finish run {run.id} at exit: {exc}")
+
+
+def _install_exit_hooks() -> None:
+    global _atexit_installed, _prev_excepthook
+    if _atexit_installed:
+        return
+    _atexit_installed = True
+    atexit.register(_at_exit)
+    _prev_excepthook = sys.excepthook
+    sys.excepthook = _excepthook
+
+
+def _forget(run: Run) -> None:
+    with _lock:
+        if run in _active:
+            _active.remove(run)
+
+
+def active_run() -> Run | None:
+    """The innermost run started in this process and not finished yet."""
+    with _lock:
+        return _active[-1] if _active else None
+
+
+def start_run(
+    project: str | None = None,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    nested: bool = False,
+    parent_run_id: str | None = None,
+    system_metrics: bool = True,
+    settings: Settings | None = None,
+    store: Store | None = None,
+) -> Run:
+    """Start (or, with ``run_id``, resume) a run and make it the active run.
+
+    Parameters
+    ----------
+    project : str, optional
+        Project name (created if absent); default ``"default"``.
+    name : str, optional
+        Run name; default the first 8 characters of the run id.
+    config : mapping, optional
+        Hyper-parameters; nested mappings are flattened with dots and recorded as params.
+    run_id : str, optional
+        Resume this run: its status goes back to ``running`` and steps continue after its last one.
+    tags : mapping, optional
+    nested : bool
+        Make the currently active run this run's parent (sweeps, cross-validation folds).
+    parent_run_id : str, optional
+        An explicit parent run.
+    system_metrics : bool
+        Sample CPU, memory, disk, network (and GPU through NVML) every 10 s into ``system/*`` keys.
+    settings, store : optional
+        Override the resolved settings or the store (tests, embedding).
+
+    Returns
+    -------
+    Run
+        Usable as a context manager: leaving the block finishes the run; an exception marks it
+        ``failed`` and re-raises.
+
+    Examples
+    --------
+    >>> import mloop
+    >>> with mloop.start_run(project="doc", config={"lr": 0.1}, system_metrics=False) as run:
+    ...     run.log({"loss": 0.5})
+    """
+    settings = settings or Settings.from_env()
+    project = project or "default"
+    validate_name(project, what="project name")
+    if name is not None:
+        validate_name(name, what="run name")
+    params = validate_params(flatten_config(config or {}))
+    clean_tags = validate_tags(tags or {})
+    if nested and parent_run_id is None:
+        parent = active_run()
+        if parent is None:
+            raise MloopError("`nested=True` needs an active run to nest under; start one first.")
+        parent_run_id = parent.id
+    if parent_run_id is not None:
+        validate_run_id(parent_run_id)
+    _install_exit_hooks()
+
+    if run_id is not None:
+        run = _resume(run_id, settings=settings, store=store, system_metrics=system_metrics)
+        if params:
+            run.log_params(params)
+        if clean_tags:
+            run.set_tags(clean_tags)
+    else:
+        run = _create(
+            project,
+            name,
+            params,
+            clean_tags,
+            parent_run_id,
+            settings=settings,
+            store=store,
+            system_metrics=system_metrics,
+        )
+    run._start_background()
+    with _lock:
+        _active.append(run)
+    return run
+
+
+def _open(settings: Settings, store: Store | None) -> Store | None:
+    if store is not None:
+        return store
+    if settings.mode == "offline":
+        return None
+    try:
+        return open_store(settings)
+    except StoreUnavailableError as exc:
+        warn(
+            f"mloop: {exc.message}; logging to the spool under {settings.spool_dir} (`mloop sync` replays it)."
+        )
+        return None
+
+
+def _create(
+    project: str,
+    name: str | None,
+    params: dict[str, str],
+    tags: dict[str, str],
+    parent_run_id: str | None,
+    *,
+    settings: Settings,
+    store: Store | None,
+    system_metrics: bool,
+) -> Run:
+    from mloop.tracking._context import capture_context
+
+    ctx = capture_context()
+    rid = new_id()
+    fields = {
+        "name": name or rid[:8],
+        "run_id": rid,
+        "start_ms": now_ms(),
+        "parent_run_id": parent_run_id,
+        "tags": tags,
+        "params": params,
+        "user": ctx.get("user") or _user(),
+        "host": ctx.get("host"),
+        "git_commit": ctx.get("git_commit"),
+        "git_dirty": ctx.get("git_dirty"),
+        "context": {
+            k: v for k, v in ctx.items() if k not in ("user", "host", "git_commit", "git_dirty")
+        },
+    }
+    st = _open(settings, store)
+    project_id = None
+    if st is not None:
+        try:
+            project_id = st.get_or_create_project(project).id
+            st.create_run(project_id, **fields)
+        except StoreUnavailableError as exc:
+            warn(
+                f"mloop: {exc.message}; logging run {rid} to the spool under {settings.spool_dir}."
+            )
+            st_for_run: Store | None = st
+            run = Run(
+                settings=settings,
+                store=st_for_run,
+                run_id=rid,
+                project=project,
+                project_id=None,
+                name=fields["name"],
+                params=params,
+                system_metrics=system_metrics,
+            )
+            run._writer.spool_op({"op": "create_run", "project": project, "run": fields})
+            return run
+    run = Run(
+        settings=settings,
+        store=st,
+        run_id=rid,
+        project=project,
+        project_id=project_id,
+        name=fields["name"],
+        params=params,
+        system_metrics=system_metrics,
+    )
+    if st is None:
+        run._writer.spool_op({"op": "create_run", "project": project, "run": fields})
+    return run
+
+
+def _resume(run_id: str, *, settings: Settings, store: Store | None, system_metrics: bool) -> Run:
+    validate_run_id(run_id)
+    st = store or open_store(settings)
+    stored = st.get_run(run_id)  # NotFoundError names the id
+    project = st.get_project(stored.project_id)
+    st.update_run(run_id, status="running")
+    last_step = max((m.step for m in stored.metrics.values()), default=-1)
+    return Run(
+        settings=settings,
+        store=st,
+        run_id=run_id,
+        project=project.name,
+        project_id=project.id,
+        name=stored.name,
+        params=stored.params,
+        start_step=last_step + 1,
+        system_metrics=system_metrics,
+    )
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Run:
+    """W&B-style: start a run and make it the target of :func:`log` and :func:`finish`."""
+    return start_run(project, name, config, **kwargs)
+
+
+def _require_active() -> Run:
+    run = active_run()
+    if run is None:
+        raise NotFoundError(
+            "no active run: call mloop.init(project=...) or mloop.start_run() first."
+        )
+    return run
+
+
+def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Log metrics to the active run (see :meth:`Run.log`)."""
+    _require_active().log(metrics, step=step)
+
+
+def finish(status: str = "finished") -> None:
+    """Finish the active run (flush, stop background threads, record the status)."""
+    _require_active().finish(status)

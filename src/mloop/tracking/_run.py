@@ -1,0 +1,443 @@
+"""``Run``: the object a training script logs through. ``log`` never blocks; nothing accepted is lost."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from mloop.config import Settings
+from mloop.errors import ConflictError, InvalidInputError, MloopError, StoreUnavailableError
+from mloop.ids import now_ms
+from mloop.store import ArtifactEntry, DatasetVersion, RunInput, Store
+from mloop.store._validation import (
+    validate_key,
+    validate_metric_value,
+    validate_params,
+    validate_tags,
+)
+from mloop.tracking._spool import SpoolWriter
+from mloop.tracking._writer import BackgroundWriter
+
+if TYPE_CHECKING:
+    from mloop.artifacts import BlobStore
+
+__all__ = ["Run", "flatten_config"]
+
+_log = logging.getLogger("mloop.tracking")
+_NUMBER_TYPES = (float, int)
+
+
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"opt": {"lr": 0.1}}`` -> ``{"opt.lr": 0.1}`` (how nested configs become params)."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten_config(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+class _Summary(MutableMapping[str, Any]):
+    """``run.summary[key] = value``: numbers become a metric point at the run's current step (so they
+    can be searched and sorted on), anything else a tag ``summary.<key>``."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+        self._data: dict[str, Any] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        validate_key(key, kind="summary")
+        if (
+            isinstance(value, bool)
+            or (not isinstance(value, (int, float))
+            and not hasattr(value, "__float__"))
+        ):
+            self._run.set_tags({f"summary.{key}": value})
+        else:
+            v = validate_metric_value(key, value)
+            self._run._enqueue(max(self._run._step - 1, 0), {key: v})
+        self._data[key] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __delitem__(self, key: str) -> None:
+        raise InvalidInputError("run summary values cannot be deleted (they are already recorded).")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Summary({self._data!r})"
+
+
+class Run:
+    """A live run. Create it with :func:`mloop.start_run` or :func:`mloop.init`, not directly.
+
+    ``log`` validates cheaply, appends to an in-memory buffer and returns (a few microseconds); a
+    background thread writes batches, one transaction each. ``flush()`` waits for the buffer to drain;
+    ``finish()``, leaving a ``with`` block and interpreter exit flush too. If the store is unreachable
+    or locked, batches go to the spool under ``$MLOOP_HOME/spool`` and are replayed later, idempotently.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store | None,
+        run_id: str,
+        project: str,
+        project_id: str | None,
+        name: str,
+        params: Mapping[str, str] | None = None,
+        start_step: int = 0,
+        system_metrics: bool = True,
+    ) -> None:
+        self.id = run_id
+        self.project = project
+        self.project_id = project_id
+        self.name = name
+        self.settings = settings
+        self._step = start_step
+        self._ok_keys: set[str] = set()
+        self._params: dict[str, str] = dict(params or {})
+        self.summary: MutableMapping[str, Any] = _Summary(self)
+        self._finished = False
+        self._lock = threading.Lock()
+        self._blobstore: BlobStore | None = None
+        self._spool = SpoolWriter(settings.spool_dir)
+        self._writer = BackgroundWriter(
+            store,
+            run_id,
+            self._spool,
+            flush_interval_s=settings.flush_interval_s,
+            heartbeat_s=settings.heartbeat_s,
+            store_factory=_store_factory(settings) if store is None else None,
+        )
+        self._queue = self._writer.queue
+        self._flush_at = self._writer.flush_at
+        self._sampler: Any = None
+        self._want_system_metrics = system_metrics
+
+    @property
+    def store(self) -> Store | None:
+        """The store this run writes to (None while it is unreachable or in offline mode)."""
+        return self._writer.store
+
+    def _start_background(self) -> None:
+        self._writer.start()
+        if self._want_system_metrics:
+            from mloop.tracking._system import SystemMetricsSampler
+
+            counter = iter(range(1 << 62))
+            self._sampler = SystemMetricsSampler(
+                lambda m: self._enqueue(next(counter), m), interval_s=10.0
+            )
+            self._sampler.start()
+
+    # ------------------------------------------------------------------ logging
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log metric values at ``step`` (default: one more than the previous ``log`` call).
+
+        Non-blocking: validates keys and values, appends to a buffer and returns. Values must be real
+        numbers (``bool`` is refused); NaN and +/-inf are kept as they are.
+
+        Raises
+        ------
+        InvalidInputError
+            A key is malformed or a value is not a number; nothing of this call is buffered.
+        """
+        if self._finished:
+            raise MloopError(f"run {self.id} is finished; start a new run to log more.")
+        if step is None:
+            step = self._step
+        elif type(step) is not int:
+            if isinstance(step, bool) or not hasattr(step, "__index__"):
+                raise InvalidInputError(
+                    f"`step` must be an int; got {type(step).__name__} {step!r}."
+                )
+            step = int(step)
+        self._step = step + 1
+        ok = self._ok_keys
+        clean = None
+        for k, v in metrics.items():
+            if k not in ok:
+                validate_key(k)
+                ok.add(k)
+            if type(v) not in _NUMBER_TYPES:
+                if clean is None:
+                    clean = dict(metrics)
+                clean[k] = validate_metric_value(k, v)
+        self._queue.append(
+            (step, time.time_ns() // 1_000_000, clean if clean is not None else dict(metrics))
+        )
+        if len(self._queue) >= self._flush_at:
+            self._writer.wake()
+
+    def _enqueue(self, step: int, metrics: Mapping[str, Any]) -> None:
+        """Buffer already-valid values without touching the step counter (system metrics, summary)."""
+        if not self._finished:
+            self._queue.append((step, now_ms(), dict(metrics)))
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record hyper-parameters (values stringified). Params are write-once.
+
+        Raises
+        ------
+        ConflictError
+            A key already has a different value in this run; nothing of this call is recorded.
+        """
+        clean = validate_params(params)
+        with self._lock:
+            conflicts = {
+                k: (self._params[k], v)
+                for k, v in clean.items()
+                if k in self._params and self._params[k] != v
+            }
+            if conflicts:
+                k, (old, new) = next(iter(conflicts.items()))
+                raise ConflictError(
+                    f"param {k!r} of run {self.id} is already {old!r}; params are write-once, so it "
+                    f"cannot become {new!r}. Log the new value under another key or start a new run."
+                )
+            new = {k: v for k, v in clean.items() if k not in self._params}
+            self._params.update(new)
+        if new:
+            self._writer.add_params(new)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set tags (values stringified); a tag set again is overwritten."""
+        self._writer.add_tags(validate_tags(tags))
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self._params)
+
+    @property
+    def step(self) -> int:
+        """The step the next ``log`` call without ``step=`` will use."""
+        return self._step
+
+    # ------------------------------------------------------------------ artifacts & datasets
+    def _blobs(self) -> BlobStore:
+        if self._blobstore is None:
+            from mloop.artifacts import BlobStore
+
+            self._blobstore = BlobStore(self.settings.artifact_uri)
+        return self._blobstore
+
+    def _record(self, op: str, fn: Any, record: Mapping[str, Any]) -> None:
+        """Run a store write now, or spool it (in order) when the store is out of reach."""
+        if self.store is not None and not self._spool.pending:
+            try:
+                fn()
+                return
+            except StoreUnavailableError as exc:
+                _log.warning(
+                    "mloop: store unavailable (%s); spooling %s for run %s",
+                    exc.message,
+                    op,
+                    self.id,
+                )
+        self._writer.spool_op({"op": op, "run_id": self.id, **record})
+
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactEntry]:
+        """Store a file or a directory as artifacts of this run (content-addressed, deduplicated).
+
+        ``artifact_path`` places it under a folder of the run's artifact tree (default: the root,
+        under the file's or folder's own name).
+        """
+        from mloop.artifacts import upload_tree
+
+        entries = upload_tree(self._blobs(), local_path, artifact_path=artifact_path)
+        self._record(
+            "add_artifacts",
+            lambda: self.store.add_artifacts(self.id, entries),  # type: ignore[union-attr]
+            {"entries": [[e.path, e.size, e.sha256] for e in entries]},
+        )
+        return entries
+
+    def log_text(self, text: str, artifact_file: str) -> ArtifactEntry:
+        """Store ``text`` as the artifact file ``artifact_file`` (e.g. ``"notes/summary.md"``)."""
+        return self._log_bytes(text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> ArtifactEntry:
+        """Store ``data`` as JSON (or YAML for ``.yaml``/``.yml`` names) at ``artifact_file``."""
+        import json
+
+        return self._log_bytes(
+            json.dumps(data, indent=2, default=str, sort_keys=True).encode(), artifact_file
+        )
+
+    def _log_bytes(self, data: bytes, artifact_file: str) -> ArtifactEntry:
+        from mloop.store._validation import validate_artifact_path
+
+        path = validate_artifact_path(artifact_file, what="artifact_file")
+        sha, size = self._blobs().put_bytes(data)
+        entry = ArtifactEntry(path, size, sha)
+        self._record(
+            "add_artifacts",
+            lambda: self.store.add_artifacts(self.id, [entry]),  # type: ignore[union-attr]
+            {"entries": [[entry.path, entry.size, entry.sha256]]},
+        )
+        return entry
+
+    def log_dataset(
+        self,
+        data: Any,
+        *,
+        name: str,
+        context: str = "training",
+        source_uri: str | None = None,
+    ) -> DatasetVersion:
+        """Store a dataset version (Parquet keyed by its content hash) and record it as an input.
+
+        ``data`` may be a pandas or polars DataFrame, a pyarrow Table, a dict of numpy arrays, or a
+        path to a Parquet/CSV/JSON file. The same content logged twice is one dataset version.
+        """
+        from mloop.artifacts import store_dataset
+
+        ds = store_dataset(self._blobs(), data, name=name, source_uri=source_uri)
+        run_input = RunInput(ds.sha256, name, context)
+
+        def _write() -> None:
+            assert self.store is not None
+            self.store.put_dataset(ds)
+            self.store.log_input(self.id, run_input)
+
+        self._record(
+            "log_input",
+            _write,
+            {
+                "dataset": {
+                    "sha256": ds.sha256,
+                    "name": ds.name,
+                    "schema": dict(ds.schema),
+                    "num_rows": ds.num_rows,
+                    "source_uri": ds.source_uri,
+                    "storage_uri": ds.storage_uri,
+                    "created_ms": ds.created_ms,
+                    "profile": ds.profile,
+                },
+                "input": {"dataset_sha256": ds.sha256, "name": name, "context": context},
+            },
+        )
+        return ds
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, *, timeout_s: float | None = None) -> None:
+        """Block until everything logged so far is in the store (or, if it is unreachable, spooled)."""
+        self._writer.drain()
+
+    def finish(self, status: str = "finished") -> None:
+        """Flush, stop the background threads and record the final status. Idempotent.
+
+        If the store cannot take everything within ``MLOOP_FLUSH_TIMEOUT_S``, the rest is spooled and a
+        warning names what was spooled; nothing accepted is lost.
+        """
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+        if self._sampler is not None:
+            self._sampler.stop()
+        complete, left = self._writer.stop(timeout_s=self.settings.flush_timeout_s)
+        if not complete:
+            warn(
+                f"mloop: run {self.id}: the store did not take the last writes within "
+                f"{self.settings.flush_timeout_s:.0f} s; {left} metric points were spooled to "
+                f"{self._spool.path} (replay with `mloop sync`)."
+            )
+        end = now_ms()
+        self._record(
+            "update_run",
+            lambda: self.store.update_run(self.id, status=status, end_ms=end),  # type: ignore[union-attr, arg-type]
+            {"status": status, "end_ms": end},
+        )
+        if self._spool.pending and self.store is not None:
+            try:
+                self._spool.replay(self.store)
+            except MloopError:
+                pass
+        if self._spool.pending:
+            warn(
+                f"mloop: run {self.id}: {self._spool.records} writes are in the spool "
+                f"{self._spool.path} because the store was unreachable; run `mloop sync` to replay them."
+            )
+            self._spool.close()
+        from mloop.tracking import _fluent
+
+        _fluent._forget(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish("finished")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("killed")
+        else:
+            self.finish("failed")
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, project={self.project!r}, name={self.name!r})"
+
+    @property
+    def url(self) -> str:
+        return f"runs:/{self.id}"
+
+    def download_artifacts(
+        self, path: str = "", dest: str | os.PathLike[str] | None = None
+    ) -> Path:
+        from mloop.tracking._client import Client
+
+        self.flush()
+        return Client(settings=self.settings, store=self.store).download_artifacts(
+            self.id, path, dest=dest or tempfile.mkdtemp(prefix="mloop-")
+        )
+
+
+def _store_factory(settings: Settings) -> Any:
+    if settings.mode == "offline":
+        return None
+
+    def _open() -> Store:
+        from mloop.store import open_store
+
+        return open_store(settings)
+
+    return _open
+
+
+def warn(message: str) -> None:
+    """A warning the user sees even without logging configured (stderr), and in the log."""
+    _log.warning(message)
+    if not logging.getLogger().handlers and not _log.handlers:
+        print(message, file=sys.stderr)

@@ -1,0 +1,298 @@
+"""The background writer: turns buffered ``run.log`` calls into one store transaction per batch.
+
+``run.log`` appends ``(step, timestamp_ms, {key: value})`` to a deque and returns. This thread wakes
+every ``flush_interval_s`` (or when the buffer passes ``flush_at`` entries), drains the deque, packs
+each key's points into numpy columns and writes them with one ``store.log_batch`` call. When the store
+cannot be reached (or is locked past its busy timeout, or the mode is offline) the batch goes to the
+spool instead, and every later write goes there too until the spool has been replayed, so the store
+never sees a batch before the records it depends on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mloop.errors import (
+    ConflictError,
+    InvalidInputError,
+    MloopError,
+    NotFoundError,
+    StoreUnavailableError,
+)
+from mloop.store import MetricSeries, Store
+from mloop.tracking._spool import SpoolWriter, encode_metrics
+
+__all__ = ["BackgroundWriter", "Pending"]
+
+_log = logging.getLogger("mloop.tracking")
+
+
+@dataclass
+class Pending:
+    """What one drain collected."""
+
+    metrics: dict[str, MetricSeries] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    points: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.metrics or self.params or self.tags)
+
+
+def pack_entries(
+    entries: list[tuple[int, int, Mapping[str, Any]]],
+) -> tuple[dict[str, MetricSeries], int]:
+    """Group ``(step, ts, {key: value})`` entries into one :class:`MetricSeries` per key."""
+    cols: dict[str, tuple[list[int], list[int], list[Any]]] = {}
+    points = 0
+    for step, ts, values in entries:
+        for k, v in values.items():
+            c = cols.get(k)
+            if c is None:
+                c = cols[k] = ([], [], [])
+            c[0].append(step)
+            c[1].append(ts)
+            c[2].append(v)
+            points += 1
+    out = {}
+    for k, (s, t, v) in cols.items():
+        out[k] = MetricSeries(
+            np.array(s, dtype=np.int64), np.array(t, dtype=np.int64), np.array(v, dtype=np.float64)
+        )
+    return out, points
+
+
+class BackgroundWriter:
+    """Owns a run's buffer, its writer thread, its heartbeat and its spool.
+
+    Parameters
+    ----------
+    store : Store or None
+        None in offline mode: everything is spooled.
+    run_id : str
+    spool : SpoolWriter
+    flush_interval_s : float
+        Maximum batching delay.
+    heartbeat_s : float
+        Interval of heartbeats (``store.heartbeat``) while the run is live.
+    flush_at : int
+        Buffer length (log calls) that wakes the writer early.
+    on_error : callable
+        Called with a one-line message for problems the user must hear about (param conflicts found
+        at write time); default logs a warning.
+    """
+
+    def __init__(
+        self,
+        store: Store | None,
+        run_id: str,
+        spool: SpoolWriter,
+        *,
+        flush_interval_s: float = 1.0,
+        heartbeat_s: float = 30.0,
+        flush_at: int = 20_000,
+        on_error: Callable[[str], None] | None = None,
+        store_factory: Callable[[], Store] | None = None,
+    ) -> None:
+        self.store = store
+        self.store_factory = store_factory
+        self._next_open_try = 0.0
+        self.run_id = run_id
+        self.spool = spool
+        self.flush_interval_s = flush_interval_s
+        self.heartbeat_s = heartbeat_s
+        self.flush_at = flush_at
+        self.queue: deque[tuple[int, int, Mapping[str, Any]]] = deque()
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self._meta_lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_heartbeat = time.monotonic()
+        self._on_error = on_error or (lambda msg: _log.warning("mloop: %s", msg))
+        self.points_written = 0
+        self.points_spooled = 0
+        self.batches_written = 0
+
+    # ------------------------------------------------------------------ producer side
+    def add_params(self, params: Mapping[str, str]) -> None:
+        with self._meta_lock:
+            self.params.update(params)
+        self._wake.set()
+
+    def add_tags(self, tags: Mapping[str, str]) -> None:
+        with self._meta_lock:
+            self.tags.update(tags)
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------ thread
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._loop, name=f"mloop-writer-{self.run_id[:8]}", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.drain()
+                self._maybe_heartbeat()
+            except Exception:
+                _log.exception(
+                    "mloop: background writer for run %s failed; will retry", self.run_id
+                )
+
+    def _maybe_heartbeat(self) -> None:
+        if self.store is None or time.monotonic() - self._last_heartbeat < self.heartbeat_s:
+            return
+        self._last_heartbeat = time.monotonic()
+        try:
+            self.store.heartbeat(self.run_id)
+        except MloopError as exc:
+            _log.debug("mloop: heartbeat for run %s failed: %s", self.run_id, exc)
+
+    # ------------------------------------------------------------------ draining
+    def _collect(self) -> Pending:
+        q = self.queue
+        n = len(q)
+        entries = [q.popleft() for _ in range(n)]
+        metrics, points = pack_entries(entries)
+        with self._meta_lock:
+            params, self.params = self.params, {}
+            tags, self.tags = self.tags, {}
+        return Pending(metrics, params, tags, points)
+
+    def drain(self) -> None:
+        """Write everything buffered so far (called by the thread, ``flush()`` and exit)."""
+        with self._io_lock:
+            while True:
+                pending = self._collect()
+                if not pending:
+                    if self.spool.pending and self._ensure_store() is not None:
+                        self._try_replay()
+                    return
+                self._write(pending)
+
+    def _ensure_store(self) -> Store | None:
+        """The store, (re)opened through ``store_factory`` at most every 10 s while it is missing."""
+        if (
+            self.store is None
+            and self.store_factory is not None
+            and time.monotonic() >= self._next_open_try
+        ):
+            self._next_open_try = time.monotonic() + 10.0
+            try:
+                self.store = self.store_factory()
+            except MloopError as exc:
+                _log.debug("mloop: store still unavailable: %s", exc)
+        return self.store
+
+    def _try_replay(self) -> bool:
+        assert self.store is not None
+        try:
+            self.spool.replay(self.store)
+            return True
+        except (StoreUnavailableError, NotFoundError) as exc:
+            _log.debug("mloop: spool replay deferred: %s", exc)
+            return False
+
+    def _write(self, p: Pending) -> None:
+        batch_id = uuid.uuid4().hex
+        if self._ensure_store() is not None and (not self.spool.pending or self._try_replay()):
+            assert self.store is not None
+            try:
+                self.store.log_batch(
+                    self.run_id, metrics=p.metrics, params=p.params, tags=p.tags, batch_id=batch_id
+                )
+                self.points_written += p.points
+                self.batches_written += 1
+                return
+            except ConflictError as exc:
+                self._on_error(exc.message)
+                p.params = {}
+                return self._write(p)
+            except (
+                InvalidInputError
+            ) as exc:  # should have been caught in run.log; never lose the rest
+                self._on_error(f"batch for run {self.run_id} rejected: {exc.message}")
+                return
+            except (StoreUnavailableError, NotFoundError) as exc:
+                _log.warning(
+                    "mloop: store unavailable (%s); spooling run %s's writes under %s",
+                    exc.message,
+                    self.run_id,
+                    self.spool.dir,
+                )
+        self.spool.append(
+            {
+                "op": "log_batch",
+                "run_id": self.run_id,
+                "batch_id": batch_id,
+                "metrics": encode_metrics(p.metrics),
+                "params": p.params,
+                "tags": p.tags,
+            }
+        )
+        self.points_spooled += p.points
+
+    def spool_op(self, record: Mapping[str, Any]) -> None:
+        """Spool a non-batch operation (run creation, status update...) in order with batches."""
+        with self._io_lock:
+            self.spool.append(record)
+
+    def stop(self, *, timeout_s: float) -> tuple[bool, int]:
+        """Stop the thread and drain what is left within ``timeout_s``.
+
+        Returns ``(complete, points_left)``: points still buffered when the timeout hit are spooled
+        (so nothing is lost) and counted.
+        """
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        done = threading.Event()
+
+        def _final() -> None:
+            try:
+                self.drain()
+            finally:
+                done.set()
+
+        t = threading.Thread(target=_final, daemon=True)
+        t.start()
+        if done.wait(max(0.0, deadline - time.monotonic())):
+            return True, 0
+        # The store is hanging: spool whatever is still in the buffer and report it.
+        left = self._collect()
+        if left:
+            self.spool.append(
+                {
+                    "op": "log_batch",
+                    "run_id": self.run_id,
+                    "batch_id": uuid.uuid4().hex,
+                    "metrics": encode_metrics(left.metrics),
+                    "params": left.params,
+                    "tags": left.tags,
+                }
+            )
+        return False, left.points
