@@ -410,7 +410,7 @@ def estimate_performance(
     >>> ref = {"proba": p, "label": (rng.random(5000) < p).astype(int)}
     >>> est = estimate_performance(ref, {"proba": rng.random(5000) ** 2}, y_pred=None)
     >>> round(est["accuracy"], 1)
-    0.7
+    0.8
     """
     model = CBPE(
         y_true=y_true,
