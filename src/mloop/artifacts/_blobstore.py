@@ -163,8 +163,12 @@ class BlobStore:
         )
 
     @contextlib.contextmanager
-    def _write_key(self, key: str) -> Iterator[BinaryIO]:
-        """Write ``key`` atomically: it appears complete when the block exits, or not at all."""
+    def _write_key(self, key: str, *, size_hint: int = 0) -> Iterator[BinaryIO]:
+        """Write ``key`` atomically: it appears complete when the block exits, or not at all.
+
+        ``size_hint`` (bytes) grows the remote part size so a large file stays within S3's
+        10,000 parts per upload; without it the limit is ~80 GB.
+        """
         if self._local is not None:
             final = self._full(key)
             tmp = f"{final}.tmp-{uuid.uuid4().hex}"
@@ -178,7 +182,8 @@ class BlobStore:
                     os.unlink(tmp)
                 raise
         else:
-            rf = self._fs.open(self._full(key), "wb", block_size=_REMOTE_BLOCK)
+            block = max(_REMOTE_BLOCK, -(-size_hint // 9_000))
+            rf = self._fs.open(self._full(key), "wb", block_size=block)
             try:
                 yield rf
             except BaseException:
@@ -245,7 +250,7 @@ class BlobStore:
         key = _blob_key(sha)
         h = hashlib.sha256()
         buf = bytearray(CHUNK_SIZE)
-        with self._write_key(key) as out, open(path, "rb") as f:
+        with self._write_key(key, size_hint=size) as out, open(path, "rb") as f:
             for chunk in _chunks(f, buf):
                 h.update(chunk)
                 out.write(chunk)

@@ -1,0 +1,20 @@
+import mloop.artifacts
+
+
+def test_exported_members() -> None:
+    assert mloop.artifacts.__all__ == [
+        "BlobStore",
+        "IntegrityError",
+        "collect_files",
+        "dataset_digest",
+        "delete_blobs",
+        "download_tree",
+        "find_unreferenced",
+        "load_dataset",
+        "store_dataset",
+        "to_arrow_table",
+        "upload_tree",
+        "validate_artifact_path",
+    ]
+    for name in mloop.artifacts.__all__:
+        assert getattr(mloop.artifacts, name).__module__.startswith("mloop.artifacts.")
