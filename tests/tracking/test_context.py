@@ -241,3 +241,10 @@ def test_hanging_git_is_bounded_by_timeout(tmp_path: Path, monkeypatch: pytest.M
 )
 def test_strip_url_credentials(url: str, expected: str) -> None:
     assert strip_url_credentials(url) == expected
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    result = doctest.testmod(_context)
+    assert result.attempted > 0 and result.failed == 0

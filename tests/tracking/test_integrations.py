@@ -98,6 +98,16 @@ def test_exported_members() -> None:
     ]
 
 
+@pytest.mark.parametrize("module", ["callbacks", "sklearn", "_optional"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"mloop.tracking.integrations.{module}")
+    result = doctest.testmod(mod)
+    assert result.failed == 0
+
+
 def test_importing_integrations_imports_no_framework() -> None:
     import subprocess
 

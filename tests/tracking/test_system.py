@@ -321,3 +321,10 @@ def test_nvml_without_device_or_driver(monkeypatch: pytest.MonkeyPatch, count: i
     assert not any("gpu" in k for m in rec.calls for k in m)
     if count == 0:
         assert (fake.state["init"], fake.state["shutdown"]) == (1, 1)
+
+
+def test_docstring_examples(no_pynvml: None) -> None:
+    import doctest
+
+    result = doctest.testmod(_system)
+    assert result.attempted > 0 and result.failed == 0

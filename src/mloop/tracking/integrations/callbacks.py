@@ -50,7 +50,7 @@ class MetricsCallback:
     ...         print(step, metrics)
     >>> cb = MetricsCallback(PrintRun(), prefix="train/", log_every=2)
     >>> for epoch in range(3):
-    ...     cb.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "phase": "fit"})
+    ...     _ = cb.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "phase": "fit"})
     0 {'train/loss': 1.0}
     2 {'train/loss': 0.3333333333333333}
     """
