@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -605,3 +606,49 @@ def test_xgboost_adapter_sklearn_api_and_cv(run: FakeRun, xgb: Any) -> None:
     last = cv_run.logged[-1][0]
     assert last["test-rmse"] == pytest.approx(cv["test-rmse-mean"].iloc[-1], rel=1e-9)
     assert last["test-rmse-std"] == pytest.approx(cv["test-rmse-std"].iloc[-1], rel=1e-9)
+
+
+# -- end to end, with the real Run and store ---------------------------------------------------
+
+
+def test_end_to_end_with_real_run(mloop_home: Any, binary_data: tuple[Any, ...]) -> None:
+    import mloop
+    from mloop.tracking._system import SystemMetricsSampler
+
+    X_tr, X_va, y_tr, y_va = binary_data
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=1000))
+    with mloop.start_run(project="e2e", system_metrics=False) as run:
+        cb = MetricsCallback(run, prefix="train/")
+        for epoch in range(3):
+            cb.on_epoch_end(epoch, {"loss": np.float32(1.0 / (epoch + 1)), "phase": "fit"})
+        _, scores = log_sklearn(run, model, X_train=X_tr, y_train=y_tr, X_val=X_va, y_val=y_va)
+        with SystemMetricsSampler(run.log, interval_s=0.05):
+            deadline = time.monotonic() + 10
+            while run.step < 6 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        run_id = run.id
+
+    client = mloop.Client()
+    stored = client.get_run(run_id)
+    assert stored.status == "finished"
+    assert stored.params["logisticregression__C"] == "0.5"
+    assert stored.params["steps"].startswith("[('standardscaler', StandardScaler)")
+    assert stored.tags["estimator_class"] == "sklearn.pipeline.Pipeline"
+    latest = stored.latest_metrics
+    for key, value in scores.items():
+        assert latest[key] == pytest.approx(value, rel=1e-12)
+    assert latest["fit_time_s"] > 0
+    history = client.get_metric_history(run_id, "train/loss")
+    assert list(history.step) == [0, 1, 2]
+    assert list(history.value) == pytest.approx([1.0, 0.5, 1 / 3], rel=1e-6)
+    assert "system/memory_percent" in latest and "system/cpu_percent" in latest
+    for key, value in scores.items():
+        points = client.get_metric_history(run_id, key)
+        # run.log and run.summary both record the score; both land on the same step and value
+        assert set(points.step.tolist()) == {3}
+        assert points.value.tolist() == pytest.approx([value] * len(points.value), rel=1e-12)
+
+    # The captured context the run store keeps: columns plus the context JSON.
+    assert stored.host and stored.user is not None
+    assert stored.context["python_version"] == ".".join(map(str, sys.version_info[:3]))
+    assert stored.context["packages"]["scikit-learn"] == sklearn.__version__
