@@ -193,6 +193,13 @@ class BlobStore:
                 raise
             rf.close()
 
+    def _touch(self, key: str) -> None:
+        """Refresh a local blob's mtime when it is stored again, so a GC grace period protects a
+        blob that is about to be referenced. (Remote objects cannot be touched without a copy.)"""
+        if self._local is not None:
+            with contextlib.suppress(OSError):
+                os.utime(self._full(key))
+
     def _delete_key(self, key: str) -> bool:
         try:
             if self._local is not None:
@@ -273,8 +280,11 @@ class BlobStore:
         """
         view = memoryview(data).cast("B")
         sha = hashlib.sha256(view).hexdigest()
-        if not self.exists(sha):
-            with self._write_key(_blob_key(sha)) as out:
+        key = _blob_key(sha)
+        if self._key_size(key) == view.nbytes:
+            self._touch(key)
+        else:
+            with self._write_key(key) as out:
                 out.write(view)
         return sha, view.nbytes
 
@@ -308,10 +318,7 @@ class BlobStore:
         try:
             existing = self._key_size(key)
             if existing == size:
-                if self._local is not None:
-                    # Refresh mtime: a GC grace period then protects a blob just re-referenced.
-                    with contextlib.suppress(OSError):
-                        os.utime(self._full(key))
+                self._touch(key)
                 return sha, size
             # Absent, or a truncated leftover of a crash: (re)place it.
             if self._local is not None:
