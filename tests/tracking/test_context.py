@@ -150,14 +150,25 @@ def test_git_state_is_cached_until_refresh(repo: Path) -> None:
 
 
 @needs_git
-def test_git_from_subdirectory_and_does_not_take_index_lock(repo: Path) -> None:
+def test_git_from_subdirectory(repo: Path) -> None:
     sub = repo / "src"
     sub.mkdir()
     (repo / "train.py").write_text("print('changed')\n")
     ctx = capture_context(cwd=sub)
     assert ctx["git_commit"] == _git(repo, "rev-parse", "HEAD")
     assert ctx["git_dirty"] is True
-    assert not (repo / ".git" / "index.lock").exists()
+
+
+@needs_git
+def test_git_never_writes_the_index(repo: Path) -> None:
+    # A plain `git status` refreshes stale stat data by rewriting .git/index under index.lock,
+    # which makes a concurrent `git commit` in the user's repository fail.
+    index = repo / ".git" / "index"
+    later = index.stat().st_mtime + 5
+    os.utime(repo / "train.py", (later, later))  # same content, newer mtime: index is stale
+    before = index.read_bytes(), index.stat().st_mtime_ns
+    assert capture_context(cwd=repo)["git_dirty"] is False
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
 
 
 @needs_git
