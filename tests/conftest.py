@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import itertools
+import os
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,3 +21,57 @@ def mloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLOOP_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """Base URL of a PostgreSQL server started for this test session (no database part)."""
+    from _postgres import postgres_server
+    from _services import service_missing
+
+    try:
+        cm = postgres_server()
+        url = cm.__enter__()
+    except (FileNotFoundError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        service_missing(f"cannot start PostgreSQL: {exc} {detail.decode(errors='replace')[-300:]}")
+        return
+    try:
+        yield url
+    finally:
+        cm.__exit__(None, None, None)
+
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture
+def pg_database(pg_url: str) -> str:
+    """A fresh, empty database on the session's server; returns its SQLAlchemy URL."""
+    import sqlalchemy as sa
+
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    eng = sa.create_engine(pg_url + "/postgres", isolation_level="AUTOCOMMIT")
+    with eng.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+    return f"{pg_url}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store URI on each backend; the contract suite runs once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'mloop.db'}"
+    return request.getfixturevalue("pg_database")
+
+
+@pytest.fixture
+def store(store_uri: str) -> Iterator[Any]:
+    from mloop.store import SqlStore
+
+    s = SqlStore(store_uri)
+    try:
+        yield s
+    finally:
+        s.close()

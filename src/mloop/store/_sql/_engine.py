@@ -81,6 +81,8 @@ def _sqlite_engine(uri: str) -> Engine:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA foreign_keys = ON")
+            # LIKE is case-sensitive on PostgreSQL (and in MLflow's grammar); make SQLite agree.
+            cur.execute("PRAGMA case_sensitive_like = ON")
         finally:
             cur.close()
 

@@ -155,9 +155,7 @@ def write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> No
     existing = dict(
         conn.execute(
             sa.select(p.c.key, p.c.value).where(p.c.run_id == run_id, p.c.key.in_(list(params)))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     conflicts = {
         k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v

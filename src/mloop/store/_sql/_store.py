@@ -102,9 +102,7 @@ class SqlStore(Store):
                 sa.select(t.project_tags.c.key, t.project_tags.c.value).where(
                     t.project_tags.c.project_id == row.id
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         return Project(
             id=str(row.id),
