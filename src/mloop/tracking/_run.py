@@ -68,6 +68,10 @@ class _Summary(MutableMapping[str, Any]):
             self._run._enqueue(max(self._run._step - 1, 0), {key: v})
         self._data[key] = value
 
+    def remember(self, values: Mapping[str, Any]) -> None:
+        """Show ``values`` in the summary without recording them again (they were just logged)."""
+        self._data.update(values)
+
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
 

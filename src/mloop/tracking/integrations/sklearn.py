@@ -156,8 +156,12 @@ def log_sklearn(
 
     if metrics:
         run.log(metrics)
-        for key, value in metrics.items():
-            run.summary[key] = value
+        remember = getattr(run.summary, "remember", None)
+        if remember is not None:  # mloop's Run: the values are already metric points, don't write twice
+            remember(metrics)
+        else:
+            for key, value in metrics.items():
+                run.summary[key] = value
     return estimator, scores
 
 
