@@ -75,14 +75,22 @@ def _canonicalize(table: pa.Table) -> pa.Table:
 
 
 def _from_pandas(df: Any) -> pa.Table:
-    named_index = any(n is not None for n in df.index.names)
+    if any(n is not None for n in df.index.names):
+        try:
+            df = df.reset_index()
+        except ValueError as exc:  # the index's name is also a column's
+            raise InvalidInputError(
+                f"`data` index names must differ from its column names; got {exc}. Rename the "
+                "index or drop it with `df.reset_index(drop=True)`."
+            ) from None
     if not all(isinstance(c, str) for c in df.columns):
         bad = next(c for c in df.columns if not isinstance(c, str))
         raise InvalidInputError(
             f"`data` columns must be str names; got column {bad!r} of type {type(bad).__name__}. "
             "Rename the columns, e.g. `df.columns = df.columns.map(str)`."
         )
-    return pa.Table.from_pandas(df, preserve_index=named_index)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    return table.replace_schema_metadata(None)
 
 
 def _from_dict(data: Mapping[Any, Any]) -> pa.Table:
