@@ -35,27 +35,52 @@ def _as_pg(cmd: list[str]) -> list[str]:
     return cmd
 
 
+class PgServer:
+    """A running throwaway server: ``url`` (no database part), ``stop()`` and ``start()`` again."""
+
+    def __init__(self, bindir: Path, root: Path, port: int) -> None:
+        self.bindir, self.root, self.port = bindir, root, port
+        self.data = root / "data"
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+
+    def _ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            _as_pg([str(self.bindir / "pg_ctl"), "-D", str(self.data), *args]),
+            check=check,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._ctl("-o", opts, "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+
+    def stop(self, *, mode: str = "fast") -> None:
+        self._ctl("-m", mode, "-w", "stop", check=False)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a server; yield ``postgresql+psycopg://postgres@127.0.0.1:PORT``; stop and remove it after."""
+def postgres_server() -> Iterator[PgServer]:
+    """Start a server in a temp dir on a free port; stop and remove it afterwards."""
     bindir = find_pg_bindir()
     if bindir is None:
         raise FileNotFoundError(
             "PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql"
         )
     root = Path(tempfile.mkdtemp(prefix="mloop-pg-"))
-    data = root / "data"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
-    port = free_port()
-    log = root / "server.log"
+    server = PgServer(bindir, root, free_port())
     try:
         subprocess.run(
             _as_pg(
                 [
                     str(bindir / "initdb"),
                     "-D",
-                    str(data),
+                    str(server.data),
                     "-A",
                     "trust",
                     "-U",
@@ -69,32 +94,21 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
             timeout=120,
         )
-        opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        subprocess.run(
-            _as_pg(
-                [
-                    str(bindir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-o",
-                    opts,
-                    "-l",
-                    str(log),
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        server.start()
+        yield server
     finally:
-        subprocess.run(
-            _as_pg([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-            timeout=60,
-        )
+        server.stop(mode="immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server; return its URL."""
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(server_url + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        eng.dispose()
+    return f"{server_url}/{name}"

@@ -31,7 +31,7 @@ def pg_url() -> Iterator[str]:
 
     try:
         cm = postgres_server()
-        url = cm.__enter__()
+        url = cm.__enter__().url
     except (FileNotFoundError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         service_missing(f"cannot start PostgreSQL: {exc} {detail.decode(errors='replace')[-300:]}")
@@ -48,14 +48,9 @@ _db_counter = itertools.count()
 @pytest.fixture
 def pg_database(pg_url: str) -> str:
     """A fresh, empty database on the session's server; returns its SQLAlchemy URL."""
-    import sqlalchemy as sa
+    from _postgres import create_database
 
-    name = f"t{os.getpid()}_{next(_db_counter)}"
-    eng = sa.create_engine(pg_url + "/postgres", isolation_level="AUTOCOMMIT")
-    with eng.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    eng.dispose()
-    return f"{pg_url}/{name}"
+    return create_database(pg_url, f"t{os.getpid()}_{next(_db_counter)}")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

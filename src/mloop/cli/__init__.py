@@ -6,6 +6,6 @@ raised as :class:`mloop.errors.MloopError` and printed here as one line with exi
 
 from __future__ import annotations
 
-__all__ = ["UserError", "app", "get_app", "main"]
+__all__ = ["USER_ERROR_EXIT", "app", "get_app", "main"]
 
-from mloop.cli._app import UserError, app, get_app, main
+from mloop.cli._app import USER_ERROR_EXIT, app, get_app, main

@@ -5,28 +5,23 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from mloop.errors import MloopError
 
-
-class UserError(click.ClickException):
-    """A user mistake: printed as one ``error: ...`` line, exit code 2, never a traceback."""
-
-    exit_code = 2
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+USER_ERROR_EXIT = 2
 
 
 class _Group(TyperGroup):
-    def invoke(self, ctx: click.Context) -> Any:
+    """Root group: a :class:`MloopError` from any command is one ``error: ...`` line and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except MloopError as exc:
-            raise UserError(exc.message) from exc
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(USER_ERROR_EXIT) from None
 
 
 app = typer.Typer(
@@ -39,7 +34,7 @@ app = typer.Typer(
 )
 
 # Feature modules that contribute commands; each exposes ``register(app: typer.Typer) -> None``.
-_FEATURE_MODULES: tuple[str, ...] = ()
+_FEATURE_MODULES: tuple[str, ...] = ("_runs", "_admin")
 
 _registered = False
 

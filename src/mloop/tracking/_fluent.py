@@ -74,7 +74,7 @@ def start_run(
     tags: Mapping[str, Any] | None = None,
     nested: bool = False,
     parent_run_id: str | None = None,
-    system_metrics: bool = True,
+    system_metrics: bool | float = True,
     settings: Settings | None = None,
     store: Store | None = None,
 ) -> Run:
@@ -95,8 +95,9 @@ def start_run(
         Make the currently active run this run's parent (sweeps, cross-validation folds).
     parent_run_id : str, optional
         An explicit parent run.
-    system_metrics : bool
-        Sample CPU, memory, disk, network (and GPU through NVML) every 10 s into ``system/*`` keys.
+    system_metrics : bool or float
+        Sample CPU, memory, disk, network (and GPU through NVML) every 10 s (or every ``float``
+        seconds) into ``system/*`` keys, on steps of their own (0, 1, 2... per sample).
     settings, store : optional
         Override the resolved settings or the store (tests, embedding).
 
@@ -174,7 +175,7 @@ def _create(
     *,
     settings: Settings,
     store: Store | None,
-    system_metrics: bool,
+    system_metrics: bool | float,
 ) -> Run:
     from mloop.tracking._context import capture_context
 
@@ -233,7 +234,9 @@ def _create(
     return run
 
 
-def _resume(run_id: str, *, settings: Settings, store: Store | None, system_metrics: bool) -> Run:
+def _resume(
+    run_id: str, *, settings: Settings, store: Store | None, system_metrics: bool | float
+) -> Run:
     validate_run_id(run_id)
     st = store or open_store(settings)
     stored = st.get_run(run_id)  # NotFoundError names the id

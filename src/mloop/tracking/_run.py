@@ -57,10 +57,8 @@ class _Summary(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         validate_key(key, kind="summary")
-        if (
-            isinstance(value, bool)
-            or (not isinstance(value, (int, float))
-            and not hasattr(value, "__float__"))
+        if isinstance(value, bool) or (
+            not isinstance(value, (int, float)) and not hasattr(value, "__float__")
         ):
             self._run.set_tags({f"summary.{key}": value})
         else:
@@ -108,7 +106,7 @@ class Run:
         name: str,
         params: Mapping[str, str] | None = None,
         start_step: int = 0,
-        system_metrics: bool = True,
+        system_metrics: bool | float = True,
     ) -> None:
         self.id = run_id
         self.project = project
@@ -146,9 +144,11 @@ class Run:
         if self._want_system_metrics:
             from mloop.tracking._system import SystemMetricsSampler
 
+            want = self._want_system_metrics
+            interval = 10.0 if want is True else float(want)
             counter = iter(range(1 << 62))
             self._sampler = SystemMetricsSampler(
-                lambda m: self._enqueue(next(counter), m), interval_s=10.0
+                lambda m: self._enqueue(next(counter), m), interval_s=interval
             )
             self._sampler.start()
 
@@ -441,7 +441,6 @@ def _store_factory(settings: Settings) -> Any:
 
 
 def warn(message: str) -> None:
-    """A warning the user sees even without logging configured (stderr), and in the log."""
-    _log.warning(message)
-    if not logging.getLogger().handlers and not _log.handlers:
-        print(message, file=sys.stderr)
+    """A warning about the user's data (spooled, not written): always on stderr, and in the log."""
+    print(message, file=sys.stderr, flush=True)
+    _log.info(message)

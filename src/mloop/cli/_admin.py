@@ -1,0 +1,86 @@
+"""``mloop db upgrade``, ``mloop sync`` and ``mloop gc``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mloop.cli._common import console, print_json, settings
+
+db_app = typer.Typer(help="The metadata store's schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the store's schema to the newest migration (opening a store does it too)."""
+    from mloop.store._sql._engine import create_store_engine, describe_uri, upgrade_schema
+
+    s = settings()
+    engine = create_store_engine(s.store_uri)
+    try:
+        rev = upgrade_schema(engine, uri_for_messages=s.store_uri)
+    finally:
+        engine.dispose()
+    console.print(f"store {describe_uri(s.store_uri)} is at schema revision {rev}")
+
+
+def sync(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Replay spooled writes (offline mode, outages) into the store; safe to run repeatedly."""
+    from mloop.store import open_store
+    from mloop.tracking import replay_spool
+
+    s = settings()
+    result = replay_spool(open_store(s), s.spool_dir)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"replayed {result.files} spool file(s): {result.applied} records applied, "
+            f"{result.duplicates} already present, {result.failed} failed"
+        )
+        for err in result.errors:
+            console.print(f"[red]{err}[/red]")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def gc(
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Really delete (default: dry run).")
+    ] = False,
+    min_age_s: Annotated[
+        float,
+        typer.Option(
+            "--min-age-s",
+            help="Spare blobs younger than this (an upload whose index is not written yet).",
+        ),
+    ] = 3600.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Find artifact blobs no run or dataset references; delete them with --delete."""
+    from mloop.artifacts import BlobStore, delete_blobs, find_unreferenced
+    from mloop.store import open_store
+
+    s = settings()
+    blobs = BlobStore(s.artifact_uri)
+    garbage = find_unreferenced(blobs, open_store(s).referenced_blobs(), min_age_s=min_age_s)
+    total = sum(size for _, size in garbage)
+    deleted = delete_blobs(blobs, [sha for sha, _ in garbage]) if delete else []
+    if as_json:
+        print_json(
+            {
+                "unreferenced": [{"sha256": sha, "size": size} for sha, size in garbage],
+                "bytes": total,
+                "deleted": deleted,
+            }
+        )
+        return
+    verb = "deleted" if delete else "would delete (dry run; pass --delete)"
+    console.print(f"{len(garbage)} unreferenced blob(s), {total / 1e6:.1f} MB: {verb}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.command("sync")(sync)
+    app.command("gc")(gc)

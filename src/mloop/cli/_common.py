@@ -1,0 +1,70 @@
+"""Shared CLI plumbing: settings resolution, JSON output, value formatting."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from mloop.config import Settings
+
+console = Console(highlight=False, soft_wrap=False)
+
+
+def settings() -> Settings:
+    """Settings from the environment, resolved once per command."""
+    return Settings.from_env()
+
+
+def _json_safe(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _json_safe(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+    if hasattr(obj, "tolist"):
+        return _json_safe(obj.tolist())
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """Strict JSON on stdout (NaN -> null, inf -> "Infinity"), for scripts and pipes."""
+    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=False))
+
+
+def fmt_value(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.6g}"
+    return str(v)
+
+
+def fmt_ms(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000).strftime("%m-%d %H:%M:%S")
+
+
+def fmt_duration(start: int, end: int | None) -> str:
+    if end is None:
+        return "-"
+    s = (end - start) / 1000
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{s / 60:.1f}m"
+    return f"{s / 3600:.1f}h"
