@@ -1,0 +1,229 @@
+"""HTML reports: self-contained, escaped, small; rendered and used in a real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from _services import service_missing
+from mloop.monitoring._html import render_drift_report, render_report
+from mloop.monitoring._performance import performance_report
+from mloop.monitoring._quality import quality_report
+
+EVIL = "<script>alert(1)</script>"
+
+
+# Stand-ins with exactly the fields the renderer reads from DriftReport / ColumnDrift /
+# ColumnHistogram, so the renderer is tested on its own contract.
+@dataclass
+class Hist:
+    edges: np.ndarray | None
+    categories: list[str] | None
+    reference: np.ndarray
+    current: np.ndarray
+    reference_missing: int = 0
+    current_missing: int = 0
+
+
+@dataclass
+class Col:
+    name: str
+    kind: str
+    method: str
+    statistic: float | None
+    p_value: float | None
+    threshold: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+    status: str
+    message: str | None
+    histogram: Hist | None
+
+
+@dataclass
+class Report:
+    columns: dict[str, Col]
+
+    @property
+    def n_drifted(self) -> int:
+        return sum(c.drifted for c in self.columns.values())
+
+    @property
+    def share_drifted(self) -> float:
+        return self.n_drifted / len(self.columns)
+
+    @property
+    def drifted(self) -> bool:
+        return self.share_drifted >= 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
+
+
+def make_report(n_columns: int = 100, *, seed: int = 0, n_categories: int = 8) -> Report:
+    rng = np.random.default_rng(seed)
+    cols: dict[str, Col] = {}
+    for i in range(n_columns):
+        name = EVIL if i == 1 else f"feature_{i:03d}"
+        drifted = i % 5 == 0
+        if i % 4 == 3:  # categorical; one with 1000 categories
+            k = 1000 if i == 3 else n_categories
+            cats = [f"<b>cat</b>_{j}" for j in range(k)]
+            ref = rng.multinomial(50_000, np.ones(k) / k)
+            cur = rng.multinomial(40_000, rng.dirichlet(np.ones(k)) if drifted else np.ones(k) / k)
+            hist = Hist(None, cats, ref, cur)
+            kind, method = "categorical", "jensen_shannon"
+        else:
+            edges = np.r_[-np.inf, np.linspace(-2, 2, 19), np.inf]
+            ref = rng.multinomial(50_000, np.ones(20) / 20)
+            cur = rng.multinomial(
+                40_000, rng.dirichlet(np.ones(20)) if drifted else np.ones(20) / 20
+            )
+            hist = Hist(
+                edges, None, ref, cur, reference_missing=100, current_missing=3000 * drifted
+            )
+            kind, method = "numeric", "wasserstein"
+        stat = 0.3 if drifted else 0.02
+        cols[name] = Col(
+            name, kind, method, stat, None, 0.1, drifted, 50_000, 40_000,
+            "drift" if drifted else "ok", None, hist,
+        )  # fmt: skip
+    cols["ks_col"] = Col(
+        "ks_col", "numeric", "ks", 0.2, 1e-9, 0.05, True, 900, 800, "drift", None,
+        cols["feature_000"].histogram,
+    )  # fmt: skip
+    cols["gone"] = Col(
+        "gone", "numeric", "wasserstein", None, None, 0.1, False, 50_000, 0,
+        "missing_column", "column missing from the current data", None,
+    )  # fmt: skip
+    cols["tiny"] = Col(
+        "tiny", "numeric", "wasserstein", None, None, 0.1, False, 50_000, 3,
+        "insufficient_data", "3 current values; at least 30 needed", None,
+    )  # fmt: skip
+    return Report(cols)
+
+
+def test_escapes_every_user_string() -> None:
+    page = render_drift_report(make_report(8))
+    assert EVIL not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>cat</b>" not in page and "&lt;b&gt;cat&lt;/b&gt;" in page
+    # exactly one script element: ours
+    assert len(re.findall(r"<script[\s>]", page)) == 1
+
+
+def test_offline_and_small_for_100_columns() -> None:
+    page = render_drift_report(make_report(100))
+    size = len(page.encode("utf-8"))
+    assert size < 2_000_000, size
+    # no external resources of any kind
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "url(" not in page
+    # one chart per column with a histogram
+    assert page.count('<svg class="chart"') == 101
+
+
+def test_large_category_count_is_capped() -> None:
+    page = render_drift_report(make_report(4))
+    # 1000 categories -> 19 named bars + "981 more"
+    assert "981 more" in page
+
+
+def test_combined_report_renders_all_sections() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    perf = performance_report(y, y, rng.random(500), segments=np.where(y == 1, "a", "b"))
+    quality = quality_report({"x": [1.0, 2.0, 3.0]}, {"x": [1.0, 2.0, 9.0]})
+    page = render_report(drift=make_report(4), quality=quality, performance=perf, title=EVIL)
+    assert "Column drift" in page and "Data quality" in page and "Model performance" in page
+    assert "By segment" in page and EVIL not in page
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("playwright is not installed (pip install playwright)")
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        service_missing("chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(
+                executable_path=executable,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+        except PlaywrightError as exc:
+            service_missing(f"chromium does not start: {exc}")
+        yield b
+        b.close()
+
+
+def test_renders_filters_and_sorts_in_chromium(browser: Any, tmp_path: Path) -> None:
+    path = tmp_path / "drift.html"
+    path.write_text(render_drift_report(make_report(100)), encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    dialogs: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+
+    assert errors == [] and dialogs == []
+    assert requests == [path.as_uri()]  # nothing but the file itself
+    rows = page.locator("#drift-table tbody tr")
+    assert rows.count() == 103
+    assert page.locator("#drift-table svg.chart").count() == 101
+    assert page.locator("#drift-table svg.chart rect.cur").count() > 1000
+    # drifted columns come first and are marked
+    assert page.locator("#drift-table tbody tr").first.get_attribute("data-status") == "drift"
+    n_drift = page.locator("#drift-table tr.st-drift").count()
+    assert n_drift == 21
+    # the hostile column name shows as text
+    assert page.get_by_text(EVIL, exact=True).count() == 1
+
+    shown = page.locator("#drift .shown")
+    page.fill("#drift .q", "feature_01")
+    assert shown.text_content() == "10"  # feature_010 .. feature_019
+    assert page.locator("#drift-table tbody tr:visible").count() == 10
+    page.fill("#drift .q", "")
+    page.select_option("#drift select.status", "drift")
+    assert shown.text_content() == str(n_drift)
+    assert page.locator("#drift-table tbody tr:visible").count() == n_drift
+    page.select_option("#drift select.status", "all")
+
+    page.click("#drift-table th[data-sort=name]")
+    names = page.eval_on_selector_all("#drift-table tbody tr", "rs => rs.map(r => r.dataset.name)")
+    assert names == sorted(names, key=str.lower, reverse=True) or names == sorted(
+        names, reverse=True
+    )
+    page.click("#drift-table th[data-sort=name]")
+    names_asc = page.eval_on_selector_all(
+        "#drift-table tbody tr", "rs => rs.map(r => r.dataset.name)"
+    )
+    assert names_asc == names[::-1]
+    # a chart has a tooltip per bin
+    assert "reference" in page.locator("#drift-table svg.chart g.bin title").first.text_content()
+    assert errors == []
+    page.close()
