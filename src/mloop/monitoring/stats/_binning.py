@@ -91,7 +91,7 @@ def label_counts(
     ref_counts = np.bincount(inverse[:n_ref], minlength=k)
     cur_counts = np.bincount(inverse[n_ref:], minlength=k)
     if missing == "bin":
-        labels = np.append(labels.astype(object), None)
+        labels = np.concatenate((labels.astype(object), np.array([None], dtype=object)))
         ref_counts = np.append(ref_counts, np.count_nonzero(ref_missing))
         cur_counts = np.append(cur_counts, np.count_nonzero(cur_missing))
     return labels, ref_counts, cur_counts

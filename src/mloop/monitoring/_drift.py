@@ -1,0 +1,516 @@
+"""Data drift: each column of a current window against a reference (raw data or a Profile)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+
+from mloop.errors import InvalidInputError
+from mloop.monitoring._data import CategoricalData, Frame, as_frame, number_labels
+from mloop.monitoring._drift_result import ColumnDrift, ColumnHistogram, DriftReport
+from mloop.monitoring._profile import (
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    Profile,
+    _runs,
+    prepare_numeric,
+    profile_column,
+)
+from mloop.monitoring.stats import _distances as dist
+from mloop.monitoring.stats import _tests as tests
+from mloop.monitoring.stats._binning import bin_counts_sorted
+from mloop.monitoring.stats._ecdf import cdf_distances
+
+__all__ = ["DriftMethod", "drift_report"]
+
+DriftMethod = Literal[
+    "auto",
+    "ks",
+    "wasserstein",
+    "energy",
+    "cramer_von_mises",
+    "anderson",
+    "chisquare",
+    "z",
+    "jensenshannon",
+    "psi",
+    "kl",
+    "hellinger",
+    "tv",
+]
+
+_ALIASES = {
+    "kl_div": "kl",
+    "kl_divergence": "kl",
+    "TVD": "tv",
+    "total_variation": "tv",
+    "energy_dist": "energy",
+    "energy_distance": "energy",
+    "chi_square": "chisquare",
+    "z_proportions": "z",
+    "js": "jensenshannon",
+    "jensen_shannon": "jensenshannon",
+    "cvm": "cramer_von_mises",
+    "anderson_darling": "anderson",
+}
+
+#: Numeric columns with at most this many distinct values (reference ∪ current) are compared value
+#: by value, as categorical columns are (Evidently's rule).
+AUTO_DISCRETE_MAX = 5
+#: At most this many reference values: p-value tests; above: distances (Evidently's rule).
+AUTO_SMALL_REFERENCE = 1000
+
+
+@dataclass(frozen=True)
+class _Spec:
+    test: bool  # threshold applies to the p-value (drift if p < t), else to the statistic (>= t)
+    threshold: float
+    family: Literal["cdf", "raw", "counts"]
+
+
+_SPECS: dict[str, _Spec] = {
+    "ks": _Spec(True, 0.05, "cdf"),
+    "wasserstein": _Spec(False, 0.1, "cdf"),
+    "energy": _Spec(False, 0.1, "cdf"),
+    "cramer_von_mises": _Spec(True, 0.05, "raw"),
+    "anderson": _Spec(True, 0.05, "raw"),
+    "chisquare": _Spec(True, 0.05, "counts"),
+    "z": _Spec(True, 0.05, "counts"),
+    "jensenshannon": _Spec(False, 0.1, "counts"),
+    "psi": _Spec(False, 0.1, "counts"),
+    "kl": _Spec(False, 0.1, "counts"),
+    "hellinger": _Spec(False, 0.1, "counts"),
+    "tv": _Spec(False, 0.1, "counts"),
+}
+
+_Result = tuple[float, float | None]
+_COUNT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], _Result]] = {
+    "chisquare": lambda r, c: tests.chi_square_from_counts(r, c),
+    "z": lambda r, c: tests.z_from_counts(r, c),
+    "jensenshannon": lambda r, c: (dist.jensen_shannon_from_counts(r, c), None),
+    "psi": lambda r, c: (dist.psi_from_counts(r, c), None),
+    "kl": lambda r, c: (dist.kl_from_counts(r, c), None),
+    "hellinger": lambda r, c: (dist.hellinger_from_counts(r, c), None),
+    "tv": lambda r, c: (dist.tv_from_counts(r, c), None),
+}
+
+
+@dataclass(frozen=True)
+class _Options:
+    methods: Mapping[str, str]
+    thresholds: Mapping[str, float]
+    categorical: frozenset[str]
+    min_samples: int
+    missing: Literal["drop", "bin"]
+    bins: int
+
+
+def _normalize_method(name: str, column: str | None = None) -> str:
+    m = _ALIASES.get(name, name)
+    if m not in _SPECS and m != "auto":
+        where = f" for column {column!r}" if column else ""
+        raise InvalidInputError(
+            f"unknown drift method {name!r}{where}; expected one of {list(get_args(DriftMethod))}."
+        )
+    return m
+
+
+def _auto_method(kind: str, n_ref: int, n_unique: int | None) -> str:
+    discrete = kind == "categorical" or (n_unique is not None and n_unique <= AUTO_DISCRETE_MAX)
+    if n_ref <= AUTO_SMALL_REFERENCE:
+        if not discrete:
+            return "ks"
+        return "chisquare" if (n_unique or 0) > 2 else "z"
+    return "jensenshannon" if discrete else "wasserstein"
+
+
+def _verdict(
+    name: str,
+    kind: Literal["numeric", "categorical"],
+    method: str,
+    threshold: float,
+    result: _Result,
+    n_ref: int,
+    n_cur: int,
+    histogram: ColumnHistogram | None,
+    notes: list[str],
+) -> ColumnDrift:
+    stat, p = result
+    spec = _SPECS[method]
+    value = p if spec.test else stat
+    # +inf is a valid (maximal) distance; NaN, or a non-finite p-value, is never "no drift".
+    if value is None or math.isnan(value) or (spec.test and not math.isfinite(value)):
+        return ColumnDrift(
+            name, kind, method, None, None, threshold, False, n_ref, n_cur, "error",
+            "; ".join([f"{method} is undefined for these samples (got {value})", *notes]),
+            histogram,
+        )  # fmt: skip
+    drifted = bool(value < threshold) if spec.test else bool(value >= threshold)
+    status: Literal["ok", "drift"] = "drift" if drifted else "ok"
+    return ColumnDrift(
+        name, kind, method, float(stat), None if p is None else float(p), threshold, drifted,
+        n_ref, n_cur, status, "; ".join(notes), histogram,
+    )  # fmt: skip
+
+
+def _no_verdict(
+    name: str,
+    kind: Literal["numeric", "categorical"],
+    method: str,
+    threshold: float,
+    status: Literal["insufficient_data", "missing_column", "error"],
+    message: str,
+    n_ref: int = 0,
+    n_cur: int = 0,
+    histogram: ColumnHistogram | None = None,
+) -> ColumnDrift:
+    return ColumnDrift(
+        name, kind, method, None, None, threshold, False, n_ref, n_cur, status, message, histogram
+    )  # fmt: skip
+
+
+def _threshold(opts: _Options, name: str, method: str) -> float:
+    return float(opts.thresholds.get(name, _SPECS[method].threshold))
+
+
+def _numeric_column(
+    name: str, ref: NumericProfile, values: np.ndarray, opts: _Options
+) -> ColumnDrift:
+    cur, cur_missing, _ = prepare_numeric(values)
+    n_ref, n_cur = ref.n, int(cur.size)
+    requested = opts.methods.get(name, "auto")
+    # Numeric columns with few distinct values are compared value by value (Evidently's rule).
+    discrete: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    n_unique = ref.n_unique
+    dv, dc = ref.discrete_values, ref.discrete_counts
+    if n_unique is not None and n_unique <= AUTO_DISCRETE_MAX and dv is not None and dc is not None:
+        cur_vals, cur_counts = _runs(cur)
+        union = np.union1d(dv, cur_vals)
+        n_unique = int(union.size)
+        if union.size <= AUTO_DISCRETE_MAX:
+            r = np.zeros(union.size, dtype=np.int64)
+            c = np.zeros(union.size, dtype=np.int64)
+            r[np.searchsorted(union, dv)] = dc
+            c[np.searchsorted(union, cur_vals)] = cur_counts
+            discrete = (union, r, c)
+    if discrete is not None:
+        hist = ColumnHistogram(
+            None, number_labels(discrete[0]), discrete[1], discrete[2], ref.n_missing, cur_missing
+        )
+    else:
+        edges = np.concatenate(([-np.inf], ref.edges, [np.inf]))
+        hist = ColumnHistogram(
+            edges, None, ref.bin_counts, bin_counts_sorted(cur, ref.edges), ref.n_missing,
+            cur_missing,
+        )  # fmt: skip
+    method = _auto_method("numeric", n_ref, n_unique) if requested == "auto" else requested
+    threshold = _threshold(opts, name, method)
+    if min(n_ref, n_cur) < opts.min_samples:
+        return _no_verdict(
+            name, "numeric", method, threshold, "insufficient_data",
+            f"{n_ref} reference and {n_cur} current finite values; "
+            f"at least min_samples={opts.min_samples} needed in each",
+            n_ref, n_cur, hist,
+        )  # fmt: skip
+    notes: list[str] = []
+    family = _SPECS[method].family
+    if family == "counts":
+        if discrete is not None:
+            r_counts, c_counts = discrete[1], discrete[2]
+        else:
+            r_counts, c_counts = hist.reference, hist.current
+        if opts.missing == "bin":
+            r_counts = np.append(r_counts, ref.n_missing)
+            c_counts = np.append(c_counts, cur_missing)
+        return _verdict(
+            name, "numeric", method, threshold, _COUNT_METHODS[method](r_counts, c_counts),
+            n_ref, n_cur, hist, notes,
+        )  # fmt: skip
+    if family == "raw":
+        if not ref.is_exact:
+            raise InvalidInputError(
+                f"{method} needs the exact reference values; the profile of {name!r} holds a "
+                "sketch (build it with a larger `max_exact`)"
+            )
+        fn = tests.cramer_von_mises if method == "cramer_von_mises" else tests.anderson_darling
+        result: _Result = fn(ref.expanded(), cur)
+    else:
+        sample = ref.sample()
+        if not ref.is_exact:
+            eps = ref.rank_error()
+            bound = eps if method == "ks" else eps * ((ref.max or 0.0) - (ref.min or 0.0))
+            if method == "wasserstein":
+                bound /= max(ref.std, dist.WASSERSTEIN_STD_FLOOR)
+            notes.append(f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact")
+        if method == "ks":
+            result = tests.ks_sorted(sample, cur)
+        elif method == "wasserstein":
+            result = (
+                dist.wasserstein_sorted(sample, cur, normed=True, reference_std=ref.std),
+                None,
+            )
+        else:
+            l2 = cdf_distances(sample, cur, which=("l2",))["l2"]
+            result = (float(np.sqrt(2.0) * l2), None)
+    return _verdict(name, "numeric", method, threshold, result, n_ref, n_cur, hist, notes)
+
+
+def _categorical_column(
+    name: str, ref: CategoricalProfile, cur: CategoricalData, opts: _Options
+) -> ColumnDrift:
+    index = {c: i for i, c in enumerate(ref.categories)}
+    new = sorted({c for c in cur.categories if c not in index})
+    for label in new:
+        index[label] = len(index)
+    labels = [*ref.categories, *new]
+    ref_counts = np.zeros(len(labels), dtype=np.int64)
+    ref_counts[: len(ref.categories)] = ref.counts
+    cur_counts = np.zeros(len(labels), dtype=np.int64)
+    if cur.categories:
+        cur_counts[[index[c] for c in cur.categories]] = cur.counts()
+    n_ref, n_cur = ref.n, int(cur_counts.sum())
+    hist = ColumnHistogram(None, labels, ref_counts, cur_counts, ref.n_missing, cur.n_missing)
+    notes: list[str] = []
+    unseen = [c for c in new if cur_counts[index[c]] > 0]
+    if unseen:
+        shown = ", ".join(repr(c) for c in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
+        notes.append(f"{len(unseen)} categor{'y' if len(unseen) == 1 else 'ies'} not in the "
+                     f"reference: {shown}")  # fmt: skip
+    numeric_sources = {"integer", "float", "boolean"}
+    if (ref.source in numeric_sources) != (cur.source in numeric_sources) and n_cur:
+        notes.append(f"reference holds {ref.source} values and current {cur.source} values; "
+                     "compared as string labels")  # fmt: skip
+    requested = opts.methods.get(name, "auto")
+    n_unique = int(np.count_nonzero((ref_counts + cur_counts) > 0))
+    method = _auto_method("categorical", n_ref, n_unique) if requested == "auto" else requested
+    threshold = _threshold(opts, name, method)
+    if _SPECS[method].family != "counts":
+        return _no_verdict(
+            name, "categorical", method, threshold, "error",
+            f"{method} needs a numeric column; {name!r} is categorical", n_ref, n_cur, hist,
+        )  # fmt: skip
+    if min(n_ref, n_cur) < opts.min_samples:
+        return _no_verdict(
+            name, "categorical", method, threshold, "insufficient_data",
+            f"{n_ref} reference and {n_cur} current non-missing values; "
+            f"at least min_samples={opts.min_samples} needed in each",
+            n_ref, n_cur, hist,
+        )  # fmt: skip
+    r, c = ref_counts, cur_counts
+    if opts.missing == "bin":
+        r, c = np.append(r, ref.n_missing), np.append(c, cur.n_missing)
+    result = _COUNT_METHODS[method](r, c)
+    return _verdict(name, "categorical", method, threshold, result, n_ref, n_cur, hist, notes)
+
+
+def _column(
+    name: str,
+    ref: ColumnProfile | Callable[[], ColumnProfile],
+    current: Frame,
+    opts: _Options,
+) -> ColumnDrift:
+    requested = opts.methods.get(name, "auto")
+    placeholder = "auto" if requested == "auto" else requested
+    thr = opts.thresholds.get(name, _SPECS[placeholder].threshold if placeholder != "auto" else 0)
+    try:
+        profile = ref() if callable(ref) else ref
+        kind = profile.kind
+        if name not in current:
+            return _no_verdict(
+                name, kind, placeholder, thr, "missing_column",
+                f"column {name!r} is not in the current data", profile.n,
+            )  # fmt: skip
+        cur_kind = current.kind(name)
+        if cur_kind == "unsupported":
+            raise InvalidInputError(
+                f"column {name!r} has unsupported type {current.source(name)} in the current data"
+            )
+        if isinstance(profile, CategoricalProfile):
+            return _categorical_column(name, profile, current.categorical(name), opts)
+        if name in opts.categorical:
+            raise InvalidInputError(
+                f"column {name!r} is numeric in the reference profile but listed as categorical; "
+                "rebuild the profile with categorical=[...]"
+            )
+        if cur_kind != "numeric" and current.source(name) != "boolean":
+            raise InvalidInputError(
+                f"column {name!r} is numeric in the reference but holds {current.source(name)} "
+                f"values in the current data; pass categorical=[{name!r}] to compare both as "
+                "categories"
+            )
+        return _numeric_column(name, profile, current.numeric(name), opts)
+    except InvalidInputError as exc:
+        kind_: Literal["numeric", "categorical"] = "numeric"
+        if not callable(ref):
+            kind_ = ref.kind
+        return _no_verdict(name, kind_, placeholder, thr, "error", str(exc))
+
+
+def _per_column(value: Any, names: Sequence[str], what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise InvalidInputError(f"`{what}` names columns that are not compared: {unknown}.")
+        return dict(value)
+    return dict.fromkeys(names, value)
+
+
+def drift_report(
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    methods: Mapping[str, DriftMethod | str] | DriftMethod | None = None,
+    thresholds: Mapping[str, float] | float | None = None,
+    drift_share: float = 0.5,
+    min_samples: int = 30,
+    bins: int = 20,
+    missing: Literal["drop", "bin"] = "drop",
+    n_jobs: int | None = None,
+) -> DriftReport:
+    """Compare every column of ``current`` with ``reference`` and decide whether the data drifted.
+
+    Method choice (``method="auto"``, Evidently's ``DataDriftPreset`` rules, so results look
+    familiar). With ``n_ref`` the number of non-missing, finite reference values of a column and
+    ``n_unique`` the number of distinct values in reference and current together:
+
+    ============================  ====================================  =====================
+    reference size                column                                method, drift when
+    ============================  ====================================  =====================
+    ``n_ref <= 1000``             numeric, ``n_unique > 5``             KS, ``p < 0.05``
+    ``n_ref <= 1000``             categorical or ``n_unique <= 5``      chi-square, ``p < 0.05``
+                                                                        (z-test if
+                                                                        ``n_unique <= 2``)
+    ``n_ref > 1000``              numeric, ``n_unique > 5``             normed Wasserstein
+                                                                        ``>= 0.1``
+    ``n_ref > 1000``              categorical or ``n_unique <= 5``      Jensen-Shannon
+                                                                        ``>= 0.1``
+    ============================  ====================================  =====================
+
+    The dataset drifts when at least ``drift_share`` (0.5) of the columns with a verdict drift.
+    Chi-square is a two-sample contingency test (Evidently uses a goodness-of-fit test against the
+    scaled reference counts, which overstates drift for large samples). Missing and infinite values
+    are left out of the statistics (``missing="bin"`` counts missing values as their own bin for the
+    binned methods). A column with fewer than ``min_samples`` values on either side gets status
+    ``"insufficient_data"``, never a verdict.
+
+    Parameters
+    ----------
+    reference : Profile, pandas/polars DataFrame, pyarrow Table, dict of arrays or file path
+        The reference data, or its :class:`Profile`.
+    current : pandas/polars DataFrame, pyarrow Table, dict of arrays or file path
+        The window to check. Columns not in the reference are listed in
+        ``report.extra_columns`` and otherwise ignored.
+    columns : sequence of str, optional
+        Columns to compare; by default every reference column of a supported type.
+    categorical : sequence of str, optional
+        Numeric columns to compare as categories (labels ``1`` and ``"1"`` are equal).
+    methods : str or mapping of column to str, optional
+        Method for all columns or per column: ``"auto"``, ``"ks"``, ``"wasserstein"`` (normed),
+        ``"energy"``, ``"cramer_von_mises"``, ``"anderson"``, ``"chisquare"``, ``"z"``,
+        ``"jensenshannon"``, ``"psi"``, ``"kl"``, ``"hellinger"``, ``"tv"``.
+    thresholds : float or mapping of column to float, optional
+        Overrides the method's default threshold (0.05 for p-values, 0.1 for distances).
+    drift_share : float, default 0.5
+        Share of drifted columns at which the dataset drifts.
+    min_samples : int, default 30
+        Minimum non-missing values on each side for a verdict.
+    bins : int, default 20
+        Reference-quantile bins for numeric columns (when ``reference`` is raw data).
+    missing : {"drop", "bin"}, default "drop"
+        Leave missing values out, or count them as a bin in the binned methods.
+    n_jobs : int, optional
+        Columns processed in parallel threads; by default ``min(4, os.cpu_count())``.
+
+    Returns
+    -------
+    DriftReport
+
+    Raises
+    ------
+    InvalidInputError
+        For unreadable inputs, unknown column or method names and invalid parameters. Problems
+        confined to one column (a kind mismatch, too few values) become that column's status.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mloop import monitoring as mon
+    >>> rng = np.random.default_rng(0)
+    >>> ref = {"x": rng.normal(size=5000), "c": rng.choice(["a", "b"], size=5000)}
+    >>> cur = {"x": rng.normal(1.0, size=5000), "c": rng.choice(["a", "b"], size=5000)}
+    >>> report = mon.drift_report(ref, cur)
+    >>> report.columns["x"].method, report.columns["x"].drifted, report.share_drifted
+    ('wasserstein', True, 0.5)
+    """
+    if not (isinstance(drift_share, (int, float)) and 0 < drift_share <= 1):
+        raise InvalidInputError(f"`drift_share` must be a float in (0, 1]; got {drift_share!r}.")
+    if not isinstance(min_samples, int) or min_samples < 1:
+        raise InvalidInputError(f"`min_samples` must be an int >= 1; got {min_samples!r}.")
+    if missing not in ("drop", "bin"):
+        raise InvalidInputError(f"`missing` must be 'drop' or 'bin'; got {missing!r}.")
+    if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
+        raise InvalidInputError(f"`n_jobs` must be an int >= 1; got {n_jobs!r}.")
+    cat = frozenset(categorical or ())
+    cur_frame = as_frame(current)
+    refs: dict[str, ColumnProfile | Callable[[], ColumnProfile]]
+    if isinstance(reference, Profile):
+        names = list(reference.columns) if columns is None else list(columns)
+        unknown = [c for c in names if c not in reference.columns]
+        if unknown:
+            raise InvalidInputError(f"columns not in the reference profile: {unknown}.")
+        refs = {n: reference.columns[n] for n in names}
+        ref_rows = reference.n_rows
+    else:
+        ref_frame = as_frame(reference, columns=columns)
+        if columns is None:
+            names = [n for n in ref_frame.names if ref_frame.kind(n) != "unsupported"]
+        else:
+            names = list(columns)
+            unknown = [c for c in names if c not in ref_frame]
+            if unknown:
+                raise InvalidInputError(
+                    f"columns not in the reference data: {unknown}; it has {ref_frame.names}."
+                )
+        unknown_cat = sorted(cat - set(ref_frame.names))
+        if unknown_cat:
+            raise InvalidInputError(f"`categorical` names unknown columns: {unknown_cat}.")
+
+        def lazy(name: str) -> Callable[[], ColumnProfile]:
+            # Raw reference columns are profiled exactly, inside the worker, one at a time.
+            return lambda: profile_column(
+                ref_frame, name, categorical=name in cat, bins=bins, max_exact=2**62, k=8
+            )
+
+        refs = {n: lazy(n) for n in names}
+        ref_rows = ref_frame.n_rows
+    if not names:
+        raise InvalidInputError("there are no columns to compare (none of a supported type).")
+    method_map = {
+        k: _normalize_method(str(v), k) for k, v in _per_column(methods, names, "methods").items()
+    }
+    threshold_map = _per_column(thresholds, names, "thresholds")
+    for k, v in threshold_map.items():
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise InvalidInputError(f"threshold for {k!r} must be a finite float >= 0; got {v!r}.")
+    opts = _Options(method_map, threshold_map, cat, min_samples, missing, bins)
+    workers = n_jobs or min(4, os.cpu_count() or 1)
+    if workers == 1 or len(names) == 1:
+        results = [_column(n, refs[n], cur_frame, opts) for n in names]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda n: _column(n, refs[n], cur_frame, opts), names))
+    extra = tuple(n for n in cur_frame.names if n not in refs)
+    return DriftReport(
+        {c.name: c for c in results}, float(drift_share), ref_rows, cur_frame.n_rows, extra
+    )

@@ -1,0 +1,186 @@
+"""Result types of a drift check: :class:`ColumnHistogram`, :class:`ColumnDrift`, :class:`DriftReport`."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = ["ColumnDrift", "ColumnHistogram", "ColumnStatus", "DriftReport"]
+
+ColumnStatus = Literal["ok", "drift", "insufficient_data", "missing_column", "error"]
+
+
+def _json_float(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _json_array(a: np.ndarray) -> list[Any]:
+    if a.dtype.kind in "iub":
+        return [int(v) for v in a]
+    return [_json_float(v) for v in a]
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnHistogram:
+    """Reference and current counts on the reference's bins, drawn from the profile, never rows.
+
+    Numeric columns have ``edges`` (``len(reference) + 1`` values; the first and last are -inf and
+    +inf, as the end bins are open) and ``categories`` is None; categorical columns (and numeric
+    columns compared value by value) have ``categories`` and ``edges`` is None.
+    """
+
+    edges: np.ndarray | None
+    categories: list[str] | None
+    reference: np.ndarray
+    current: np.ndarray
+    reference_missing: int
+    current_missing: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form; the infinite end edges become ``None``."""
+        return {
+            "edges": None if self.edges is None else _json_array(self.edges),
+            "categories": self.categories,
+            "reference": _json_array(self.reference),
+            "current": _json_array(self.current),
+            "reference_missing": int(self.reference_missing),
+            "current_missing": int(self.current_missing),
+        }
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """The drift verdict for one column.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"numeric", "categorical"}
+    method : str
+        The method used (``"ks"``, ``"wasserstein"``, ``"jensenshannon"``, ``"chisquare"``, ...).
+    statistic : float or None
+        The test statistic or distance; None when not computed.
+    p_value : float or None
+        The p-value of a test; None for distances.
+    threshold : float
+        Drift when ``p_value < threshold`` (tests) or ``statistic >= threshold`` (distances).
+    drifted : bool
+        Only ever True with status ``"drift"``.
+    n_reference, n_current : int
+        Values that entered the statistic (missing and infinite values excluded).
+    status : {"ok", "drift", "insufficient_data", "missing_column", "error"}
+    message : str
+        Why there is no verdict, and notes (unseen categories, sketch error bound, ...).
+    histogram : ColumnHistogram or None
+    """
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    method: str
+    statistic: float | None
+    p_value: float | None
+    threshold: float
+    drifted: bool
+    n_reference: int
+    n_current: int
+    status: ColumnStatus
+    message: str = ""
+    histogram: ColumnHistogram | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def has_verdict(self) -> bool:
+        return self.status in ("ok", "drift")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (non-finite floats become ``None``)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "method": self.method,
+            "statistic": _json_float(self.statistic),
+            "p_value": _json_float(self.p_value),
+            "threshold": _json_float(self.threshold),
+            "drifted": bool(self.drifted),
+            "n_reference": int(self.n_reference),
+            "n_current": int(self.n_current),
+            "status": self.status,
+            "message": self.message,
+            "histogram": None if self.histogram is None else self.histogram.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """Per-column drift verdicts and the dataset verdict.
+
+    The dataset drifts when ``share_drifted >= drift_share``; the share is taken over the columns
+    that have a verdict (status ``"ok"`` or ``"drift"``). Columns without a verdict (insufficient
+    data, missing from the current data, errors) are listed with their reason and never count as
+    "no drift" silently: ``status`` is ``"insufficient_data"`` when no column has a verdict.
+    """
+
+    columns: dict[str, ColumnDrift]
+    drift_share: float
+    n_reference_rows: int
+    n_current_rows: int
+    extra_columns: tuple[str, ...] = ()
+
+    @property
+    def n_drifted(self) -> int:
+        return sum(c.drifted for c in self.columns.values())
+
+    @property
+    def n_evaluated(self) -> int:
+        """Columns with a verdict."""
+        return sum(c.has_verdict for c in self.columns.values())
+
+    @property
+    def share_drifted(self) -> float:
+        n = self.n_evaluated
+        return self.n_drifted / n if n else 0.0
+
+    @property
+    def drifted(self) -> bool:
+        return self.n_evaluated > 0 and self.share_drifted >= self.drift_share
+
+    @property
+    def status(self) -> Literal["ok", "drift", "insufficient_data"]:
+        if self.n_evaluated == 0:
+            return "insufficient_data"
+        return "drift" if self.drifted else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form of the whole report (no NaN or infinity anywhere)."""
+        return {
+            "drifted": self.drifted,
+            "status": self.status,
+            "share_drifted": self.share_drifted,
+            "n_drifted": self.n_drifted,
+            "n_evaluated": self.n_evaluated,
+            "n_columns": len(self.columns),
+            "drift_share": self.drift_share,
+            "n_reference_rows": self.n_reference_rows,
+            "n_current_rows": self.n_current_rows,
+            "extra_columns": list(self.extra_columns),
+            "columns": {name: col.to_dict() for name, col in self.columns.items()},
+        }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_html(self, path: str | Path) -> Path:
+        """Write a self-contained HTML report (charts drawn from the histograms) to ``path``."""
+        from mloop.monitoring._html import render_drift_report
+
+        out = Path(path)
+        out.write_text(render_drift_report(self), encoding="utf-8")
+        return out

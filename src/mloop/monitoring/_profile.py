@@ -1,0 +1,493 @@
+"""Profiles: what a drift check needs to know about a reference, without keeping its rows.
+
+Per numeric column a profile keeps counts (finite, missing, infinite), min/max, mean and the sum of
+squared deviations (for the standard deviation, merged exactly with Chan's formula), bins on the
+reference quantiles with their counts, and either
+
+- the exact sorted values (run-length encoded when that is smaller) while the column has at most
+  ``max_exact`` finite values: drift computed from such a profile is identical to drift computed
+  from the raw rows; or
+- a KLL quantile sketch (``datasketches``) beyond that, whose CDF is within the sketch's normalized
+  rank error ``eps`` of the true CDF (with 99% confidence), so from a sketched profile
+  ``|KS - KS_exact| <= eps`` and ``|W1 - W1_exact| <= eps * (max - min)`` of the reference
+  (``eps = kll_doubles_sketch.get_normalized_rank_error(sketch_k, True)``, 0.18% at ``k = 2048``).
+  Columns with at most 20 distinct values also keep their exact value counts.
+
+Per categorical column it keeps the category labels (sorted) and their counts.
+
+Profiles merge (``profile(A).merge(profile(B))`` has the counts, bins and exact values of
+``profile(A ∪ B)``; merged sketches keep the KLL guarantee), and save to one compact ``.npz`` file
+(arrays plus JSON metadata, no pickles).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mloop.errors import InvalidInputError
+from mloop.monitoring._data import Frame, as_frame
+from mloop.monitoring.stats._binning import bin_counts, bin_counts_sorted, quantile_edges
+from mloop.monitoring.stats._ecdf import SortedSample
+
+__all__ = [
+    "DISCRETE_MAX",
+    "CategoricalProfile",
+    "NumericProfile",
+    "Profile",
+    "prepare_numeric",
+    "profile_categorical",
+    "profile_numeric",
+]
+
+#: Numeric columns with at most this many distinct values keep exact value counts even when sketched.
+DISCRETE_MAX = 20
+_FORMAT = "mloop-profile"
+_savez: Any = np.savez  # its stubs type **kwds as the allow_pickle flag
+_VERSION = 1
+
+
+def prepare_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Sort once; return ``(finite values sorted, n_missing, n_infinite)`` without extra copies."""
+    s = np.sort(values)
+    end = s.size
+    n_missing = 0
+    if end and np.isnan(s[-1]):
+        n_missing = int(np.count_nonzero(np.isnan(s)))
+        end -= n_missing
+    lo = int(np.searchsorted(s[:end], -np.inf, side="right"))
+    hi = int(np.searchsorted(s[:end], np.inf, side="left"))
+    return s[lo:hi], n_missing, lo + (end - hi)
+
+
+def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a sorted array and their multiplicities."""
+    if sorted_values.size == 0:
+        return sorted_values, np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+    counts = np.diff(np.append(starts, sorted_values.size)).astype(np.int64)
+    return sorted_values[starts], counts
+
+
+@dataclass(eq=False)
+class NumericProfile:
+    """Profile of one numeric column (see the module docstring)."""
+
+    source: str
+    n: int
+    n_missing: int
+    n_inf: int
+    min: float | None
+    max: float | None
+    mean: float
+    m2: float
+    edges: np.ndarray
+    bin_counts: np.ndarray
+    values: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    sketch: Any = None
+    discrete_values: np.ndarray | None = None
+    discrete_counts: np.ndarray | None = None
+    kind: Literal["numeric"] = field(default="numeric", init=False)
+
+    @property
+    def is_exact(self) -> bool:
+        return self.sketch is None
+
+    @property
+    def std(self) -> float:
+        """Population standard deviation (``ddof=0``)."""
+        return math.sqrt(self.m2 / self.n) if self.n else float("nan")
+
+    @property
+    def n_unique(self) -> int | None:
+        """Number of distinct finite values; ``None`` when sketched with > 20 distinct values."""
+        if self.discrete_values is not None:
+            return int(self.discrete_values.size)
+        if self.values is None:
+            return None
+        return int(self.values.size) if self.weights is not None else _runs(self.values)[0].size
+
+    def sample(self) -> SortedSample:
+        """The reference distribution: exact values, or the sketch's weighted items."""
+        if self.values is not None:
+            return SortedSample(self.values, self.weights)
+        if self.sketch is None or self.n == 0:
+            return SortedSample(np.empty(0))
+        items = np.array(list(self.sketch), dtype=np.float64).reshape(-1, 2)
+        order = np.argsort(items[:, 0], kind="stable")
+        return SortedSample(items[order, 0], items[order, 1].astype(np.int64))
+
+    def expanded(self) -> np.ndarray:
+        """All exact finite values, sorted (only for exact profiles)."""
+        if self.values is None:
+            raise InvalidInputError("this column profile is sketched; it holds no exact values.")
+        return SortedSample(self.values, self.weights).expand()
+
+    def rank_error(self) -> float:
+        """Bound on ``sup |F_sketch - F|`` (0 for exact profiles)."""
+        if self.sketch is None:
+            return 0.0
+        return float(self.sketch.normalized_rank_error(True))
+
+
+@dataclass(eq=False)
+class CategoricalProfile:
+    """Profile of one categorical column: sorted labels and their counts."""
+
+    source: str
+    n: int
+    n_missing: int
+    categories: list[str]
+    counts: np.ndarray
+    kind: Literal["categorical"] = field(default="categorical", init=False)
+
+
+ColumnProfile = NumericProfile | CategoricalProfile
+
+
+def _exact_numeric(
+    s: np.ndarray, *, source: str, n_missing: int, n_inf: int, bins: int
+) -> NumericProfile:
+    n = int(s.size)
+    mean = float(np.mean(s)) if n else 0.0
+    m2 = float(np.var(s)) * n if n else 0.0
+    edges = quantile_edges(SortedSample(s), bins)
+    uniq, counts = _runs(s)
+    rle = uniq.size <= n // 2
+    small = uniq.size <= DISCRETE_MAX
+    return NumericProfile(
+        source=source,
+        n=n,
+        n_missing=n_missing,
+        n_inf=n_inf,
+        min=float(s[0]) if n else None,
+        max=float(s[-1]) if n else None,
+        mean=mean,
+        m2=m2,
+        edges=edges,
+        bin_counts=bin_counts_sorted(s, edges),
+        values=uniq if rle else s,
+        weights=counts if rle else None,
+        discrete_values=uniq if small else None,
+        discrete_counts=counts if small else None,
+    )
+
+
+def _new_sketch(k: int) -> Any:
+    try:
+        from datasketches import kll_doubles_sketch
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "profiles of columns with more than `max_exact` values need the datasketches "
+            "package: pip install 'mloop[sketches]'"
+        ) from exc
+    return kll_doubles_sketch(k)
+
+
+def _small_value_counts(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Exact value counts if there are at most DISCRETE_MAX distinct values, else None (cheap)."""
+    probe = np.unique(finite[:10_000])
+    if probe.size > DISCRETE_MAX:
+        return None
+    idx = np.searchsorted(probe, finite).clip(0, max(probe.size - 1, 0))
+    if probe.size == 0 or not np.array_equal(probe[idx], finite):
+        uniq = np.unique(finite)
+        if uniq.size > DISCRETE_MAX:
+            return None
+        probe, idx = uniq, np.searchsorted(uniq, finite)
+    return probe, np.bincount(idx, minlength=probe.size).astype(np.int64)
+
+
+def profile_numeric(
+    values: np.ndarray, *, source: str, bins: int, max_exact: int, sketch_k: int
+) -> NumericProfile:
+    """Profile one numeric column (float64, NaN = missing)."""
+    is_finite = np.isfinite(values)
+    n = int(np.count_nonzero(is_finite))
+    if n <= max_exact:
+        s, n_missing, n_inf = prepare_numeric(values)
+        return _exact_numeric(s, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
+    finite = values[is_finite]
+    del is_finite
+    n_missing = int(np.count_nonzero(np.isnan(values)))
+    sketch = _new_sketch(sketch_k)
+    sketch.update(finite)
+    ranks = np.floor(np.arange(1, bins) / bins * (n - 1)).astype(np.int64)
+    edges = np.unique(np.partition(finite, ranks)[ranks]) if bins > 1 else np.empty(0)
+    small = _small_value_counts(finite)
+    mean = float(np.mean(finite))
+    return NumericProfile(
+        source=source,
+        n=n,
+        n_missing=n_missing,
+        n_inf=int(values.size - n - n_missing),
+        min=float(finite.min()),
+        max=float(finite.max()),
+        mean=mean,
+        m2=float(np.var(finite)) * n,
+        edges=edges,
+        bin_counts=bin_counts(finite, edges),
+        sketch=sketch,
+        discrete_values=None if small is None else small[0],
+        discrete_counts=None if small is None else small[1],
+    )
+
+
+def profile_categorical(frame: Frame, name: str) -> CategoricalProfile:
+    """Profile one categorical column of ``frame``."""
+    data = frame.categorical(name)
+    counts = data.counts()
+    order = sorted(range(len(data.categories)), key=data.categories.__getitem__)
+    return CategoricalProfile(
+        source=data.source,
+        n=int(counts.sum()),
+        n_missing=data.n_missing,
+        categories=[data.categories[i] for i in order],
+        counts=counts[order] if order else counts,
+    )
+
+
+def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericProfile:
+    n = a.n + b.n
+    source = a.source if a.source == b.source else "float"
+    n_missing, n_inf = a.n_missing + b.n_missing, a.n_inf + b.n_inf
+    if a.is_exact and b.is_exact and n <= p.max_exact:
+        s = np.sort(np.concatenate((a.expanded(), b.expanded())), kind="stable")
+        return _exact_numeric(s, source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins)
+    sketch = _new_sketch(p.sketch_k)
+    for part in (a, b):
+        if part.sketch is not None:
+            sketch.merge(part.sketch)
+        elif part.n:
+            sketch.update(part.expanded())
+    delta = (b.mean - a.mean) if n else 0.0
+    mean = (a.mean * a.n + b.mean * b.n) / n if n else 0.0
+    m2 = a.m2 + b.m2 + (delta * delta * a.n * b.n / n if n else 0.0)
+    if a.edges.shape == b.edges.shape and np.array_equal(a.edges, b.edges):
+        edges, counts = a.edges, a.bin_counts + b.bin_counts
+    else:  # different bins: re-derive them from the merged sketch (counts within eps * n)
+        qs = np.arange(1, p.bins) / p.bins
+        edges = np.unique(np.asarray(sketch.get_quantiles(qs), dtype=np.float64))
+        cdf = np.asarray(sketch.get_cdf(edges.tolist(), False), dtype=np.float64)
+        counts = np.diff(np.round(np.concatenate(([0.0], cdf)) * n)).astype(np.int64)
+    dv, dc = None, None
+    if a.discrete_values is not None and b.discrete_values is not None:
+        dv = np.union1d(a.discrete_values, b.discrete_values)
+        if dv.size <= DISCRETE_MAX:
+            dc = np.zeros(dv.size, dtype=np.int64)
+            for vals, cnts in (
+                (a.discrete_values, a.discrete_counts),
+                (b.discrete_values, b.discrete_counts),
+            ):
+                if cnts is not None:
+                    dc[np.searchsorted(dv, vals)] += cnts
+        else:
+            dv = None
+    mins = [x for x in (a.min, b.min) if x is not None]
+    maxs = [x for x in (a.max, b.max) if x is not None]
+    return NumericProfile(
+        source=source,
+        n=n,
+        n_missing=n_missing,
+        n_inf=n_inf,
+        min=min(mins) if mins else None,
+        max=max(maxs) if maxs else None,
+        mean=mean,
+        m2=m2,
+        edges=edges,
+        bin_counts=counts,
+        sketch=sketch,
+        discrete_values=dv,
+        discrete_counts=dc,
+    )
+
+
+def _merge_categorical(a: CategoricalProfile, b: CategoricalProfile) -> CategoricalProfile:
+    cats = sorted(set(a.categories) | set(b.categories))
+    index = {c: i for i, c in enumerate(cats)}
+    counts = np.zeros(len(cats), dtype=np.int64)
+    for part in (a, b):
+        counts[[index[c] for c in part.categories]] += part.counts
+    return CategoricalProfile(
+        source=a.source if a.source == b.source else "mixed",
+        n=a.n + b.n,
+        n_missing=a.n_missing + b.n_missing,
+        categories=cats,
+        counts=counts,
+    )
+
+
+@dataclass(eq=False)
+class Profile:
+    """A mergeable, serializable summary of a reference table (see the module docstring).
+
+    Build one with :meth:`from_data`; pass it to :func:`mloop.monitoring.drift_report` as the
+    reference.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mloop import monitoring as mon
+    >>> p = mon.Profile.from_data({"x": np.arange(10.0), "c": np.array(list("aabbbccccc"))})
+    >>> p.columns["c"].categories, p.n_rows
+    (['a', 'b', 'c'], 10)
+    """
+
+    columns: dict[str, ColumnProfile]
+    n_rows: int
+    bins: int = 20
+    max_exact: int = 1_000_000
+    sketch_k: int = 2048
+
+    @classmethod
+    def from_data(
+        cls,
+        data: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        categorical: Sequence[str] | None = None,
+        bins: int = 20,
+        max_exact: int = 1_000_000,
+        sketch_k: int = 2048,
+    ) -> Profile:
+        """Profile a table.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame, polars.DataFrame, pyarrow.Table, dict of arrays or path
+            The reference data.
+        columns : sequence of str, optional
+            Columns to profile; by default every column of a supported type.
+        categorical : sequence of str, optional
+            Columns to treat as categorical even if numeric.
+        bins : int, default 20
+            Number of reference-quantile bins kept per numeric column.
+        max_exact : int, default 1_000_000
+            Numeric columns with at most this many finite values keep their exact values; larger
+            ones keep a KLL sketch.
+        sketch_k : int, default 2048
+            KLL accuracy parameter (rank error about 1.7 / k).
+
+        Returns
+        -------
+        Profile
+
+        Raises
+        ------
+        InvalidInputError
+            For unreadable data, unknown column names or invalid parameters.
+        """
+        _check_params(bins, max_exact, sketch_k)
+        frame = as_frame(data, columns=columns)
+        names = _select_columns(frame, columns)
+        cat = set(categorical or ())
+        unknown = cat - set(frame.names)
+        if unknown:
+            raise InvalidInputError(f"`categorical` names unknown columns: {sorted(unknown)}.")
+        profiles: dict[str, ColumnProfile] = {}
+        for name in names:
+            profiles[name] = profile_column(
+                frame, name, categorical=name in cat, bins=bins, max_exact=max_exact, k=sketch_k
+            )
+        return cls(profiles, frame.n_rows, bins, max_exact, sketch_k)
+
+    def merge(self, other: Profile) -> Profile:
+        """Combine with the profile of other rows of the same table (a new profile is returned)."""
+        if not isinstance(other, Profile):
+            raise InvalidInputError(f"can only merge a Profile; got {type(other).__name__}.")
+        if set(self.columns) != set(other.columns):
+            diff = sorted(set(self.columns) ^ set(other.columns))
+            raise InvalidInputError(f"profiles have different columns; not in both: {diff}.")
+        if self.bins != other.bins:
+            raise InvalidInputError(
+                f"profiles use different bin counts ({self.bins} and {other.bins})."
+            )
+        merged: dict[str, ColumnProfile] = {}
+        for name, a in self.columns.items():
+            b = other.columns[name]
+            if isinstance(a, NumericProfile) and isinstance(b, NumericProfile):
+                merged[name] = _merge_numeric(a, b, self)
+            elif isinstance(a, CategoricalProfile) and isinstance(b, CategoricalProfile):
+                merged[name] = _merge_categorical(a, b)
+            else:
+                raise InvalidInputError(
+                    f"column {name!r} is {a.kind} in one profile and {b.kind} in the other."
+                )
+        return replace(self, columns=merged, n_rows=self.n_rows + other.n_rows)
+
+    def save(self, path: str | Path) -> None:
+        """Write the profile to ``path`` (an ``.npz`` archive: arrays + JSON metadata)."""
+        from mloop.monitoring._profile_io import dump
+
+        arrays = dump(self, _FORMAT, _VERSION)
+        with open(path, "wb") as fh:
+            _savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Profile:
+        """Read a profile written by :meth:`save`."""
+        from mloop.monitoring._profile_io import load
+
+        return load(Path(path), _FORMAT, _VERSION)
+
+    def to_bytes(self) -> bytes:
+        """The saved form as bytes (for an artifact store)."""
+        from mloop.monitoring._profile_io import dump
+
+        buf = io.BytesIO()
+        _savez(buf, **dump(self, _FORMAT, _VERSION))
+        return buf.getvalue()
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-safe overview: per column kind, counts and (for numeric) min/max/mean/std."""
+        out: dict[str, Any] = {"n_rows": self.n_rows, "columns": {}}
+        for name, col in self.columns.items():
+            row: dict[str, Any] = {"kind": col.kind, "n": col.n, "n_missing": col.n_missing}
+            if isinstance(col, NumericProfile):
+                row.update(min=col.min, max=col.max, mean=col.mean if col.n else None)
+                row.update(std=col.std if col.n else None, exact=col.is_exact)
+            else:
+                row["n_categories"] = len(col.categories)
+            out["columns"][name] = row
+        return out
+
+
+def _check_params(bins: int, max_exact: int, sketch_k: int) -> None:
+    if not isinstance(bins, int) or bins < 1:
+        raise InvalidInputError(f"`bins` must be an int >= 1; got {bins!r}.")
+    if not isinstance(max_exact, int) or max_exact < 0:
+        raise InvalidInputError(f"`max_exact` must be an int >= 0; got {max_exact!r}.")
+    if not isinstance(sketch_k, int) or not 8 <= sketch_k <= 65535:
+        raise InvalidInputError(f"`sketch_k` must be an int in [8, 65535]; got {sketch_k!r}.")
+
+
+def _select_columns(frame: Frame, columns: Sequence[str] | None) -> list[str]:
+    if columns is None:
+        return [n for n in frame.names if frame.kind(n) != "unsupported"]
+    unknown = [c for c in columns if c not in frame]
+    if unknown:
+        raise InvalidInputError(f"columns not in the data: {unknown}; it has {frame.names}.")
+    return list(columns)
+
+
+def profile_column(
+    frame: Frame, name: str, *, categorical: bool, bins: int, max_exact: int, k: int
+) -> ColumnProfile:
+    """Profile column ``name`` of ``frame`` as categorical or by its own kind."""
+    kind = frame.kind(name)
+    if kind == "unsupported":
+        raise InvalidInputError(
+            f"column {name!r} has unsupported type {frame.source(name)}; leave it out."
+        )
+    if categorical or kind == "categorical":
+        return profile_categorical(frame, name)
+    return profile_numeric(
+        frame.numeric(name), source=frame.source(name), bins=bins, max_exact=max_exact, sketch_k=k
+    )
