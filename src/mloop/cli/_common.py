@@ -13,6 +13,9 @@ from rich.console import Console
 from mloop.config import Settings
 
 console = Console(highlight=False, soft_wrap=False)
+if not console.is_terminal and "COLUMNS" not in __import__("os").environ:
+    # Piped or logged output: don't squeeze tables into 80 columns.
+    console = Console(highlight=False, soft_wrap=False, width=200)
 
 
 def settings() -> Settings:

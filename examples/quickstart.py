@@ -1,0 +1,162 @@
+"""mloop quickstart: train several scikit-learn models, track everything, compare the runs.
+
+Run with ``make demo`` (or ``python examples/quickstart.py``). Everything lands in ``./.mloop``
+(override with MLOOP_HOME); no server is needed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import mloop
+
+PROJECT = "quickstart"
+
+
+def load_data():  # type: ignore[no-untyped-def]
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame
+    train, valid = train_test_split(frame, test_size=0.25, random_state=0, stratify=frame["target"])
+    features = [c for c in frame.columns if c != "target"]
+    return train, valid, features
+
+
+def scores(model, X, y) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    proba = model.predict_proba(X)[:, 1]
+    return {
+        "val_acc": accuracy_score(y, proba >= 0.5),
+        "val_auc": roc_auc_score(y, proba),
+        "val_logloss": log_loss(y, np.clip(proba, 1e-7, 1 - 1e-7)),
+    }
+
+
+def save_model(run: mloop.Run, model) -> None:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.joblib"
+        joblib.dump(model, path)
+        run.log_artifact(path, artifact_path="model")
+
+
+def train_sgd(train, valid, features, *, alpha: float) -> str:  # type: ignore[no-untyped-def]
+    config = {"model": "sgd-logistic", "alpha": alpha, "epochs": 30}
+    with mloop.start_run(project=PROJECT, name=f"sgd-a{alpha:g}", config=config) as run:
+        run.log_dataset(train, name="train")
+        run.log_dataset(valid, name="valid", context="validation")
+        scaler = StandardScaler().fit(train[features])
+        Xt, Xv = scaler.transform(train[features]), scaler.transform(valid[features])
+        clf = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0)
+        for epoch in range(config["epochs"]):  # one metrics row per epoch
+            clf.partial_fit(Xt, train["target"], classes=[0, 1])
+            proba_t = clf.predict_proba(Xt)[:, 1]
+            run.log(
+                {
+                    "train_logloss": log_loss(train["target"], np.clip(proba_t, 1e-7, 1 - 1e-7)),
+                    **scores(clf, Xv, valid["target"]),
+                }
+            )
+        model = make_pipeline(scaler, clf)
+        run.summary["final_val_auc"] = roc_auc_score(
+            valid["target"], model.predict_proba(valid[features])[:, 1]
+        )
+        save_model(run, model)
+    return run.id
+
+
+def train_forest(train, valid, features, *, max_depth: int) -> str:  # type: ignore[no-untyped-def]
+    config = {"model": "random-forest", "max_depth": max_depth, "n_estimators": 200}
+    with mloop.start_run(project=PROJECT, name=f"rf-d{max_depth}", config=config) as run:
+        run.log_dataset(train, name="train")
+        rf = RandomForestClassifier(
+            max_depth=max_depth, n_estimators=10, warm_start=True, random_state=0, n_jobs=1
+        )
+        for n in range(10, config["n_estimators"] + 1, 10):  # metrics as the forest grows
+            rf.set_params(n_estimators=n)
+            rf.fit(train[features], train["target"])
+            run.log(scores(rf, valid[features], valid["target"]), step=n)
+        run.set_tags({"family": "trees"})
+        save_model(run, rf)
+    return run.id
+
+
+def train_gbm(train, valid, features, *, learning_rate: float) -> str:  # type: ignore[no-untyped-def]
+    config = {
+        "model": "gradient-boosting",
+        "learning_rate": learning_rate,
+        "n_estimators": 150,
+        "max_depth": 2,
+    }
+    with mloop.start_run(project=PROJECT, name=f"gbm-lr{learning_rate:g}", config=config) as run:
+        run.log_dataset(train, name="train")
+        gbm = GradientBoostingClassifier(
+            learning_rate=learning_rate,
+            n_estimators=config["n_estimators"],
+            max_depth=2,
+            random_state=0,
+        ).fit(train[features], train["target"])
+        for i, proba in enumerate(
+            gbm.staged_predict_proba(valid[features])
+        ):  # one row per boosting stage
+            p = np.clip(proba[:, 1], 1e-7, 1 - 1e-7)
+            run.log(
+                {
+                    "val_logloss": log_loss(valid["target"], p),
+                    "val_acc": accuracy_score(valid["target"], p >= 0.5),
+                },
+                step=i,
+            )
+        run.log(scores(gbm, valid[features], valid["target"]), step=config["n_estimators"])
+        run.set_tags({"family": "trees"})
+        save_model(run, gbm)
+    return run.id
+
+
+def cli(*args: str) -> None:
+    print(f"\n$ mloop {' '.join(args)}", flush=True)
+    subprocess.run([sys.executable, "-m", "mloop", *args], check=True)
+
+
+def main() -> None:
+    train, valid, features = load_data()
+    ids = [
+        train_sgd(train, valid, features, alpha=1e-4),
+        train_sgd(train, valid, features, alpha=1e-2),
+        train_forest(train, valid, features, max_depth=3),
+        train_forest(train, valid, features, max_depth=8),
+        train_gbm(train, valid, features, learning_rate=0.1),
+    ]
+    client = mloop.Client()
+    best = client.search_runs(
+        PROJECT, "metrics.val_auc > 0.9", order_by=["metrics.val_auc DESC"], max_results=1
+    ).items[0]
+    print(
+        f"tracked {len(ids)} runs; best by val_auc: {best.name} ({best.metrics['val_auc'].last:.4f})"
+    )
+    cli(
+        "runs",
+        "list",
+        PROJECT,
+        "--metrics",
+        "val_auc,val_acc,val_logloss",
+        "--order-by",
+        "metrics.val_auc DESC",
+        "-n",
+        "5",
+    )
+    cli("runs", "compare", *ids)
+
+
+if __name__ == "__main__":
+    main()
