@@ -58,7 +58,7 @@ def train_sgd(train, valid, features, *, alpha: float) -> str:  # type: ignore[n
         scaler = StandardScaler().fit(train[features])
         Xt, Xv = scaler.transform(train[features]), scaler.transform(valid[features])
         clf = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0)
-        for epoch in range(config["epochs"]):  # one metrics row per epoch
+        for _epoch in range(config["epochs"]):  # one metrics row per epoch
             clf.partial_fit(Xt, train["target"], classes=[0, 1])
             proba_t = clf.predict_proba(Xt)[:, 1]
             run.log(

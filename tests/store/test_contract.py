@@ -121,7 +121,7 @@ def test_run_with_lapsed_heartbeat_reads_killed(store_uri: str) -> None:
 def test_params_are_write_once_and_batches_atomic(store: Store, run) -> None:
     store.log_batch(run.id, params={"lr": 0.1, "depth": 8})
     store.log_batch(run.id, params={"lr": "0.1"})  # same value again: fine
-    with pytest.raises(ConflictError, match="'lr'.*write-once"):
+    with pytest.raises(ConflictError, match=r"'lr'.*write-once"):
         store.log_batch(run.id, params={"lr": 0.2}, metrics={"loss": series([0], [1.0])})
     got = store.get_run(run.id)
     assert got.params == {"lr": "0.1", "depth": "8"}

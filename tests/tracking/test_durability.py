@@ -173,7 +173,7 @@ def test_four_processes_logging_into_one_sqlite_store(tmp_path: Path) -> None:
         for i in range(4)
     ]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert "locked" not in err and "spool" not in err, err
     store = SqlStore(f"sqlite:///{tmp_path / 'h' / 'mloop.db'}")

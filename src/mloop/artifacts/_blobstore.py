@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,9 +247,19 @@ class BlobStore:
                 details={"local_path": str(path)},
             )
         if self._local is not None:
-            # One pass: hash while copying into a temp file, then rename into place.
-            with open(path, "rb") as f:
-                return self.put_stream(f)
+            # Copy in the kernel (copy_file_range / sendfile), then hash the copy from the page
+            # cache: faster than hashing while copying through Python buffers, and the hash is of
+            # the bytes that will be stored, even if the source changes meanwhile.
+            tmp_key = f"tmp/{uuid.uuid4().hex}"
+            os.makedirs(os.path.dirname(self._full(tmp_key)), exist_ok=True)
+            try:
+                shutil.copyfile(path, self._full(tmp_key))
+                sha, size = _hash_file(Path(self._full(tmp_key)))
+            except BaseException:
+                self._delete_key(tmp_key)
+                raise
+            self._commit_tmp(tmp_key, sha, size)
+            return sha, size
         # Remote: the key is the hash, so hash first, skip the upload when the blob is there, and
         # re-hash while uploading to catch a file that changed in between.
         sha, size = _hash_file(path)
@@ -314,12 +325,17 @@ class BlobStore:
                 out.write(chunk)
                 size += len(chunk)
         sha = h.hexdigest()
+        self._commit_tmp(tmp_key, sha, size)
+        return sha, size
+
+    def _commit_tmp(self, tmp_key: str, sha: str, size: int) -> None:
+        """Move a fully written temp object into place as blob ``sha``, or drop it if present."""
         key = _blob_key(sha)
         try:
             existing = self._key_size(key)
             if existing == size:
                 self._touch(key)
-                return sha, size
+                return
             # Absent, or a truncated leftover of a crash: (re)place it.
             if self._local is not None:
                 os.makedirs(os.path.dirname(self._full(key)), exist_ok=True)
@@ -328,7 +344,6 @@ class BlobStore:
                 self._fs.copy(self._full(tmp_key), self._full(key))
         finally:
             self._delete_key(tmp_key)
-        return sha, size
 
     # ----------------------------------------------------------------- reads
 
@@ -397,13 +412,23 @@ class BlobStore:
         h = hashlib.sha256()
         buf = bytearray(CHUNK_SIZE)
         try:
-            with self.open(sha256) as src, open(tmp, "xb") as out:
-                for chunk in _chunks(src, buf):
-                    if verify:
-                        h.update(chunk)
-                    out.write(chunk)
-            if verify and h.hexdigest() != sha256:
-                actual = h.hexdigest()
+            if self._local is not None:
+                # Kernel copy, then hash the copy (page cache): what is checked is what lands.
+                try:
+                    shutil.copyfile(self._full(_blob_key(_check_sha(sha256))), tmp)
+                except FileNotFoundError:
+                    if not dest_path.parent.is_dir():
+                        raise
+                    raise self._not_found(sha256) from None
+                actual = _hash_file(tmp)[0] if verify else sha256
+            else:
+                with self.open(sha256) as src, open(tmp, "xb") as out:
+                    for chunk in _chunks(src, buf):
+                        if verify:
+                            h.update(chunk)
+                        out.write(chunk)
+                actual = h.hexdigest() if verify else sha256
+            if actual != sha256:
                 raise IntegrityError(
                     f"Blob {self.uri_for(sha256)} is corrupted: expected sha256 {sha256}, got "
                     f"{actual}. '{dest_path}' was not written. The stored copy was changed or "

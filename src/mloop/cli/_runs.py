@@ -17,7 +17,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 _STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "killed": "yellow"}
 
 
-def _client():  # type: ignore[no-untyped-def]
+def _client():
     from mloop.tracking import Client
 
     return Client(settings=settings())
@@ -41,7 +41,7 @@ def projects_list(as_json: JsonOpt = False) -> None:
     console.print(table)
 
 
-def _run_dict(r: Run) -> dict:  # type: ignore[type-arg]
+def _run_dict(r: Run) -> dict:
     return {
         "run_id": r.id,
         "project_id": r.project_id,
@@ -113,7 +113,7 @@ def runs_list(
         console.print(f"[dim]more runs: raise --max-results (showing {len(page.items)})[/dim]")
 
 
-def _resolve_run_id(client, prefix: str) -> str:  # type: ignore[no-untyped-def]
+def _resolve_run_id(client, prefix: str) -> str:
     """A full run id from a unique prefix of at least 6 characters (as listed by `runs list`)."""
     from mloop.errors import InvalidInputError, NotFoundError
 

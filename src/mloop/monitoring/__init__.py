@@ -18,18 +18,60 @@ from mloop.monitoring._drift_result import ColumnDrift, ColumnHistogram, DriftRe
 from mloop.monitoring._profile import Profile
 
 # --- quality / performance / monitors (owned by the quality-and-performance engineer) ---------
-# Add imports of quality_report, performance_report, estimate_performance, Monitor, ... here,
-# and their names to the second part of ``__all__`` below.
+# isort: split
+from mloop.monitoring._alerts import (
+    Alert,
+    AlertRule,
+    AlertSink,
+    CallbackSink,
+    LogSink,
+    WebhookSink,
+)
+from mloop.monitoring._cbpe import CBPE, PerformanceEstimate, estimate_performance
+from mloop.monitoring._html import render_report
+from mloop.monitoring._monitor import (
+    Monitor,
+    MonitorRecord,
+    ResultSink,
+    StoreResultSink,
+    WindowResult,
+)
+from mloop.monitoring._performance import (
+    PerformanceReport,
+    expected_calibration_error,
+    performance_report,
+)
+from mloop.monitoring._quality import QualityCheck, QualityReport, quality_report
+
 # --- end of quality / performance / monitors -------------------------------------------------
 
 __all__ = [
-    # drift, profiles, statistics
+    "CBPE",
+    "Alert",
+    "AlertRule",
+    "AlertSink",
+    "CallbackSink",
     "ColumnDrift",
     "ColumnHistogram",
     "DriftMethod",
     "DriftReport",
+    "LogSink",
+    "Monitor",
+    "MonitorRecord",
+    "PerformanceEstimate",
+    "PerformanceReport",
     "Profile",
+    "QualityCheck",
+    "QualityReport",
+    "ResultSink",
+    "StoreResultSink",
+    "WebhookSink",
+    "WindowResult",
     "drift_report",
+    "estimate_performance",
+    "expected_calibration_error",
+    "performance_report",
+    "quality_report",
+    "render_report",
     "stats",
-    # quality / performance / monitors: add names here
 ]

@@ -263,40 +263,99 @@ def _quality_cards(report: Any) -> list[str]:
     ]
 
 
+_CHECKS = (
+    ("schema", "Schema"),
+    ("type", "Type"),
+    ("empty", "Empty"),
+    ("constant", "Constant"),
+    ("missing_share", "Missing"),
+    ("non_finite", "±inf"),
+    ("out_of_range", "Out of range"),
+    ("unseen_categories", "New categories"),
+)
+_VERDICT_RANK = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
+
+
 def _quality_section(report: Any) -> str:
-    order = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
-    checks = sorted(report.checks, key=lambda c: (order.get(c.verdict, 9), str(c.column)))
-    rows = "".join(_quality_row(c) for c in checks)
-    verdicts = sorted({c.verdict for c in checks}, key=lambda v: order.get(v, 9))
+    """One row per column, one cell per check: the failures stand out, passes stay quiet."""
+    by_column: dict[str, dict[str, Any]] = {}
+    dataset: list[Any] = []
+    for c in report.checks:
+        if c.column is None:
+            dataset.append(c)
+            continue
+        key = "schema" if c.check in ("column_missing", "extra_column") else c.check
+        by_column.setdefault(str(c.column), {})[key] = c
+    rows = []
+    for name, checks in by_column.items():
+        verdicts = [c.verdict for c in checks.values()]
+        worst = min(verdicts, key=lambda v: _VERDICT_RANK.get(v, 9))
+        n_bad = sum(v == "fail" for v in verdicts)
+        cells = "".join(_quality_cell(checks.get(key)) for key, _ in _CHECKS)
+        details = "; ".join(
+            c.message for c in checks.values() if c.verdict in ("fail", "warn") and c.message
+        )
+        rows.append(
+            (
+                _VERDICT_RANK.get(worst, 9),
+                name,
+                f"<tr class='v-{esc(worst)}' data-name='{esc(name)}' data-status='{esc(worst)}' "
+                f"data-status-rank='{_VERDICT_RANK.get(worst, 9)}' data-failed='{n_bad}'>"
+                f"<td class='name'>{esc(name)}</td>{cells}"
+                f"<td class='msg'>{esc(details)}</td></tr>",
+            )
+        )
+    rows.sort(key=lambda r: (r[0], r[1]))
+    heads = "".join(f"<th class='chk'>{esc(label)}</th>" for _, label in _CHECKS)
+    verdicts = sorted({r[2].split("data-status='")[1].split("'")[0] for r in rows})
     options = "".join(f"<option value='{esc(v)}'>{esc(v)}</option>" for v in verdicts)
+    banner = "".join(
+        f"<div class='banner {esc(c.verdict)}'>{esc(c.message or c.check)}</div>"
+        for c in dataset
+        if c.verdict != "pass"
+    )
     return (
-        "<section class='panel' id='quality'><div class='panel-head'><h2>Data quality</h2></div>"
+        "<section class='panel' id='quality'><div class='panel-head'><h2>Data quality</h2>"
+        f"<span class='muted'>{fmt_count(getattr(report, 'n_current', None))} current rows · "
+        f"{fmt_count(getattr(report, 'n_reference', None))} reference rows</span></div>{banner}"
         "<div class='toolbar' data-table='quality-table'>"
-        "<input type='search' class='q' placeholder='Filter columns…' aria-label='Filter checks'>"
+        "<input type='search' class='q' placeholder='Filter columns…' aria-label='Filter columns'>"
         f"<select class='status' aria-label='Verdict'><option value='all'>All verdicts</option>"
-        f"{options}</select><span class='count'><b class='shown'>{len(checks)}</b> of "
-        f"{len(checks)} checks</span></div>"
+        f"{options}</select><span class='count'><b class='shown'>{len(rows)}</b> of "
+        f"{len(rows)} columns</span></div>"
         "<table id='quality-table' class='sortable'><thead><tr>"
         "<th data-sort='name' data-type='text'>Column</th>"
-        "<th data-sort='check' data-type='text'>Check</th>"
-        "<th data-sort='status-rank' data-type='num'>Verdict</th>"
-        "<th class='num'>Reference</th><th class='num'>Current</th>"
-        "<th class='num'>Threshold</th><th>Details</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table></section>"
+        f"{heads}<th data-sort='failed' data-type='num'>Details</th></tr></thead>"
+        f"<tbody>{''.join(r[2] for r in rows)}</tbody></table></section>"
     )
 
 
-def _quality_row(check: Any) -> str:
+def _quality_cell(check: Any) -> str:
+    if check is None:
+        return "<td class='chk'><span class='dot na' title='not applicable'>·</span></td>"
     verdict = str(check.verdict)
-    rank = {"fail": 0, "warn": 1, "pass": 2}.get(verdict, 3)
+    if check.check == "column_missing":
+        text = "missing"
+    elif check.check == "extra_column":
+        text = "extra"
+    elif isinstance(check.value, float) and check.check not in ("type",):
+        text = f"{check.value * 100:.1f}%"
+    elif check.check in ("type", "empty", "constant"):
+        text = {"pass": "ok", "fail": "✗", "warn": "!", "skip": "–"}.get(verdict, verdict)
+    else:
+        text = fmt(check.value)
+    tip = [f"{check.check.replace('_', ' ')}: {verdict}"]
+    if check.value is not None:
+        tip.append(f"current {fmt(check.value)}")
+    if check.reference_value is not None:
+        tip.append(f"reference {fmt(check.reference_value)}")
+    if check.threshold is not None:
+        tip.append(f"threshold {fmt(check.threshold)}")
+    if check.message:
+        tip.append(check.message)
     return (
-        f"<tr class='v-{esc(verdict)}' data-name='{esc(check.column or '(dataset)')}' "
-        f"data-check='{esc(check.check)}' data-status='{esc(verdict)}' data-status-rank='{rank}'>"
-        f"<td class='name'>{esc(check.column or '(dataset)')}</td>"
-        f"<td>{esc(check.check.replace('_', ' '))}</td>"
-        f"<td><span class='badge {esc(verdict)}'>{esc(verdict)}</span></td>"
-        f"<td class='num'>{fmt(check.reference_value)}</td><td class='num'>{fmt(check.value)}</td>"
-        f"<td class='num'>{fmt(check.threshold)}</td><td class='msg'>{esc(check.message)}</td></tr>"
+        f"<td class='chk'><span class='dot {esc(verdict)}' title='{esc(chr(10).join(tip))}'>"
+        f"{esc(text)}</span></td>"
     )
 
 

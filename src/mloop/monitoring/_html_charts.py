@@ -16,7 +16,7 @@ __all__ = ["bar_chart", "esc", "fmt", "fmt_count", "histogram_chart"]
 
 REF_COLOR = "#9aa5b8"
 CUR_COLOR = "#2f6fde"
-MAX_CATEGORIES = 20
+MAX_CATEGORIES = 30
 
 
 def esc(value: Any) -> str:
@@ -42,6 +42,8 @@ def fmt(value: Any, *, digits: int = 4) -> str:
         return "∞" if x > 0 else "−∞"
     if x == 0:
         return "0"
+    if x.is_integer() and abs(x) < 1e15 and isinstance(value, (int, np.integer)):
+        return f"{int(x):,}"
     if abs(x) >= 1e6 or abs(x) < 1e-3:
         return f"{x:.{digits - 1}e}"
     return f"{x:.{digits}g}"

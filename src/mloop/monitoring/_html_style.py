@@ -79,6 +79,16 @@ tr.st-drift .gauge i{background:var(--bad)}
 table.seg td,table.seg th{padding:6px 10px}
 footer{color:var(--muted);font-size:12px;padding:10px 40px 30px}
 tr[hidden]{display:none}
+th.chk,td.chk{text-align:center;white-space:nowrap}
+.dot{display:inline-block;min-width:44px;padding:1px 6px;border-radius:5px;font-size:12px;
+font-variant-numeric:tabular-nums;color:var(--muted)}
+.dot.fail{background:var(--bad);color:#fff;font-weight:600}
+.dot.warn{background:var(--warn-bg);color:var(--warn);font-weight:600}
+.dot.pass{color:var(--good)}
+.dot.na,.dot.skip{color:#c3c8d1}
+.banner{border-radius:8px;padding:8px 12px;margin-bottom:10px;font-weight:600}
+.banner.fail{background:var(--bad-bg);color:var(--bad)}
+.banner.warn{background:var(--warn-bg);color:var(--warn)}
 """
 
 # Filter (text + status) and click-to-sort for every table that has a toolbar. Reads only data-*

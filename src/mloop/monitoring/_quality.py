@@ -344,5 +344,7 @@ def _unseen(
 
 
 def _short(value: Any, limit: int = 40) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
     text = repr(value) if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

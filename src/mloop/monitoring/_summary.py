@@ -14,10 +14,11 @@ from typing import Any, Literal
 import numpy as np
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._data import Frame, as_frame
 
 __all__ = ["ColumnSummary", "DataSummary", "frame_columns", "summarize"]
 
-Kind = Literal["numeric", "categorical", "mixed", "empty"]
+Kind = Literal["numeric", "categorical", "mixed", "empty", "unsupported"]
 
 
 @dataclass
@@ -113,72 +114,50 @@ def _same_length(cols: dict[str, np.ndarray]) -> None:
 
 
 def summarize(data: Any, *, categorical: set[str] | frozenset[str] = frozenset()) -> DataSummary:
-    """Summarise every column of ``data`` (or of a ``Profile``)."""
-    if hasattr(data, "columns") and _is_profile(data):
+    """Summarise every column of ``data`` (or of a ``Profile``), read through ``as_frame``."""
+    if isinstance(data, DataSummary):
+        return data
+    if _is_profile(data):
         return _from_profile(data)
-    cols = frame_columns(data)
-    n_rows = len(next(iter(cols.values()))) if cols else 0
-    return DataSummary(n_rows, {k: _summarize(v, k in categorical) for k, v in cols.items()})
+    frame = as_frame(data)
+    return DataSummary(
+        frame.n_rows, {k: _summarize(frame, k, k in categorical) for k in frame.names}
+    )
 
 
 def _is_profile(obj: Any) -> bool:
-    return type(obj).__name__ == "Profile" and hasattr(obj, "n_rows")
+    return type(obj).__name__ == "Profile" and hasattr(obj, "columns")
 
 
-def _missing_mask(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype.kind == "f":
-        return np.isnan(arr)
-    if arr.dtype.kind == "M" or arr.dtype.kind == "m":
-        return np.isnat(arr)
-    if arr.dtype.kind == "O":
-        return np.fromiter(
-            (
-                v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType"
-                for v in arr
-            ),
-            dtype=bool,
-            count=len(arr),
-        )
-    return np.zeros(len(arr), dtype=bool)
-
-
-def _summarize(arr: np.ndarray, force_categorical: bool) -> ColumnSummary:
-    n = len(arr)
-    miss = _missing_mask(arr)
-    present = arr[~miss]
-    n_missing = int(miss.sum())
-    kind = arr.dtype.kind
-    if kind in "mM":
-        present = present.astype("datetime64[ns]").astype(np.int64).astype(np.float64)
-        kind = "f"
-    if kind == "O" or kind == "U" or kind == "S":
-        types = {type(v) for v in present}
-        if not types:
-            return ColumnSummary("empty", "", n, n_missing)
-        if all(issubclass(t, (bool, np.bool_)) for t in types):
-            return _categorical(present, "bool", n, n_missing)
-        if all(issubclass(t, (int, float, np.number)) and not issubclass(t, bool) for t in types):
-            if force_categorical:
-                return _categorical(present, "int", n, n_missing)
-            return _numeric(present.astype(np.float64), "number", n, n_missing)
-        if all(issubclass(t, str) for t in types):
-            return _categorical(present, "str", n, n_missing)
-        names = ", ".join(sorted(t.__name__ for t in types))
-        return ColumnSummary("mixed", names, n, n_missing, n_unique=_n_unique_obj(present))
-    if kind == "b":
-        return _categorical(present, "bool", n, n_missing)
-    if force_categorical:
-        return _categorical(present, "int" if kind in "iu" else "float", n, n_missing)
-    if len(present) == 0:
-        return ColumnSummary("empty", "", n, n_missing)
-    return _numeric(present.astype(np.float64), "int" if kind in "iu" else "float", n, n_missing)
-
-
-def _n_unique_obj(values: np.ndarray) -> int:
-    try:
-        return len(set(values.tolist()))
-    except TypeError:
-        return len(values)
+def _summarize(frame: Frame, name: str, force_categorical: bool) -> ColumnSummary:
+    n = frame.n_rows
+    kind, source = frame.kind(name), frame.source(name)
+    if kind == "unsupported":
+        return ColumnSummary("unsupported", source, n, 0)
+    if source == "mixed":
+        cd = frame.categorical(name)
+        return ColumnSummary("mixed", "mixed", n, cd.n_missing, n_unique=len(cd.categories))
+    if kind == "numeric" and not force_categorical:
+        values = frame.numeric(name)
+        present = values[~np.isnan(values)]
+        if len(present) == 0:
+            return ColumnSummary("empty", "", n, n)
+        return _numeric(present, source, n, n - len(present))
+    cd = frame.categorical(name)
+    counts = cd.counts()
+    cats = {c: int(k) for c, k in zip(cd.categories, counts, strict=True) if k > 0}
+    if not cats:
+        return ColumnSummary("empty", "", n, cd.n_missing)
+    only = next(iter(cats)) if len(cats) == 1 else None
+    return ColumnSummary(
+        "categorical",
+        source,
+        n,
+        cd.n_missing,
+        n_unique=len(cats),
+        only_value=only,
+        categories=cats,
+    )
 
 
 def _numeric(values: np.ndarray, vtype: str, n: int, n_missing: int) -> ColumnSummary:
@@ -193,83 +172,42 @@ def _numeric(values: np.ndarray, vtype: str, n: int, n_missing: int) -> ColumnSu
         min=float(finite.min()) if len(finite) else None,
         max=float(finite.max()) if len(finite) else None,
         n_unique=len(uniq),
-        only_value=_plain(uniq[0]) if len(uniq) == 1 else None,
+        only_value=uniq[0].item() if len(uniq) == 1 else None,
         values=values,
     )
 
 
-def _categorical(values: np.ndarray, vtype: str, n: int, n_missing: int) -> ColumnSummary:
-    if values.dtype.kind == "O":
-        import pyarrow as pa
-
-        try:
-            counts = pa.array(values.tolist()).value_counts()
-            cats = {
-                _plain(v): int(c)
-                for v, c in zip(
-                    counts.field("values").to_pylist(),
-                    counts.field("counts").to_pylist(),
-                    strict=True,
-                )
-            }
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            uniq, cnt = np.unique(values.astype(str), return_counts=True)
-            cats = {str(u): int(c) for u, c in zip(uniq, cnt, strict=True)}
-    else:
-        uniq, cnt = np.unique(values, return_counts=True)
-        cats = {_plain(u): int(c) for u, c in zip(uniq, cnt, strict=True)}
-    only = next(iter(cats)) if len(cats) == 1 else None
-    return ColumnSummary(
-        "categorical", vtype, n, n_missing, n_unique=len(cats), only_value=only, categories=cats
-    )
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
-
-
 def _from_profile(profile: Any) -> DataSummary:
-    """Adapter over ``mloop.monitoring.Profile`` (read through its public attributes only)."""
+    """Summaries of a stored ``Profile`` (no rows needed: counts, range and categories suffice)."""
     cols: dict[str, ColumnSummary] = {}
+    rows = int(profile.n_rows)
     for name, col in profile.columns.items():
-        kind = getattr(col, "kind", "numeric")
-        n = int(getattr(col, "n", getattr(col, "count", 0)) or 0)
-        n_missing = int(getattr(col, "n_missing", getattr(col, "missing", 0)) or 0)
-        n_inf = int(getattr(col, "n_inf", 0) or 0)
-        if kind == "categorical":
-            freq = getattr(col, "categories", None) or getattr(col, "frequencies", None)
-            cats = dict(freq) if isinstance(freq, Mapping) else None
-            if cats is None and freq is not None:
-                counts = getattr(col, "category_counts", None)
-                if counts is not None:
-                    cats = {k: int(c) for k, c in zip(freq, counts, strict=False)}
-            vtype = str(getattr(col, "value_type", "") or _guess_type(cats))
-            cols[str(name)] = ColumnSummary(
-                "categorical",
-                vtype,
-                n,
-                n_missing,
-                n_inf,
-                n_unique=len(cats) if cats else int(getattr(col, "n_unique", 0) or 0),
+        # a profile's ``n`` counts present (numeric: finite) values; every column spans n_rows
+        present = rows - int(col.n_missing)
+        if col.kind == "categorical":
+            cats = {c: int(k) for c, k in zip(col.categories, col.counts, strict=True) if k > 0}
+            cols[name] = ColumnSummary(
+                "categorical" if cats else "empty",
+                col.source if cats else "",
+                rows,
+                int(col.n_missing),
+                n_unique=len(cats),
+                only_value=next(iter(cats)) if len(cats) == 1 else None,
                 categories=cats,
             )
+        elif present == 0:
+            cols[name] = ColumnSummary("empty", "", rows, int(col.n_missing))
         else:
-            lo, hi = getattr(col, "min", None), getattr(col, "max", None)
-            cols[str(name)] = ColumnSummary(
+            n_unique = col.n_unique
+            cols[name] = ColumnSummary(
                 "numeric",
-                str(getattr(col, "value_type", "") or "float"),
-                n,
-                n_missing,
-                n_inf,
-                min=None if lo is None else float(lo),
-                max=None if hi is None else float(hi),
-                n_unique=int(getattr(col, "n_unique", 2) or 2),
+                col.source,
+                rows,
+                int(col.n_missing),
+                int(col.n_inf),
+                min=col.min,
+                max=col.max,
+                # a sketched column has more than 20 distinct values; count it as "several"
+                n_unique=int(n_unique) if n_unique is not None else 21,
             )
     return DataSummary(int(profile.n_rows), cols)
-
-
-def _guess_type(cats: dict[Any, int] | None) -> str:
-    if not cats:
-        return ""
-    types = {type(k).__name__ for k in cats}
-    return types.pop() if len(types) == 1 else "mixed"

@@ -38,7 +38,7 @@ def validate_key(key: object, *, kind: str = "metric") -> str:
     ``..`` path segments or start with ``/`` (they become file-like paths in some views).
     """
     if key in _ok_keys:  # hot path: the same few keys are logged millions of times
-        return key  # type: ignore[return-value]
+        return key
     if not isinstance(key, str):
         raise InvalidInputError(f"{kind} key must be a str; got {type(key).__name__} {key!r}.")
     if not key or len(key) > MAX_KEY_LENGTH:

@@ -181,8 +181,9 @@ def _create(
 
     ctx = capture_context()
     rid = new_id()
-    fields = {
-        "name": name or rid[:8],
+    run_name = name or rid[:8]
+    fields: dict[str, Any] = {
+        "name": run_name,
         "run_id": rid,
         "start_ms": now_ms(),
         "parent_run_id": parent_run_id,
@@ -213,7 +214,7 @@ def _create(
                 run_id=rid,
                 project=project,
                 project_id=None,
-                name=fields["name"],
+                name=run_name,
                 params=params,
                 system_metrics=system_metrics,
             )
@@ -225,7 +226,7 @@ def _create(
         run_id=rid,
         project=project,
         project_id=project_id,
-        name=fields["name"],
+        name=run_name,
         params=params,
         system_metrics=system_metrics,
     )

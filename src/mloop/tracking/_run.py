@@ -212,15 +212,15 @@ class Run:
                 if k in self._params and self._params[k] != v
             }
             if conflicts:
-                k, (old, new) = next(iter(conflicts.items()))
+                k, (stored, wanted) = next(iter(conflicts.items()))
                 raise ConflictError(
-                    f"param {k!r} of run {self.id} is already {old!r}; params are write-once, so it "
-                    f"cannot become {new!r}. Log the new value under another key or start a new run."
+                    f"param {k!r} of run {self.id} is already {stored!r}; params are write-once, so it "
+                    f"cannot become {wanted!r}. Log the new value under another key or start a new run."
                 )
-            new = {k: v for k, v in clean.items() if k not in self._params}
-            self._params.update(new)
-        if new:
-            self._writer.add_params(new)
+            fresh = {k: v for k, v in clean.items() if k not in self._params}
+            self._params.update(fresh)
+        if fresh:
+            self._writer.add_params(fresh)
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})

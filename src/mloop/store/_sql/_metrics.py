@@ -111,7 +111,7 @@ def write_metrics(conn: Connection, run_id: str, metrics: Mapping[str, MetricSer
                 if hi is None
                 else (hi if old.max_value is None else max(hi, old.max_value))
             )
-            count += old.count
+            count += old._mapping["count"]
         row = {
             "value": None if math.isnan(last) else last,
             "is_nan": math.isnan(last),

@@ -250,7 +250,7 @@ class SqlStore(Store):
                     timestamp=m.timestamp,
                     min=m.min_value,
                     max=m.max_value,
-                    count=m.count,
+                    count=m._mapping["count"],
                 )
             for i in conn.execute(sa.select(t.run_inputs).where(t.run_inputs.c.run_id.in_(part))):
                 inputs[i.run_id].append(RunInput(i.dataset_sha256, i.name, i.context))

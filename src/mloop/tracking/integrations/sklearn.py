@@ -157,7 +157,9 @@ def log_sklearn(
     if metrics:
         run.log(metrics)
         remember = getattr(run.summary, "remember", None)
-        if remember is not None:  # mloop's Run: the values are already metric points, don't write twice
+        if (
+            remember is not None
+        ):  # mloop's Run: the values are already metric points, don't write twice
             remember(metrics)
         else:
             for key, value in metrics.items():
