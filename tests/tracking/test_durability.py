@@ -249,3 +249,24 @@ def test_uncaught_exception_at_exit_marks_run_failed(tmp_path: Path) -> None:
     store = SqlStore(f"sqlite:///{tmp_path / 'h' / 'mloop.db'}")
     assert store.get_run(out.stdout.strip()).status == "failed"
     store.close()
+
+
+def test_unreachable_store_at_start_spools_from_the_first_write(tmp_path: Path, capsys) -> None:
+    from _postgres import free_port
+
+    uri = f"postgresql+psycopg://u:pw@127.0.0.1:{free_port()}/db"
+    settings = Settings.from_env({}, home=tmp_path / "h", store_uri=uri, flush_interval_s=0.05)
+    with mloop.start_run(
+        project="later", config={"lr": 0.1}, settings=settings, system_metrics=False
+    ) as run:
+        for i in range(50):
+            run.log({"x": float(i)})
+    err = capsys.readouterr().err
+    assert "cannot use store" in err and "mloop sync" in err and "pw" not in err
+    # The spool is store-agnostic: replay it into any reachable store.
+    target = SqlStore(f"sqlite:///{tmp_path / 'target.db'}")
+    result = replay_spool(target, settings.spool_dir)
+    assert result.failed == 0
+    got = target.get_run(run.id)
+    assert got.status == "finished" and got.params == {"lr": "0.1"} and got.metrics["x"].count == 50
+    target.close()

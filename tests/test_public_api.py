@@ -1,0 +1,79 @@
+"""The public API is what each package's ``__all__`` lists (httpx's test_exported_members)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPECTED = {
+    "mloop": {
+        "AlreadyExistsError",
+        "Client",
+        "ConflictError",
+        "InvalidInputError",
+        "MloopError",
+        "NotFoundError",
+        "Run",
+        "StoreUnavailableError",
+        "__version__",
+        "active_run",
+        "finish",
+        "init",
+        "log",
+        "start_run",
+    },
+    "mloop.tracking": {
+        "Client",
+        "ReplayResult",
+        "Run",
+        "active_run",
+        "finish",
+        "init",
+        "log",
+        "replay_spool",
+        "start_run",
+    },
+    "mloop.store": {
+        "MAX_RESULTS_LIMIT",
+        "RUN_STATUSES",
+        "ArtifactEntry",
+        "Comparison",
+        "DatasetVersion",
+        "MetricHistory",
+        "MetricSeries",
+        "MetricSummary",
+        "OrderKey",
+        "Page",
+        "Project",
+        "Run",
+        "RunInput",
+        "SqlStore",
+        "Store",
+        "downsample_minmax",
+        "open_store",
+        "parse_filter",
+        "parse_order_by",
+    },
+}
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED))
+def test_exported_members(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == EXPECTED[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name} is listed in __all__ but missing"
+
+
+def test_import_has_no_side_effects(tmp_path, monkeypatch) -> None:
+    """Importing mloop connects to nothing, creates no files and starts no thread."""
+    import subprocess
+    import sys
+
+    code = "import threading, mloop, mloop.cli; assert threading.active_count() == 1, threading.enumerate()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert list(tmp_path.iterdir()) == []
