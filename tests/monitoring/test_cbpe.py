@@ -13,7 +13,8 @@ from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
 from mloop.errors import InvalidInputError
-from mloop.monitoring._cbpe import CBPE, _Isotonic, estimate_performance
+from mloop.monitoring import CBPE, estimate_performance
+from mloop.monitoring._cbpe import _Isotonic
 
 SEEDS = [0, 1, 2, 2024]
 W = np.array([1.2, -0.8])

@@ -9,7 +9,7 @@ import pytest
 from sklearn import metrics as skm
 
 from mloop.errors import InvalidInputError
-from mloop.monitoring._performance import expected_calibration_error, performance_report
+from mloop.monitoring import expected_calibration_error, performance_report
 
 SEEDS = [0, 1, 2, 12345]
 

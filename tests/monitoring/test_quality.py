@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mloop.errors import InvalidInputError
-from mloop.monitoring._quality import quality_report
+from mloop.monitoring import quality_report
 
 
 def _frames(seed: int = 0, n: int = 5000) -> tuple[dict, dict]:
@@ -102,7 +102,7 @@ def test_schema_and_type_mismatches() -> None:
     assert r.column("b")["column_missing"].verdict == "fail"
     assert r.column("extra")["extra_column"].verdict == "warn"
     t = r.column("code")["type"]
-    assert t.verdict == "fail" and "numeric" in t.message and "categorical (str)" in t.message
+    assert t.verdict == "fail" and "numeric" in t.message and "categorical (string)" in t.message
     # ints in one frame, strings in the other, both declared categorical
     r = quality_report({"c": [1, 2, 3]}, {"c": ["1", "2", "3"]}, categorical=["c"])
     assert r.column("c")["type"].verdict == "fail"
@@ -117,7 +117,7 @@ def test_constant_and_empty_columns() -> None:
     cur = {"x": np.full(10, 3.0), "y": np.full(10, np.nan), "s": [None] * 10}
     r = quality_report(ref, cur)
     assert r.column("x")["constant"].verdict == "fail"
-    assert "3.0" in r.column("x")["constant"].message
+    assert "(3)" in r.column("x")["constant"].message
     assert r.column("y")["empty"].verdict == "fail"
     assert r.column("s")["empty"].verdict == "fail"
     assert r.column("s")["type"].verdict == "pass"  # an all-missing column has no type to disagree
@@ -142,7 +142,7 @@ def test_bad_arguments() -> None:
         quality_report({"a": [1]}, {"a": [1]}, thresholds={"nope": 1})
     with pytest.raises(InvalidInputError, match="not in the reference"):
         quality_report({"a": [1]}, {"a": [1]}, columns=["b"])
-    with pytest.raises(InvalidInputError, match="different lengths"):
+    with pytest.raises(InvalidInputError, match="same length"):
         quality_report({"a": [1, 2], "b": [1]}, {"a": [1]})
     with pytest.raises(InvalidInputError, match="DataFrame"):
         quality_report(42, {"a": [1]})
@@ -155,3 +155,29 @@ def test_html_escapes_and_renders(tmp_path) -> None:
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x>" not in page
     assert (tmp_path / "q.html").read_text(encoding="utf-8") == page
+
+
+def test_profile_reference_gives_the_same_checks_as_data() -> None:
+    from mloop.monitoring._profile import Profile
+
+    rng = np.random.default_rng(0)
+    ref = {
+        "x": np.r_[rng.normal(size=1000), [np.nan] * 10, [np.inf] * 2],
+        "c": np.array(["a", "b", "c", "d"] * 253),
+        "k": np.r_[np.ones(1000), np.zeros(12)],
+    }
+    cur = {
+        "x": np.r_[rng.normal(size=1000) + 3, [np.nan] * 100],
+        "c": np.array(["a", "z"] * 550),
+        "k": np.ones(1100),
+    }
+    from_data = quality_report(ref, cur)
+    from_profile = quality_report(Profile.from_data(ref), cur)
+    assert len(from_data.checks) == len(from_profile.checks)
+    for a, b in zip(from_data.checks, from_profile.checks, strict=True):
+        assert (a.column, a.check, a.verdict) == (b.column, b.check, b.verdict)
+        if isinstance(a.value, float):
+            assert a.value == pytest.approx(b.value, abs=1e-12)
+        if isinstance(a.reference_value, float):
+            assert a.reference_value == pytest.approx(b.reference_value, abs=1e-12)
+    assert not from_profile.passed

@@ -1,0 +1,324 @@
+"""Alert rules over monitor results, and the sinks alerts go to (log, webhook, Python callback)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from mloop.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from mloop.monitoring._monitor import WindowResult
+
+__all__ = [
+    "Alert",
+    "AlertRule",
+    "AlertSink",
+    "CallbackSink",
+    "LogSink",
+    "WebhookSink",
+    "resolve_metric",
+]
+
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_RULE = re.compile(r"^\s*(?P<metric>\S.*?)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$")
+_MISSING = object()
+
+
+def resolve_metric(namespace: Mapping[str, Any], path: str) -> Any:
+    """Look a dotted path up in nested mappings; keys may themselves contain dots.
+
+    Returns the value, or ``None`` when the path does not exist.
+
+    Examples
+    --------
+    >>> resolve_metric({"columns": {"a.b": {"statistic": 0.3}}}, "columns.a.b.statistic")
+    0.3
+    """
+    if path in namespace:
+        return namespace[path]
+    for key in sorted(namespace, key=len, reverse=True):
+        sub = namespace[key]
+        if isinstance(sub, Mapping) and path.startswith(f"{key}."):
+            found = resolve_metric(sub, path[len(key) + 1 :])
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One firing of a rule on one window; JSON-safe through :meth:`to_dict`."""
+
+    rule: str
+    name: str
+    severity: str
+    monitor: str
+    window_index: int
+    window_start: Any
+    window_end: Any
+    metric: str
+    op: str
+    threshold: float
+    value: float
+    consecutive: int
+    message: str
+    created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The alert as a JSON-safe dictionary."""
+        return asdict(self)
+
+
+class AlertRule:
+    """A threshold on any metric of a window result, optionally for N consecutive windows.
+
+    Parameters
+    ----------
+    metric : str
+        Dotted path into :meth:`WindowResult.metrics`: ``"share_drifted"``, ``"drifted"``,
+        ``"columns.age.statistic"``, ``"performance.accuracy"``, ``"estimated.roc_auc"``,
+        ``"quality.n_failed"``, ``"n_rows"``, ...
+    op : {">", ">=", "<", "<=", "==", "!="}
+    threshold : float
+    consecutive : int, default 1
+        Fire only when the condition held on this many consecutive windows. A window where the
+        metric is unavailable breaks the streak.
+    name : str, optional
+        Default: the rule's expression.
+    severity : {"info", "warning", "critical"}, default "warning"
+    repeat : bool, default False
+        Fire on every window while the streak lasts; by default a streak fires once and re-arms
+        after the condition stops holding.
+
+    Examples
+    --------
+    >>> AlertRule.parse("performance.accuracy < 0.8", consecutive=3).expression
+    'performance.accuracy < 0.8'
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        op: Op,
+        threshold: float,
+        *,
+        consecutive: int = 1,
+        name: str | None = None,
+        severity: Literal["info", "warning", "critical"] = "warning",
+        repeat: bool = False,
+    ) -> None:
+        if op not in _OPS:
+            raise InvalidInputError(f"`op` must be one of {sorted(_OPS)}; got {op!r}.")
+        if not isinstance(consecutive, int) or consecutive < 1:
+            raise InvalidInputError(f"`consecutive` must be an int >= 1; got {consecutive!r}.")
+        if severity not in ("info", "warning", "critical"):
+            raise InvalidInputError(
+                f"`severity` must be 'info', 'warning' or 'critical'; got {severity!r}."
+            )
+        try:
+            self.threshold = float(threshold)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"`threshold` must be a number; got {threshold!r}.") from exc
+        self.metric = metric.strip()
+        self.op: Op = op
+        self.consecutive = consecutive
+        self.severity = severity
+        self.repeat = repeat
+        self.expression = f"{self.metric} {op} {_num(self.threshold)}"
+        self.name = name or self.expression
+        self._streak = 0
+
+    @classmethod
+    def parse(cls, expression: str, **options: Any) -> AlertRule:
+        """Build a rule from ``"<metric> <op> <number>"`` (``true``/``false`` count as 1/0)."""
+        m = _RULE.match(expression)
+        if not m:
+            raise InvalidInputError(
+                f"Cannot parse alert rule {expression!r}; expected '<metric> <op> <number>', "
+                "e.g. 'share_drifted >= 0.5'."
+            )
+        raw = m.group("value").lower()
+        value: float
+        if raw in ("true", "false"):
+            value = 1.0 if raw == "true" else 0.0
+        else:
+            try:
+                value = float(raw)
+            except ValueError as exc:
+                raise InvalidInputError(
+                    f"Alert rule {expression!r}: {m.group('value')!r} is not a number."
+                ) from exc
+        return cls(m.group("metric"), m.group("op"), value, **options)  # type: ignore[arg-type]
+
+    def reset(self) -> None:
+        """Forget the current streak."""
+        self._streak = 0
+
+    def evaluate(self, metrics: Mapping[str, Any]) -> tuple[bool, float | None]:
+        """Advance the streak with one window's metrics; return (fire, observed value)."""
+        raw = resolve_metric(metrics, self.metric)
+        value: float | None
+        value = float(raw) if isinstance(raw, (bool, int, float)) else None
+        if value is None or math.isnan(value) or not _OPS[self.op](value, self.threshold):
+            self._streak = 0
+            return False, value
+        self._streak += 1
+        fire = self._streak >= self.consecutive and (
+            self.repeat or self._streak == self.consecutive
+        )
+        return fire, value
+
+    @property
+    def streak(self) -> int:
+        return self._streak
+
+    def __repr__(self) -> str:
+        return f"AlertRule({self.expression!r}, consecutive={self.consecutive})"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+# ---------------------------------------------------------------- sinks
+
+
+@runtime_checkable
+class AlertSink(Protocol):
+    """Where alerts go. ``send`` may raise; the monitor logs the failure and carries on."""
+
+    def send(self, alert: Alert, result: WindowResult) -> None: ...
+
+
+class LogSink:
+    """Log each alert through :mod:`logging` (logger ``mloop.monitoring.alerts`` by default)."""
+
+    def __init__(self, logger: logging.Logger | str | None = None, *, level: int = logging.WARNING):
+        if logger is None or isinstance(logger, str):
+            logger = logging.getLogger(logger or "mloop.monitoring.alerts")
+        self.logger = logger
+        self.level = level
+
+    def send(self, alert: Alert, result: WindowResult) -> None:
+        self.logger.log(
+            self.level,
+            "[%s] %s: %s",
+            alert.monitor,
+            alert.severity.upper(),
+            alert.message,
+            extra={"mloop_alert": alert.to_dict()},
+        )
+
+
+class CallbackSink:
+    """Call a Python function with each :class:`Alert` (and the window result if it takes two)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        if not callable(fn):
+            raise InvalidInputError(f"`fn` must be callable; got {type(fn).__name__}.")
+        self.fn = fn
+        try:
+            import inspect
+
+            params = inspect.signature(fn).parameters.values()
+            positional = [
+                p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+            self._two = len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
+        except (TypeError, ValueError):
+            self._two = False
+
+    def send(self, alert: Alert, result: WindowResult) -> None:
+        if self._two:
+            self.fn(alert, result)
+        else:
+            self.fn(alert)
+
+
+class WebhookSink:
+    """HTTP POST each alert as JSON: ``{"alert": {...}, "window": {...}}``.
+
+    Parameters
+    ----------
+    url : str
+    headers : mapping, optional
+        E.g. an ``Authorization`` header.
+    timeout : float, default 5.0
+        Seconds per request.
+    retries : int, default 2
+        Extra attempts on connection errors and 5xx responses.
+    client : httpx.Client, optional
+        Reuse a client (connection pool, proxies, TLS settings).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 5.0,
+        retries: int = 2,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise InvalidInputError(f"`url` must be an http(s) URL; got {url!r}.")
+        self.url = url
+        self.headers = dict(headers or {})
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self._client = client
+
+    def send(self, alert: Alert, result: WindowResult) -> None:
+        import httpx
+
+        payload = {"alert": alert.to_dict(), "window": result.summary()}
+        client = self._client or httpx.Client(timeout=self.timeout)
+        try:
+            for attempt in range(self.retries + 1):
+                try:
+                    response = client.post(self.url, json=payload, headers=self.headers)
+                except httpx.TransportError:
+                    if attempt == self.retries:
+                        raise
+                    time.sleep(0.1 * 2**attempt)
+                    continue
+                if response.status_code >= 500 and attempt < self.retries:
+                    time.sleep(0.1 * 2**attempt)
+                    continue
+                response.raise_for_status()
+                return
+        finally:
+            if self._client is None:
+                client.close()
+
+
+def as_sink(obj: Any) -> AlertSink:
+    """A sink from a sink object, a callable, or the strings ``"log"`` / an http(s) URL."""
+    if isinstance(obj, str):
+        if obj == "log":
+            return LogSink()
+        return WebhookSink(obj)
+    if isinstance(obj, AlertSink):
+        return obj
+    if callable(obj):
+        return CallbackSink(obj)
+    raise InvalidInputError(
+        f"A sink must be 'log', a URL, a callable or have `send(alert, result)`; got {obj!r}."
+    )

@@ -1,0 +1,634 @@
+"""Monitor: consume batches, cut them into windows (rows or time), and compute per window the drift,
+quality and performance; evaluate alert rules; send alerts to sinks; hand results to a persistence
+hook (the store).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from mloop.errors import InvalidInputError
+from mloop.monitoring._alerts import Alert, AlertRule, AlertSink, as_sink
+from mloop.monitoring._cbpe import CBPE, PerformanceEstimate
+from mloop.monitoring._performance import PerformanceReport, performance_report
+from mloop.monitoring._quality import QualityReport, _json_safe, quality_report
+from mloop.monitoring._summary import frame_columns, summarize
+
+__all__ = ["Monitor", "MonitorRecord", "ResultSink", "StoreResultSink", "WindowResult"]
+
+log = logging.getLogger("mloop.monitoring")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|hr|d|w)\s*$", re.IGNORECASE)
+_UNIT_NS = {
+    "ms": 10**6,
+    "s": 10**9,
+    "sec": 10**9,
+    "m": 60 * 10**9,
+    "min": 60 * 10**9,
+    "h": 3600 * 10**9,
+    "hr": 3600 * 10**9,
+    "d": 86400 * 10**9,
+    "w": 7 * 86400 * 10**9,
+}
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """Everything computed for one completed window."""
+
+    monitor: str
+    index: int
+    start: Any  # first row offset (row windows) or ISO-8601 UTC start (time windows)
+    end: Any  # exclusive
+    n_rows: int
+    drift: Any = None  # DriftReport
+    quality: QualityReport | None = None
+    performance: PerformanceReport | None = None
+    estimated_performance: PerformanceEstimate | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, Any]:
+        """The namespace alert rules read: drift fields at the top, then quality/performance."""
+        ns: dict[str, Any] = {"n_rows": self.n_rows, "index": self.index}
+        if self.drift is not None:
+            ns["drifted"] = bool(self.drift.drifted)
+            ns["share_drifted"] = float(self.drift.share_drifted)
+            ns["n_drifted"] = int(self.drift.n_drifted)
+            ns["columns"] = {
+                str(name): {
+                    "statistic": col.statistic,
+                    "p_value": col.p_value,
+                    "threshold": col.threshold,
+                    "drifted": bool(col.drifted),
+                    "n_current": col.n_current,
+                }
+                for name, col in self.drift.columns.items()
+            }
+        if self.quality is not None:
+            per_column: dict[str, dict[str, Any]] = {}
+            for c in self.quality.checks:
+                if c.column is not None and isinstance(c.value, (int, float)):
+                    per_column.setdefault(c.column, {})[c.check] = c.value
+            ns["quality"] = {
+                "passed": self.quality.passed,
+                "n_failed": self.quality.n_failed,
+                "n_warnings": self.quality.n_warnings,
+                "columns": per_column,
+            }
+        if self.performance is not None:
+            ns["performance"] = {**self.performance.metrics, "n": self.performance.n}
+        if self.estimated_performance is not None:
+            ns["estimated"] = dict(self.estimated_performance.metrics)
+        return ns
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-safe headline of the window (what a webhook carries)."""
+        out: dict[str, Any] = {
+            "monitor": self.monitor,
+            "index": self.index,
+            "start": self.start,
+            "end": self.end,
+            "n_rows": self.n_rows,
+        }
+        if self.drift is not None:
+            out["drifted"] = bool(self.drift.drifted)
+            out["share_drifted"] = float(self.drift.share_drifted)
+        if self.quality is not None:
+            out["quality_failed"] = self.quality.n_failed
+        if self.performance is not None:
+            out["performance"] = dict(self.performance.metrics)
+        if self.estimated_performance is not None:
+            out["estimated_performance"] = dict(self.estimated_performance.metrics)
+        return _json_safe(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The full window result, JSON-safe (histograms included, raw rows never)."""
+        return _json_safe(
+            {
+                **self.summary(),
+                "drift": None if self.drift is None else self.drift.to_dict(),
+                "quality": None if self.quality is None else self.quality.to_dict(),
+                "performance": None if self.performance is None else self.performance.to_dict(),
+                "estimated_performance": None
+                if self.estimated_performance is None
+                else self.estimated_performance.to_dict(),
+                "alerts": [a.to_dict() for a in self.alerts],
+                "notes": list(self.notes),
+            }
+        )
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """The result as JSON."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def to_html(self, path: str | Path | None = None) -> str:
+        """One HTML page with this window's drift, quality and performance."""
+        from mloop.monitoring._html import render_report
+
+        page = render_report(
+            drift=self.drift,
+            quality=self.quality,
+            performance=self.performance,
+            estimate=self.estimated_performance,
+            title=f"{self.monitor}: window {self.index}",
+            subtitle=(
+                f"rows {self.start:,}–{self.end:,}"
+                if isinstance(self.start, int)
+                else f"{self.start} → {self.end} · {self.n_rows:,} rows"
+            ),
+        )
+        if path is not None:
+            Path(path).write_text(page, encoding="utf-8")
+        return page
+
+
+# ---------------------------------------------------------------- persistence seam
+
+
+@dataclass(frozen=True)
+class MonitorRecord:
+    """What the persistence hook receives for each window: JSON-safe, self-describing.
+
+    ``result`` is :meth:`WindowResult.to_dict` (per-column scores and verdicts, quality checks,
+    performance metrics); ``alerts`` is the list of :meth:`Alert.to_dict` fired on this window.
+    """
+
+    monitor: str
+    window_index: int
+    window_start: Any
+    window_end: Any
+    n_rows: int
+    result: dict[str, Any]
+    alerts: list[dict[str, Any]]
+
+
+@runtime_checkable
+class ResultSink(Protocol):
+    """The persistence seam: one call per completed window."""
+
+    def write_result(self, record: MonitorRecord) -> None: ...
+
+
+class StoreResultSink:
+    """Persist records through a store's ``log_monitor_result(record)`` method.
+
+    The store layer owns the SQL (monitor result and alert tables); this adapter is the only place
+    the monitor touches it.
+    """
+
+    def __init__(self, store: Any) -> None:
+        if not callable(getattr(store, "log_monitor_result", None)):
+            raise InvalidInputError(
+                f"{type(store).__name__} cannot persist monitor results: it has no "
+                "`log_monitor_result(record)` method. Pass `persist=` instead, or upgrade the store."
+            )
+        self.store = store
+
+    def write_result(self, record: MonitorRecord) -> None:
+        self.store.log_monitor_result(record)
+
+
+class _CallablePersist:
+    def __init__(self, fn: Callable[[MonitorRecord], Any]) -> None:
+        self.fn = fn
+
+    def write_result(self, record: MonitorRecord) -> None:
+        self.fn(record)
+
+
+# ---------------------------------------------------------------- monitor
+
+
+class Monitor:
+    """Streaming monitor: feed it batches, get one result per completed window.
+
+    Parameters
+    ----------
+    reference : Profile, DataFrame, pyarrow Table, mapping of column -> array or Parquet path
+        What "normal" looks like. Data is profiled once, at construction.
+    window_rows : int, optional
+        Cut a window every this many rows.
+    window : str or timedelta, optional
+        Cut windows by time ("30s", "15min", "1h", "1d", "1w"), aligned to the Unix epoch (UTC).
+        Needs ``timestamp_column``; batches are expected in roughly increasing time order: rows
+        for an already closed window are dropped and counted in the next result's notes.
+    timestamp_column : str, optional
+        datetime64 values, or numbers as Unix seconds.
+    columns : iterable of str, optional
+        Columns to monitor (default: every reference column except the label and timestamp).
+    categorical : iterable of str, optional
+        Columns to treat as categorical.
+    drift_options : mapping, optional
+        Extra keyword arguments for ``drift_report`` (methods, thresholds, ...).
+    quality_thresholds : mapping, optional
+        Overrides of ``quality_report`` thresholds.
+    y_true, y_pred, y_score : str, optional
+        Label, prediction and score columns. With labels present in a window, ``performance`` is
+        computed; without, and with a reference that has labels and scores, CBPE estimates it.
+    task : {"binary", "multiclass", "regression"}, default "binary"
+    cbpe : CBPE or bool, default True
+        A (fitted or unfitted) CBPE, or ``False`` to never estimate.
+    rules : iterable of AlertRule or str
+        E.g. ``["share_drifted >= 0.5", AlertRule.parse("performance.accuracy < 0.8",
+        consecutive=3)]``.
+    sinks : iterable
+        ``"log"``, an http(s) URL (webhook), a callable, or any object with
+        ``send(alert, result)``.
+    store : Store, optional
+        Persist every result through ``store.log_monitor_result(MonitorRecord)``.
+    persist : ResultSink or callable, optional
+        Any other persistence hook (called with a :class:`MonitorRecord`).
+    name : str, default "monitor"
+    history : int, default 1000
+        Results kept in memory (``Monitor.results``).
+    min_window_rows : int, default 1
+        ``flush()`` drops a partial window smaller than this (with a log line).
+    """
+
+    def __init__(
+        self,
+        reference: Any,
+        *,
+        window_rows: int | None = None,
+        window: str | timedelta | None = None,
+        timestamp_column: str | None = None,
+        columns: Iterable[str] | None = None,
+        categorical: Iterable[str] | None = None,
+        drift_options: Mapping[str, Any] | None = None,
+        quality_thresholds: Mapping[str, float] | None = None,
+        y_true: str | None = None,
+        y_pred: str | None = None,
+        y_score: str | Sequence[str] | None = None,
+        task: Literal["binary", "multiclass", "regression"] = "binary",
+        cbpe: CBPE | bool = True,
+        rules: Iterable[AlertRule | str] = (),
+        sinks: Iterable[Any] = (),
+        store: Any = None,
+        persist: ResultSink | Callable[[MonitorRecord], Any] | None = None,
+        name: str = "monitor",
+        history: int = 1000,
+        min_window_rows: int = 1,
+        drift: bool = True,
+        quality: bool = True,
+    ) -> None:
+        if (window_rows is None) == (window is None):
+            raise InvalidInputError("Pass exactly one of `window_rows` and `window`.")
+        if window_rows is not None and (not isinstance(window_rows, int) or window_rows < 1):
+            raise InvalidInputError(f"`window_rows` must be an int >= 1; got {window_rows!r}.")
+        self.width_ns = None if window is None else _parse_window(window)
+        if self.width_ns is not None and not timestamp_column:
+            raise InvalidInputError("A time `window` needs `timestamp_column=`.")
+        self.window_rows = window_rows
+        self.timestamp_column = timestamp_column
+        self.name = name
+        self.y_true, self.y_pred, self.y_score, self.task = y_true, y_pred, y_score, task
+        self.categorical = list(categorical or ())
+        self.drift_options = dict(drift_options or {})
+        self.quality_thresholds = dict(quality_thresholds or {})
+        self.min_window_rows = min_window_rows
+        self.rules = [AlertRule.parse(r) if isinstance(r, str) else r for r in rules]
+        self.sinks: list[AlertSink] = [as_sink(s) for s in sinks]
+        self._persist: list[ResultSink] = []
+        if store is not None:
+            self._persist.append(StoreResultSink(store))
+        if persist is not None:
+            self._persist.append(
+                persist if isinstance(persist, ResultSink) else _CallablePersist(persist)
+            )
+        self.results: deque[WindowResult] = deque(maxlen=history)
+
+        ref_data = None if _is_profile(reference) else frame_columns(reference)
+        available = list(reference.columns) if ref_data is None else list(ref_data)
+        skip = {c for c in (y_true, timestamp_column) if c}
+        self.columns = [c for c in available if c not in skip] if columns is None else list(columns)
+        missing = [c for c in self.columns if c not in available]
+        if missing:
+            raise InvalidInputError(f"Monitored columns {missing!r} are not in the reference.")
+        cat = set(self.categorical)
+        if ref_data is not None:
+            mon = {c: ref_data[c] for c in self.columns}
+            self._ref_summary = summarize(mon, categorical=cat)
+            self._drift_reference: Any = _profile_or_data(mon, self.categorical) if drift else None
+        else:
+            self._ref_summary = summarize(reference)
+            self._drift_reference = reference
+        self._drift_fn = _drift_function() if drift else None
+        self._quality = quality
+        self._cbpe: CBPE | None = None
+        if task != "regression" and cbpe is not False and y_score is not None:
+            model = cbpe if isinstance(cbpe, CBPE) else None
+            if model is not None and hasattr(model, "calibrators_"):
+                self._cbpe = model
+            elif ref_data is not None and y_true in ref_data:
+                model = model or CBPE(y_true=y_true or "label", y_score=y_score, y_pred=y_pred)
+                self._cbpe = model.fit(ref_data)
+        self._chunks: list[dict[str, np.ndarray]] = []
+        self._buffered = 0
+        self._rows_seen = 0
+        self._index = 0
+        self._open_window: int | None = None
+        self._dropped_late = 0
+
+    # ------------------------------------------------------------------ streaming
+
+    def update(self, batch: Any) -> list[WindowResult]:
+        """Consume one batch (any supported frame); return the windows it completed."""
+        cols = frame_columns(batch)
+        n = len(next(iter(cols.values()))) if cols else 0
+        if n == 0:
+            return []
+        if self.width_ns is None:
+            return self._update_rows(cols, n)
+        return self._update_time(cols, n)
+
+    def flush(self) -> list[WindowResult]:
+        """Close the partial window, if any (e.g. at the end of a stream)."""
+        if self._buffered == 0:
+            return []
+        if self._buffered < self.min_window_rows:
+            log.info(
+                "monitor %s: dropped a partial window of %d rows (< min_window_rows=%d)",
+                self.name,
+                self._buffered,
+                self.min_window_rows,
+            )
+            self._chunks, self._buffered = [], 0
+            return []
+        return [self._close()]
+
+    def _update_rows(self, cols: dict[str, np.ndarray], n: int) -> list[WindowResult]:
+        assert self.window_rows is not None
+        out: list[WindowResult] = []
+        offset = 0
+        while offset < n:
+            take = min(self.window_rows - self._buffered, n - offset)
+            self._chunks.append({k: v[offset : offset + take] for k, v in cols.items()})
+            self._buffered += take
+            offset += take
+            if self._buffered == self.window_rows:
+                out.append(self._close())
+        return out
+
+    def _update_time(self, cols: dict[str, np.ndarray], n: int) -> list[WindowResult]:
+        assert self.width_ns is not None and self.timestamp_column is not None
+        if self.timestamp_column not in cols:
+            raise InvalidInputError(f"The batch has no timestamp column {self.timestamp_column!r}.")
+        ts = _timestamps_ns(cols[self.timestamp_column])
+        valid = ts != np.iinfo(np.int64).min
+        wid = np.floor_divide(ts, self.width_ns)
+        if self._open_window is not None:
+            late = valid & (wid < self._open_window)
+        else:
+            late = np.zeros(n, dtype=bool)
+        self._dropped_late += int(late.sum()) + int((~valid).sum())
+        keep = valid & ~late
+        out: list[WindowResult] = []
+        for w in np.unique(wid[keep]):
+            w = int(w)
+            if self._open_window is not None and w != self._open_window and self._buffered:
+                out.append(self._close())
+            self._open_window = w
+            m = keep & (wid == w)
+            self._chunks.append({k: v[m] for k, v in cols.items()})
+            self._buffered += int(m.sum())
+        return out
+
+    # ------------------------------------------------------------------ per window
+
+    def _close(self) -> WindowResult:
+        data = {k: np.concatenate([c[k] for c in self._chunks]) for k in self._chunks[0]}
+        n = self._buffered
+        if self.width_ns is None:
+            start: Any = self._rows_seen
+            end: Any = self._rows_seen + n
+        else:
+            assert self._open_window is not None
+            start = _iso(self._open_window * self.width_ns)
+            end = _iso((self._open_window + 1) * self.width_ns)
+        self._rows_seen += n
+        self._chunks, self._buffered = [], 0
+        notes: list[str] = []
+        if self._dropped_late:
+            notes.append(
+                f"{self._dropped_late} rows arrived after their window closed (or had no "
+                "timestamp) and were dropped"
+            )
+            self._dropped_late = 0
+        current = {k: v for k, v in data.items() if k in self.columns}
+        drift = None
+        if self._drift_fn is not None:
+            drift = self._drift_fn(self._drift_reference, current, **self._drift_kwargs())
+        quality = None
+        if self._quality:
+            quality = quality_report(
+                self._ref_summary,
+                current,
+                columns=[c for c in self.columns if c in self._ref_summary.columns],
+                categorical=self.categorical,
+                thresholds=self.quality_thresholds,
+            )
+        performance, estimate = self._performance(data, notes)
+        result = WindowResult(
+            monitor=self.name,
+            index=self._index,
+            start=start,
+            end=end,
+            n_rows=n,
+            drift=drift,
+            quality=quality,
+            performance=performance,
+            estimated_performance=estimate,
+            notes=notes,
+        )
+        self._index += 1
+        alerts = self._evaluate(result)
+        result.alerts.extend(alerts)
+        self._dispatch(result)
+        self.results.append(result)
+        return result
+
+    def _drift_kwargs(self) -> dict[str, Any]:
+        kwargs = dict(self.drift_options)
+        kwargs.setdefault("columns", self.columns)
+        if self.categorical and "categorical" not in kwargs:
+            kwargs["categorical"] = self.categorical
+        return kwargs
+
+    def _performance(
+        self, data: dict[str, np.ndarray], notes: list[str]
+    ) -> tuple[PerformanceReport | None, PerformanceEstimate | None]:
+        has_labels = bool(self.y_true and self.y_true in data and _any_present(data[self.y_true]))
+        if has_labels and (self.y_pred in data or self.y_score is not None):
+            score = None
+            names = [self.y_score] if isinstance(self.y_score, str) else list(self.y_score or ())
+            if names and all(c in data for c in names):
+                stacked = np.column_stack([data[c] for c in names])
+                score = stacked[:, 0] if isinstance(self.y_score, str) else stacked
+            try:
+                report = performance_report(
+                    data[self.y_true],  # type: ignore[index]
+                    data.get(self.y_pred) if self.y_pred else None,
+                    score,
+                    task=self.task,
+                )
+            except InvalidInputError as exc:
+                notes.append(f"performance not computed: {exc}")
+                return None, None
+            return report, None
+        if self._cbpe is not None:
+            try:
+                return None, self._cbpe.estimate(data)
+            except InvalidInputError as exc:
+                notes.append(f"performance not estimated: {exc}")
+        return None, None
+
+    def _evaluate(self, result: WindowResult) -> list[Alert]:
+        if not self.rules:
+            return []
+        metrics = result.metrics()
+        alerts = []
+        for rule in self.rules:
+            fire, value = rule.evaluate(metrics)
+            if not fire:
+                continue
+            assert value is not None
+            streak = rule.streak
+            when = f" for {streak} consecutive windows" if rule.consecutive > 1 else ""
+            alerts.append(
+                Alert(
+                    rule=rule.expression,
+                    name=rule.name,
+                    severity=rule.severity,
+                    monitor=self.name,
+                    window_index=result.index,
+                    window_start=result.start,
+                    window_end=result.end,
+                    metric=rule.metric,
+                    op=rule.op,
+                    threshold=rule.threshold,
+                    value=value,
+                    consecutive=streak,
+                    message=f"{rule.metric} = {value:.4g} ({rule.op} {rule.threshold:g}){when}",
+                )
+            )
+        return alerts
+
+    def _dispatch(self, result: WindowResult) -> None:
+        for alert in result.alerts:
+            for sink in self.sinks:
+                try:
+                    sink.send(alert, result)
+                except Exception as exc:  # a boundary: one failing sink must not stop the stream
+                    log.exception("monitor %s: alert sink %r failed", self.name, sink)
+                    result.notes.append(f"alert sink {type(sink).__name__} failed: {exc}")
+        if self._persist:
+            record = MonitorRecord(
+                monitor=self.name,
+                window_index=result.index,
+                window_start=result.start,
+                window_end=result.end,
+                n_rows=result.n_rows,
+                result=result.to_dict(),
+                alerts=[a.to_dict() for a in result.alerts],
+            )
+            for hook in self._persist:
+                hook.write_result(record)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _is_profile(obj: Any) -> bool:
+    return type(obj).__name__ == "Profile" and hasattr(obj, "columns")
+
+
+def _profile_or_data(data: dict[str, np.ndarray], categorical: list[str]) -> Any:
+    """Profile the reference once (fast per-window drift); fall back to the data itself."""
+    try:
+        module = importlib.import_module("mloop.monitoring._profile")
+    except ImportError:
+        return data
+    return module.Profile.from_data(data, categorical=categorical or None)
+
+
+def _drift_function() -> Callable[..., Any]:
+    try:
+        from mloop.monitoring._drift import drift_report
+    except ImportError as exc:
+        raise InvalidInputError(
+            "Drift is not available in this build (mloop.monitoring._drift); pass drift=False."
+        ) from exc
+    params = inspect.signature(drift_report).parameters
+    accepts_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+    def run(reference: Any, current: Any, **kwargs: Any) -> Any:
+        if not accepts_any:
+            kwargs = {k: v for k, v in kwargs.items() if k in params}
+        return drift_report(reference, current, **kwargs)
+
+    return run
+
+
+def _parse_window(window: str | timedelta) -> int:
+    if isinstance(window, timedelta):
+        ns = int(window.total_seconds() * 10**9)
+    else:
+        m = _DURATION.match(str(window))
+        if not m:
+            raise InvalidInputError(
+                f"`window` must be a duration like '30s', '15min', '1h', '1d' or a timedelta; "
+                f"got {window!r}."
+            )
+        ns = int(float(m.group(1)) * _UNIT_NS[m.group(2).lower()])
+    if ns <= 0:
+        raise InvalidInputError(f"`window` must be positive; got {window!r}.")
+    return ns
+
+
+def _timestamps_ns(values: np.ndarray) -> np.ndarray:
+    """int64 nanoseconds since the epoch; missing -> int64 min."""
+    nat = np.iinfo(np.int64).min
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[ns]").astype(np.int64)
+    if values.dtype.kind in "iuf":
+        v = values.astype(np.float64)
+        out = np.full(len(v), nat, dtype=np.int64)
+        ok = np.isfinite(v)
+        out[ok] = np.round(v[ok] * 1e9).astype(np.int64)
+        return out
+    import pyarrow as pa
+
+    try:
+        arr = pa.array(values.tolist()).cast(pa.timestamp("ns"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise InvalidInputError(
+            f"Timestamps must be datetimes or Unix seconds; got {values.dtype} values."
+        ) from exc
+    return np.asarray(arr.fill_null(pa.scalar(nat, pa.timestamp("ns"))).cast(pa.int64()))
+
+
+def _iso(ns: int) -> str:
+    return (
+        datetime.fromtimestamp(0, tz=timezone.utc) + timedelta(microseconds=ns // 1000)
+    ).isoformat()
+
+
+def _any_present(values: np.ndarray) -> bool:
+    if values.dtype.kind == "f":
+        return bool(np.any(~np.isnan(values)))
+    if values.dtype.kind == "O":
+        return any(v is not None and not (isinstance(v, float) and math.isnan(v)) for v in values)
+    return len(values) > 0
