@@ -227,3 +227,38 @@ def test_renders_filters_and_sorts_in_chromium(browser: Any, tmp_path: Path) -> 
     assert "reference" in page.locator("#drift-table svg.chart g.bin title").first.text_content()
     assert errors == []
     page.close()
+
+
+def test_real_drift_report_of_100_columns_is_small_and_renders(
+    browser: Any, tmp_path: Path
+) -> None:
+    from mloop import monitoring as mon
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    ref: dict[str, Any] = {}
+    cur: dict[str, Any] = {}
+    for i in range(100):
+        name = EVIL if i == 0 else f"col_{i}"
+        if i % 5 == 4:
+            cats = np.array([f"c{j}" for j in range(1000 if i == 4 else 12)])
+            ref[name] = rng.choice(cats, n)
+            cur[name] = rng.choice(cats, n)
+        else:
+            ref[name] = rng.normal(size=n)
+            cur[name] = rng.normal(loc=0.5 * (i % 3 == 0), size=n)
+    report = mon.drift_report(ref, cur)
+    path = report.to_html(tmp_path / "drift.html")
+    size = path.stat().st_size
+    assert size < 2_000_000, size
+    text = path.read_text(encoding="utf-8")
+    assert EVIL not in text
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    assert errors == []
+    assert page.locator("#drift-table svg.chart").count() == 100
+    assert page.locator("#drift-table tr.st-drift").count() == report.n_drifted > 0
+    page.close()

@@ -330,3 +330,57 @@ def test_bad_configuration() -> None:
     with pytest.raises(InvalidInputError, match="no timestamp column"):
         mon.update({"x": [1.0]})
     assert mon.update({"x": np.array([]), "t": np.array([])}) == []
+
+
+def test_drift_per_window_against_the_reference_profile() -> None:
+    from mloop import monitoring as mon
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    ref = {
+        "age": rng.normal(40, 10, n),
+        "plan": rng.choice(["a", "b", "c"], n),
+        "label": np.ones(n),
+    }
+    alerts: list = []
+    monitor = mon.Monitor(
+        ref,
+        window_rows=5000,
+        y_true="label",
+        rules=["share_drifted >= 0.5", "columns.age.statistic > 0.2"],
+        sinks=[alerts.append],
+    )
+    same = {"age": rng.normal(40, 10, 5000), "plan": rng.choice(["a", "b", "c"], 5000)}
+    shifted = {"age": rng.normal(50, 10, 5000), "plan": rng.choice(["a", "b", "c"], 5000)}
+    (r0,) = monitor.update(same)
+    (r1,) = monitor.update(shifted)
+    # the label column is not monitored for drift; drift equals drift_report on the same data
+    assert set(r0.drift.columns) == {"age", "plan"}
+    direct = mon.drift_report({k: ref[k] for k in ("age", "plan")}, shifted)
+    assert r1.drift.columns["age"].statistic == pytest.approx(
+        direct.columns["age"].statistic, rel=1e-9
+    )
+    assert not r0.drift.columns["age"].drifted and r1.drift.columns["age"].drifted
+    assert [a.rule for a in alerts] == ["share_drifted >= 0.5", "columns.age.statistic > 0.2"]
+    assert all(a.window_index == 1 for a in alerts)
+    d = r1.to_dict()
+    assert d["drift"]["columns"]["age"]["drifted"] is True
+    json.dumps(d, allow_nan=False)
+    page = r1.to_html()
+    assert "Column drift" in page and "Data quality" in page
+
+
+def test_monitor_from_a_profile_reference() -> None:
+    from mloop import monitoring as mon
+
+    rng = np.random.default_rng(1)
+    ref = {"x": rng.normal(size=10_000), "c": rng.choice(["u", "v"], 10_000)}
+    monitor = mon.Monitor(
+        mon.Profile.from_data(ref), window_rows=2000, rules=["quality.n_failed > 0"]
+    )
+    (res,) = monitor.update({"x": rng.normal(size=2000) + 10, "c": rng.choice(["u", "w"], 2000)})
+    assert res.drift.columns["x"].drifted
+    assert res.quality is not None
+    assert res.quality.column("x")["out_of_range"].verdict == "fail"
+    assert res.quality.column("c")["unseen_categories"].verdict == "fail"
+    assert len(res.alerts) == 1
