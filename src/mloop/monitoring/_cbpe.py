@@ -18,12 +18,12 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._perf_metrics import binary_roc_auc
 from mloop.monitoring._performance import (
     _encode,
     _missing,
     _plain,
     _to_numpy,
-    binary_roc_auc,
     performance_report,
 )
 
