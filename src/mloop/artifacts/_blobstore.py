@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,14 +248,11 @@ class BlobStore:
                 details={"local_path": str(path)},
             )
         if self._local is not None:
-            # Copy in the kernel (copy_file_range / sendfile), then hash the copy from the page
-            # cache: faster than hashing while copying through Python buffers, and the hash is of
-            # the bytes that will be stored, even if the source changes meanwhile.
+            # Copy in the kernel and hash at the same time (see _copy_and_hash), then rename.
             tmp_key = f"tmp/{uuid.uuid4().hex}"
             os.makedirs(os.path.dirname(self._full(tmp_key)), exist_ok=True)
             try:
-                shutil.copyfile(path, self._full(tmp_key))
-                sha, size = _hash_file(Path(self._full(tmp_key)))
+                sha, size = _copy_and_hash(path, Path(self._full(tmp_key)))
             except BaseException:
                 self._delete_key(tmp_key)
                 raise
@@ -413,14 +411,18 @@ class BlobStore:
         buf = bytearray(CHUNK_SIZE)
         try:
             if self._local is not None:
-                # Kernel copy, then hash the copy (page cache): what is checked is what lands.
+                # Kernel copy while hashing the blob in parallel; the blob is immutable.
+                blob = Path(self._full(_blob_key(_check_sha(sha256))))
                 try:
-                    shutil.copyfile(self._full(_blob_key(_check_sha(sha256))), tmp)
+                    if verify:
+                        actual = _copy_and_hash(blob, tmp)[0]
+                    else:
+                        shutil.copyfile(blob, tmp)
+                        actual = sha256
                 except FileNotFoundError:
                     if not dest_path.parent.is_dir():
                         raise
                     raise self._not_found(sha256) from None
-                actual = _hash_file(tmp)[0] if verify else sha256
             else:
                 with self.open(sha256) as src, open(tmp, "xb") as out:
                     for chunk in _chunks(src, buf):
@@ -503,3 +505,42 @@ def _hash_file(path: Path) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
+
+
+_PARALLEL_MIN = 8 << 20
+
+
+def _copy_and_hash(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy ``src`` to a new file ``dst`` and return ``src``'s ``(sha256, size)``.
+
+    The copy runs in the kernel (``shutil.copyfile``: sendfile / copy_file_range) while this thread
+    hashes ``src`` from the page cache, so a large file costs max(copy, hash) rather than their sum.
+    If ``src`` changed meanwhile (size or mtime), the copy itself is hashed: the hash returned is
+    always that of the bytes now in ``dst``.
+    """
+    before = os.stat(src)
+    if before.st_size < _PARALLEL_MIN:
+        shutil.copyfile(src, dst)
+        return _hash_file(dst)
+    box: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            shutil.copyfile(src, dst)
+        except BaseException as exc:
+            box.append(exc)
+
+    t = threading.Thread(target=copy, name="mloop-artifact-copy", daemon=True)
+    t.start()
+    try:
+        sha, size = _hash_file(src)
+    finally:
+        t.join()
+    if box:
+        raise box[0]
+    after = os.stat(src)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != (
+        os.stat(dst).st_size
+    ):
+        return _hash_file(dst)
+    return sha, size
