@@ -188,8 +188,9 @@ def _numeric_column(
     requested = opts.methods.get(name, "auto")
     # Numeric columns with few distinct values are compared value by value (Evidently's rule).
     discrete: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    n_unique = ref.n_unique
+    # Profiles keep exact value counts of columns with <= 20 distinct values; None means more.
     dv, dc = ref.discrete_values, ref.discrete_counts
+    n_unique = None if dv is None else int(dv.size)
     if n_unique is not None and n_unique <= AUTO_DISCRETE_MAX and dv is not None and dc is not None:
         cur_vals, cur_counts = _runs(cur)
         union = np.union1d(dv, cur_vals)
