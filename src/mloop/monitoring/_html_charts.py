@@ -192,14 +192,14 @@ def bar_chart(
             )
     if edge_labels and not axis_labels:
         lo, hi = edge_labels
-        right = pad_l + pw - (gw if missing_last else 0)
+        right = pad_l + ((n - 1) * gw - 3 if missing_last else pw)
         parts.append(
             f'<text class="ax" x="{pad_l}" y="{base + 12}">{esc(lo)}</text>'
             f'<text class="ax" x="{right:.1f}" y="{base + 12}" text-anchor="end">{esc(hi)}</text>'
         )
         if missing_last:
             parts.append(
-                f'<text class="ax" x="{pad_l + pw - gw / 2:.1f}" y="{base + 12}" '
+                f'<text class="ax" x="{pad_l + (n - 1) * gw + gap + gw / 2:.1f}" y="{base + 12}" '
                 'text-anchor="middle">NA</text>'
             )
     parts.append("</svg>")
