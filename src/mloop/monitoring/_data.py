@@ -357,6 +357,9 @@ def _read_path(path: Path, columns: Sequence[str] | None) -> pa.Table:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
+            if cols is not None:  # unknown names are reported by the caller, not by pyarrow
+                present = set(pq.read_schema(path).names)
+                cols = [c for c in cols if c in present]
             return pq.read_table(path, columns=cols)
         if fmt == "csv":
             from pyarrow import csv
@@ -365,7 +368,7 @@ def _read_path(path: Path, columns: Sequence[str] | None) -> pa.Table:
         else:
             from pyarrow import feather
 
-            table = feather.read_table(path, columns=cols)
+            table = feather.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInputError(f"cannot read {str(path)!r} as {fmt}: {exc}") from exc
     if cols is not None:

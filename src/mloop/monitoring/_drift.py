@@ -371,7 +371,7 @@ def drift_report(
     *,
     columns: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
-    methods: Mapping[str, DriftMethod | str] | DriftMethod | None = None,
+    methods: Mapping[str, str] | str | None = None,
     thresholds: Mapping[str, float] | float | None = None,
     drift_share: float = 0.5,
     min_samples: int = 30,

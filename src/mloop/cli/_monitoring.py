@@ -1,0 +1,200 @@
+"""``mloop drift`` and ``mloop profile``: data drift checks that can gate a CI job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mloop.cli._common import console, fmt_value
+from mloop.errors import InvalidInputError
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise InvalidInputError(f"expected comma-separated column names; got {value!r}.")
+    return names
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str] | str | None:
+    """``["a=psi", "b=ks"]`` -> mapping; a lone ``["psi"]`` applies to every column."""
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    out: dict[str, str] = {}
+    for item in values:
+        col, sep, val = item.partition("=")
+        if not sep or not col or not val:
+            raise InvalidInputError(f"{what} must be COLUMN=VALUE (or one VALUE); got {item!r}.")
+        out[col.strip()] = val.strip()
+    return out
+
+
+def _load_reference(path: Path) -> Any:
+    from mloop.monitoring import Profile
+    from mloop.monitoring._profile_io import is_profile_file
+
+    if not path.exists():
+        raise InvalidInputError(f"reference {str(path)!r} does not exist.")
+    if is_profile_file(path):
+        return Profile.load(path)
+    return path
+
+
+_VERDICT = {
+    "ok": "[green]ok[/green]",
+    "drift": "[bold red]DRIFT[/bold red]",
+    "insufficient_data": "[yellow]insufficient data[/yellow]",
+    "missing_column": "[yellow]missing column[/yellow]",
+    "error": "[red]error[/red]",
+}
+
+
+def drift(
+    reference: Annotated[
+        Path, typer.Argument(help="Reference data (.parquet, .csv, .feather) or a saved profile.")
+    ],
+    current: Annotated[Path, typer.Argument(help="Current data (.parquet, .csv, .feather).")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML report here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Comma-separated columns to compare.")
+    ] = None,
+    categorical: Annotated[
+        str | None,
+        typer.Option(
+            "--categorical", help="Comma-separated numeric columns to treat as categories."
+        ),
+    ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", help="METHOD for all columns, or COLUMN=METHOD (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option("--threshold", help="VALUE for all columns, or COLUMN=VALUE (repeatable)."),
+    ] = None,
+    drift_share: Annotated[
+        float, typer.Option("--drift-share", help="Share of drifted columns that is dataset drift.")
+    ] = 0.5,
+    min_samples: Annotated[
+        int, typer.Option("--min-samples", help="Minimum values per side for a verdict.")
+    ] = 30,
+) -> None:
+    """Compare CURRENT with REFERENCE column by column; exit 1 if the dataset drifted."""
+    from mloop.monitoring import drift_report
+
+    thresholds_raw = _pairs(threshold or [], "--threshold")
+    thresholds: dict[str, float] | float | None
+    try:
+        if isinstance(thresholds_raw, str):
+            thresholds = float(thresholds_raw)
+        elif thresholds_raw is not None:
+            thresholds = {k: float(v) for k, v in thresholds_raw.items()}
+        else:
+            thresholds = None
+    except ValueError as exc:
+        raise InvalidInputError(f"--threshold values must be numbers ({exc}).") from exc
+    report = drift_report(
+        _load_reference(reference),
+        current,
+        columns=_names(columns),
+        categorical=_names(categorical),
+        methods=_pairs(method or [], "--method"),
+        thresholds=thresholds,
+        drift_share=drift_share,
+        min_samples=min_samples,
+    )
+    if html is not None:
+        report.to_html(html)
+    if as_json:
+        typer.echo(report.to_json(indent=2))
+    else:
+        table = Table(title=f"Data drift: {current.name} vs {reference.name}")
+        for name, justify in [("column", "left"), ("kind", "left"), ("method", "left")]:
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        table.add_column("statistic", justify="right")
+        table.add_column("p-value", justify="right")
+        table.add_column("threshold", justify="right")
+        table.add_column("verdict")
+        for col in report.columns.values():
+            verdict = _VERDICT[col.status]
+            if col.message and col.status not in ("ok", "drift"):
+                verdict += f" [dim]({col.message})[/dim]"
+            table.add_row(
+                col.name,
+                col.kind,
+                col.method,
+                fmt_value(col.statistic),
+                fmt_value(col.p_value),
+                fmt_value(col.threshold),
+                verdict,
+            )
+        console.print(table)
+        word = "[bold red]DRIFT[/bold red]" if report.drifted else "[green]no drift[/green]"
+        if report.status == "insufficient_data":
+            word = "[yellow]no verdict (insufficient data)[/yellow]"
+        console.print(
+            f"dataset: {word}: {report.n_drifted} of {report.n_evaluated} columns drifted "
+            f"({report.share_drifted:.0%}; dataset drift at >= {report.drift_share:.0%})"
+        )
+        for col in report.columns.values():
+            if col.message and col.status in ("ok", "drift"):
+                console.print(f"[dim]{col.name}: {col.message}[/dim]")
+        if report.extra_columns:
+            console.print(f"[dim]not in the reference: {', '.join(report.extra_columns)}[/dim]")
+        if html is not None:
+            console.print(f"wrote {html}")
+    if report.drifted:
+        raise typer.Exit(1)
+
+
+def profile(
+    data: Annotated[Path, typer.Argument(help="Data to profile (.parquet, .csv, .feather).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the profile.")],
+    columns: Annotated[
+        str | None, typer.Option("--columns", help="Comma-separated columns to profile.")
+    ] = None,
+    categorical: Annotated[
+        str | None,
+        typer.Option(
+            "--categorical", help="Comma-separated numeric columns to treat as categories."
+        ),
+    ] = None,
+    max_exact: Annotated[
+        int, typer.Option("--max-exact", help="Keep exact values up to this many per column.")
+    ] = 1_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Profile DATA once (bins, counts, exact values or sketches) for later `mloop drift` runs."""
+    from mloop.monitoring import Profile
+
+    if not data.exists():
+        raise InvalidInputError(f"data file {str(data)!r} does not exist.")
+    prof = Profile.from_data(
+        data, columns=_names(columns), categorical=_names(categorical), max_exact=max_exact
+    )
+    prof.save(output)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(prof.summary(), indent=2))
+        return
+    size = output.stat().st_size
+    console.print(
+        f"wrote {output} ({prof.n_rows:,} rows, {len(prof.columns)} columns, {size / 1024:,.1f} kB)"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``drift`` and ``profile`` to the root app."""
+    app.command("drift")(drift)
+    app.command("profile")(profile)
