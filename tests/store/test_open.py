@@ -31,9 +31,14 @@ def test_migrations_create_exactly_the_declared_schema(store_uri: str) -> None:
     s = SqlStore(store_uri)
     try:
         with s.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), metadata
+            )
             assert diff == []
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
+            assert (
+                conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+                == HEAD_REVISION
+            )
     finally:
         s.close()
 

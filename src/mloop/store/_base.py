@@ -27,6 +27,7 @@ from mloop.store._entities import (
     RunStatus,
 )
 from mloop.store._filter import parse_filter, parse_order_by
+from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._validation import (
     validate_artifact_path,
     validate_key,
@@ -84,11 +85,11 @@ def _reduce_arg(arr: np.ndarray, starts: np.ndarray, op: Any) -> np.ndarray:
     return out
 
 
-class Store(abc.ABC):
+class Store(RegistryStoreMixin, abc.ABC):
     """Metadata persistence for projects, runs, metrics, artifacts' index and datasets."""
 
     # ------------------------------------------------------------------ lifecycle
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections. Idempotent."""
 
     def __enter__(self) -> Store:
@@ -266,14 +267,7 @@ class Store(abc.ABC):
     ) -> Page:
         """Runs of the given projects matching ``filter`` (MLflow's grammar), ordered, paginated."""
         ids = [project_ids] if isinstance(project_ids, str) else [str(p) for p in project_ids]
-        if (
-            isinstance(max_results, bool)
-            or not isinstance(max_results, int)
-            or not 1 <= max_results <= MAX_RESULTS_LIMIT
-        ):
-            raise InvalidInputError(
-                f"`max_results` must be an int in [1, {MAX_RESULTS_LIMIT}]; got {max_results!r}."
-            )
+        _validate_max_results(max_results)
         offset = _decode_page_token(page_token)
         ast = parse_filter(filter or "")
         order = parse_order_by(order_by or [])
@@ -397,6 +391,14 @@ class Store(abc.ABC):
     def _do_get_dataset(self, sha256: str) -> DatasetVersion: ...
     @abc.abstractmethod
     def _do_log_input(self, run_id: str, run_input: RunInput) -> None: ...
+
+
+def _validate_max_results(value: object, *, name: str = "max_results") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESULTS_LIMIT:
+        raise InvalidInputError(
+            f"`{name}` must be an int in [1, {MAX_RESULTS_LIMIT}]; got {value!r}."
+        )
+    return value
 
 
 def _encode_page_token(offset: int) -> str:

@@ -112,11 +112,26 @@ def _unquote(tok: _Tok) -> str:
     return s
 
 
+RUN_ATTRIBUTES: dict[str, str] = {
+    **{k: "string" for k in STRING_ATTRIBUTES},
+    **{k: "number" for k in NUMBER_ATTRIBUTES},
+}
+MODEL_ATTRIBUTES: dict[str, str] = {"name": "string", "created": "number", "updated": "number"}
+VERSION_ATTRIBUTES: dict[str, str] = {
+    "name": "string",
+    "version": "number",
+    "run_id": "string",
+    "flavor": "string",
+    "created": "number",
+}
+
+
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, attributes: dict[str, str] | None = None) -> None:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.attributes = RUN_ATTRIBUTES if attributes is None else attributes
 
     def peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -163,15 +178,12 @@ class _Parser:
         )
 
     def _attribute(self, name: str, pos: int) -> str:
-        low = _ATTR_ALIASES.get(name.lower(), name.lower())
-        if low in STRING_ATTRIBUTES or low in NUMBER_ATTRIBUTES:
+        low = name.lower()
+        if low not in self.attributes:
+            low = _ATTR_ALIASES.get(low, low)
+        if low in self.attributes:
             return low
-        raise _error(
-            self.text,
-            pos,
-            "a run attribute (" + ", ".join([*STRING_ATTRIBUTES, *NUMBER_ATTRIBUTES]) + ")",
-            name,
-        )
+        raise _error(self.text, pos, "an attribute (" + ", ".join(self.attributes) + ")", name)
 
     def parse_op(self) -> str:
         tok = self.next("a comparison operator")
@@ -196,7 +208,9 @@ class _Parser:
     def parse_value(
         self, entity: Entity, key: str, op: str, pos: int
     ) -> float | str | tuple[str, ...]:
-        numeric = entity == "metric" or (entity == "attribute" and key in NUMBER_ATTRIBUTES)
+        numeric = entity == "metric" or (
+            entity == "attribute" and self.attributes.get(key) == "number"
+        )
         allowed = _NUMBER_OPS if numeric else _STRING_OPS
         if op not in allowed:
             what = f"{entity}s.{key}" if entity != "attribute" else key
@@ -254,14 +268,20 @@ class _Parser:
             raise _error(self.text, tok.pos, "AND or the end of the filter", tok.text)
 
 
-def parse_filter(text: str) -> list[Comparison]:
-    """Parse a filter string into a conjunction of comparisons (empty string -> [])."""
+def parse_filter(text: str, *, attributes: dict[str, str] | None = None) -> list[Comparison]:
+    """Parse a filter string into a conjunction of comparisons (empty string -> []).
+
+    ``attributes`` maps the entity's attribute names to ``"string"`` or ``"number"`` (default: run
+    attributes; :data:`MODEL_ATTRIBUTES` and :data:`VERSION_ATTRIBUTES` serve the registry).
+    """
     if not isinstance(text, str):
         raise InvalidInputError(f"`filter` must be a str; got {type(text).__name__}.")
-    return _Parser(text).parse()
+    return _Parser(text, attributes).parse()
 
 
-def parse_order_by(clauses: Sequence[str]) -> list[OrderKey]:
+def parse_order_by(
+    clauses: Sequence[str], *, attributes: dict[str, str] | None = None
+) -> list[OrderKey]:
     """Parse ``["metrics.acc DESC", "start_time"]`` style clauses (default ascending)."""
     if isinstance(clauses, str):
         clauses = [clauses]
@@ -269,7 +289,7 @@ def parse_order_by(clauses: Sequence[str]) -> list[OrderKey]:
     for clause in clauses:
         if not isinstance(clause, str):
             raise InvalidInputError(f"`order_by` items must be str; got {type(clause).__name__}.")
-        p = _Parser(clause)
+        p = _Parser(clause, attributes)
         entity, key, _ = p.parse_identifier()
         ascending = True
         tok = p.peek()

@@ -143,3 +143,122 @@ run_inputs = sa.Table(
     sa.Column("name", sa.String(500), primary_key=True),
     sa.Column("context", sa.String(100), nullable=False),
 )
+
+
+# ------------------------------------------------------------------------------------------ registry
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=True),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("artifact_uri", sa.Text, nullable=False),
+    sa.Column("flavor", sa.String(50), nullable=False),
+    sa.Column("source_run_id", sa.String(32), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("signature", sa.Text, nullable=True),
+    sa.Column("manifest", sa.Text, nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("datasets", sa.Text, nullable=False),
+    sa.Column("git_commit", sa.String(64), nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_model_versions_run", "source_run_id"),
+)
+
+# Snapshot of the source run's metrics at registration, one row per key: searchable like run metrics.
+model_version_metrics = sa.Table(
+    "model_version_metrics",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Double, nullable=True),
+    sa.ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(["name", "version"], ["model_versions.name", "model_versions.version"]),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("name", sa.String(256), sa.ForeignKey("registered_models.name"), primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("protected", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.String(255), nullable=True),
+)
+
+# The ordered event log: the audit trail, and the feed serving and CI follow from a cursor (id).
+registry_events = sa.Table(
+    "registry_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("alias", sa.String(255), nullable=True),
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("report_id", sa.String(64), nullable=True),
+    sa.Index("ix_registry_events_model_alias", "model", "alias", "id"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("events", sa.Text, nullable=False),
+    sa.Column("model", sa.String(256), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("cursor", sa.Integer, nullable=False, server_default="0"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event_id", sa.Integer, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
+)

@@ -30,6 +30,8 @@ from mloop.store._filter import Comparison, OrderKey
 from mloop.store._sql import _metrics, _search
 from mloop.store._sql import _schema as t
 from mloop.store._sql._engine import create_store_engine, store_error, upgrade_schema
+from mloop.store._sql._events import SqlEventsMixin
+from mloop.store._sql._registry import SqlRegistryMixin
 
 __all__ = ["SqlStore"]
 
@@ -41,7 +43,7 @@ def _chunks(items: Sequence[Any], n: int = _IN_CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + n]
 
 
-class SqlStore(Store):
+class SqlStore(SqlEventsMixin, SqlRegistryMixin, Store):
     """The metadata store on SQLite or PostgreSQL.
 
     Parameters

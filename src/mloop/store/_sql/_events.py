@@ -1,0 +1,211 @@
+"""The registry event log (audit trail, followed from a cursor) and webhooks, on SQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from mloop.errors import NotFoundError
+from mloop.ids import now_ms
+from mloop.store._registry_entities import RegistryEvent, Webhook, WebhookDelivery
+from mloop.store._sql import _schema as t
+
+
+def _loads(v: str | None) -> Any:
+    return None if v is None else json.loads(v)
+
+
+class SqlEventsMixin:
+    """Mixed into :class:`SqlStore` with :class:`SqlRegistryMixin` (which owns ``_event``)."""
+
+    _read: Any
+    _write: Any
+    _event: Any
+    _lock_model: Any
+    _version_row: Any
+
+    # ------------------------------------------------------------------ events
+    def _do_list_events(
+        self,
+        model: str | None,
+        alias: str | None,
+        types: list[str] | None,
+        after_id: int,
+        limit: int,
+        newest_first: bool,
+    ) -> list[RegistryEvent]:
+        ev = t.registry_events
+        q = sa.select(ev).where(ev.c.id > after_id)
+        if model is not None:
+            q = q.where(ev.c.model == model)
+        if alias is not None:
+            q = q.where(ev.c.alias == alias)
+        if types:
+            q = q.where(ev.c.type.in_(types))
+        q = q.order_by(ev.c.id.desc() if newest_first else ev.c.id.asc()).limit(limit)
+        with self._read() as conn:
+            return [
+                RegistryEvent(
+                    r.id,
+                    r.ts_ms,
+                    r.type,
+                    r.model,
+                    r.version,
+                    r.alias,
+                    r.actor,
+                    _loads(r.before),
+                    _loads(r.after),
+                    r.reason,
+                    r.report_id,
+                )
+                for r in conn.execute(q)
+            ]
+
+    def _do_add_event(
+        self,
+        type: str,
+        model: str,
+        version: int | None,
+        alias: str | None,
+        actor: str | None,
+        before: Any,
+        after: Any,
+        reason: str | None,
+        report_id: str | None,
+    ) -> RegistryEvent:
+        with self._write() as conn:
+            self._lock_model(conn, model)
+            if version is not None:
+                self._version_row(conn, model, version)
+            return self._event(
+                conn,
+                type,
+                model,
+                version=version,
+                alias=alias,
+                actor=actor,
+                before=before,
+                after=after,
+                reason=reason,
+                report_id=report_id,
+            )
+
+    # ------------------------------------------------------------------ webhooks
+    def _webhook(self, r: Any) -> Webhook:
+        return Webhook(
+            r.id,
+            r.url,
+            tuple(json.loads(r.events)),
+            r.model,
+            bool(r.active),
+            r.created_ms,
+            r.cursor,
+        )
+
+    def _do_create_webhook(
+        self, url: str, secret: str, events: tuple[str, ...], model: str | None
+    ) -> Webhook:
+        with self._write() as conn:
+            # New hooks start at the end of the log: they deliver what happens from now on.
+            cursor = conn.execute(sa.select(sa.func.max(t.registry_events.c.id))).scalar() or 0
+            wid = conn.execute(
+                t.webhooks.insert().values(
+                    url=url,
+                    secret=secret,
+                    events=json.dumps(list(events)),
+                    model=model,
+                    active=True,
+                    created_ms=now_ms(),
+                    cursor=cursor,
+                )
+            ).inserted_primary_key[0]
+            return self._webhook(
+                conn.execute(sa.select(t.webhooks).where(t.webhooks.c.id == wid)).one()
+            )
+
+    def _do_list_webhooks(self) -> list[Webhook]:
+        with self._read() as conn:
+            return [
+                self._webhook(r)
+                for r in conn.execute(
+                    sa.select(t.webhooks)
+                    .where(t.webhooks.c.active == sa.true())
+                    .order_by(t.webhooks.c.id)
+                )
+            ]
+
+    def _do_get_webhook_secret(self, webhook_id: int) -> str:
+        with self._read() as conn:
+            secret = conn.execute(
+                sa.select(t.webhooks.c.secret).where(t.webhooks.c.id == webhook_id)
+            ).scalar()
+            if secret is None:
+                raise NotFoundError(f"webhook {webhook_id} does not exist.")
+            return str(secret)
+
+    def _do_delete_webhook(self, webhook_id: int) -> None:
+        with self._write() as conn:
+            n = conn.execute(
+                t.webhooks.update().where(t.webhooks.c.id == webhook_id).values(active=False)
+            ).rowcount
+            if n == 0:
+                raise NotFoundError(f"webhook {webhook_id} does not exist.")
+
+    def _do_advance_webhook_cursor(self, webhook_id: int, event_id: int) -> None:
+        w = t.webhooks
+        with self._write() as conn:
+            conn.execute(
+                w.update()
+                .where(w.c.id == webhook_id, w.c.cursor < event_id)
+                .values(cursor=event_id)
+            )
+
+    def _do_record_delivery(
+        self,
+        webhook_id: int,
+        event_id: int,
+        attempt: int,
+        ok: bool,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: int,
+    ) -> WebhookDelivery:
+        ts = now_ms()
+        with self._write() as conn:
+            did = conn.execute(
+                t.webhook_deliveries.insert().values(
+                    webhook_id=webhook_id,
+                    event_id=event_id,
+                    attempt=attempt,
+                    ok=ok,
+                    status_code=status_code,
+                    error=error,
+                    ts_ms=ts,
+                    duration_ms=duration_ms,
+                )
+            ).inserted_primary_key[0]
+        return WebhookDelivery(
+            did, webhook_id, event_id, attempt, ok, status_code, error, ts, duration_ms
+        )
+
+    def _do_list_deliveries(self, webhook_id: int, limit: int) -> list[WebhookDelivery]:
+        d = t.webhook_deliveries
+        with self._read() as conn:
+            return [
+                WebhookDelivery(
+                    r.id,
+                    r.webhook_id,
+                    r.event_id,
+                    r.attempt,
+                    bool(r.ok),
+                    r.status_code,
+                    r.error,
+                    r.ts_ms,
+                    r.duration_ms,
+                )
+                for r in conn.execute(
+                    sa.select(d).where(d.c.webhook_id == webhook_id).order_by(d.c.id).limit(limit)
+                )
+            ]
