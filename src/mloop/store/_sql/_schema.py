@@ -262,3 +262,34 @@ webhook_deliveries = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Index("ix_webhook_deliveries_hook", "webhook_id", "id"),
 )
+
+
+# ------------------------------------------------------------------------------------------ monitoring
+monitor_results = sa.Table(
+    "monitor_results",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("monitor", sa.String(500), nullable=False),
+    sa.Column("window_index", sa.Integer, nullable=False),
+    sa.Column("window_start", sa.String(64), nullable=True),
+    sa.Column("window_end", sa.String(64), nullable=True),
+    sa.Column("n_rows", sa.BigInteger, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_monitor_results_monitor", "monitor", "id"),
+)
+
+monitor_alerts = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("result_id", sa.Integer, sa.ForeignKey("monitor_results.id"), nullable=False),
+    sa.Column("monitor", sa.String(500), nullable=False),
+    sa.Column("window_index", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("severity", sa.String(20), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_monitor_alerts_monitor", "monitor", "id"),
+)

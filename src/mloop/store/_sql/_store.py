@@ -31,6 +31,7 @@ from mloop.store._sql import _metrics, _search
 from mloop.store._sql import _schema as t
 from mloop.store._sql._engine import create_store_engine, store_error, upgrade_schema
 from mloop.store._sql._events import SqlEventsMixin
+from mloop.store._sql._monitors import SqlMonitorsMixin
 from mloop.store._sql._registry import SqlRegistryMixin
 
 __all__ = ["SqlStore"]
@@ -43,7 +44,7 @@ def _chunks(items: Sequence[Any], n: int = _IN_CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + n]
 
 
-class SqlStore(SqlEventsMixin, SqlRegistryMixin, Store):
+class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlRegistryMixin, Store):
     """The metadata store on SQLite or PostgreSQL.
 
     Parameters

@@ -1,0 +1,118 @@
+"""Monitor results and alerts on SQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from mloop.ids import now_ms
+from mloop.store._monitor_base import MonitorAlert, MonitorResult
+from mloop.store._sql import _schema as t
+
+
+def _bound(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _unbound(v: str | None) -> Any:
+    if v is not None and v.lstrip("-").isdigit():
+        return int(v)  # row-count windows are integer offsets; time windows ISO strings
+    return v
+
+
+class SqlMonitorsMixin:
+    _read: Any
+    _write: Any
+
+    def _do_log_monitor_result(
+        self,
+        monitor: str,
+        window_index: int,
+        start: Any,
+        end: Any,
+        n_rows: int,
+        result: dict[str, Any],
+        alerts: list[dict[str, Any]],
+    ) -> MonitorResult:
+        ts = now_ms()
+        body = json.dumps(result, default=str, allow_nan=False)
+        with self._write() as conn:
+            rid = conn.execute(
+                t.monitor_results.insert().values(
+                    monitor=monitor,
+                    window_index=window_index,
+                    window_start=_bound(start),
+                    window_end=_bound(end),
+                    n_rows=n_rows,
+                    result=body,
+                    created_ms=ts,
+                )
+            ).inserted_primary_key[0]
+            if alerts:
+                conn.execute(
+                    t.monitor_alerts.insert(),
+                    [
+                        {
+                            "result_id": rid,
+                            "monitor": monitor,
+                            "window_index": window_index,
+                            "name": str(a.get("name") or a.get("rule") or "alert"),
+                            "severity": str(a.get("severity") or "warning"),
+                            "message": str(a.get("message") or ""),
+                            "created_ms": int(a.get("created_ms") or ts),
+                            "payload": json.dumps(a, default=str, allow_nan=False),
+                        }
+                        for a in alerts
+                    ],
+                )
+        return MonitorResult(rid, monitor, window_index, start, end, n_rows, result, ts)
+
+    def _do_list_monitor_results(
+        self, monitor: str, after_id: int, limit: int
+    ) -> list[MonitorResult]:
+        r = t.monitor_results
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(r)
+                .where(r.c.monitor == monitor, r.c.id > after_id)
+                .order_by(r.c.id)
+                .limit(limit)
+            ).all()
+        return [
+            MonitorResult(
+                x.id,
+                x.monitor,
+                x.window_index,
+                _unbound(x.window_start),
+                _unbound(x.window_end),
+                x.n_rows,
+                json.loads(x.result),
+                x.created_ms,
+            )
+            for x in rows
+        ]
+
+    def _do_list_monitor_alerts(
+        self, monitor: str | None, after_id: int, limit: int
+    ) -> list[MonitorAlert]:
+        a = t.monitor_alerts
+        q = sa.select(a).where(a.c.id > after_id)
+        if monitor is not None:
+            q = q.where(a.c.monitor == monitor)
+        with self._read() as conn:
+            rows = conn.execute(q.order_by(a.c.id).limit(limit)).all()
+        return [
+            MonitorAlert(
+                x.id,
+                x.monitor,
+                x.window_index,
+                x.name,
+                x.severity,
+                x.message,
+                x.created_ms,
+                json.loads(x.payload),
+            )
+            for x in rows
+        ]

@@ -1,0 +1,43 @@
+"""Monitor results and alerts persist in the store (both backends), end to end from a Monitor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mloop import monitoring as mon
+from mloop.errors import InvalidInputError
+from mloop.store import Store
+
+
+def test_monitor_windows_and_alerts_are_persisted_and_followable(store: Store) -> None:
+    rng = np.random.default_rng(0)
+    reference = {"x": rng.normal(size=5000), "y": rng.normal(size=5000)}
+    m = mon.Monitor(
+        reference, window_rows=2000, rules=["share_drifted >= 0.5"], store=store, name="churn-prod"
+    )
+    m.update({"x": rng.normal(size=2000), "y": rng.normal(size=2000)})  # healthy window
+    m.update({"x": rng.normal(3, 1, size=2000), "y": rng.normal(3, 1, size=2000)})  # drifted window
+    results = store.list_monitor_results("churn-prod")
+    assert [r.window_index for r in results] == [0, 1]
+    assert (
+        results[0].window_start == 0 and results[0].window_end == 2000 and results[0].n_rows == 2000
+    )
+    assert (
+        results[1].result["drift"]["drifted"] is True
+        and results[0].result["drift"]["drifted"] is False
+    )
+    alerts = store.list_monitor_alerts(monitor="churn-prod")
+    assert [a.window_index for a in alerts] == [1]
+    assert (
+        alerts[0].payload["rule"] == "share_drifted >= 0.5" and "share_drifted" in alerts[0].message
+    )
+    # a consumer (the retraining trigger) follows alerts from a cursor
+    assert store.list_monitor_alerts(after_id=alerts[-1].id) == []
+    assert store.list_monitor_results("churn-prod", after_id=results[0].id)[0].window_index == 1
+    assert store.list_monitor_results("other") == []
+
+
+def test_malformed_monitor_record_is_refused(store: Store) -> None:
+    with pytest.raises(InvalidInputError, match="malformed"):
+        store.log_monitor_result({"monitor": "m"})
