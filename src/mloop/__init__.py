@@ -15,6 +15,7 @@ from mloop.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
+from mloop.registry import Registry, load_model, log_model, register_model
 from mloop.tracking import Client, Run, active_run, finish, init, log, start_run
 
 __version__ = "0.1.0"
@@ -26,12 +27,16 @@ __all__ = [
     "InvalidInputError",
     "MloopError",
     "NotFoundError",
+    "Registry",
     "Run",
     "StoreUnavailableError",
     "__version__",
     "active_run",
     "finish",
     "init",
+    "load_model",
     "log",
+    "log_model",
+    "register_model",
     "start_run",
 ]

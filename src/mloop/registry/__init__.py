@@ -1,0 +1,39 @@
+"""Model registry: packaged models ("flavors") with signatures, versions, aliases, audit trail,
+lineage, and the event log with webhooks."""
+
+from __future__ import annotations
+
+from mloop.registry._api import load_model, log_model, register_model
+from mloop.registry._lineage import Lineage, VersionDiff
+from mloop.registry._registry import MANIFEST_FILE, Registry
+from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri
+from mloop.registry._webhooks import WebhookDispatcher, verify_signature
+from mloop.store._registry_entities import (
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    RegistryEvent,
+    Webhook,
+    WebhookDelivery,
+)
+
+__all__ = [
+    "MANIFEST_FILE",
+    "Lineage",
+    "ModelAlias",
+    "ModelRef",
+    "ModelVersion",
+    "RegisteredModel",
+    "Registry",
+    "RegistryEvent",
+    "RunArtifactRef",
+    "VersionDiff",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookDispatcher",
+    "load_model",
+    "log_model",
+    "parse_model_uri",
+    "register_model",
+    "verify_signature",
+]

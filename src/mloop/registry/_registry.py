@@ -1,0 +1,321 @@
+"""``Registry``: versions, aliases, audit trail, lineage and loading, over the Store and BlobStore."""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mloop.config import Settings
+from mloop.errors import InvalidInputError, NotFoundError
+from mloop.store import Page, Store, open_store
+from mloop.store._registry_base import UNSET
+from mloop.store._registry_entities import ModelAlias, ModelVersion, RegisteredModel, RegistryEvent
+from mloop.registry._lineage import Lineage, VersionDiff, build_lineage, diff_versions
+from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri, parse_version_spec
+
+if TYPE_CHECKING:
+    from mloop.artifacts import BlobStore
+    from mloop.registry._package import PackagedModel
+
+__all__ = ["MANIFEST_FILE", "Registry"]
+
+MANIFEST_FILE = "MLOOP_MODEL.json"
+_MOVES = ("alias_set", "alias_rollback", "alias_deleted")
+
+
+def _default_actor() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+class Registry:
+    """The model registry.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Same resolution as :class:`mloop.Client` (``MLOOP_HOME``, ``MLOOP_STORE_URI``, ...).
+    store : Store, optional
+    actor : str, optional
+        Recorded as the author of every change (default: the OS user).
+
+    Examples
+    --------
+    >>> reg = mloop.Registry()                                                   # doctest: +SKIP
+    >>> reg.set_alias("churn", "champion", 3, reason="beats v2", expected_version=2)  # doctest: +SKIP
+    >>> model = reg.load("models:/churn@champion")                               # doctest: +SKIP
+    """
+
+    def __init__(self, *, settings: Settings | None = None, store: Store | None = None, actor: str | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self._store = store
+        self._blobstore: BlobStore | None = None
+        self.actor = actor if actor is not None else _default_actor()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings)
+        return self._store
+
+    @property
+    def blobstore(self) -> BlobStore:
+        if self._blobstore is None:
+            from mloop.artifacts import BlobStore
+
+            self._blobstore = BlobStore(self.settings.artifact_uri)
+        return self._blobstore
+
+    # ------------------------------------------------------------------ models and versions
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.store.get_registered_model(name)
+
+    def list_models(self, filter: str | None = None, *, max_results: int = 1000, page_token: str | None = None) -> Page:
+        return self.store.search_registered_models(filter, max_results=max_results, page_token=page_token)
+
+    def search_versions(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+        include_deleted: bool = False,
+    ) -> Page:
+        """Versions matching ``filter`` (``name = 'churn' and metrics.acc > 0.9``), as for runs."""
+        return self.store.search_model_versions(
+            filter, order_by=order_by, max_results=max_results, page_token=page_token, include_deleted=include_deleted
+        )
+
+    def get_version(self, name: str, version: int | str) -> ModelVersion:
+        """A version by number (``3``), alias (``"@champion"``) or ``"latest"``."""
+        return self._resolve_ref(parse_version_spec(name, version))
+
+    def _resolve_ref(self, ref: ModelRef) -> ModelVersion:
+        if ref.kind == "alias":
+            assert ref.alias is not None
+            alias = self.store.get_alias(ref.name, ref.alias)
+            return self.store.get_model_version(ref.name, alias.version)
+        if ref.kind == "latest":
+            return self.store.get_latest_version(ref.name)
+        assert ref.version is not None
+        mv = self.store.get_model_version(ref.name, ref.version)
+        if mv.deleted:
+            raise NotFoundError(f"model {ref.name!r} version {ref.version} was deleted.")
+        return mv
+
+    def resolve(self, uri: str) -> ModelVersion:
+        """The version a ``models:/`` URI names."""
+        ref = parse_model_uri(uri)
+        if isinstance(ref, RunArtifactRef):
+            raise InvalidInputError(f"{uri!r} is a run artifact, not a registered version; use load() or register().")
+        return self._resolve_ref(ref)
+
+    def register(
+        self,
+        source: str,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register a model package already logged as a run artifact (``runs:/<run_id>/model``)."""
+        ref = parse_model_uri(source)
+        if not isinstance(ref, RunArtifactRef):
+            raise InvalidInputError(f"register() takes a runs:/<run_id>/<path> URI; got {source!r}.")
+        manifest = self._read_manifest(ref)
+        return self._create_version(
+            name,
+            artifact_uri=str(ref),
+            run_id=ref.run_id,
+            manifest=manifest,
+            description=description,
+            tags=tags,
+        )
+
+    def _read_manifest(self, ref: RunArtifactRef) -> dict[str, Any]:
+        self.store.get_run(ref.run_id)  # NotFoundError names the run
+        try:
+            entry = self.store.get_artifact(ref.run_id, f"{ref.path}/{MANIFEST_FILE}")
+        except NotFoundError:
+            raise NotFoundError(
+                f"{ref} holds no mloop model package (no {MANIFEST_FILE}); log one with mloop.log_model()."
+            ) from None
+        with self.blobstore.open(entry.sha256) as fh:
+            return dict(json.loads(fh.read().decode("utf-8")))
+
+    def _create_version(
+        self,
+        name: str,
+        *,
+        artifact_uri: str,
+        run_id: str,
+        manifest: Mapping[str, Any],
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        run = self.store.get_run(run_id)
+        datasets = []
+        for i in run.inputs:
+            try:
+                ds = self.store.get_dataset(i.dataset_sha256)
+                datasets.append(
+                    {"sha256": ds.sha256, "name": i.name, "context": i.context, "num_rows": ds.num_rows, "schema": dict(ds.schema)}
+                )
+            except NotFoundError:
+                datasets.append({"sha256": i.dataset_sha256, "name": i.name, "context": i.context})
+        metrics = {k: m.last for k, m in run.metrics.items() if not k.startswith("system/")}
+        return self.store.create_model_version(
+            name,
+            artifact_uri=artifact_uri,
+            flavor=str(manifest.get("flavor") or "unknown"),
+            source_run_id=run_id,
+            signature=manifest.get("signature"),
+            manifest=manifest,
+            metrics=metrics,
+            params=run.params,
+            datasets=datasets,
+            git_commit=run.git_commit,
+            description=description,
+            tags=tags,
+            actor=self.actor,
+        )
+
+    def delete_version(self, name: str, version: int, *, reason: str | None = None) -> ModelVersion:
+        """Soft-delete (refused while an alias points at it)."""
+        return self.store.delete_model_version(name, version, actor=self.actor, reason=reason)
+
+    def set_tags(self, name: str, tags: Mapping[str, Any], *, version: int | None = None) -> None:
+        if version is None:
+            self.store.set_registered_model_tags(name, tags, actor=self.actor)
+        else:
+            self.store.set_model_version_tags(name, version, tags, actor=self.actor)
+
+    def set_description(self, name: str, description: str, *, version: int | None = None) -> None:
+        if version is None:
+            self.store.update_registered_model(name, description=description, actor=self.actor)
+        else:
+            self.store.update_model_version(name, version, description=description, actor=self.actor)
+
+    # ------------------------------------------------------------------ aliases
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str | None = None,
+        expected_version: Any = UNSET,
+        report_id: str | None = None,
+    ) -> ModelAlias:
+        """Point ``alias`` at ``version`` (atomic; conditional with ``expected_version``; audited)."""
+        return self.store.set_alias(
+            name, alias, version, actor=self.actor, reason=reason, expected_version=expected_version, report_id=report_id
+        )
+
+    def delete_alias(self, name: str, alias: str, *, reason: str | None = None, expected_version: Any = UNSET) -> None:
+        self.store.delete_alias(name, alias, actor=self.actor, reason=reason, expected_version=expected_version)
+
+    def protect_alias(self, name: str, alias: str, protected: bool = True, *, reason: str | None = None) -> ModelAlias:
+        """A protected alias moves only with a ``reason``."""
+        return self.store.set_alias_protected(name, alias, protected, actor=self.actor, reason=reason)
+
+    def rollback(self, name: str, alias: str, *, reason: str | None = None) -> ModelAlias:
+        """Move ``alias`` back to its previous target (undoing moves one at a time, like a stack)."""
+        current = self.store.get_alias(name, alias).version
+        events = self.store.list_events(model=name, alias=alias, types=list(_MOVES), limit=50_000)
+        stack: list[int] = []
+        for e in events:
+            if e.type == "alias_set":
+                stack.append(int(e.after))
+            elif e.type == "alias_rollback":
+                if stack:
+                    stack.pop()
+            else:
+                stack.clear()
+        if len(stack) < 2:
+            raise InvalidInputError(f"alias {name}@{alias} has no previous target to roll back to.")
+        target = stack[-2]
+        if self.store.get_model_version(name, target).deleted:
+            raise InvalidInputError(f"cannot roll {name}@{alias} back to version {target}: it was deleted.")
+        return self.store.set_alias(
+            name,
+            alias,
+            target,
+            actor=self.actor,
+            reason=reason or f"rollback from version {current}",
+            expected_version=current,
+            event_type="alias_rollback",
+        )
+
+    def history(self, name: str, *, alias: str | None = None, limit: int = 1000) -> list[RegistryEvent]:
+        """The audit trail of a model (or of one alias), oldest first."""
+        self.store.get_registered_model(name)
+        return self.store.list_events(model=name, alias=alias, limit=limit)
+
+    # ------------------------------------------------------------------ lineage
+    def lineage(self, name: str, version: int | str) -> Lineage:
+        """version -> source run -> datasets (content hashes) -> git commit and config."""
+        return build_lineage(self.store, self.get_version(name, version))
+
+    def diff(self, name: str, a: int | str, b: int | str) -> VersionDiff:
+        """Params, metrics, datasets and signature of two versions side by side."""
+        return diff_versions(self.get_version(name, a), self.get_version(name, b))
+
+    # ------------------------------------------------------------------ files
+    def download(self, uri_or_version: str | ModelVersion, *, dest: str | os.PathLike[str] | None = None) -> Path:
+        """The model package as a local directory (cached by content under ``$MLOOP_HOME/cache``)."""
+        if isinstance(uri_or_version, ModelVersion):
+            ref: ModelRef | RunArtifactRef = parse_model_uri(uri_or_version.artifact_uri)
+        else:
+            ref = parse_model_uri(uri_or_version)
+            if isinstance(ref, ModelRef):
+                ref = parse_model_uri(self._resolve_ref(ref).artifact_uri)
+        assert isinstance(ref, RunArtifactRef)
+        entries = self.store.list_artifacts(ref.run_id, prefix=ref.path)
+        if not any(e.path == f"{ref.path}/{MANIFEST_FILE}" for e in entries):
+            raise NotFoundError(f"{ref} holds no mloop model package (no {MANIFEST_FILE}).")
+        from mloop.artifacts import download_tree
+
+        if dest is not None:
+            download_tree(self.blobstore, entries, Path(dest))
+            return Path(dest) / ref.path
+        key = hashlib.sha256("\n".join(f"{e.path}\0{e.sha256}" for e in entries).encode()).hexdigest()[:32]
+        cache = self.settings.home.absolute() / "cache" / "models" / key
+        if (cache / ".complete").exists():
+            return cache / ref.path
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache.parent))
+        try:
+            download_tree(self.blobstore, entries, tmp)
+            (tmp / ".complete").touch()
+            try:
+                os.replace(tmp, cache)
+            except OSError:  # a concurrent loader filled the cache first
+                shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return cache / ref.path
+
+    def load(self, uri: str, *, strict: bool = False) -> PackagedModel:
+        """Load ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest`` or ``runs:/<id>/model``.
+
+        File hashes are verified before anything is deserialised; ``predict`` validates its input
+        against the signature.
+        """
+        from mloop.registry._package import load_model_dir
+
+        return load_model_dir(self.download(uri), strict=strict)
+
+    def __repr__(self) -> str:
+        return f"Registry(store={self.store!r})"
