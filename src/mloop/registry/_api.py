@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mloop.errors import InvalidInputError
+from mloop.registry._registry import MANIFEST_FILE, Registry
 from mloop.store._registry_entities import ModelVersion
 from mloop.store._validation import validate_artifact_path
-from mloop.registry._registry import MANIFEST_FILE, Registry
 
 if TYPE_CHECKING:
     from mloop.registry._package import PackagedModel
@@ -66,7 +66,9 @@ def log_model(
     if run is None:
         run = active_run()
     if run is None:
-        own_run = run = start_run(project="models", name=f"log_model-{name}", settings=reg.settings, system_metrics=False)
+        own_run = run = start_run(
+            project="models", name=f"log_model-{name}", settings=reg.settings, system_metrics=False
+        )
     try:
         with tempfile.TemporaryDirectory(prefix="mloop-model-") as tmp:
             pkg = Path(tmp) / "model"
@@ -100,7 +102,9 @@ def register_model(
 ) -> ModelVersion:
     """Register a model package already logged in a run: ``register_model("runs:/<id>/model", "churn")``."""
     if not isinstance(source, str):
-        raise InvalidInputError(f"`source` must be a runs:/ URI string; got {type(source).__name__}.")
+        raise InvalidInputError(
+            f"`source` must be a runs:/ URI string; got {type(source).__name__}."
+        )
     return Registry().register(source, name, description=description, tags=tags)
 
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from mloop.config import Settings
 from mloop.errors import InvalidInputError, NotFoundError
+from mloop.registry._lineage import Lineage, VersionDiff, build_lineage, diff_versions
+from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri, parse_version_spec
 from mloop.store import Page, Store, open_store
 from mloop.store._registry_base import UNSET
 from mloop.store._registry_entities import ModelAlias, ModelVersion, RegisteredModel, RegistryEvent
-from mloop.registry._lineage import Lineage, VersionDiff, build_lineage, diff_versions
-from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri, parse_version_spec
 
 if TYPE_CHECKING:
     from mloop.artifacts import BlobStore
@@ -55,7 +55,13 @@ class Registry:
     >>> model = reg.load("models:/churn@champion")                               # doctest: +SKIP
     """
 
-    def __init__(self, *, settings: Settings | None = None, store: Store | None = None, actor: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        actor: str | None = None,
+    ) -> None:
         self.settings = settings or Settings.from_env()
         self._store = store
         self._blobstore: BlobStore | None = None
@@ -79,8 +85,12 @@ class Registry:
     def get_model(self, name: str) -> RegisteredModel:
         return self.store.get_registered_model(name)
 
-    def list_models(self, filter: str | None = None, *, max_results: int = 1000, page_token: str | None = None) -> Page:
-        return self.store.search_registered_models(filter, max_results=max_results, page_token=page_token)
+    def list_models(
+        self, filter: str | None = None, *, max_results: int = 1000, page_token: str | None = None
+    ) -> Page:
+        return self.store.search_registered_models(
+            filter, max_results=max_results, page_token=page_token
+        )
 
     def search_versions(
         self,
@@ -93,7 +103,11 @@ class Registry:
     ) -> Page:
         """Versions matching ``filter`` (``name = 'churn' and metrics.acc > 0.9``), as for runs."""
         return self.store.search_model_versions(
-            filter, order_by=order_by, max_results=max_results, page_token=page_token, include_deleted=include_deleted
+            filter,
+            order_by=order_by,
+            max_results=max_results,
+            page_token=page_token,
+            include_deleted=include_deleted,
         )
 
     def get_version(self, name: str, version: int | str) -> ModelVersion:
@@ -117,7 +131,9 @@ class Registry:
         """The version a ``models:/`` URI names."""
         ref = parse_model_uri(uri)
         if isinstance(ref, RunArtifactRef):
-            raise InvalidInputError(f"{uri!r} is a run artifact, not a registered version; use load() or register().")
+            raise InvalidInputError(
+                f"{uri!r} is a run artifact, not a registered version; use load() or register()."
+            )
         return self._resolve_ref(ref)
 
     def register(
@@ -131,7 +147,9 @@ class Registry:
         """Register a model package already logged as a run artifact (``runs:/<run_id>/model``)."""
         ref = parse_model_uri(source)
         if not isinstance(ref, RunArtifactRef):
-            raise InvalidInputError(f"register() takes a runs:/<run_id>/<path> URI; got {source!r}.")
+            raise InvalidInputError(
+                f"register() takes a runs:/<run_id>/<path> URI; got {source!r}."
+            )
         manifest = self._read_manifest(ref)
         return self._create_version(
             name,
@@ -169,7 +187,13 @@ class Registry:
             try:
                 ds = self.store.get_dataset(i.dataset_sha256)
                 datasets.append(
-                    {"sha256": ds.sha256, "name": i.name, "context": i.context, "num_rows": ds.num_rows, "schema": dict(ds.schema)}
+                    {
+                        "sha256": ds.sha256,
+                        "name": i.name,
+                        "context": i.context,
+                        "num_rows": ds.num_rows,
+                        "schema": dict(ds.schema),
+                    }
                 )
             except NotFoundError:
                 datasets.append({"sha256": i.dataset_sha256, "name": i.name, "context": i.context})
@@ -204,7 +228,9 @@ class Registry:
         if version is None:
             self.store.update_registered_model(name, description=description, actor=self.actor)
         else:
-            self.store.update_model_version(name, version, description=description, actor=self.actor)
+            self.store.update_model_version(
+                name, version, description=description, actor=self.actor
+            )
 
     # ------------------------------------------------------------------ aliases
     def set_alias(
@@ -219,15 +245,29 @@ class Registry:
     ) -> ModelAlias:
         """Point ``alias`` at ``version`` (atomic; conditional with ``expected_version``; audited)."""
         return self.store.set_alias(
-            name, alias, version, actor=self.actor, reason=reason, expected_version=expected_version, report_id=report_id
+            name,
+            alias,
+            version,
+            actor=self.actor,
+            reason=reason,
+            expected_version=expected_version,
+            report_id=report_id,
         )
 
-    def delete_alias(self, name: str, alias: str, *, reason: str | None = None, expected_version: Any = UNSET) -> None:
-        self.store.delete_alias(name, alias, actor=self.actor, reason=reason, expected_version=expected_version)
+    def delete_alias(
+        self, name: str, alias: str, *, reason: str | None = None, expected_version: Any = UNSET
+    ) -> None:
+        self.store.delete_alias(
+            name, alias, actor=self.actor, reason=reason, expected_version=expected_version
+        )
 
-    def protect_alias(self, name: str, alias: str, protected: bool = True, *, reason: str | None = None) -> ModelAlias:
+    def protect_alias(
+        self, name: str, alias: str, protected: bool = True, *, reason: str | None = None
+    ) -> ModelAlias:
         """A protected alias moves only with a ``reason``."""
-        return self.store.set_alias_protected(name, alias, protected, actor=self.actor, reason=reason)
+        return self.store.set_alias_protected(
+            name, alias, protected, actor=self.actor, reason=reason
+        )
 
     def rollback(self, name: str, alias: str, *, reason: str | None = None) -> ModelAlias:
         """Move ``alias`` back to its previous target (undoing moves one at a time, like a stack)."""
@@ -246,7 +286,9 @@ class Registry:
             raise InvalidInputError(f"alias {name}@{alias} has no previous target to roll back to.")
         target = stack[-2]
         if self.store.get_model_version(name, target).deleted:
-            raise InvalidInputError(f"cannot roll {name}@{alias} back to version {target}: it was deleted.")
+            raise InvalidInputError(
+                f"cannot roll {name}@{alias} back to version {target}: it was deleted."
+            )
         return self.store.set_alias(
             name,
             alias,
@@ -257,7 +299,9 @@ class Registry:
             event_type="alias_rollback",
         )
 
-    def history(self, name: str, *, alias: str | None = None, limit: int = 1000) -> list[RegistryEvent]:
+    def history(
+        self, name: str, *, alias: str | None = None, limit: int = 1000
+    ) -> list[RegistryEvent]:
         """The audit trail of a model (or of one alias), oldest first."""
         self.store.get_registered_model(name)
         return self.store.list_events(model=name, alias=alias, limit=limit)
@@ -272,7 +316,9 @@ class Registry:
         return diff_versions(self.get_version(name, a), self.get_version(name, b))
 
     # ------------------------------------------------------------------ files
-    def download(self, uri_or_version: str | ModelVersion, *, dest: str | os.PathLike[str] | None = None) -> Path:
+    def download(
+        self, uri_or_version: str | ModelVersion, *, dest: str | os.PathLike[str] | None = None
+    ) -> Path:
         """The model package as a local directory (cached by content under ``$MLOOP_HOME/cache``)."""
         if isinstance(uri_or_version, ModelVersion):
             ref: ModelRef | RunArtifactRef = parse_model_uri(uri_or_version.artifact_uri)
@@ -289,7 +335,9 @@ class Registry:
         if dest is not None:
             download_tree(self.blobstore, entries, Path(dest))
             return Path(dest) / ref.path
-        key = hashlib.sha256("\n".join(f"{e.path}\0{e.sha256}" for e in entries).encode()).hexdigest()[:32]
+        key = hashlib.sha256(
+            "\n".join(f"{e.path}\0{e.sha256}" for e in entries).encode()
+        ).hexdigest()[:32]
         cache = self.settings.home.absolute() / "cache" / "models" / key
         if (cache / ".complete").exists():
             return cache / ref.path

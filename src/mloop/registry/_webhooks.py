@@ -139,7 +139,7 @@ class WebhookDispatcher:
             while not self._stop.is_set():
                 try:
                     self.deliver_pending()
-                except Exception:  # noqa: BLE001 - keep the dispatcher alive; report with context
+                except Exception:
                     _log.exception("mloop: webhook dispatch failed; retrying")
                 self._stop.wait(poll_s)
 
