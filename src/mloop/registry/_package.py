@@ -1,0 +1,590 @@
+"""A packaged model: a directory of flavor files plus ``MLOOP_MODEL.json``, verified before loading.
+
+Layout of a package directory::
+
+    MLOOP_MODEL.json        manifest (not in its own hash list)
+    model.skops | model.ubj | model.txt | state_dict.pt | ...   the flavor's files
+    input_example.parquet | input_example.npy | input_example.npz   (optional)
+    requirements.txt        the pinned requirements, for ``pip install -r``
+    code/...                code_paths, put on sys.path at load time (optional)
+
+``save_model`` writes into a temporary sibling and renames it into place, so a failed save (say, an
+unserializable model) leaves nothing behind. ``load_model_dir`` checks every file's sha256 before it
+reads a byte of model data, so a tampered or truncated file is refused, never half-loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from mloop.errors import AlreadyExistsError, InvalidInputError, MloopError, NotFoundError
+
+from . import _examples
+from ._signature import ModelSignature, infer_signature, validate_input
+from .flavors import Flavor, detect_flavor, get_flavor
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "FrameworkVersionWarning",
+    "ModelIntegrityError",
+    "ModelManifest",
+    "PackagedModel",
+    "load_model_dir",
+    "read_manifest",
+    "save_model",
+    "verify_files",
+]
+
+MANIFEST_NAME = "MLOOP_MODEL.json"
+FORMAT_VERSION = 1
+CODE_DIR = "code"
+_CHUNK = 1 << 20
+_IGNORED_DIRS = frozenset({"__pycache__"})
+
+
+class ModelIntegrityError(MloopError):
+    """A packaged model's files do not match the hashes in its manifest; nothing was loaded."""
+
+    error_code = "MODEL_INTEGRITY_ERROR"
+    http_status = 422
+
+
+class FrameworkVersionWarning(UserWarning):
+    """The installed framework (or Python, for pickled models) differs from the one that saved it."""
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """The contents of ``MLOOP_MODEL.json``.
+
+    Attributes
+    ----------
+    flavor : str
+        Flavor name (``sklearn``, ``xgboost``, ``lightgbm``, ``pytorch``, ``python_function``).
+    flavor_options : dict
+        What the flavor needs to load the files (serialization, classes, trusted types...).
+    framework, framework_version : str or None
+        Distribution name and version of the framework at save time.
+    python_version, mloop_version : str
+        Versions at save time.
+    signature : ModelSignature or None
+        Inputs (and outputs) the model takes; ``predict`` validates against it.
+    input_example : dict or None
+        ``{"format": ..., "path": ...}`` for an example stored as a file, or
+        ``{"format": "json", "data": ...}`` for a small JSON-safe one.
+    requirements : tuple of str
+        Pinned requirements (``name==version``).
+    files : dict
+        Relative POSIX path -> sha256 hex of every file but the manifest.
+    created_ms : int
+        Creation time, ms since the epoch.
+    trusted_only : bool
+        Loading unpickles data: load only packages from trusted sources.
+    code_paths : tuple of str
+        Package-relative directories put on ``sys.path`` before loading.
+    metadata : dict
+        Free-form JSON-safe metadata from the caller.
+    format_version : int
+        Manifest format version.
+    """
+
+    flavor: str
+    framework: str | None
+    framework_version: str | None
+    python_version: str
+    mloop_version: str
+    files: dict[str, str]
+    created_ms: int
+    flavor_options: dict[str, Any] = field(default_factory=dict)
+    signature: ModelSignature | None = None
+    input_example: dict[str, Any] | None = None
+    requirements: tuple[str, ...] = ()
+    trusted_only: bool = False
+    code_paths: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-safe form written to ``MLOOP_MODEL.json``."""
+        return {
+            "format_version": self.format_version,
+            "flavor": self.flavor,
+            "flavor_options": self.flavor_options,
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "python_version": self.python_version,
+            "mloop_version": self.mloop_version,
+            "signature": None if self.signature is None else self.signature.to_dict(),
+            "input_example": self.input_example,
+            "requirements": list(self.requirements),
+            "files": self.files,
+            "created_ms": self.created_ms,
+            "trusted_only": self.trusted_only,
+            "code_paths": list(self.code_paths),
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelManifest:
+        """Read a manifest dict; refuses one written by a newer, incompatible mloop."""
+        version = int(data.get("format_version", 0))
+        if version > FORMAT_VERSION or version < 1:
+            raise InvalidInputError(
+                f"Model manifest format_version {version} is not supported by this mloop "
+                f"(it reads 1..{FORMAT_VERSION}); upgrade mloop."
+            )
+        signature = data.get("signature")
+        return cls(
+            flavor=data["flavor"],
+            framework=data.get("framework"),
+            framework_version=data.get("framework_version"),
+            python_version=data.get("python_version", ""),
+            mloop_version=data.get("mloop_version", ""),
+            files=dict(data.get("files", {})),
+            created_ms=int(data.get("created_ms", 0)),
+            flavor_options=dict(data.get("flavor_options") or {}),
+            signature=None if signature is None else ModelSignature.from_dict(signature),
+            input_example=data.get("input_example"),
+            requirements=tuple(data.get("requirements", ())),
+            trusted_only=bool(data.get("trusted_only", False)),
+            code_paths=tuple(data.get("code_paths", ())),
+            metadata=dict(data.get("metadata") or {}),
+            format_version=version,
+        )
+
+
+def read_manifest(path: str | os.PathLike[str]) -> ModelManifest:
+    """Read ``MLOOP_MODEL.json`` from a package directory.
+
+    Raises
+    ------
+    NotFoundError
+        The directory holds no manifest.
+    InvalidInputError
+        The manifest is not valid JSON or not a manifest.
+    """
+    file = Path(path) / MANIFEST_NAME
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"No model package at {str(path)!r}: {MANIFEST_NAME} is missing."
+        ) from None
+    try:
+        return ModelManifest.from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"{file} is not a valid model manifest: {exc}.") from exc
+
+
+class PackagedModel:
+    """A loaded model: the framework object plus its manifest, predicting through the signature.
+
+    Attributes
+    ----------
+    raw : Any
+        The underlying framework object (estimator, Booster, nn.Module, ...).
+    manifest : ModelManifest
+    flavor : str
+    signature : ModelSignature or None
+    path : pathlib.Path
+    """
+
+    def __init__(
+        self, path: Path, manifest: ModelManifest, raw: Any, flavor: Flavor, *, strict: bool
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.raw = raw
+        self.flavor = manifest.flavor
+        self.signature = manifest.signature
+        self.strict = strict
+        self._flavor = flavor
+        example = manifest.input_example or {}
+        self._input_format = _examples.FEED_FORMATS.get(str(example.get("format")))
+
+    def predict(
+        self,
+        data: Any,
+        *,
+        method: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        strict: bool | None = None,
+        validate: bool = True,
+    ) -> Any:
+        """Validate ``data`` against the signature, then predict.
+
+        Parameters
+        ----------
+        data : frame, dict, array or list
+            The input; see :func:`mloop.registry._signature.validate_input`.
+        method : str, optional
+            The model method to call, e.g. ``"predict_proba"`` (default ``predict``).
+        params : mapping, optional
+            Inference parameters (checked against the signature's params when it declares any).
+        strict : bool, optional
+            Reject extra columns instead of dropping them (default: the value given at load).
+        validate : bool, default True
+            Skip the signature check when False (the caller has already validated).
+
+        Raises
+        ------
+        InvalidInputError
+            The input does not match the signature, or the model has no such ``method``.
+        """
+        signature = self.signature
+        if validate and signature is not None:
+            data = validate_input(
+                data,
+                signature,
+                strict=self.strict if strict is None else strict,
+                to=self._input_format,
+            )
+            if signature.params:
+                params = signature.resolve_params(params)
+        return self._flavor.predict(
+            self.raw, data, method=method, params=params, options=self.manifest.flavor_options
+        )
+
+    @property
+    def input_example(self) -> Any:
+        """The stored input example in its original form (None when none was saved)."""
+        return _examples.read(self.path, self.manifest.input_example)
+
+    def __repr__(self) -> str:
+        return f"PackagedModel(flavor={self.flavor!r}, path={str(self.path)!r})"
+
+
+# --------------------------------------------------------------------------------------------- save
+
+
+def save_model(
+    model: Any,
+    path: str | os.PathLike[str],
+    *,
+    flavor: str | None = None,
+    input_example: Any = None,
+    signature: ModelSignature | None = None,
+    code_paths: Sequence[str | os.PathLike[str]] | None = None,
+    requirements: Sequence[str] | None = None,
+    extra_requirements: Sequence[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    flavor_options: Mapping[str, Any] | None = None,
+) -> ModelManifest:
+    """Package ``model`` into the directory ``path`` and return its manifest.
+
+    Parameters
+    ----------
+    model : Any
+        A scikit-learn estimator, XGBoost or LightGBM model, torch module, or any object (or class)
+        with ``predict``.
+    path : path-like
+        Target directory; must not exist or be empty.
+    flavor : str, optional
+        Force a flavor instead of detecting one from the model's classes.
+    input_example : frame, dict, array or list, optional
+        A few rows of input, stored with the model; the signature is inferred from it and from
+        the model's prediction on it.
+    signature : ModelSignature, optional
+        Overrides the inferred signature.
+    code_paths : sequence of path-like, optional
+        Files or directories copied into the package and put on ``sys.path`` at load time.
+    requirements : sequence of str, optional
+        Requirements to record verbatim; by default the framework, numpy, pandas... are pinned to
+        their installed versions.
+    extra_requirements : sequence of str
+        Appended to the (automatic or given) requirements.
+    metadata : mapping, optional
+        JSON-safe metadata stored in the manifest.
+    flavor_options : mapping, optional
+        Flavor-specific options, e.g. ``{"module_class": "pkg.mod:Net", "init_kwargs": {...}}``
+        for pytorch or ``{"serialization": "cloudpickle"}`` for sklearn.
+
+    Returns
+    -------
+    ModelManifest
+
+    Raises
+    ------
+    AlreadyExistsError
+        ``path`` exists and is not an empty directory.
+    InvalidInputError
+        The model cannot be serialized (the message names the attribute and type), cannot
+        predict on ``input_example``, or an option is malformed.
+    """
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise AlreadyExistsError(f"Cannot save a model into {str(target)!r}: it is not empty.")
+    flavor_name = flavor or detect_flavor(model)
+    fl = get_flavor(flavor_name)
+    meta = dict(metadata or {})
+    _check_json(meta, "metadata")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        saved = fl.save(model, tmp, options=dict(flavor_options or {}), input_example=input_example)
+        _check_json(saved.options, "flavor_options")
+        code = _copy_code(code_paths or (), tmp)
+        example_ref = None
+        if input_example is not None:
+            example_ref = _examples.write(input_example, tmp)
+            if signature is None:
+                signature = _infer(fl, model, input_example, saved.options)
+        framework_version = fl.framework_version()
+        if requirements is None:
+            reqs = _pinned(fl.framework, saved.requirements, example_ref)
+        else:
+            reqs = [str(r) for r in requirements]
+        reqs += [str(r) for r in extra_requirements if str(r) not in reqs]
+        (tmp / "requirements.txt").write_text("".join(f"{r}\n" for r in reqs))
+        manifest = ModelManifest(
+            flavor=flavor_name,
+            framework=fl.framework,
+            framework_version=framework_version,
+            python_version=platform.python_version(),
+            mloop_version=_mloop_version(),
+            files=_hash_tree(tmp),
+            created_ms=int(time.time() * 1000),
+            flavor_options=saved.options,
+            signature=signature,
+            input_example=example_ref,
+            requirements=tuple(reqs),
+            trusted_only=saved.trusted_only,
+            code_paths=(CODE_DIR,) if code else (),
+            metadata=meta,
+        )
+        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=1, sort_keys=True))
+        if target.exists():
+            target.rmdir()  # empty (checked above); rename cannot replace a directory everywhere
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _infer(
+    fl: Flavor, model: Any, input_example: Any, options: Mapping[str, Any]
+) -> ModelSignature:
+    try:
+        output = fl.predict(fl.prepare(model, options), input_example, options=options)
+    except MloopError:
+        raise
+    except Exception as exc:  # the user's model failed on the user's example: say so
+        raise InvalidInputError(
+            f"The model failed to predict on input_example ({type(exc).__name__}: {exc}); "
+            "pass an input example the model accepts, or an explicit signature."
+        ) from exc
+    return infer_signature(input_example, output)
+
+
+def _check_json(value: Any, what: str) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"`{what}` must be JSON-serializable; {exc}.") from exc
+
+
+def _copy_code(code_paths: Sequence[str | os.PathLike[str]], root: Path) -> bool:
+    if not code_paths:
+        return False
+    dest = root / CODE_DIR
+    dest.mkdir()
+    for item in code_paths:
+        src = Path(item)
+        if not src.exists():
+            raise InvalidInputError(f"code path {str(src)!r} does not exist.")
+        if (dest / src.name).exists():
+            raise InvalidInputError(f"Two code paths are named {src.name!r}; rename one.")
+        if src.is_dir():
+            shutil.copytree(src, dest / src.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / src.name)
+    return True
+
+
+def _dist_version(dist: str | None) -> str | None:
+    if not dist:
+        return None
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _mloop_version() -> str:
+    import mloop
+
+    return str(getattr(mloop, "__version__", "unknown"))
+
+
+def _pinned(
+    framework: str | None, extra: Sequence[str], example: Mapping[str, Any] | None
+) -> list[str]:
+    names: list[str] = [n for n in (framework, *extra) if n]
+    names += ["numpy", "pyarrow"]
+    for module, dist in (("pandas", "pandas"), ("polars", "polars"), ("scipy", "scipy")):
+        if module in sys.modules:
+            names.append(dist)
+    if example and example.get("format") == "polars":
+        names.append("polars")
+    out: list[str] = []
+    for name in dict.fromkeys(names):
+        version = _dist_version(name)
+        if version is not None:
+            out.append(f"{name}=={version}")
+    return out
+
+
+def _hash_tree(root: Path) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS)
+        for name in sorted(filenames):
+            file = Path(dirpath) / name
+            rel = file.relative_to(root).as_posix()
+            if rel != MANIFEST_NAME:
+                files[rel] = sha256_file(file)
+    return files
+
+
+def sha256_file(file: Path) -> str:
+    """sha256 hex of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(file, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- load
+
+
+def verify_files(path: str | os.PathLike[str], manifest: ModelManifest) -> None:
+    """Check every file listed in ``manifest`` against its sha256, and that no file was added.
+
+    Raises
+    ------
+    ModelIntegrityError
+        A file is missing, differs from its recorded hash (the message names the file, the expected
+        and the actual hash), or is not listed in the manifest.
+    """
+    root = Path(path)
+    for rel, expected in manifest.files.items():
+        file = root / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            raise ModelIntegrityError(f"Manifest lists a file outside the package: {rel!r}.")
+        try:
+            actual = sha256_file(file)
+        except FileNotFoundError:
+            raise ModelIntegrityError(
+                f"Model file {rel!r} is missing from {str(root)!r}; refusing to load.",
+                details={"file": rel, "expected": expected, "actual": None},
+            ) from None
+        if actual != expected:
+            raise ModelIntegrityError(
+                f"Model file {rel!r} failed its integrity check: expected sha256 {expected}, "
+                f"got {actual}. The package was modified or corrupted; refusing to load it.",
+                details={"file": rel, "expected": expected, "actual": actual},
+            )
+    listed = set(manifest.files) | {MANIFEST_NAME}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
+        for name in filenames:
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            if rel not in listed:
+                raise ModelIntegrityError(
+                    f"File {rel!r} in {str(root)!r} is not listed in the model manifest; "
+                    "refusing to load a package that was added to.",
+                    details={"file": rel, "expected": None, "actual": sha256_file(root / rel)},
+                )
+
+
+def load_model_dir(
+    path: str | os.PathLike[str], *, verify: bool = True, strict: bool = False
+) -> PackagedModel:
+    """Load a model package written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : path-like
+        The package directory.
+    verify : bool, default True
+        Check every file's sha256 before loading (a mismatch refuses the load).
+    strict : bool, default False
+        Default for ``predict(strict=...)``: reject extra input columns instead of dropping them.
+
+    Returns
+    -------
+    PackagedModel
+
+    Raises
+    ------
+    NotFoundError
+        No manifest at ``path``.
+    ModelIntegrityError
+        A file fails its hash check, is missing, or was added.
+    MissingDependencyError
+        The framework (or skops / cloudpickle) is not installed.
+
+    Warns
+    -----
+    FrameworkVersionWarning
+        The installed framework version differs from the recorded one (or, for pickled models,
+        the Python minor version does).
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    if verify:
+        verify_files(root, manifest)
+    fl = get_flavor(manifest.flavor)
+    _warn_versions(fl, manifest)
+    for rel in manifest.code_paths:
+        code_dir = str((root / rel).resolve())
+        if code_dir not in sys.path:
+            sys.path.insert(0, code_dir)
+    raw = fl.load(root, manifest.flavor_options)
+    return PackagedModel(root, manifest, raw, fl, strict=strict)
+
+
+def _warn_versions(fl: Flavor, manifest: ModelManifest) -> None:
+    installed = fl.framework_version()
+    recorded = manifest.framework_version
+    if recorded and installed and _base_version(installed) != _base_version(recorded):
+        warnings.warn(
+            f"This model was saved with {manifest.framework}=={recorded} but {installed} is "
+            f"installed; predictions may differ. Install {manifest.framework}=={recorded} to "
+            "reproduce them exactly.",
+            FrameworkVersionWarning,
+            stacklevel=3,
+        )
+    if manifest.trusted_only and manifest.python_version:
+        saved_py = tuple(manifest.python_version.split(".")[:2])
+        if saved_py != tuple(platform.python_version_tuple()[:2]):
+            warnings.warn(
+                f"This pickled model was saved on Python {manifest.python_version} and is loaded "
+                f"on {platform.python_version()}; unpickling may fail or behave differently.",
+                FrameworkVersionWarning,
+                stacklevel=3,
+            )
+
+
+def _base_version(version: str) -> str:
+    """``2.13.0+cpu`` -> ``2.13.0``: a local build tag is not a different release."""
+    return version.partition("+")[0]

@@ -1,0 +1,124 @@
+"""scikit-learn flavor: skops' secure format when it can hold the model, else cloudpickle.
+
+skops stores an estimator as data plus a list of the types it needs; loading refuses any type not
+explicitly trusted. At save time we record exactly the types this file needs, and at load time we
+trust those and nothing else, so a file swapped for one that smuggles in another type is refused.
+A model skops cannot hold (custom classes it does not know how to rebuild, lambdas...) or one that
+does not predict identically after a skops round trip is cloudpickled instead and the manifest
+says ``trusted_only``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mloop.errors import MloopError
+
+from . import Flavor, SavedFlavor, _pickle, qualified_name, require
+
+SKOPS_FILE = "model.skops"
+PICKLE_FILE = "model.pkl"
+_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
+
+
+class SklearnFlavor(Flavor):
+    """Any scikit-learn estimator or Pipeline (and sklearn-compatible estimators)."""
+
+    name = "sklearn"
+    framework = "scikit-learn"
+    module = "sklearn"
+
+    def save(
+        self, model: Any, path: Path, *, options: Mapping[str, Any], input_example: Any
+    ) -> SavedFlavor:
+        methods = [m for m in _METHODS if callable(getattr(model, m, None))]
+        base = {"model_class": qualified_name(type(model)), "methods": methods}
+        serialization = options.get("serialization", "auto")
+        if serialization in ("auto", "skops") and importlib.util.find_spec("skops") is not None:
+            trusted, why_not = _try_skops(model, path / SKOPS_FILE, input_example)
+            if trusted is not None:
+                return SavedFlavor(
+                    {**base, "serialization": "skops", "trusted_types": trusted},
+                    requirements=("skops",),
+                )
+            if serialization == "skops":
+                raise MloopError(f"skops cannot hold this model: {why_not}")
+            base["skops_fallback_reason"] = why_not
+        elif serialization == "auto":
+            base["skops_fallback_reason"] = "skops is not installed"
+        _pickle.dump(model, path / PICKLE_FILE)
+        return SavedFlavor(
+            {**base, "serialization": "cloudpickle"},
+            trusted_only=True,
+            requirements=("cloudpickle",),
+        )
+
+    def load(self, path: Path, options: Mapping[str, Any]) -> Any:
+        self.import_framework()
+        if options.get("serialization") == "skops":
+            return _load_skops(path / SKOPS_FILE, list(options.get("trusted_types", [])))
+        return _pickle.load(path / PICKLE_FILE)
+
+
+def _try_skops(model: Any, file: Path, input_example: Any) -> tuple[list[str] | None, str]:
+    """Write ``model`` with skops; the trusted type list, or None and why skops cannot be used."""
+    sio = require("skops.io", "skops")
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # skops warns about types it will not trust later
+            sio.dump(model, buf)
+    except (
+        Exception
+    ) as exc:  # skops raises TypeError/NotImplementedError/... for what it cannot hold
+        return None, f"skops.io.dump failed: {type(exc).__name__}: {exc}"
+    data = buf.getvalue()
+    trusted = sorted(sio.get_untrusted_types(data=data))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = sio.loads(data, trusted=trusted)
+    except Exception as exc:  # a file skops wrote but cannot read back: fall back
+        return None, f"skops.io.loads failed: {type(exc).__name__}: {exc}"
+    if input_example is not None:
+        try:
+            same = _same(model.predict(input_example), loaded.predict(input_example))
+        except Exception as exc:  # the reloaded estimator is broken: fall back
+            return None, f"the skops copy failed to predict: {type(exc).__name__}: {exc}"
+        if not same:
+            return None, "the skops copy predicts differently on the input example"
+    file.write_bytes(data)
+    return trusted, ""
+
+
+def _load_skops(file: Path, trusted: list[str]) -> Any:
+    from mloop.registry._package import ModelIntegrityError
+
+    sio = require("skops.io", "skops")
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        return sio.load(file, trusted=trusted)
+    except UntrustedTypesFoundException as exc:
+        unexpected = sorted(set(sio.get_untrusted_types(file=file)) - set(trusted))
+        raise ModelIntegrityError(
+            f"{file.name} needs types that were not trusted when the model was saved: "
+            f"{unexpected}; refusing to load it.",
+            details={"file": file.name, "untrusted_types": unexpected},
+        ) from exc
+
+
+def _same(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
