@@ -271,7 +271,8 @@ class Registry:
 
     def rollback(self, name: str, alias: str, *, reason: str | None = None) -> ModelAlias:
         """Move ``alias`` back to its previous target (undoing moves one at a time, like a stack)."""
-        current = self.store.get_alias(name, alias).version
+        current_alias = self.store.get_alias(name, alias)
+        current = current_alias.version
         events = self.store.list_events(model=name, alias=alias, types=list(_MOVES), limit=50_000)
         stack: list[int] = []
         for e in events:
@@ -294,7 +295,8 @@ class Registry:
             alias,
             target,
             actor=self.actor,
-            reason=reason or f"rollback from version {current}",
+            # A protected alias needs the caller's own reason, even to roll back.
+            reason=reason if current_alias.protected else (reason or f"rollback from version {current}"),
             expected_version=current,
             event_type="alias_rollback",
         )
