@@ -86,7 +86,7 @@ def test_predict_validates_against_the_signature(settings: Settings, data) -> No
 def test_register_from_a_run_artifact_and_bad_sources(
     settings: Settings, data, tmp_path: Path
 ) -> None:
-    run, v1 = train(settings, data, LogisticRegression(max_iter=5000))
+    run, _ = train(settings, data, LogisticRegression(max_iter=5000))
     v2 = mloop.register_model(f"runs:/{run.id}/model", "churn-copy")
     assert v2.version == 1 and v2.source_run_id == run.id and v2.flavor == "sklearn"
     with pytest.raises(NotFoundError, match="does not exist"):
@@ -139,7 +139,7 @@ def test_rollback_undoes_moves_like_a_stack_and_history_records_all(
 
 def test_lineage_and_diff(settings: Settings, data) -> None:
     run1, _ = train(settings, data, DecisionTreeClassifier(max_depth=2, random_state=0), depth=2)
-    run2, _ = train(settings, data, DecisionTreeClassifier(max_depth=6, random_state=0), depth=6)
+    train(settings, data, DecisionTreeClassifier(max_depth=6, random_state=0), depth=6)
     reg = Registry(settings=settings)
     lin = reg.lineage("churn", 1)
     assert lin.run is not None and lin.run["run_id"] == run1.id and lin.run["project"] == "churn"
@@ -167,7 +167,7 @@ class _Hook(BaseHTTPRequestHandler):
     received: list[tuple[dict, bytes]] = []
     fail_first = 0
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if _Hook.fail_first > 0:
             _Hook.fail_first -= 1
