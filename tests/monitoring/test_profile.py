@@ -231,3 +231,15 @@ def test_from_data_validation() -> None:
         mon.Profile.from_data({"x": [1.0]}, sketch_k=2)
     with pytest.raises(InvalidInputError, match="columns not in the data"):
         mon.Profile.from_data({"x": [1.0]}, columns=["y"])
+
+
+def test_integer_columns_counted_directly_match_floats() -> None:
+    rng = np.random.default_rng(9)
+    ints = {"k": rng.poisson(4, 5000), "u": rng.integers(-50, 10_000, 5000)}
+    floats = {k: v.astype(float) for k, v in ints.items()}
+    cur = {k: v + 1 for k, v in ints.items()}
+    assert mon.drift_report(ints, cur).to_dict() == mon.drift_report(floats, cur).to_dict()
+    for name in ints:
+        a, b = _num(mon.Profile.from_data(ints), name), _num(mon.Profile.from_data(floats), name)
+        np.testing.assert_array_equal(a.expanded(), b.expanded())
+        assert (a.mean, a.m2, a.edges.tolist()) == (b.mean, b.m2, b.edges.tolist())

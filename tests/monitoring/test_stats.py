@@ -325,3 +325,22 @@ def test_public_names() -> None:
         "wasserstein",
         "z_proportions",
     ]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_quantile_form_wasserstein_on_weighted_samples(seed: int) -> None:
+    """The merge-free W1 used by drift reports, on raw and run-length encoded samples alike."""
+    from mloop.monitoring.stats._ecdf import wasserstein1
+
+    rng = np.random.default_rng(seed)
+    for trial in range(60):
+        m, n = rng.integers(1, 400, size=2)
+        ref = rng.integers(0, 12, m).astype(float) if trial % 2 else rng.normal(size=m)
+        cur = rng.integers(0, 9, n).astype(float) if trial % 3 else rng.normal(0.4, size=n)
+        expected = sps.wasserstein_distance(ref, cur)
+        for r in (SortedSample(np.sort(ref)), SortedSample(*np.unique(ref, return_counts=True))):
+            for c in (
+                SortedSample(np.sort(cur)),
+                SortedSample(*np.unique(cur, return_counts=True)),
+            ):
+                assert wasserstein1(r, c) == pytest.approx(expected, rel=1e-12, abs=1e-15)

@@ -147,6 +147,10 @@ class _Column:
     def numeric(self) -> np.ndarray:
         raise NotImplementedError
 
+    def numeric_raw(self) -> np.ndarray:
+        """Integers as stored when there is nothing missing (cheaper to count), else float64."""
+        return self.numeric()
+
     def categorical(self) -> CategoricalData:
         raise NotImplementedError
 
@@ -156,6 +160,11 @@ class _ArrowColumn(_Column):
         self.arr = arr
         self.kind, inferred = _arrow_kind(arr.type)
         self.source = source or inferred
+
+    def numeric_raw(self) -> np.ndarray:
+        if pa.types.is_integer(self.arr.type) and self.arr.null_count == 0:
+            return np.asarray(self.arr.to_numpy())
+        return self.numeric()
 
     def numeric(self) -> np.ndarray:
         arr = self.arr
@@ -200,6 +209,9 @@ class _NumpyColumn(_Column):
 
     def numeric(self) -> np.ndarray:
         return self.values.astype(np.float64, copy=False)
+
+    def numeric_raw(self) -> np.ndarray:
+        return self.values if self.values.dtype.kind in "iuf" else self.numeric()
 
     def categorical(self) -> CategoricalData:
         return _numbers_to_categorical(self.values, self.source)
@@ -329,6 +341,13 @@ class Frame:
                 f"column {name!r} holds {col.source} values; it cannot be read as numbers."
             )
         return col.numeric()
+
+    def numeric_raw(self, name: str) -> np.ndarray:
+        """Like :meth:`numeric`, but complete integer columns keep their integer dtype."""
+        col = self._columns[name]
+        if col.kind != "numeric":
+            return self.numeric(name)
+        return col.numeric_raw()
 
     def categorical(self, name: str) -> CategoricalData:
         """The column as categorical codes with string labels."""

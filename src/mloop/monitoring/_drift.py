@@ -20,12 +20,12 @@ from mloop.monitoring._profile import (
     NumericProfile,
     Profile,
     _runs,
-    prepare_numeric,
     profile_column,
+    summarize_numeric,
 )
 from mloop.monitoring.stats import _distances as dist
 from mloop.monitoring.stats import _tests as tests
-from mloop.monitoring.stats._binning import bin_counts_sorted
+from mloop.monitoring.stats._binning import bin_counts_sample
 from mloop.monitoring.stats._ecdf import cdf_distances
 
 __all__ = ["DriftMethod", "drift_report"]
@@ -183,8 +183,8 @@ def _threshold(opts: _Options, name: str, method: str) -> float:
 def _numeric_column(
     name: str, ref: NumericProfile, values: np.ndarray, opts: _Options
 ) -> ColumnDrift:
-    cur, cur_missing, _ = prepare_numeric(values)
-    n_ref, n_cur = ref.n, int(cur.size)
+    cur, cur_missing, _ = summarize_numeric(values)
+    n_ref, n_cur = ref.n, cur.n
     requested = opts.methods.get(name, "auto")
     # Numeric columns with few distinct values are compared value by value (Evidently's rule).
     discrete: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -192,7 +192,9 @@ def _numeric_column(
     dv, dc = ref.discrete_values, ref.discrete_counts
     n_unique = None if dv is None else int(dv.size)
     if n_unique is not None and n_unique <= AUTO_DISCRETE_MAX and dv is not None and dc is not None:
-        cur_vals, cur_counts = _runs(cur)
+        cur_vals, cur_counts = (
+            _runs(cur.values) if cur.weights is None else (cur.values, cur.weights)
+        )
         union = np.union1d(dv, cur_vals)
         n_unique = int(union.size)
         if union.size <= AUTO_DISCRETE_MAX:
@@ -208,7 +210,7 @@ def _numeric_column(
     else:
         edges = np.concatenate(([-np.inf], ref.edges, [np.inf]))
         hist = ColumnHistogram(
-            edges, None, ref.bin_counts, bin_counts_sorted(cur, ref.edges), ref.n_missing,
+            edges, None, ref.bin_counts, bin_counts_sample(cur, ref.edges), ref.n_missing,
             cur_missing,
         )  # fmt: skip
     method = _auto_method("numeric", n_ref, n_unique) if requested == "auto" else requested
@@ -241,7 +243,7 @@ def _numeric_column(
                 "sketch (build it with a larger `max_exact`)"
             )
         fn = tests.cramer_von_mises if method == "cramer_von_mises" else tests.anderson_darling
-        result: _Result = fn(ref.expanded(), cur)
+        result: _Result = fn(ref.expanded(), cur.expand())
     else:
         sample = ref.sample()
         if not ref.is_exact:
@@ -251,14 +253,14 @@ def _numeric_column(
                 bound /= max(ref.std, dist.WASSERSTEIN_STD_FLOOR)
             notes.append(f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact")
         if method == "ks":
-            result = tests.ks_sorted(sample, cur)
+            result = tests.ks_sorted(sample, cur.expand())
         elif method == "wasserstein":
             result = (
                 dist.wasserstein_sorted(sample, cur, normed=True, reference_std=ref.std),
                 None,
             )
         else:
-            l2 = cdf_distances(sample, cur, which=("l2",))["l2"]
+            l2 = cdf_distances(sample, cur.expand(), which=("l2",))["l2"]
             result = (float(np.sqrt(2.0) * l2), None)
     return _verdict(name, "numeric", method, threshold, result, n_ref, n_cur, hist, notes)
 
@@ -346,7 +348,7 @@ def _column(
                 f"values in the current data; pass categorical=[{name!r}] to compare both as "
                 "categories"
             )
-        return _numeric_column(name, profile, current.numeric(name), opts)
+        return _numeric_column(name, profile, current.numeric_raw(name), opts)
     except InvalidInputError as exc:
         kind_: Literal["numeric", "categorical"] = "numeric"
         if not callable(ref):

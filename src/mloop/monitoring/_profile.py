@@ -33,7 +33,7 @@ import numpy as np
 
 from mloop.errors import InvalidInputError
 from mloop.monitoring._data import Frame, as_frame
-from mloop.monitoring.stats._binning import bin_counts, bin_counts_sorted, quantile_edges
+from mloop.monitoring.stats._binning import bin_counts, bin_counts_sample, quantile_edges
 from mloop.monitoring.stats._ecdf import SortedSample
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "prepare_numeric",
     "profile_categorical",
     "profile_numeric",
+    "summarize_numeric",
 ]
 
 #: Numeric columns with at most this many distinct values keep exact value counts even when sketched.
@@ -152,28 +153,53 @@ class CategoricalProfile:
 ColumnProfile = NumericProfile | CategoricalProfile
 
 
+def summarize_numeric(values: np.ndarray) -> tuple[SortedSample, int, int]:
+    """Finite values as a sorted sample, plus the missing and infinite counts.
+
+    Complete integer columns with a modest range are counted with ``np.bincount`` (one linear pass,
+    giving distinct values and multiplicities); everything else is sorted once.
+    """
+    if values.dtype.kind in "iu" and values.size:
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo <= 4 * values.size + 1024:
+            counts = np.bincount((values - lo).astype(np.intp, copy=False))
+            present = np.flatnonzero(counts)
+            sample = SortedSample(
+                (present + lo).astype(np.float64), counts[present].astype(np.int64)
+            )
+            return sample, 0, 0
+    s, n_missing, n_inf = prepare_numeric(values.astype(np.float64, copy=False))
+    return SortedSample(s), n_missing, n_inf
+
+
 def _exact_numeric(
-    s: np.ndarray, *, source: str, n_missing: int, n_inf: int, bins: int
+    sample: SortedSample, *, source: str, n_missing: int, n_inf: int, bins: int
 ) -> NumericProfile:
-    n = int(s.size)
-    mean = float(np.mean(s)) if n else 0.0
-    m2 = float(np.var(s)) * n if n else 0.0
-    edges = quantile_edges(SortedSample(s), bins)
-    uniq, counts = _runs(s)
+    # One canonical form (distinct values + multiplicities) for every route to an exact profile,
+    # so a profile from raw rows, from integers counted directly or from a merge is identical.
+    uniq, counts = (
+        _runs(sample.values) if sample.weights is None else (sample.values, sample.weights)
+    )
+    canonical = SortedSample(uniq, counts)
+    n = int(counts.sum())
+    mean = float(np.dot(uniq, counts) / n) if n else 0.0
+    m2 = float(np.dot((uniq - mean) ** 2, counts)) if n else 0.0
+    edges = quantile_edges(canonical, bins)
     rle = uniq.size <= n // 2
     small = uniq.size <= DISCRETE_MAX
+    values = uniq if rle else (sample.values if sample.weights is None else canonical.expand())
     return NumericProfile(
         source=source,
         n=n,
         n_missing=n_missing,
         n_inf=n_inf,
-        min=float(s[0]) if n else None,
-        max=float(s[-1]) if n else None,
+        min=float(uniq[0]) if n else None,
+        max=float(uniq[-1]) if n else None,
         mean=mean,
         m2=m2,
         edges=edges,
-        bin_counts=bin_counts_sorted(s, edges),
-        values=uniq if rle else s,
+        bin_counts=bin_counts_sample(canonical, edges),
+        values=values,
         weights=counts if rle else None,
         discrete_values=uniq if small else None,
         discrete_counts=counts if small else None,
@@ -209,11 +235,15 @@ def profile_numeric(
     values: np.ndarray, *, source: str, bins: int, max_exact: int, sketch_k: int
 ) -> NumericProfile:
     """Profile one numeric column (float64, NaN = missing)."""
+    if values.dtype.kind in "iu" and values.size <= max_exact:
+        sample, n_missing, n_inf = summarize_numeric(values)
+        return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
+    values = values.astype(np.float64, copy=False)
     is_finite = np.isfinite(values)
     n = int(np.count_nonzero(is_finite))
     if n <= max_exact:
-        s, n_missing, n_inf = prepare_numeric(values)
-        return _exact_numeric(s, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
+        sample, n_missing, n_inf = summarize_numeric(values)
+        return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
     finite = values[is_finite]
     del is_finite
     n_missing = int(np.count_nonzero(np.isnan(values)))
@@ -260,7 +290,9 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
     n_missing, n_inf = a.n_missing + b.n_missing, a.n_inf + b.n_inf
     if a.is_exact and b.is_exact and n <= p.max_exact:
         s = np.sort(np.concatenate((a.expanded(), b.expanded())), kind="stable")
-        return _exact_numeric(s, source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins)
+        return _exact_numeric(
+            SortedSample(s), source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins
+        )
     sketch = _new_sketch(p.sketch_k)
     for part in (a, b):
         if part.sketch is not None:
@@ -489,5 +521,9 @@ def profile_column(
     if categorical or kind == "categorical":
         return profile_categorical(frame, name)
     return profile_numeric(
-        frame.numeric(name), source=frame.source(name), bins=bins, max_exact=max_exact, sketch_k=k
+        frame.numeric_raw(name),
+        source=frame.source(name),
+        bins=bins,
+        max_exact=max_exact,
+        sketch_k=k,
     )

@@ -20,6 +20,7 @@ __all__ = [
     "Kind",
     "MissingPolicy",
     "bin_counts",
+    "bin_counts_sample",
     "bin_counts_sorted",
     "distributions",
     "label_counts",
@@ -50,6 +51,15 @@ def bin_counts_sorted(sorted_finite: np.ndarray, edges: np.ndarray) -> np.ndarra
     """Counts per bin (``len(edges) + 1`` bins) of a sorted, finite sample."""
     below = np.searchsorted(sorted_finite, edges, side="left")
     return np.diff(np.concatenate(([0], below, [sorted_finite.size]))).astype(np.int64)
+
+
+def bin_counts_sample(sample: SortedSample, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin of a (weighted) sorted sample."""
+    if sample.weights is None:
+        return bin_counts_sorted(sample.values, edges)
+    below = np.searchsorted(sample.values, edges, side="left")
+    cum = np.concatenate(([0], np.cumsum(sample.weights, dtype=np.int64)))
+    return np.diff(cum[np.concatenate(([0], below, [sample.values.size]))]).astype(np.int64)
 
 
 def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

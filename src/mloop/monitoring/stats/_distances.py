@@ -10,7 +10,7 @@ import numpy as np
 
 from mloop.errors import InvalidInputError
 from mloop.monitoring.stats._binning import Kind, MissingPolicy, distributions, probabilities
-from mloop.monitoring.stats._ecdf import SortedSample, cdf_distances, finite_sorted
+from mloop.monitoring.stats._ecdf import SortedSample, cdf_distances, finite_sorted, wasserstein1
 
 __all__ = [
     "WASSERSTEIN_STD_FLOOR",
@@ -46,13 +46,14 @@ def _samples(reference: object, current: object) -> tuple[SortedSample, np.ndarr
 
 def wasserstein_sorted(
     reference: SortedSample,
-    current: np.ndarray,
+    current: SortedSample | np.ndarray,
     *,
     normed: bool,
     reference_std: float | None = None,
 ) -> float:
     """Wasserstein-1 between a reference sample and a sorted, finite current sample."""
-    dist = cdf_distances(reference, current, which=("l1",))["l1"]
+    cur = current if isinstance(current, SortedSample) else SortedSample(current)
+    dist = wasserstein1(reference, cur)
     if normed:
         std = reference.mean_std()[1] if reference_std is None else reference_std
         dist /= max(std, WASSERSTEIN_STD_FLOOR)
