@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
@@ -43,11 +40,12 @@ def scores(model, X, y) -> dict[str, float]:  # type: ignore[no-untyped-def]
     }
 
 
-def save_model(run: mloop.Run, model) -> None:  # type: ignore[no-untyped-def]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.joblib"
-        joblib.dump(model, path)
-        run.log_artifact(path, artifact_path="model")
+MODEL = "cancer-classifier"
+
+
+def save_model(run: mloop.Run, model, example) -> None:  # type: ignore[no-untyped-def]
+    """Package the model (flavor, signature from the example, pinned requirements) and register it."""
+    mloop.log_model(model, MODEL, run=run, input_example=example)
 
 
 def train_sgd(train, valid, features, *, alpha: float) -> str:  # type: ignore[no-untyped-def]
@@ -71,7 +69,7 @@ def train_sgd(train, valid, features, *, alpha: float) -> str:  # type: ignore[n
         run.summary["final_val_auc"] = roc_auc_score(
             valid["target"], model.predict_proba(valid[features])[:, 1]
         )
-        save_model(run, model)
+        save_model(run, model, valid[features].head())
     return run.id
 
 
@@ -87,7 +85,7 @@ def train_forest(train, valid, features, *, max_depth: int) -> str:  # type: ign
             rf.fit(train[features], train["target"])
             run.log(scores(rf, valid[features], valid["target"]), step=n)
         run.set_tags({"family": "trees"})
-        save_model(run, rf)
+        save_model(run, rf, valid[features].head())
     return run.id
 
 
@@ -119,7 +117,7 @@ def train_gbm(train, valid, features, *, learning_rate: float) -> str:  # type: 
             )
         run.log(scores(gbm, valid[features], valid["target"]), step=config["n_estimators"])
         run.set_tags({"family": "trees"})
-        save_model(run, gbm)
+        save_model(run, gbm, valid[features].head())
     return run.id
 
 
@@ -142,7 +140,8 @@ def main() -> None:
         PROJECT, "metrics.val_auc > 0.9", order_by=["metrics.val_auc DESC"], max_results=1
     ).items[0]
     print(
-        f"tracked {len(ids)} runs; best by val_auc: {best.name} ({best.metrics['val_auc'].last:.4f})"
+        f"tracked {len(ids)} runs; best by val_auc: {best.name} ({best.metrics['val_auc'].last:.4f})",
+        flush=True,
     )
     cli(
         "runs",
@@ -156,6 +155,29 @@ def main() -> None:
         "5",
     )
     cli("runs", "compare", *ids)
+
+    # Model registry: every run registered a version; the best becomes the champion.
+    reg = mloop.Registry()
+    version = reg.search_versions(f"name = '{MODEL}' and run_id = '{best.id}'").items[0]
+    previous = next(
+        (a.version for a in reg.store.list_aliases(MODEL) if a.alias == "champion"), None
+    )
+    reg.set_alias(
+        MODEL,
+        "champion",
+        version.version,
+        reason=f"best val_auc of the quickstart ({best.name})",
+        expected_version=previous,
+    )
+    champion = mloop.load_model(f"models:/{MODEL}@champion")  # hash-verified, signature-checked
+    accuracy = float((champion.predict(valid[features]) == valid["target"]).mean())
+    print(
+        f"\nmodels:/{MODEL}@champion is v{version.version} ({best.name}); "
+        f"validation accuracy {accuracy:.4f}",
+        flush=True,
+    )
+    cli("models", "show", MODEL)
+    cli("models", "lineage", MODEL, str(version.version))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_readme_python_and_cli_blocks_run(env: dict[str, str], tmp_path: Path) -
     assert len(run_ids) >= 2
     lines = [ln.split("#")[0].strip() for block in _blocks("bash") for ln in block.splitlines()]
     cli_lines = [ln for ln in lines if ln.startswith("mloop ")]
-    assert len(cli_lines) >= 8
+    assert len(cli_lines) >= 17
     for line in cli_lines:
         line = line.replace("<run-id-or-prefix>", run_ids[0][:10])
         line = line.replace("<run-id> <run-id>", f"{run_ids[0]} {run_ids[1]}")
@@ -64,3 +64,4 @@ def test_make_demo_script_runs_and_compares(env: dict[str, str], tmp_path: Path)
     assert proc.returncode == 0, proc.stderr
     assert "tracked 5 runs" in proc.stdout and "Run comparison" in proc.stdout
     assert "val_auc" in proc.stdout
+    assert "@champion is v" in proc.stdout and "validation accuracy" in proc.stdout
