@@ -110,8 +110,10 @@ def _wrapper_options(model: Any) -> tuple[dict[str, Any] | None, str]:
         return None, "it has a custom (callable) objective"
     classes = getattr(model, "classes_", None) if hasattr(model, "_le") else None
     class_list: list[Any] | None = None
+    classes_dtype = None
     if classes is not None:
         class_list = np.asarray(classes).tolist()
+        classes_dtype = np.asarray(classes).dtype.str
         if not _json_safe(class_list):
             return None, "its class labels are not JSON-safe"
     return {
@@ -120,6 +122,7 @@ def _wrapper_options(model: Any) -> tuple[dict[str, Any] | None, str]:
         "dropped_params": dropped,
         "objective": objective,
         "classes": class_list,
+        "classes_dtype": classes_dtype,
         "fitted_with_feature_names": bool(getattr(model, "_fitted_with_feature_names", False)),
     }, ""
 
@@ -140,7 +143,7 @@ def _rebuild(lgb: Any, cls: type, booster: Any, options: Mapping[str, Any]) -> A
     if classes is not None:
         from lightgbm.sklearn import _LGBMLabelEncoder
 
-        encoder = _LGBMLabelEncoder().fit(np.asarray(classes))
+        encoder = _LGBMLabelEncoder().fit(np.asarray(classes, dtype=options.get("classes_dtype")))
         model._le = encoder
         model._classes = encoder.classes_
         model._n_classes = len(encoder.classes_)
@@ -156,6 +159,8 @@ def _same_predictions(a: Any, b: Any, data: Any) -> bool:
         if not hasattr(a, method):
             continue
         x, y = np.asarray(getattr(a, method)(data)), np.asarray(getattr(b, method)(data))
-        if x.shape != y.shape or not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
+        if x.dtype != y.dtype or x.shape != y.shape:
+            return False
+        if not np.array_equal(x, y, equal_nan=x.dtype.kind == "f"):
             return False
     return True
