@@ -59,6 +59,10 @@ def test_wasserstein_and_normed(seed: int) -> None:
     assert stats.wasserstein(ref, cur) == pytest.approx(sps.wasserstein_distance(ref, cur), rel=REL)
     normed = sps.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)
     assert stats.wasserstein(ref, cur, normed=True) == pytest.approx(normed, rel=REL)
+    same_size = _pair(seed, 2000, 2000)
+    assert stats.wasserstein(*same_size) == pytest.approx(
+        sps.wasserstein_distance(*same_size), rel=REL
+    )
     # Evidently's floor: a constant reference is divided by 0.001, not 0.
     const = np.full(100, 2.0)
     assert stats.wasserstein(const, const + 1, normed=True) == pytest.approx(1000.0)
