@@ -164,11 +164,11 @@ def test_tampered_byte_is_refused_before_loading(
 
 def test_missing_and_added_files_are_refused(packaged: Path) -> None:
     (packaged / "extra.py").write_text("import os\n")
-    with pytest.raises(ModelIntegrityError, match="'extra.py' .* not listed"):
+    with pytest.raises(ModelIntegrityError, match=r"'extra\.py' .* not listed"):
         load_model_dir(packaged)
     (packaged / "extra.py").unlink()
     (packaged / "input_example.parquet").unlink()
-    with pytest.raises(ModelIntegrityError, match="'input_example.parquet' is missing"):
+    with pytest.raises(ModelIntegrityError, match=r"'input_example\.parquet' is missing"):
         load_model_dir(packaged)
 
 
