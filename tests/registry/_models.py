@@ -63,10 +63,14 @@ def predict_in_fresh_process(
     model_dir: Path,
     data: Any,
     *,
-    method: str | None = None,
+    methods: tuple[str | None, ...] = (None,),
     extra_path: list[Path] | None = None,
 ) -> Any:
-    """Load ``model_dir`` in a new Python process (warnings are errors) and return its prediction."""
+    """Load ``model_dir`` in a new Python process (warnings are errors) and predict with it.
+
+    Returns the loaded object's class name and the prediction, or with several ``methods`` the
+    list of predictions, one per method (one process: each start costs seconds of imports).
+    """
     work = model_dir.parent
     inp, out = work / f"{model_dir.name}.in.pkl", work / f"{model_dir.name}.out.pkl"
     inp.write_bytes(pickle.dumps(data))
@@ -77,8 +81,8 @@ def predict_in_fresh_process(
         data = pickle.loads(open({str(inp)!r}, "rb").read())
         model = load_model_dir({str(model_dir)!r})
         assert {str(HERE)!r} not in sys.path or {bool(extra_path)!r}
-        pred = model.predict(data, method={method!r})
-        open({str(out)!r}, "wb").write(pickle.dumps((type(model.raw).__name__, pred)))
+        preds = [model.predict(data, method=m) for m in {methods!r}]
+        open({str(out)!r}, "wb").write(pickle.dumps((type(model.raw).__name__, preds)))
         """
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -93,4 +97,5 @@ def predict_in_fresh_process(
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return pickle.loads(out.read_bytes())
+    name, preds = pickle.loads(out.read_bytes())
+    return (name, preds[0]) if len(methods) == 1 else (name, preds)

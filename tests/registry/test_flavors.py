@@ -69,10 +69,11 @@ def test_sklearn_pipeline_uses_skops_and_round_trips(tmp_path: Path, frame: Any)
     assert manifest.flavor_options["serialization"] == "skops"
     assert manifest.trusted_only is False
     assert (tmp_path / "m" / "model.skops").exists() and not (tmp_path / "m" / "model.pkl").exists()
-    name, pred = predict_in_fresh_process(tmp_path / "m", X[:50])
+    name, (pred, proba) = predict_in_fresh_process(
+        tmp_path / "m", X[:50], methods=(None, "predict_proba")
+    )
     assert name == "Pipeline"
     _assert_same(pred, pipe.predict(X[:50]))
-    _, proba = predict_in_fresh_process(tmp_path / "m", X[:50], method="predict_proba")
     _assert_same(proba, pipe.predict_proba(X[:50]))
 
 
@@ -156,10 +157,11 @@ def test_xgboost_sklearn_wrapper_round_trips_into_the_same_class(
     assert manifest.flavor == "xgboost"
     assert manifest.flavor_options["model_class"] == "xgboost.sklearn:XGBClassifier"
     assert (tmp_path / "m" / "model.ubj").exists() and not manifest.trusted_only
-    name, pred = predict_in_fresh_process(tmp_path / "m", num)
+    name, (pred, proba) = predict_in_fresh_process(
+        tmp_path / "m", num, methods=(None, "predict_proba")
+    )
     assert name == "XGBClassifier"
     _assert_same(pred, model.predict(num))
-    _, proba = predict_in_fresh_process(tmp_path / "m", num, method="predict_proba")
     _assert_same(proba, model.predict_proba(num))
 
 
@@ -199,10 +201,11 @@ def test_lightgbm_classifier_rebuilt_around_its_native_booster(
     manifest = save_model(model, tmp_path / "m", input_example=num[:5])
     assert manifest.flavor == "lightgbm" and manifest.flavor_options["kind"] == "sklearn"
     assert (tmp_path / "m" / "model.txt").read_text().startswith("tree")
-    name, pred = predict_in_fresh_process(tmp_path / "m", num)
+    name, (pred, proba) = predict_in_fresh_process(
+        tmp_path / "m", num, methods=(None, "predict_proba")
+    )
     assert name == "LGBMClassifier"
     _assert_same(pred, model.predict(num))
-    _, proba = predict_in_fresh_process(tmp_path / "m", num, method="predict_proba")
     _assert_same(proba, model.predict_proba(num))
 
 

@@ -95,9 +95,9 @@ def _arrow_dtype_name(t: pa.DataType) -> str:
         return str(t)
     if types.is_floating(t):
         return f"float{t.bit_width}"
-    if types.is_string(t) or types.is_large_string(t) or types.is_string_view(t):
+    if types.is_string(t) or types.is_large_string(t) or _is_view(t, "is_string_view"):
         return "string"
-    if types.is_binary(t) or types.is_large_binary(t) or types.is_binary_view(t):
+    if types.is_binary(t) or types.is_large_binary(t) or _is_view(t, "is_binary_view"):
         return "binary"
     if types.is_timestamp(t) or types.is_date(t):
         return "datetime"
@@ -106,6 +106,11 @@ def _arrow_dtype_name(t: pa.DataType) -> str:
     if types.is_null(t):
         return "empty"
     return "object"
+
+
+def _is_view(t: pa.DataType, check: str) -> bool:
+    fn = getattr(pa.types, check, None)  # string_view / binary_view arrived in pyarrow 16
+    return bool(fn is not None and fn(t))
 
 
 def _module(name: str) -> Any:
