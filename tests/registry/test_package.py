@@ -25,6 +25,7 @@ from mloop.registry._package import (
     load_model_dir,
     read_manifest,
     save_model,
+    sha256_file,
 )
 from mloop.registry._signature import ExtraColumnsWarning
 from mloop.registry.flavors.sklearn import SklearnFlavor
@@ -178,6 +179,22 @@ def test_manifest_listing_a_path_outside_the_package_is_refused(packaged: Path) 
     (packaged / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(ModelIntegrityError, match="outside the package"):
         load_model_dir(packaged)
+
+
+def test_manifest_pointing_outside_the_verified_files_is_refused(tmp_path: Path, data: Any) -> None:
+    X, y = data
+    save_model(LogisticRegression().fit(X, y), tmp_path / "m", input_example=X[:2])
+    _edit_manifest(tmp_path / "m", code_paths=["../elsewhere"])
+    with pytest.raises(ModelIntegrityError, match=r"code path '\.\./elsewhere'"):
+        load_model_dir(tmp_path / "m")
+
+
+def test_manifest_hash_recorded_elsewhere_detects_an_edited_manifest(packaged: Path) -> None:
+    digest = sha256_file(packaged / MANIFEST_NAME)
+    assert load_model_dir(packaged, manifest_sha256=digest).flavor == "sklearn"
+    _edit_manifest(packaged, trusted_only=True)
+    with pytest.raises(ModelIntegrityError, match=f"expected sha256 {digest}"):
+        load_model_dir(packaged, manifest_sha256=digest)
 
 
 # ------------------------------------------------------------------------------------------ versions

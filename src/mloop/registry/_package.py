@@ -517,7 +517,11 @@ def verify_files(path: str | os.PathLike[str], manifest: ModelManifest) -> None:
 
 
 def load_model_dir(
-    path: str | os.PathLike[str], *, verify: bool = True, strict: bool = False
+    path: str | os.PathLike[str],
+    *,
+    verify: bool = True,
+    strict: bool = False,
+    manifest_sha256: str | None = None,
 ) -> PackagedModel:
     """Load a model package written by :func:`save_model`.
 
@@ -529,6 +533,9 @@ def load_model_dir(
         Check every file's sha256 before loading (a mismatch refuses the load).
     strict : bool, default False
         Default for ``predict(strict=...)``: reject extra input columns instead of dropping them.
+    manifest_sha256 : str, optional
+        Expected sha256 of ``MLOOP_MODEL.json`` itself (e.g. recorded by the registry when the
+        version was created); with it, an edited manifest is refused too.
 
     Returns
     -------
@@ -550,9 +557,18 @@ def load_model_dir(
         the Python minor version does).
     """
     root = Path(path)
+    if manifest_sha256 is not None and (root / MANIFEST_NAME).is_file():
+        actual = sha256_file(root / MANIFEST_NAME)
+        if actual != manifest_sha256:
+            raise ModelIntegrityError(
+                f"{MANIFEST_NAME} failed its integrity check: expected sha256 {manifest_sha256}, "
+                f"got {actual}; refusing to load.",
+                details={"file": MANIFEST_NAME, "expected": manifest_sha256, "actual": actual},
+            )
     manifest = read_manifest(root)
     if verify:
         verify_files(root, manifest)
+        _check_references(manifest)
     fl = get_flavor(manifest.flavor)
     _warn_versions(fl, manifest)
     for rel in manifest.code_paths:
@@ -561,6 +577,27 @@ def load_model_dir(
             sys.path.insert(0, code_dir)
     raw = fl.load(root, manifest.flavor_options)
     return PackagedModel(root, manifest, raw, fl, strict=strict)
+
+
+def _check_references(manifest: ModelManifest) -> None:
+    """Paths the manifest points the loader at must be files it hashed (or hold only such files)."""
+    refs = [("code path", rel, True) for rel in manifest.code_paths]
+    file = manifest.flavor_options.get("file")
+    if isinstance(file, str):
+        refs.append(("flavor file", file, False))
+    if manifest.input_example and isinstance(manifest.input_example.get("path"), str):
+        refs.append(("input example", manifest.input_example["path"], False))
+    for what, rel, is_dir in refs:
+        prefix = rel.rstrip("/") + "/"
+        listed = (
+            any(f.startswith(prefix) for f in manifest.files) if is_dir else rel in manifest.files
+        )
+        if not listed or ".." in Path(rel).parts or Path(rel).is_absolute():
+            raise ModelIntegrityError(
+                f"The manifest's {what} {rel!r} is not a verified file of the package; "
+                "refusing to load.",
+                details={"file": rel, "expected": None, "actual": None},
+            )
 
 
 def _warn_versions(fl: Flavor, manifest: ModelManifest) -> None:
