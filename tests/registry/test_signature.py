@@ -284,3 +284,12 @@ def test_params_resolution() -> None:
         sig.resolve_params({"top_k": "3"})
     with pytest.raises(InvalidInputError, match="'top_k' must be int64; got bool"):
         sig.resolve_params({"top_k": True})
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from mloop.registry import _signature
+
+    result = doctest.testmod(_signature, raise_on_error=False)
+    assert result.attempted >= 3 and result.failed == 0

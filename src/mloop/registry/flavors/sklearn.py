@@ -99,7 +99,7 @@ def _try_skops(model: Any, file: Path, input_example: Any) -> tuple[list[str] | 
 
 
 def _load_skops(file: Path, trusted: list[str]) -> Any:
-    from mloop.registry._package import ModelIntegrityError
+    from mloop.registry._manifest import ModelIntegrityError
 
     sio = require("skops.io", "skops")
     from skops.io.exceptions import UntrustedTypesFoundException

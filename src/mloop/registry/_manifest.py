@@ -1,0 +1,174 @@
+"""The manifest of a packaged model (``MLOOP_MODEL.json``) and the file hashing it relies on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mloop.errors import InvalidInputError, MloopError, NotFoundError
+
+from ._signature import ModelSignature
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "FrameworkVersionWarning",
+    "ModelIntegrityError",
+    "ModelManifest",
+    "read_manifest",
+    "sha256_file",
+]
+
+MANIFEST_NAME = "MLOOP_MODEL.json"
+FORMAT_VERSION = 1
+_CHUNK = 1 << 20
+
+
+class ModelIntegrityError(MloopError):
+    """A packaged model's files do not match the hashes in its manifest; nothing was loaded."""
+
+    error_code = "MODEL_INTEGRITY_ERROR"
+    http_status = 422
+
+
+class FrameworkVersionWarning(UserWarning):
+    """The installed framework (or Python, for pickled models) differs from the one that saved it."""
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """The contents of ``MLOOP_MODEL.json``.
+
+    Attributes
+    ----------
+    flavor : str
+        Flavor name (``sklearn``, ``xgboost``, ``lightgbm``, ``pytorch``, ``python_function``).
+    flavor_options : dict
+        What the flavor needs to load the files (serialization, classes, trusted types...).
+    framework, framework_version : str or None
+        Distribution name and version of the framework at save time.
+    python_version, mloop_version : str
+        Versions at save time.
+    signature : ModelSignature or None
+        Inputs (and outputs) the model takes; ``predict`` validates against it.
+    input_example : dict or None
+        ``{"format": ..., "path": ...}`` for an example stored as a file, or
+        ``{"format": "json", "data": ...}`` for a small JSON-safe one.
+    requirements : tuple of str
+        Pinned requirements (``name==version``).
+    files : dict
+        Relative POSIX path -> sha256 hex of every file but the manifest.
+    created_ms : int
+        Creation time, ms since the epoch.
+    trusted_only : bool
+        Loading unpickles data: load only packages from trusted sources.
+    code_paths : tuple of str
+        Package-relative directories put on ``sys.path`` before loading.
+    metadata : dict
+        Free-form JSON-safe metadata from the caller.
+    format_version : int
+        Manifest format version.
+    """
+
+    flavor: str
+    framework: str | None
+    framework_version: str | None
+    python_version: str
+    mloop_version: str
+    files: dict[str, str]
+    created_ms: int
+    flavor_options: dict[str, Any] = field(default_factory=dict)
+    signature: ModelSignature | None = None
+    input_example: dict[str, Any] | None = None
+    requirements: tuple[str, ...] = ()
+    trusted_only: bool = False
+    code_paths: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-safe form written to ``MLOOP_MODEL.json``."""
+        return {
+            "format_version": self.format_version,
+            "flavor": self.flavor,
+            "flavor_options": self.flavor_options,
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "python_version": self.python_version,
+            "mloop_version": self.mloop_version,
+            "signature": None if self.signature is None else self.signature.to_dict(),
+            "input_example": self.input_example,
+            "requirements": list(self.requirements),
+            "files": self.files,
+            "created_ms": self.created_ms,
+            "trusted_only": self.trusted_only,
+            "code_paths": list(self.code_paths),
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelManifest:
+        """Read a manifest dict; refuses one written by a newer, incompatible mloop."""
+        version = int(data.get("format_version", 0))
+        if version > FORMAT_VERSION or version < 1:
+            raise InvalidInputError(
+                f"Model manifest format_version {version} is not supported by this mloop "
+                f"(it reads 1..{FORMAT_VERSION}); upgrade mloop."
+            )
+        signature = data.get("signature")
+        return cls(
+            flavor=data["flavor"],
+            framework=data.get("framework"),
+            framework_version=data.get("framework_version"),
+            python_version=data.get("python_version", ""),
+            mloop_version=data.get("mloop_version", ""),
+            files=dict(data.get("files", {})),
+            created_ms=int(data.get("created_ms", 0)),
+            flavor_options=dict(data.get("flavor_options") or {}),
+            signature=None if signature is None else ModelSignature.from_dict(signature),
+            input_example=data.get("input_example"),
+            requirements=tuple(data.get("requirements", ())),
+            trusted_only=bool(data.get("trusted_only", False)),
+            code_paths=tuple(data.get("code_paths", ())),
+            metadata=dict(data.get("metadata") or {}),
+            format_version=version,
+        )
+
+
+def read_manifest(path: str | os.PathLike[str]) -> ModelManifest:
+    """Read ``MLOOP_MODEL.json`` from a package directory.
+
+    Raises
+    ------
+    NotFoundError
+        The directory holds no manifest.
+    InvalidInputError
+        The manifest is not valid JSON or not a manifest.
+    """
+    file = Path(path) / MANIFEST_NAME
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"No model package at {str(path)!r}: {MANIFEST_NAME} is missing."
+        ) from None
+    try:
+        return ModelManifest.from_dict(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"{file} is not a valid model manifest: {exc}.") from exc
+
+
+def sha256_file(file: Path) -> str:
+    """sha256 hex of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(file, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
