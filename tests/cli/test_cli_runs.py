@@ -34,7 +34,7 @@ def runs(home: Path) -> list[str]:
     for depth, acc in [(4, 0.81), (8, 0.93)]:
         with mloop.start_run(
             project="churn",
-            name=f"d{depth}",
+            name="shallow" if depth == 4 else "deep",
             config={"depth": depth, "seed": 1},
             settings=settings,
             system_metrics=False,
@@ -65,7 +65,7 @@ def test_projects_and_runs_list_json(runs: list[str]) -> None:
 def test_runs_list_table_orders(runs: list[str]) -> None:
     res = invoke("runs", "list", "churn", "--order-by", "metrics.acc ASC")
     assert res.exit_code == 0, res.output
-    assert res.stdout.index("d4") < res.stdout.index("d8")
+    assert res.stdout.index("shallow") < res.stdout.index("deep")
     assert "0.93" in res.stdout and "finished" in res.stdout
 
 
@@ -75,7 +75,7 @@ def test_runs_show_and_prefix(runs: list[str]) -> None:
     d = json.loads(res.stdout)
     assert d["run_id"] == runs[0] and d["metrics"]["acc"]["last"] == 0.81
     res = invoke("runs", "show", runs[0])
-    assert res.exit_code == 0 and "d4" in res.stdout and "depth" in res.stdout
+    assert res.exit_code == 0 and "shallow" in res.stdout and "depth" in res.stdout
 
 
 def test_runs_compare_shows_differing_params_and_best(runs: list[str]) -> None:
@@ -138,7 +138,9 @@ def test_corrupted_store_is_one_line(tmp_path: Path) -> None:
 
 def test_db_upgrade_sync_and_gc(home: Path, tmp_path: Path) -> None:
     res = invoke("db", "upgrade")
-    assert res.exit_code == 0 and "revision 0001" in res.stdout
+    from mloop.store._sql._engine import HEAD_REVISION
+
+    assert res.exit_code == 0 and f"revision {HEAD_REVISION}" in res.stdout
     settings = Settings.from_env()
     f = tmp_path / "blob.bin"
     f.write_bytes(b"x" * 1000)
