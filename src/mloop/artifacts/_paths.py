@@ -9,84 +9,15 @@ characters, and ``/`` as the only separator.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from pathlib import Path
 
 from mloop.errors import InvalidInputError
+from mloop.store._validation import (
+    validate_artifact_path,  # one definition: the store enforces it too
+)
 
 __all__ = ["collect_files", "validate_artifact_path"]
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_MAX_SEGMENT_BYTES = 255
-
-
-def validate_artifact_path(path: str, *, name: str = "artifact_path") -> str:
-    """Check an artifact path and return its normalized POSIX form.
-
-    Normalization drops empty and ``.`` segments and a trailing slash (``"a//./b/"`` -> ``"a/b"``);
-    nothing else is rewritten, so two different valid inputs never silently map onto each other
-    except through those no-op segments.
-
-    Parameters
-    ----------
-    path : str
-        A relative, ``/``-separated path such as ``"model/weights.bin"``.
-    name : str, default "artifact_path"
-        How the parameter is called in error messages.
-
-    Returns
-    -------
-    str
-        The normalized path.
-
-    Raises
-    ------
-    InvalidInputError
-        If ``path`` is not a str, is empty, is absolute (``/x``, ``C:\\x``, ``C:x``, ``\\\\server\\x``),
-        contains a ``..`` segment, a backslash, a NUL or another control character, or a segment
-        longer than 255 bytes.
-
-    Examples
-    --------
-    >>> validate_artifact_path("./model//weights.bin")
-    'model/weights.bin'
-    >>> validate_artifact_path("../etc/passwd")
-    Traceback (most recent call last):
-    ...
-    mloop.errors.InvalidInputError: `artifact_path` must not contain '..' segments; got '../etc/passwd'.
-    """
-    if not isinstance(path, str):
-        raise InvalidInputError(
-            f"`{name}` must be a str; got {type(path).__name__} {path!r}.",
-            details={"path": repr(path)},
-        )
-
-    def bad(rule: str) -> InvalidInputError:
-        return InvalidInputError(f"`{name}` must {rule}; got {path!r}.", details={"path": path})
-
-    if path == "":
-        raise bad("be a non-empty relative path")
-    if "\x00" in path:
-        raise bad("not contain NUL characters")
-    if _CONTROL.search(path):
-        raise bad("not contain control characters")
-    if "\\" in path:
-        raise bad("use '/' as separator and not contain backslashes")
-    if path.startswith("/"):
-        raise bad("be relative, not absolute")
-    if _DRIVE.match(path):
-        raise bad("be relative, not start with a Windows drive")
-    segments = [s for s in path.split("/") if s not in ("", ".")]
-    if ".." in segments:
-        raise bad("not contain '..' segments")
-    if not segments:
-        raise bad("name a file or folder, not only '.' or '/'")
-    for seg in segments:
-        if len(seg.encode("utf-8", "surrogatepass")) > _MAX_SEGMENT_BYTES:
-            raise bad(f"have segments of at most {_MAX_SEGMENT_BYTES} bytes")
-    return "/".join(segments)
 
 
 def _join(prefix: str | None, rel: str) -> str:

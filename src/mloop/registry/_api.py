@@ -60,7 +60,7 @@ def log_model(
     from mloop.registry._package import save_model
     from mloop.tracking import active_run, start_run
 
-    path = validate_artifact_path(artifact_path, what="artifact_path")
+    path = validate_artifact_path(artifact_path)
     reg = registry or Registry(settings=run.settings if run is not None else None)
     own_run = None
     if run is None:

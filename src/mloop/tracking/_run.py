@@ -297,7 +297,7 @@ class Run:
     def _log_bytes(self, data: bytes, artifact_file: str) -> ArtifactEntry:
         from mloop.store._validation import validate_artifact_path
 
-        path = validate_artifact_path(artifact_file, what="artifact_file")
+        path = validate_artifact_path(artifact_file, name="artifact_file")
         sha, size = self._blobs().put_bytes(data)
         entry = ArtifactEntry(path, size, sha)
         self._record(
