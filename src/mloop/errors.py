@@ -19,11 +19,20 @@ __all__ = [
 ]
 
 
+_BY_CODE: dict[str, type[MloopError]] = {}
+
+
 class MloopError(Exception):
     """Root of every error mloop raises on purpose."""
 
     error_code: ClassVar[str] = "INTERNAL_ERROR"
     http_status: ClassVar[int] = 500
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every error class with its own code can be rebuilt from a server's response, wherever it is
+        # defined (artifacts, registry...); the first class to claim a code keeps it.
+        super().__init_subclass__(**kwargs)
+        _BY_CODE.setdefault(cls.error_code, cls)
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -69,17 +78,7 @@ class StoreUnavailableError(MloopError):
     http_status = 503
 
 
-_BY_CODE: dict[str, type[MloopError]] = {
-    cls.error_code: cls
-    for cls in (
-        MloopError,
-        InvalidInputError,
-        NotFoundError,
-        AlreadyExistsError,
-        ConflictError,
-        StoreUnavailableError,
-    )
-}
+_BY_CODE.setdefault(MloopError.error_code, MloopError)
 
 
 def error_from_code(

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import pytest
+
+from mloop import errors
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        errors.InvalidInputError,
+        errors.NotFoundError,
+        errors.AlreadyExistsError,
+        errors.ConflictError,
+        errors.StoreUnavailableError,
+    ],
+)
+def test_error_round_trips_through_its_code(cls: type[errors.MloopError]) -> None:
+    exc = cls("boom", details={"k": 1})
+    back = errors.error_from_code(**exc.to_dict())
+    assert type(back) is cls and back.message == "boom" and back.details == {"k": 1}
+
+
+def test_errors_defined_in_other_layers_are_registered() -> None:
+    from mloop.artifacts import IntegrityError
+    from mloop.registry._package import ModelIntegrityError
+
+    for cls in (IntegrityError, ModelIntegrityError):
+        assert type(errors.error_from_code(cls.error_code, "x")) is cls
+    assert type(errors.error_from_code("NO_SUCH_CODE", "x")) is errors.MloopError
+    assert issubclass(errors.InvalidInputError, ValueError)
