@@ -270,3 +270,29 @@ def test_unreachable_store_at_start_spools_from_the_first_write(tmp_path: Path, 
     got = target.get_run(run.id)
     assert got.status == "finished" and got.params == {"lr": "0.1"} and got.metrics["x"].count == 50
     target.close()
+
+
+class BrokenStore(SqlStore):
+    """Writes fail with an unexpected (non-mloop) error while ``broken`` is set."""
+
+    broken = False
+
+    def _do_log_batch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.broken:
+            raise RuntimeError("driver exploded")
+        return super()._do_log_batch(*args, **kwargs)
+
+
+def test_unexpected_store_error_spools_the_batch_instead_of_losing_it(
+    settings: Settings, caplog
+) -> None:
+    store = BrokenStore(settings.store_uri)
+    run = mloop.start_run(project="p", settings=settings, store=store, system_metrics=False)
+    store.broken = True
+    for i in range(10):
+        run.log({"m": float(i)})
+    run.flush()
+    assert "driver exploded" in caplog.text
+    store.broken = False
+    run.finish()  # the next successful write replays the spool first
+    assert store.get_metric_history(run.id, "m").value.tolist() == [float(i) for i in range(10)]

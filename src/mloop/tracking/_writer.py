@@ -190,7 +190,13 @@ class BackgroundWriter:
                     if self.spool.pending and self._ensure_store() is not None:
                         self._try_replay()
                     return
-                self._write(pending)
+                try:
+                    self._write(pending)
+                except Exception:  # an unexpected store error must not lose the batch
+                    _log.exception(
+                        "mloop: unexpected error writing run %s's batch; spooling it", self.run_id
+                    )
+                    self._spool_batch(pending)
 
     def _ensure_store(self) -> Store | None:
         """The store, (re)opened through ``store_factory`` at most every 10 s while it is missing."""
@@ -213,6 +219,9 @@ class BackgroundWriter:
             return True
         except (StoreUnavailableError, NotFoundError) as exc:
             _log.debug("mloop: spool replay deferred: %s", exc)
+            return False
+        except Exception:  # keep the spool for later; never lose it or kill the writer
+            _log.exception("mloop: spool replay for run %s failed; will retry", self.run_id)
             return False
 
     def _write(self, p: Pending) -> None:
@@ -242,11 +251,14 @@ class BackgroundWriter:
                     self.run_id,
                     self.spool.dir,
                 )
+        self._spool_batch(p, batch_id)
+
+    def _spool_batch(self, p: Pending, batch_id: str | None = None) -> None:
         self.spool.append(
             {
                 "op": "log_batch",
                 "run_id": self.run_id,
-                "batch_id": batch_id,
+                "batch_id": batch_id or uuid.uuid4().hex,
                 "metrics": encode_metrics(p.metrics),
                 "params": p.params,
                 "tags": p.tags,
@@ -285,14 +297,5 @@ class BackgroundWriter:
         # The store is hanging: spool whatever is still in the buffer and report it.
         left = self._collect()
         if left:
-            self.spool.append(
-                {
-                    "op": "log_batch",
-                    "run_id": self.run_id,
-                    "batch_id": uuid.uuid4().hex,
-                    "metrics": encode_metrics(left.metrics),
-                    "params": left.params,
-                    "tags": left.tags,
-                }
-            )
+            self._spool_batch(left)
         return False, left.points
