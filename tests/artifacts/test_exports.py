@@ -18,4 +18,6 @@ def test_exported_members() -> None:
     ]
     for name in mloop.artifacts.__all__:
         # validate_artifact_path is the store's own check, re-exported (one definition for both layers)
-        assert getattr(mloop.artifacts, name).__module__.startswith(("mloop.artifacts.", "mloop.store."))
+        assert getattr(mloop.artifacts, name).__module__.startswith(
+            ("mloop.artifacts.", "mloop.store.")
+        )

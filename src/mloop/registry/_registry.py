@@ -296,7 +296,9 @@ class Registry:
             target,
             actor=self.actor,
             # A protected alias needs the caller's own reason, even to roll back.
-            reason=reason if current_alias.protected else (reason or f"rollback from version {current}"),
+            reason=reason
+            if current_alias.protected
+            else (reason or f"rollback from version {current}"),
             expected_version=current,
             event_type="alias_rollback",
         )
