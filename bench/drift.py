@@ -11,6 +11,7 @@ drifts some columns by known amounts (a 0.5 sd mean shift, a 0.17 sd shift, a 10
 reweighted categorical, a new category, a shifted target rate) and leaves the rest alone; a second
 window with the same drift checks a stored profile.
 
+Wall time and CPU time (all threads; robust when the machine is shared) are both reported.
 Every engine runs in its own process (clean peak RSS): mloop in this interpreter; Evidently 0.7.23
 in ``bench/.venv-evidently`` (with ``pandas<3``) and NannyML in ``bench/.venv-nannyml``, each created
 on first use so neither enters the project's ``.venv``. Each loads the same Parquet files into pandas,
@@ -43,7 +44,8 @@ from _common import (  # noqa: E402
 )
 
 EVIDENTLY_REQUIREMENTS = ["evidently==0.7.23", "pandas<3", "pyarrow", "psutil"]
-NANNYML_REQUIREMENTS = ["nannyml", "pyarrow", "psutil"]
+# nannyml 0.13 imports statsmodels without declaring it, and predates pandas 3
+NANNYML_REQUIREMENTS = ["nannyml", "statsmodels", "pandas<3", "pyarrow", "psutil"]
 DATA_VERSION = 1
 NUMERIC = [f"n{i:02d}" for i in range(20)] + ["target", "proba"]
 CATEGORICAL = ["c3", "c10", "c50", "c200", "c1000"]
@@ -137,10 +139,14 @@ def _measure(fn: Any, repeat: int) -> tuple[list[float], int, Any]:
     for _ in range(repeat):
         result = None
         gc.collect()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - t0)
+        _CPU.append(time.process_time() - c0)
     return times, max(_status("VmHWM") - base, 0), result
+
+
+_CPU: list[float] = []  # CPU seconds (all threads) of every measured call, in order
 
 
 def _load(path: str) -> Any:
@@ -169,7 +175,8 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
         "share": report.share_drifted,
         "columns": {c.name: _column_result(c) for c in report.columns.values()},
     }
-    prof_times, _, profile = _measure(lambda: mon.Profile.from_data(_load(args.reference)), 1)
+    out["cpu"] = list(_CPU)
+    prof_times, _, profile = _measure(lambda: mon.Profile.from_data(ref), 1)
     path = Path(args.out).with_suffix(".profile")
     profile.save(path)
     out["profile_build_s"] = prof_times[0]
@@ -181,6 +188,7 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
     out["window_times"] = win_times
     out["window_above_input"] = win_above
     out["window_drifted"] = win.drifted
+    out["window_cpu"] = _CPU[-args.repeat :]
     return out
 
 
@@ -218,6 +226,7 @@ def worker_evidently(args: argparse.Namespace) -> dict[str, Any]:
             share = float(m["value"]["share"])
     return {
         "times": times,
+        "cpu": list(_CPU),
         "rss_loaded": rss_loaded,
         "above_input": above,
         "share": share,
@@ -250,6 +259,7 @@ def worker_nannyml(args: argparse.Namespace) -> dict[str, Any]:
     alerts = [c for c in df.columns if c[-1] == "alert"]
     return {
         "times": times,
+        "cpu": list(_CPU),
         "rss_loaded": rss_loaded,
         "above_input": above,
         "n_alerts": int(sum(bool(df[c].iloc[-1]) for c in alerts)),
@@ -313,7 +323,7 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(result))
         return
 
-    env = quiet_env(OMP_NUM_THREADS="2")
+    env = quiet_env(OMP_NUM_THREADS="2", NML_DISABLE_USAGE_LOGGING="1")
     peers: dict[str, Path | None] = {"evidently": None, "nannyml": None}
     notes: list[str] = []
     if not args.no_evidently:
@@ -352,12 +362,19 @@ def main() -> None:
         ev = row.get("evidently")
         if ev:
             row["agreement"] = _compare(ml, ev)
+        ml_cpu = median(ml["cpu"][: len(ml["times"])])
         for engine in ("evidently", "nannyml"):
             if engine in row:
                 t = median(row[engine]["times"])
-                table.append([f"{n:,}", engine, _secs(t), _mb(row[engine]["rss_loaded"]),
-                              _mb(row[engine]["above_input"]), "", "", ""])  # fmt: skip
-        ratio = f"{median(ev['times']) / ml_t:,.0f}x faster" if ev else "-"
+                table.append([f"{n:,}", engine, _secs(t), _secs(median(row[engine]["cpu"])),
+                              _mb(row[engine]["rss_loaded"]), _mb(row[engine]["above_input"]),
+                              "", "", ""])  # fmt: skip
+        ratio = "-"
+        if ev:
+            ratio = (
+                f"{median(ev['times']) / ml_t:,.0f}x (wall), "
+                f"{median(ev['cpu']) / ml_cpu:,.0f}x (CPU)"
+            )
         mem = f"{ml['above_input'] / ev['above_input']:.2f}x" if ev and ev["above_input"] else "-"
         agree = row.get("agreement")
         agree_s = (
@@ -369,18 +386,20 @@ def main() -> None:
         diff_s = (
             f"{agree['max_rel_diff']:.1e}" if agree and agree["max_rel_diff"] is not None else "-"
         )
-        table.append([f"{n:,}", "mloop", _secs(ml_t), _mb(ml["rss_loaded"]), _mb(ml["above_input"]),
-                      ratio, mem, f"{agree_s}; max rel diff {diff_s}"])  # fmt: skip
-        table.append([f"{n:,}", "mloop: build profile", _secs(ml["profile_build_s"]), "",
+        table.append([f"{n:,}", "mloop", _secs(ml_t), _secs(ml_cpu), _mb(ml["rss_loaded"]),
+                      _mb(ml["above_input"]), ratio, mem,
+                      f"{agree_s}; max rel diff {diff_s}"])  # fmt: skip
+        table.append([f"{n:,}", "mloop: build profile", _secs(ml["profile_build_s"]), "", "",
                       "", "", "", f"profile file {ml['profile_bytes'] / 2**20:,.1f} MB"])  # fmt: skip
         table.append([f"{n:,}", "mloop: new window vs stored profile",
-                      _secs(median(ml["window_times"])), "", _mb(ml["window_above_input"]), "", "",
+                      _secs(median(ml["window_times"])), _secs(median(ml["window_cpu"])), "",
+                      _mb(ml["window_above_input"]), "", "",
                       f"+ {_secs(median(ml['profile_load_s']))} to load the profile"])  # fmt: skip
         results["rows"][str(n)] = row
     print()
     print_table(
-        ["rows", "engine", "time (median)", "RSS loaded", "peak above input", "speed vs Evidently",
-         "memory vs Evidently", "agreement with Evidently"],
+        ["rows", "engine", "wall (median)", "CPU (median)", "RSS loaded", "peak above input",
+         "speed vs Evidently", "memory vs Evidently", "agreement with Evidently"],
         table,
     )  # fmt: skip
     for note in notes:

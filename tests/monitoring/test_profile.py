@@ -88,6 +88,10 @@ def test_sketched_profile_is_within_the_documented_bound(seed: int) -> None:
         bound = eps * (r.max() - r.min()) / np.std(r)
         assert w.method == "wasserstein"
         assert abs(w.statistic - exact_w) <= bound  # type: ignore[operator]
+    e = mon.drift_report(sketched, cur, columns=["normal"], methods="energy").columns["normal"]
+    r, c = ref["normal"], cur["normal"]
+    bound = eps * np.sqrt(2 * (r.max() - r.min()))
+    assert abs(e.statistic - sps.energy_distance(r, c)) <= bound  # type: ignore[operator]
     # few distinct values: exact counts survive sketching, so JS is exact
     few = mon.drift_report(sketched, cur, columns=["few"]).columns["few"]
     exact_few = mon.drift_report(ref, cur, columns=["few"]).columns["few"]

@@ -247,10 +247,14 @@ def _numeric_column(
     else:
         sample = ref.sample()
         if not ref.is_exact:
-            eps = ref.rank_error()
-            bound = eps if method == "ks" else eps * ((ref.max or 0.0) - (ref.min or 0.0))
-            if method == "wasserstein":
-                bound /= max(ref.std, dist.WASSERSTEIN_STD_FLOOR)
+            # sup|F_sketch - F| <= eps, and the two CDFs agree outside [min, max] of the reference
+            eps, width = ref.rank_error(), (ref.max or 0.0) - (ref.min or 0.0)
+            if method == "ks":
+                bound = eps
+            elif method == "wasserstein":
+                bound = eps * width / max(ref.std, dist.WASSERSTEIN_STD_FLOOR)
+            else:  # energy = sqrt(2) * L2 distance of the CDFs
+                bound = eps * float(np.sqrt(2.0 * width))
             notes.append(f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact")
         if method == "ks":
             result = tests.ks_sorted(sample, cur.expand())
