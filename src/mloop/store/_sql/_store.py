@@ -29,6 +29,7 @@ from mloop.store._entities import (
 from mloop.store._filter import Comparison, OrderKey
 from mloop.store._sql import _metrics, _search
 from mloop.store._sql import _schema as t
+from mloop.store._sql._aliases import SqlAliasesMixin
 from mloop.store._sql._engine import create_store_engine, store_error, upgrade_schema
 from mloop.store._sql._events import SqlEventsMixin
 from mloop.store._sql._monitors import SqlMonitorsMixin
@@ -44,7 +45,7 @@ def _chunks(items: Sequence[Any], n: int = _IN_CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + n]
 
 
-class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlRegistryMixin, Store):
+class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMixin, Store):
     """The metadata store on SQLite or PostgreSQL.
 
     Parameters

@@ -1,0 +1,189 @@
+"""Aliases on SQL: compare-and-set moves under the model's row lock, each appended to the event log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from mloop.errors import ConflictError, InvalidInputError, NotFoundError
+from mloop.ids import now_ms
+from mloop.store._registry_entities import ModelAlias
+from mloop.store._sql import _schema as t
+
+
+class SqlAliasesMixin:
+    """Mixed into :class:`SqlStore` with :class:`SqlRegistryMixin` (``_event``, ``_lock_model``...)."""
+
+    _read: Any
+    _write: Any
+    _event: Any
+    _lock_model: Any
+    _version_row: Any
+
+    # ------------------------------------------------------------------ aliases
+    def _alias_row(self, conn: Connection, name: str, alias: str, *, lock: bool = False) -> Any:
+        al = t.model_aliases
+        q = sa.select(al).where(al.c.name == name, al.c.alias == alias)
+        return conn.execute(q.with_for_update() if lock else q).first()
+
+    @staticmethod
+    def _check_expected(name: str, alias: str, current: int | None, expected: Any) -> None:
+        if type(expected).__name__ == "_Unset":
+            return
+        if current != expected:
+            now = f"version {current}" if current is not None else "nothing"
+            want = f"version {expected}" if expected is not None else "nothing (a new alias)"
+            raise ConflictError(
+                f"alias {name}@{alias} points at {now}, not {want}: another change won. Re-read and retry.",
+                details={"current_version": current, "expected_version": expected},
+            )
+
+    def _do_set_alias(self, name: str, alias: str, version: int, **kw: Any) -> ModelAlias:
+        al = t.model_aliases
+        try:
+            with self._write() as conn:
+                self._lock_model(conn, name)
+                target = self._version_row(conn, name, version)
+                if target.deleted:
+                    raise InvalidInputError(
+                        f"model {name!r} version {version} is deleted; an alias cannot point at it."
+                    )
+                row = self._alias_row(conn, name, alias, lock=True)
+                current = row.version if row is not None else None
+                self._check_expected(name, alias, current, kw["expected_version"])
+                if row is not None and row.protected and not kw["reason"]:
+                    raise InvalidInputError(
+                        f"alias {name}@{alias} is protected: moving it requires a `reason`."
+                    )
+                ts = now_ms()
+                if row is None:
+                    conn.execute(
+                        al.insert().values(
+                            name=name,
+                            alias=alias,
+                            version=version,
+                            protected=False,
+                            updated_ms=ts,
+                            updated_by=kw["actor"],
+                        )
+                    )
+                else:
+                    conn.execute(
+                        al.update()
+                        .where(al.c.name == name, al.c.alias == alias)
+                        .values(version=version, updated_ms=ts, updated_by=kw["actor"])
+                    )
+                self._event(
+                    conn,
+                    kw["event_type"],
+                    name,
+                    version=version,
+                    alias=alias,
+                    actor=kw["actor"],
+                    before=current,
+                    after=version,
+                    reason=kw["reason"],
+                    report_id=kw["report_id"],
+                )
+                return ModelAlias(
+                    name,
+                    alias,
+                    version,
+                    bool(row.protected) if row is not None else False,
+                    ts,
+                    kw["actor"],
+                )
+        except IntegrityError:
+            # Two creators of the same new alias: the loser sees the winner's row.
+            raise ConflictError(
+                f"alias {name}@{alias} was created concurrently by another change; re-read and retry."
+            ) from None
+
+    def _do_delete_alias(self, name: str, alias: str, **kw: Any) -> None:
+        al = t.model_aliases
+        with self._write() as conn:
+            self._lock_model(conn, name)
+            row = self._alias_row(conn, name, alias, lock=True)
+            if row is None:
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}.")
+            self._check_expected(name, alias, row.version, kw["expected_version"])
+            if row.protected and not kw["reason"]:
+                raise InvalidInputError(
+                    f"alias {name}@{alias} is protected: deleting it requires a `reason`."
+                )
+            conn.execute(al.delete().where(al.c.name == name, al.c.alias == alias))
+            self._event(
+                conn,
+                "alias_deleted",
+                name,
+                version=row.version,
+                alias=alias,
+                actor=kw["actor"],
+                before=row.version,
+                reason=kw["reason"],
+            )
+
+    def _do_get_alias(self, name: str, alias: str) -> ModelAlias:
+        with self._read() as conn:
+            row = self._alias_row(conn, name, alias)
+            if row is None:
+                if (
+                    conn.execute(
+                        sa.select(t.registered_models.c.name).where(
+                            t.registered_models.c.name == name
+                        )
+                    ).first()
+                    is None
+                ):
+                    raise NotFoundError(f"registered model {name!r} does not exist.")
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}.")
+            return ModelAlias(
+                row.name,
+                row.alias,
+                row.version,
+                bool(row.protected),
+                row.updated_ms,
+                row.updated_by,
+            )
+
+    def _do_list_aliases(self, name: str) -> list[ModelAlias]:
+        al = t.model_aliases
+        with self._read() as conn:
+            rows = conn.execute(sa.select(al).where(al.c.name == name).order_by(al.c.alias)).all()
+            return [
+                ModelAlias(
+                    r.name, r.alias, r.version, bool(r.protected), r.updated_ms, r.updated_by
+                )
+                for r in rows
+            ]
+
+    def _do_set_alias_protected(
+        self, name: str, alias: str, protected: bool, actor: str | None, reason: str | None
+    ) -> ModelAlias:
+        al = t.model_aliases
+        with self._write() as conn:
+            self._lock_model(conn, name)
+            row = self._alias_row(conn, name, alias, lock=True)
+            if row is None:
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}.")
+            ts = now_ms()
+            conn.execute(
+                al.update()
+                .where(al.c.name == name, al.c.alias == alias)
+                .values(protected=protected, updated_ms=ts)
+            )
+            self._event(
+                conn,
+                "alias_protected",
+                name,
+                version=row.version,
+                alias=alias,
+                actor=actor,
+                before=bool(row.protected),
+                after=protected,
+                reason=reason,
+            )
+            return ModelAlias(name, alias, row.version, protected, ts, row.updated_by)
