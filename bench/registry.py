@@ -21,9 +21,10 @@ the local artifact root, mloop's model cache and every temp file either library 
 * resolve only: ``Registry.get_version(name, "@champion")`` vs
   ``MlflowClient().get_model_version_by_alias(name, "champion")``.
 
-Each engine runs in its own worker process: mloop in the interpreter running this script, MLflow in
-``bench/.venv-mlflow`` (the environment ``bench/tracking.py`` creates; same pinned requirements).
-Imports, and creating the store's schema, happen in an untimed warm-up. Prints medians over
+Each (engine, repetition) runs in its own worker process, alternating engines: mloop in the
+interpreter running this script, MLflow in ``bench/.venv-mlflow`` (the environment
+``bench/tracking.py`` creates; same pinned requirements). Imports, and creating the store's schema,
+happen in an untimed warm-up. Prints medians over
 ``--repeat`` of the per-call mean and mloop/MLflow ratios; writes ``bench/results/registry.json``.
 """
 
@@ -314,15 +315,23 @@ def orchestrate(args: argparse.Namespace) -> int:
         "sqlite": sqlite3.sqlite_version,
     }
     script = str(Path(__file__).resolve())
-    raw: dict[str, dict[str, Any]] = {}
-    for engine, python in (("mloop", sys.executable), ("mlflow", mlflow_python)):
-        print(f"[bench] {engine} ...", file=sys.stderr, flush=True)
-        worker_args = [script, "--worker", engine, "--repeat", str(args.repeat),
-                       "--versions", str(args.versions), "--loads", str(args.loads),
-                       "--mlflow-default-versions", str(args.mlflow_default_versions)]  # fmt: skip
-        t0 = time.perf_counter()
-        raw[engine] = c.run_worker(python, worker_args, env=c.quiet_env())
-        raw[engine]["wall_s"] = time.perf_counter() - t0
+    # Repetitions alternate engines (one worker process per engine and repetition), so a change in
+    # the machine's background load hits both sides rather than one.
+    raw: dict[str, dict[str, Any]] = {
+        e: {"results": {}, "info": {}, "wall_s": 0.0} for e in ("mloop", "mlflow")
+    }
+    for rep in range(args.repeat):
+        for engine, python in (("mloop", sys.executable), ("mlflow", mlflow_python)):
+            print(f"[bench] {engine} {rep + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
+            worker_args = [script, "--worker", engine, "--repeat", "1",
+                           "--versions", str(args.versions), "--loads", str(args.loads),
+                           "--mlflow-default-versions", str(args.mlflow_default_versions)]  # fmt: skip
+            t0 = time.perf_counter()
+            res = c.run_worker(python, worker_args, env=c.quiet_env())
+            raw[engine]["wall_s"] += time.perf_counter() - t0
+            raw[engine]["info"].update(res["info"])
+            for key, values in res["results"].items():
+                raw[engine]["results"].setdefault(key, []).extend(values)
 
     table, records = [], []
     for label, mk, fk, goal in ROWS:
