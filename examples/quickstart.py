@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
@@ -19,6 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mloop
+import mloop.config
 
 PROJECT = "quickstart"
 
@@ -121,9 +123,38 @@ def train_gbm(train, valid, features, *, learning_rate: float) -> str:  # type: 
     return run.id
 
 
-def cli(*args: str) -> None:
+def cli(*args: str, ok_codes: tuple[int, ...] = (0,)) -> int:
     print(f"\n$ mloop {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, "-m", "mloop", *args], check=True)
+    code = subprocess.run([sys.executable, "-m", "mloop", *args]).returncode
+    if code not in ok_codes:
+        raise SystemExit(f"`mloop {' '.join(args)}` failed with exit code {code}")
+    return code
+
+
+def monitor(train, valid, features, champion) -> None:  # type: ignore[no-untyped-def]
+    """Production drifts: profile the training data once, score a shifted copy, check for drift."""
+    reports = Path(mloop.config.Settings.from_env().home) / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    shifted = valid[features].copy()
+    for col in ("mean radius", "mean texture", "mean perimeter", "mean area", "worst radius"):
+        shifted[col] = shifted[col] * 1.25 + rng.normal(0, shifted[col].std() * 0.1, len(shifted))
+    shifted["prediction"] = champion.predict(shifted[features])
+    train[features].to_parquet(reports / "reference.parquet")
+    shifted.to_parquet(reports / "current.parquet")
+    cli("profile", str(reports / "reference.parquet"), "-o", str(reports / "reference.profile"))
+    code = cli(
+        "drift",
+        str(reports / "reference.profile"),
+        str(reports / "current.parquet"),
+        "--columns",
+        ",".join(features[:10]),
+        "--html",
+        str(reports / "drift.html"),
+        ok_codes=(0, 1),  # exit 1 = dataset drift: what a CI job or a retraining trigger keys on
+    )
+    verdict = "drift detected" if code == 1 else "no dataset drift"
+    print(f"{verdict}; report: {reports / 'drift.html'}", flush=True)
 
 
 def main() -> None:
@@ -178,6 +209,7 @@ def main() -> None:
     )
     cli("models", "show", MODEL)
     cli("models", "lineage", MODEL, str(version.version))
+    monitor(train, valid, features, champion)
 
 
 if __name__ == "__main__":

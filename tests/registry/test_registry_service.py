@@ -221,3 +221,17 @@ def test_load_refuses_tampered_files(settings: Settings, data) -> None:
     victim.write_bytes(victim.read_bytes() + b"x")
     with pytest.raises(ModelIntegrityError, match=victim.name):
         mloop.load_model("models:/churn/1")
+
+
+def test_load_refuses_an_edited_manifest(settings: Settings, data) -> None:
+    from mloop.registry._package import ModelIntegrityError
+
+    _, mv = train(settings, data, LogisticRegression(max_iter=5000))
+    assert len(mv.manifest["manifest_sha256"]) == 64
+    path = Registry(settings=settings).download("models:/churn/1")
+    manifest = path / "MLOOP_MODEL.json"
+    body = json.loads(manifest.read_text())
+    body["framework_version"] = "0.0.1"
+    manifest.write_text(json.dumps(body))
+    with pytest.raises(ModelIntegrityError):
+        mloop.load_model("models:/churn/1")

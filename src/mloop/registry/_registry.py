@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mloop.config import Settings
 from mloop.errors import InvalidInputError, NotFoundError
 from mloop.registry._lineage import Lineage, VersionDiff, build_lineage, diff_versions
+from mloop.registry._manifest import MANIFEST_NAME
 from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri, parse_version_spec
 from mloop.store import Page, Store, open_store
 from mloop.store._registry_base import UNSET
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MANIFEST_FILE", "Registry"]
 
-MANIFEST_FILE = "MLOOP_MODEL.json"
+MANIFEST_FILE = MANIFEST_NAME
 _MOVES = ("alias_set", "alias_rollback", "alias_deleted")
 
 
@@ -198,6 +199,11 @@ class Registry:
             except NotFoundError:
                 datasets.append({"sha256": i.dataset_sha256, "name": i.name, "context": i.context})
         metrics = {k: m.last for k, m in run.metrics.items() if not k.startswith("system/")}
+        ref = parse_model_uri(artifact_uri)
+        assert isinstance(ref, RunArtifactRef)
+        # The manifest is not in its own hash list: record its hash here, so an edited manifest is refused.
+        entry = self.store.get_artifact(run_id, f"{ref.path}/{MANIFEST_FILE}")
+        manifest = {**manifest, "manifest_sha256": entry.sha256}
         return self.store.create_model_version(
             name,
             artifact_uri=artifact_uri,
@@ -362,12 +368,20 @@ class Registry:
     def load(self, uri: str, *, strict: bool = False) -> PackagedModel:
         """Load ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest`` or ``runs:/<id>/model``.
 
-        File hashes are verified before anything is deserialised; ``predict`` validates its input
-        against the signature.
+        File hashes (the manifest's own included) are verified before anything is deserialised;
+        ``predict`` validates its input against the signature.
         """
         from mloop.registry._package import load_model_dir
 
-        return load_model_dir(self.download(uri), strict=strict)
+        ref = parse_model_uri(uri)
+        if isinstance(ref, ModelRef):
+            mv = self._resolve_ref(ref)
+            path = self.download(mv)
+            manifest_sha = mv.manifest.get("manifest_sha256")
+        else:
+            path = self.download(uri)
+            manifest_sha = self.store.get_artifact(ref.run_id, f"{ref.path}/{MANIFEST_FILE}").sha256
+        return load_model_dir(path, strict=strict, manifest_sha256=manifest_sha)
 
     def __repr__(self) -> str:
         return f"Registry(store={self.store!r})"
