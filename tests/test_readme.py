@@ -46,15 +46,24 @@ def test_readme_python_and_cli_blocks_run(env: dict[str, str], tmp_path: Path) -
     ids = _run([sys.executable, "-m", "mloop", "runs", "list", "churn", "--json"], env, tmp_path)
     run_ids = re.findall(r'"run_id": "([0-9a-f]{32})"', ids.stdout)
     assert len(run_ids) >= 2
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=2000)}).to_parquet(tmp_path / "reference.parquet")
+    pd.DataFrame({"x": rng.normal(1, 1, size=2000)}).to_parquet(tmp_path / "current.parquet")
     lines = [ln.split("#")[0].strip() for block in _blocks("bash") for ln in block.splitlines()]
     cli_lines = [ln for ln in lines if ln.startswith("mloop ")]
-    assert len(cli_lines) >= 17
+    assert len(cli_lines) >= 19
     for line in cli_lines:
         line = line.replace("<run-id-or-prefix>", run_ids[0][:10])
         line = line.replace("<run-id> <run-id>", f"{run_ids[0]} {run_ids[1]}")
         args = shlex.split(line)
         proc = _run([sys.executable, "-m", "mloop", *args[1:]], env, tmp_path)
-        assert proc.returncode == 0, f"{line}: {proc.stderr}"
+        expected = (
+            1 if args[1] == "drift" else 0
+        )  # `mloop drift` exits 1 on dataset drift (it drifted)
+        assert proc.returncode == expected, f"{line}: {proc.stderr}"
 
 
 @pytest.mark.slow
