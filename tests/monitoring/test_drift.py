@@ -362,3 +362,11 @@ def test_public_api() -> None:
     assert set(drift_names) <= set(mon.__all__)
     for name in mon.__all__:
         assert hasattr(mon, name), name
+
+
+def test_explicit_column_selection_reports_no_extra_columns() -> None:
+    rng = np.random.default_rng(3)
+    ref = {"a": rng.normal(size=500), "b": rng.normal(size=500)}
+    cur = {"a": rng.normal(size=500), "b": rng.normal(size=500), "new": rng.normal(size=500)}
+    assert mon.drift_report(ref, cur).extra_columns == ("new",)
+    assert mon.drift_report(ref, cur, columns=["a"]).extra_columns == ()

@@ -517,7 +517,9 @@ def drift_report(
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda n: _column(n, refs[n], cur_frame, opts), names))
-    extra = tuple(n for n in cur_frame.names if n not in refs)
+    # Columns the current data has but the reference lacks; with an explicit `columns=` selection the
+    # user chose what to compare, so nothing else is "extra".
+    extra = tuple(n for n in cur_frame.names if n not in refs) if columns is None else ()
     return DriftReport(
         {c.name: c for c in results}, float(drift_share), ref_rows, cur_frame.n_rows, extra
     )
