@@ -23,9 +23,12 @@ _REMOTE_WORKERS = 8
 _LOCAL_WORKERS = min(4, os.cpu_count() or 1)
 
 
+_LOCAL_SEQUENTIAL_BELOW = 16  # starting a pool costs more than copying a handful of local files
+
+
 def _map(store: BlobStore, fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     workers = _LOCAL_WORKERS if store.is_local else _REMOTE_WORKERS
-    if len(items) <= 1 or workers <= 1:
+    if len(items) <= 1 or workers <= 1 or (store.is_local and len(items) < _LOCAL_SEQUENTIAL_BELOW):
         return [fn(x) for x in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         return list(pool.map(fn, items))

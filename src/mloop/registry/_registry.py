@@ -329,14 +329,26 @@ class Registry:
     def download(
         self, uri_or_version: str | ModelVersion, *, dest: str | os.PathLike[str] | None = None
     ) -> Path:
-        """The model package as a local directory (cached by content under ``$MLOOP_HOME/cache``)."""
+        """The model package as a local directory (cached by content under ``$MLOOP_HOME/cache``).
+
+        A registered version is cached under its manifest's hash, so a warm load reads nothing but the
+        version's row; the files are hash-checked again by every load.
+        """
+        mv: ModelVersion | None = None
         if isinstance(uri_or_version, ModelVersion):
-            ref: ModelRef | RunArtifactRef = parse_model_uri(uri_or_version.artifact_uri)
+            mv = uri_or_version
         else:
-            ref = parse_model_uri(uri_or_version)
-            if isinstance(ref, ModelRef):
-                ref = parse_model_uri(self._resolve_ref(ref).artifact_uri)
+            parsed = parse_model_uri(uri_or_version)
+            if isinstance(parsed, ModelRef):
+                mv = self._resolve_ref(parsed)
+        ref = parse_model_uri(mv.artifact_uri if mv is not None else str(uri_or_version))
         assert isinstance(ref, RunArtifactRef)
+        cache_root = self.settings.home.absolute() / "cache" / "models"
+        manifest_sha = mv.manifest.get("manifest_sha256") if mv is not None else None
+        if dest is None and manifest_sha:
+            cached = cache_root / str(manifest_sha)[:32]
+            if (cached / ".complete").exists() and (cached / ref.path / MANIFEST_FILE).exists():
+                return cached / ref.path
         entries = self.store.list_artifacts(ref.run_id, prefix=ref.path)
         if not any(e.path == f"{ref.path}/{MANIFEST_FILE}" for e in entries):
             raise NotFoundError(f"{ref} holds no mloop model package (no {MANIFEST_FILE}).")
@@ -345,14 +357,16 @@ class Registry:
         if dest is not None:
             download_tree(self.blobstore, entries, Path(dest))
             return Path(dest) / ref.path
-        key = hashlib.sha256(
-            "\n".join(f"{e.path}\0{e.sha256}" for e in entries).encode()
-        ).hexdigest()[:32]
-        cache = self.settings.home.absolute() / "cache" / "models" / key
-        if (cache / ".complete").exists():
+        if manifest_sha:
+            key = str(manifest_sha)[:32]
+        else:
+            listing = "\n".join(f"{e.path}\0{e.sha256}" for e in entries)
+            key = hashlib.sha256(listing.encode()).hexdigest()[:32]
+        cache = cache_root / key
+        if (cache / ".complete").exists() and (cache / ref.path / MANIFEST_FILE).exists():
             return cache / ref.path
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache.parent))
+        cache_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
         try:
             download_tree(self.blobstore, entries, tmp)
             (tmp / ".complete").touch()

@@ -120,25 +120,33 @@ class SqlRegistryMixin:
     def _versions(self, conn: Connection, rows: Sequence[Any]) -> list[ModelVersion]:
         if not rows:
             return []
-        names = sorted({r.name for r in rows})
         tags: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
         metrics: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
         aliases: dict[tuple[str, int], list[str]] = defaultdict(list)
-        keys = {(r.name, r.version) for r in rows}
+        keys = sorted({(r.name, r.version) for r in rows})
         vt, vm, al = t.model_version_tags, t.model_version_metrics, t.model_aliases
+
+        def only(table: sa.Table) -> Any:
+            # Exactly the requested versions (a model may have thousands): one indexed lookup each.
+            if len(keys) == 1:
+                return sa.and_(table.c.name == keys[0][0], table.c.version == keys[0][1])
+            if len(keys) <= 500:
+                return sa.tuple_(table.c.name, table.c.version).in_(keys)
+            return table.c.name.in_(sorted({n for n, _ in keys}))  # big pages: filtered below
+
+        wanted = set(keys)
+
         for n, v, k, val in conn.execute(
-            sa.select(vt.c.name, vt.c.version, vt.c.key, vt.c.value).where(vt.c.name.in_(names))
+            sa.select(vt.c.name, vt.c.version, vt.c.key, vt.c.value).where(only(vt))
         ):
-            if (n, v) in keys:
+            if (n, v) in wanted:
                 tags[(n, v)][k] = val
         for n, v, k, val in conn.execute(
-            sa.select(vm.c.name, vm.c.version, vm.c.key, vm.c.value).where(vm.c.name.in_(names))
+            sa.select(vm.c.name, vm.c.version, vm.c.key, vm.c.value).where(only(vm))
         ):
-            if (n, v) in keys:
+            if (n, v) in wanted:
                 metrics[(n, v)][k] = math.nan if val is None else float(val)
-        for n, a, v in conn.execute(
-            sa.select(al.c.name, al.c.alias, al.c.version).where(al.c.name.in_(names))
-        ):
+        for n, a, v in conn.execute(sa.select(al.c.name, al.c.alias, al.c.version).where(only(al))):
             aliases[(n, v)].append(a)
         return [
             ModelVersion(
