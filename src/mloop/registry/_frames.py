@@ -216,6 +216,10 @@ class PandasFrame:
         self.columns = list(self._orig)
         self.num_rows = len(df)
         self._cast: dict[str, Any] = {}
+        # Read per-column facts once for the whole frame: building a Series per column per check
+        # dominated validation time on wide frames.
+        self._dtypes = dict(zip(self.columns, df.dtypes, strict=True))
+        self._nulls: dict[str, int] | None = None
 
     def _col(self, name: str) -> Any:
         return self._cast.get(name, self.df[self._orig[name]])
@@ -223,8 +227,10 @@ class PandasFrame:
     def dtype_name(self, name: str) -> str:
         import pandas as pd
 
+        dt = self._cast[name].dtype if name in self._cast else self._dtypes[name]
+        if isinstance(dt, np.dtype) and dt.kind in "biuf":
+            return numpy_dtype_name(dt)  # the common case, without touching the column
         s = self._col(name)
-        dt = s.dtype
         if isinstance(dt, pd.CategoricalDtype):
             return "category"
         if isinstance(dt, pd.ArrowDtype):
@@ -253,7 +259,14 @@ class PandasFrame:
         }.get(inferred, "object")
 
     def null_count(self, name: str) -> int:
-        return int(self._col(name).isna().sum())
+        if name in self._cast:
+            return int(self._cast[name].isna().sum())
+        if self._nulls is None:
+            counts = self.df.isna().sum()  # one vectorised pass over every column
+            self._nulls = {
+                str(c): int(n) for c, n in zip(self.df.columns, counts.to_numpy(), strict=True)
+            }
+        return self._nulls[name]
 
     def fits_float64(self, name: str) -> bool:
         s = self._col(name)
