@@ -553,7 +553,9 @@ def orchestrate(args: argparse.Namespace) -> int:
         print("  " + note)
 
     c.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = c.RESULTS_DIR / "tracking.json"
+    # A subset or scaled run must not overwrite the full results.
+    full = args.sections == SECTIONS and args.scale == 1
+    out = c.RESULTS_DIR / ("tracking.json" if full else "tracking.partial.json")
     out.write_text(
         json.dumps(
             {
