@@ -80,7 +80,7 @@ def test_store_down_at_finish_leaves_a_spool_that_sync_replays_idempotently(
     copy = files[0].read_text()
     store.down = False
     result = replay_spool(store, settings.spool_dir)
-    assert result.failed == 0 and result.applied >= 2
+    assert result.failed == 0 and result.applied >= 1  # the last batch carries the status
     assert list(settings.spool_dir.glob("*.jsonl")) == []
     # Replaying the same records again (a crash between apply and delete) writes nothing twice.
     files[0].write_text(copy)

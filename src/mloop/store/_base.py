@@ -185,7 +185,17 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
             )
         if name is not None:
             validate_name(name, what="run name")
-        return self._do_update_run(run_id, status=status, end_ms=end_ms, name=name)
+        self._do_update_run(run_id, status=status, end_ms=end_ms, name=name)
+        return self._do_get_run(run_id)
+
+    def set_run_status(self, run_id: str, status: RunStatus, *, end_ms: int | None = None) -> None:
+        """Record a run's status (and end time) without reading the run back: the hot path of finish."""
+        validate_run_id(run_id)
+        if status not in RUN_STATUSES:
+            raise InvalidInputError(
+                f"`status` must be one of {list(RUN_STATUSES)}; got {status!r}."
+            )
+        self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
 
     def heartbeat(self, run_id: str, *, ts_ms: int | None = None) -> None:
         self._do_heartbeat(validate_run_id(run_id), int(ts_ms if ts_ms is not None else now_ms()))
@@ -204,14 +214,22 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
         batch_id: str | None = None,
+        status: RunStatus | None = None,
+        end_ms: int | None = None,
     ) -> bool:
         """Write metrics, params and tags in one transaction.
 
         Params are write-once: re-logging the same value is accepted, another value raises
         :class:`~mloop.errors.ConflictError` and nothing of the batch is written. With ``batch_id``
         the write is idempotent: a batch already applied is skipped and ``False`` is returned.
+        ``status`` (with ``end_ms``) also records the run's final status in the same transaction:
+        a finishing run's last batch and its status cost one commit, not two.
         """
         validate_run_id(run_id)
+        if status is not None and status not in RUN_STATUSES:
+            raise InvalidInputError(
+                f"`status` must be one of {list(RUN_STATUSES)}; got {status!r}."
+            )
         ms = {}
         for key, series in (metrics or {}).items():
             validate_key(key, kind="metric")
@@ -224,8 +242,12 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         p = validate_params(params or {})
         t = validate_tags(tags or {})
         if not (ms or p or t):
+            if status is not None:
+                self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
             return True
-        return self._do_log_batch(run_id, metrics=ms, params=p, tags=t, batch_id=batch_id)
+        return self._do_log_batch(
+            run_id, metrics=ms, params=p, tags=t, batch_id=batch_id, status=status, end_ms=end_ms
+        )
 
     def log_metric(
         self, run_id: str, key: str, value: float, *, step: int = 0, timestamp: int | None = None
@@ -348,7 +370,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
     @abc.abstractmethod
     def _do_update_run(
         self, run_id: str, *, status: str | None, end_ms: int | None, name: str | None
-    ) -> Run: ...
+    ) -> None: ...
     @abc.abstractmethod
     def _do_heartbeat(self, run_id: str, ts_ms: int) -> None: ...
     @abc.abstractmethod
@@ -362,6 +384,8 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         params: Mapping[str, str],
         tags: Mapping[str, str],
         batch_id: str | None,
+        status: str | None = None,
+        end_ms: int | None = None,
     ) -> bool: ...
     @abc.abstractmethod
     def _do_get_metric_history(

@@ -7,6 +7,7 @@ import getpass
 import logging
 import sys
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -152,6 +153,18 @@ def start_run(
     return run
 
 
+_project_ids: weakref.WeakKeyDictionary[Store, dict[str, str]] = weakref.WeakKeyDictionary()
+
+
+def _project_id(store: Store, name: str) -> str:
+    """Project ids never change, so each process asks the store once per project name."""
+    known = _project_ids.setdefault(store, {})
+    pid = known.get(name)
+    if pid is None:
+        pid = known[name] = store.get_or_create_project(name).id
+    return pid
+
+
 def _open(settings: Settings, store: Store | None) -> Store | None:
     if store is not None:
         return store
@@ -201,7 +214,7 @@ def _create(
     project_id = None
     if st is not None:
         try:
-            project_id = st.get_or_create_project(project).id
+            project_id = _project_id(st, project)
             st.create_run(project_id, **fields)
         except StoreUnavailableError as exc:
             warn(

@@ -360,25 +360,28 @@ class Run:
         If the store cannot take everything within ``MLOOP_FLUSH_TIMEOUT_S``, the rest is spooled and a
         warning names what was spooled; nothing accepted is lost.
         """
+        from mloop.store import RUN_STATUSES
+
+        if status not in RUN_STATUSES:
+            raise InvalidInputError(
+                f"`status` must be one of {list(RUN_STATUSES)}; got {status!r}."
+            )
         with self._lock:
             if self._finished:
                 return
             self._finished = True
         if self._sampler is not None:
             self._sampler.stop()
-        complete, left = self._writer.stop(timeout_s=self.settings.flush_timeout_s)
+        end = now_ms()
+        complete, left = self._writer.stop(
+            timeout_s=self.settings.flush_timeout_s, status=status, end_ms=end
+        )
         if not complete:
             warn(
                 f"mloop: run {self.id}: the store did not take the last writes within "
                 f"{self.settings.flush_timeout_s:.0f} s; {left} metric points were spooled to "
                 f"{self._spool.path} (replay with `mloop sync`)."
             )
-        end = now_ms()
-        self._record(
-            "update_run",
-            lambda: self.store.update_run(self.id, status=status, end_ms=end),  # type: ignore[union-attr, arg-type]
-            {"status": status, "end_ms": end},
-        )
         if self._spool.pending and self.store is not None:
             try:
                 self._spool.replay(self.store)

@@ -139,15 +139,22 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
                 params=rec.get("params") or {},
                 tags=rec.get("tags") or {},
                 batch_id=rec["batch_id"],
+                status=rec.get("status"),
+                end_ms=rec.get("end_ms"),
             )
         except ConflictError as exc:
             # A param conflicting with a value stored meanwhile: keep everything else of the batch.
             _log.warning("mloop: spooled params dropped on replay: %s", exc.message)
             return store.log_batch(
-                rec["run_id"], metrics=metrics, tags=rec.get("tags") or {}, batch_id=rec["batch_id"]
+                rec["run_id"],
+                metrics=metrics,
+                tags=rec.get("tags") or {},
+                batch_id=rec["batch_id"],
+                status=rec.get("status"),
+                end_ms=rec.get("end_ms"),
             )
     if op == "update_run":
-        store.update_run(rec["run_id"], status=rec.get("status"), end_ms=rec.get("end_ms"))
+        store.set_run_status(rec["run_id"], rec["status"], end_ms=rec.get("end_ms"))
         return True
     if op == "add_artifacts":
         store.add_artifacts(rec["run_id"], [ArtifactEntry(*e) for e in rec["entries"]])

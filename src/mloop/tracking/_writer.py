@@ -44,6 +44,8 @@ class Pending:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     points: int = 0
+    status: str | None = None  # set on a finishing run's last batch: recorded in the same commit
+    end_ms: int | None = None
 
     def __bool__(self) -> bool:
         return bool(self.metrics or self.params or self.tags)
@@ -122,6 +124,8 @@ class BackgroundWriter:
         self._thread: threading.Thread | None = None
         self._last_heartbeat = time.monotonic()
         self._on_error = on_error or (lambda msg: _log.warning("mloop: %s", msg))
+        self._final_status: tuple[str, int | None] | None = None
+        self.final_written = False
         self.points_written = 0
         self.points_spooled = 0
         self.batches_written = 0
@@ -156,10 +160,31 @@ class BackgroundWriter:
             try:
                 self.drain()
                 self._maybe_heartbeat()
-            except Exception:
+            except Exception:  # the writer thread must never die silently
                 _log.exception(
                     "mloop: background writer for run %s failed; will retry", self.run_id
                 )
+        try:
+            self._final_drain()  # bounded by stop()'s join timeout
+        except Exception:
+            _log.exception("mloop: final write for run %s failed", self.run_id)
+
+    def _final_drain(self) -> None:
+        """Write what is left as one batch carrying the run's final status (one commit)."""
+        with self._io_lock:
+            p = self._collect()
+            if self._final_status is not None:
+                p.status, p.end_ms = self._final_status
+            if p or p.status is not None:
+                try:
+                    self._write(p)
+                except Exception:  # never lose the batch
+                    _log.exception(
+                        "mloop: unexpected error writing run %s's last batch; spooling it",
+                        self.run_id,
+                    )
+                    self._spool_batch(p)
+            self.final_written = True
 
     def _maybe_heartbeat(self) -> None:
         if self.store is None or time.monotonic() - self._last_heartbeat < self.heartbeat_s:
@@ -230,7 +255,13 @@ class BackgroundWriter:
             assert self.store is not None
             try:
                 self.store.log_batch(
-                    self.run_id, metrics=p.metrics, params=p.params, tags=p.tags, batch_id=batch_id
+                    self.run_id,
+                    metrics=p.metrics,
+                    params=p.params,
+                    tags=p.tags,
+                    batch_id=batch_id,
+                    status=p.status,  # type: ignore[arg-type]
+                    end_ms=p.end_ms,
                 )
                 self.points_written += p.points
                 self.batches_written += 1
@@ -262,6 +293,8 @@ class BackgroundWriter:
                 "metrics": encode_metrics(p.metrics),
                 "params": p.params,
                 "tags": p.tags,
+                "status": p.status,
+                "end_ms": p.end_ms,
             }
         )
         self.points_spooled += p.points
@@ -271,31 +304,26 @@ class BackgroundWriter:
         with self._io_lock:
             self.spool.append(record)
 
-    def stop(self, *, timeout_s: float) -> tuple[bool, int]:
-        """Stop the thread and drain what is left within ``timeout_s``.
+    def stop(
+        self, *, timeout_s: float, status: str | None = None, end_ms: int | None = None
+    ) -> tuple[bool, int]:
+        """Stop the thread, which writes what is left (with ``status``), waiting at most ``timeout_s``.
 
-        Returns ``(complete, points_left)``: points still buffered when the timeout hit are spooled
-        (so nothing is lost) and counted.
+        Returns ``(complete, points_left)``: points still buffered when the timeout hit are spooled,
+        with the status, so nothing is lost, and counted.
         """
+        self._final_status = (status, end_ms) if status is not None else None
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-        deadline = time.monotonic() + timeout_s
-        done = threading.Event()
-
-        def _final() -> None:
-            try:
-                self.drain()
-            finally:
-                done.set()
-
-        t = threading.Thread(target=_final, daemon=True)
-        t.start()
-        if done.wait(max(0.0, deadline - time.monotonic())):
+        thread = self._thread
+        if thread is None:
+            self._final_drain()
+            return True, 0
+        thread.join(timeout_s)
+        if not thread.is_alive():
             return True, 0
         # The store is hanging: spool whatever is still in the buffer and report it.
         left = self._collect()
-        if left:
-            self._spool_batch(left)
+        left.status, left.end_ms = status, end_ms
+        self._spool_batch(left)
         return False, left.points

@@ -10,20 +10,19 @@ from sqlalchemy.sql.elements import ColumnElement
 from mloop.store._filter import Comparison, OrderKey
 from mloop.store._sql import _schema as t
 
-
-def status_expr(cutoff_ms: int) -> ColumnElement[Any]:
-    """A run's effective status: ``running`` with a heartbeat older than ``cutoff_ms`` reads ``killed``."""
-    r = t.runs
-    return sa.case(
-        (
-            sa.and_(
-                r.c.status == "running",
-                sa.func.coalesce(r.c.heartbeat_ms, r.c.start_ms) < cutoff_ms,
-            ),
-            sa.literal("killed"),
+# A run's effective status: ``running`` with a heartbeat older than the cutoff reads ``killed``.
+# Built once; the cutoff is bound per query (parameter ``cutoff_ms``).
+STATUS = sa.case(
+    (
+        sa.and_(
+            t.runs.c.status == "running",
+            sa.func.coalesce(t.runs.c.heartbeat_ms, t.runs.c.start_ms)
+            < sa.bindparam("cutoff_ms", type_=sa.BigInteger),
         ),
-        else_=r.c.status,
-    )
+        sa.literal("killed"),
+    ),
+    else_=t.runs.c.status,
+)
 
 
 def _string_cmp(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[Any]:
@@ -93,13 +92,13 @@ def build_query(
     ast: list[Comparison],
     order: list[OrderKey],
     *,
-    cutoff_ms: int,
     include_deleted: bool,
     limit: int,
     offset: int,
 ) -> sa.Select[Any]:
+    """The search query; execute it with ``{"cutoff_ms": ...}`` (see :data:`STATUS`)."""
     r = t.runs
-    status = status_expr(cutoff_ms)
+    status = STATUS
     q = sa.select(r, status.label("effective_status")).where(r.c.project_id.in_(project_ids))
     if not include_deleted:
         q = q.where(r.c.lifecycle_stage == "active")

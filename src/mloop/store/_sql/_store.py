@@ -45,6 +45,35 @@ def _chunks(items: Sequence[Any], n: int = _IN_CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + n]
 
 
+class _LazyJson(Mapping[str, Any]):
+    """A run's captured context, parsed on first access: searches return many runs whose context
+    (installed packages, ~3 KB each) is rarely read."""
+
+    __slots__ = ("_data", "_raw")
+
+    def __init__(self, raw: str) -> None:
+        self._raw: str | None = raw
+        self._data: dict[str, Any] | None = None
+
+    def _get(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._raw or "{}")
+            self._raw = None
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
 class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMixin, Store):
     """The metadata store on SQLite or PostgreSQL.
 
@@ -216,11 +245,31 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
                 )
             except IntegrityError:
                 raise AlreadyExistsError(f"run {f['run_id']} already exists.") from None
-            if f["params"]:
-                _metrics.write_params(conn, f["run_id"], f["params"])
+            if f["params"]:  # a new run has no params yet: insert without reading first
+                conn.execute(
+                    t.params.insert(),
+                    [{"run_id": f["run_id"], "key": k, "value": v} for k, v in f["params"].items()],
+                )
             if f["tags"]:
                 _metrics.write_tags(conn, f["run_id"], f["tags"])
-        return self._do_get_run(f["run_id"])
+        # Built from what was written: reading it back would cost a second transaction per run.
+        return Run(
+            id=f["run_id"],
+            project_id=str(pid),
+            name=f["name"],
+            status="running",
+            start_ms=f["start_ms"],
+            end_ms=None,
+            heartbeat_ms=f["start_ms"],
+            parent_run_id=f["parent_run_id"],
+            user=f["user"],
+            host=f["host"],
+            git_commit=f["git_commit"],
+            git_dirty=f["git_dirty"],
+            params=dict(f["params"]),
+            tags=dict(f["tags"]),
+            context=dict(f["context"]),
+        )
 
     def _cutoff(self) -> int:
         return now_ms() - self.heartbeat_timeout_ms
@@ -244,17 +293,22 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
                 )
             ):
                 tags[rid][k] = v
-            for m in conn.execute(
-                sa.select(t.metric_summary).where(t.metric_summary.c.run_id.in_(part))
+            ms = t.metric_summary
+            summary_cols = (
+                ms.c.run_id,
+                ms.c.key,
+                ms.c.value,
+                ms.c.is_nan,
+                ms.c.step,
+                ms.c.timestamp,
+            )
+            for rid, key, value, is_nan, step, ts, lo, hi, count in conn.execute(
+                sa.select(*summary_cols, ms.c.min_value, ms.c.max_value, ms.c["count"]).where(
+                    ms.c.run_id.in_(part)
+                )
             ):
-                metrics[m.run_id][m.key] = MetricSummary(
-                    key=m.key,
-                    last=math.nan if m.is_nan else float(m.value),
-                    step=m.step,
-                    timestamp=m.timestamp,
-                    min=m.min_value,
-                    max=m.max_value,
-                    count=m._mapping["count"],
+                metrics[rid][key] = MetricSummary(
+                    key, math.nan if is_nan else float(value), step, ts, lo, hi, count
                 )
             for i in conn.execute(sa.select(t.run_inputs).where(t.run_inputs.c.run_id.in_(part))):
                 inputs[i.run_id].append(RunInput(i.dataset_sha256, i.name, i.context))
@@ -282,7 +336,7 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
                 params=dict(params.get(r.id, {})),
                 tags=dict(tags.get(r.id, {})),
                 metrics=dict(sorted(metrics.get(r.id, {}).items())),
-                context=json.loads(r.context) if r.context else {},
+                context=_LazyJson(r.context) if r.context else {},
                 inputs=tuple(
                     sorted(inputs.get(r.id, []), key=lambda x: (x.name, x.dataset_sha256))
                 ),
@@ -293,9 +347,10 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
     def _do_get_run(self, run_id: str) -> Run:
         with self._read() as conn:
             row = conn.execute(
-                sa.select(
-                    t.runs, _search.status_expr(self._cutoff()).label("effective_status")
-                ).where(t.runs.c.id == run_id)
+                sa.select(t.runs, _search.STATUS.label("effective_status")).where(
+                    t.runs.c.id == run_id
+                ),
+                {"cutoff_ms": self._cutoff()},
             ).first()
             if row is None:
                 raise NotFoundError(f"run {run_id} does not exist.")
@@ -305,18 +360,26 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
         if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
             raise NotFoundError(f"run {run_id} does not exist.")
 
+    @staticmethod
+    def _status_values(status: str, end_ms: int | None) -> dict[str, Any]:
+        if status == "running":
+            return {"status": status, "heartbeat_ms": now_ms(), "end_ms": None}
+        return {"status": status, "end_ms": int(end_ms) if end_ms is not None else now_ms()}
+
+    def _set_status(self, conn: Connection, run_id: str, status: str, end_ms: int | None) -> None:
+        conn.execute(
+            t.runs.update()
+            .where(t.runs.c.id == run_id)
+            .values(**self._status_values(status, end_ms))
+        )
+
     def _do_update_run(
         self, run_id: str, *, status: str | None, end_ms: int | None, name: str | None
-    ) -> Run:
+    ) -> None:
         values: dict[str, Any] = {}
         if status is not None:
-            values["status"] = status
-            if status != "running" and end_ms is None:
-                end_ms = now_ms()
-            if status == "running":
-                values["heartbeat_ms"] = now_ms()
-                values["end_ms"] = None
-        if end_ms is not None:
+            values.update(self._status_values(status, end_ms))
+        elif end_ms is not None:
             values["end_ms"] = int(end_ms)
         if name is not None:
             values["name"] = name
@@ -330,7 +393,6 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
                 self._require_run(conn, run_id)
             if n == 0:
                 raise NotFoundError(f"run {run_id} does not exist.")
-        return self._do_get_run(run_id)
 
     def _do_heartbeat(self, run_id: str, ts_ms: int) -> None:
         with self._write() as conn:
@@ -356,10 +418,14 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
         params: Mapping[str, str],
         tags: Mapping[str, str],
         batch_id: str | None,
+        status: str | None = None,
+        end_ms: int | None = None,
     ) -> bool:
         try:
             with self._write() as conn:
                 self._require_run(conn, run_id)
+                if status is not None:  # idempotent, so applied even to a replayed batch
+                    self._set_status(conn, run_id, status, end_ms)
                 if batch_id is not None and not _metrics.claim_batch(conn, run_id, batch_id):
                     return False
                 if params:
@@ -403,13 +469,12 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
             pids,
             ast,
             order,
-            cutoff_ms=self._cutoff(),
             include_deleted=include_deleted,
             limit=limit,
             offset=offset,
         )
         with self._read() as conn:
-            rows = conn.execute(q).all()
+            rows = conn.execute(q, {"cutoff_ms": self._cutoff()}).all()
             more = len(rows) > limit
             return self._load_runs(conn, rows[:limit]), more
 
