@@ -164,10 +164,6 @@ class BackgroundWriter:
                 _log.exception(
                     "mloop: background writer for run %s failed; will retry", self.run_id
                 )
-        try:
-            self._final_drain()  # bounded by stop()'s join timeout
-        except Exception:
-            _log.exception("mloop: final write for run %s failed", self.run_id)
 
     def _final_drain(self) -> None:
         """Write what is left as one batch carrying the run's final status (one commit)."""
@@ -307,23 +303,23 @@ class BackgroundWriter:
     def stop(
         self, *, timeout_s: float, status: str | None = None, end_ms: int | None = None
     ) -> tuple[bool, int]:
-        """Stop the thread, which writes what is left (with ``status``), waiting at most ``timeout_s``.
+        """Stop the thread and write what is left with ``status`` (one commit).
 
-        Returns ``(complete, points_left)``: points still buffered when the timeout hit are spooled,
-        with the status, so nothing is lost, and counted.
+        The thread is given ``timeout_s`` to finish a write it is in the middle of; if it is stuck
+        (the store hangs), what is still buffered is spooled with the status, so nothing is lost.
+        The last write happens on the caller's thread: handing it to the writer thread cost more
+        than the write itself. Returns ``(complete, points_left)``.
         """
         self._final_status = (status, end_ms) if status is not None else None
         self._stop.set()
         self._wake.set()
         thread = self._thread
-        if thread is None:
-            self._final_drain()
-            return True, 0
-        thread.join(timeout_s)
-        if not thread.is_alive():
-            return True, 0
-        # The store is hanging: spool whatever is still in the buffer and report it.
-        left = self._collect()
-        left.status, left.end_ms = status, end_ms
-        self._spool_batch(left)
-        return False, left.points
+        if thread is not None:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                left = self._collect()
+                left.status, left.end_ms = status, end_ms
+                self._spool_batch(left)
+                return False, left.points
+        self._final_drain()
+        return True, 0

@@ -181,16 +181,23 @@ def write_tags(conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
 
 
 def claim_batch(conn: Connection, run_id: str, batch_id: str) -> bool:
-    """Record ``batch_id`` as applied; False when it already was (the caller skips the batch)."""
-    seen = conn.execute(
-        sa.select(t.batches.c.batch_id).where(t.batches.c.batch_id == batch_id)
-    ).first()
-    if seen is not None:
-        return False
-    conn.execute(
-        t.batches.insert(), {"batch_id": batch_id, "run_id": run_id, "applied_ms": now_ms()}
+    """Record ``batch_id`` as applied; False when it already was (the caller skips the batch).
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL both have it) instead of a read
+    and a write.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(t.batches)
+        .on_conflict_do_nothing(index_elements=["batch_id"])
+        .returning(t.batches.c.batch_id)
     )
-    return True
+    row = conn.execute(
+        stmt, {"batch_id": batch_id, "run_id": run_id, "applied_ms": now_ms()}
+    ).first()
+    return row is not None
 
 
 def read_history(

@@ -366,12 +366,13 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
             return {"status": status, "heartbeat_ms": now_ms(), "end_ms": None}
         return {"status": status, "end_ms": int(end_ms) if end_ms is not None else now_ms()}
 
-    def _set_status(self, conn: Connection, run_id: str, status: str, end_ms: int | None) -> None:
-        conn.execute(
+    def _set_status(self, conn: Connection, run_id: str, status: str, end_ms: int | None) -> bool:
+        stmt = (
             t.runs.update()
             .where(t.runs.c.id == run_id)
             .values(**self._status_values(status, end_ms))
         )
+        return conn.execute(stmt).rowcount > 0
 
     def _do_update_run(
         self, run_id: str, *, status: str | None, end_ms: int | None, name: str | None
@@ -423,9 +424,11 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
     ) -> bool:
         try:
             with self._write() as conn:
-                self._require_run(conn, run_id)
                 if status is not None:  # idempotent, so applied even to a replayed batch
-                    self._set_status(conn, run_id, status, end_ms)
+                    if not self._set_status(conn, run_id, status, end_ms):
+                        raise NotFoundError(f"run {run_id} does not exist.")
+                else:
+                    self._require_run(conn, run_id)
                 if batch_id is not None and not _metrics.claim_batch(conn, run_id, batch_id):
                     return False
                 if params:
