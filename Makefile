@@ -37,8 +37,11 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 	$(PY) -m pip install -q -r bench/requirements.txt
 	@touch $(BENCH_STAMP)
 
+# Each benchmark installs its peer (MLflow, Evidently) into its own env under bench/ and prints ratios.
 bench: $(BENCH_STAMP)
-	$(PY) bench/tracking.py
+	$(PY) bench/tracking.py $(BENCH_ARGS)
+	$(PY) bench/registry.py
+	$(PY) bench/drift.py
 
 clean:
 	rm -rf $(VENV) .mloop .pytest_cache .mypy_cache .ruff_cache
