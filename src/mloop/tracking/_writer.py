@@ -119,9 +119,7 @@ class BackgroundWriter:
         self.tags: dict[str, str] = {}
         self._meta_lock = threading.Lock()
         self._io_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._next_due = 0.0
         self._last_heartbeat = time.monotonic()
         self._on_error = on_error or (lambda msg: _log.warning("mloop: %s", msg))
         self._final_status: tuple[str, int | None] | None = None
@@ -134,36 +132,35 @@ class BackgroundWriter:
     def add_params(self, params: Mapping[str, str]) -> None:
         with self._meta_lock:
             self.params.update(params)
-        self._wake.set()
+        _FLUSHER.wake()
 
     def add_tags(self, tags: Mapping[str, str]) -> None:
         with self._meta_lock:
             self.tags.update(tags)
-        self._wake.set()
+        _FLUSHER.wake()
 
     def wake(self) -> None:
-        self._wake.set()
+        _FLUSHER.wake()
 
-    # ------------------------------------------------------------------ thread
+    # ------------------------------------------------------------------ scheduling
     def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._loop, name=f"mloop-writer-{self.run_id[:8]}", daemon=True
-        )
-        self._thread.start()
+        """Hand this writer to the process's flusher thread (no thread per run)."""
+        self._next_due = time.monotonic() + self.flush_interval_s
+        _FLUSHER.register(self)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_interval_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                break
-            try:
-                self.drain()
-                self._maybe_heartbeat()
-            except Exception:  # the writer thread must never die silently
-                _log.exception(
-                    "mloop: background writer for run %s failed; will retry", self.run_id
-                )
+    def _service(self, now: float, woken: bool) -> None:
+        """Called by the flusher: drain when due (or woken), heartbeat when due."""
+        if not (woken or now >= self._next_due):
+            return
+        self._next_due = now + self.flush_interval_s
+        if not self._io_lock.acquire(blocking=False):
+            return  # finish() or flush() is writing right now
+        self._io_lock.release()
+        try:
+            self.drain()
+            self._maybe_heartbeat()
+        except Exception:  # the flusher must never die silently
+            _log.exception("mloop: background writer for run %s failed; will retry", self.run_id)
 
     def _final_drain(self) -> None:
         """Write what is left as one batch carrying the run's final status (one commit)."""
@@ -311,15 +308,63 @@ class BackgroundWriter:
         than the write itself. Returns ``(complete, points_left)``.
         """
         self._final_status = (status, end_ms) if status is not None else None
-        self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout_s)
-            if thread.is_alive():
-                left = self._collect()
-                left.status, left.end_ms = status, end_ms
-                self._spool_batch(left)
-                return False, left.points
+        _FLUSHER.unregister(self)
+        # Wait (bounded) for a write the flusher may be in the middle of; if it is stuck (the store
+        # hangs), spool what is still buffered, with the status.
+        if not self._io_lock.acquire(timeout=timeout_s):
+            left = self._collect()
+            left.status, left.end_ms = status, end_ms
+            self._spool_batch(left)
+            return False, left.points
+        self._io_lock.release()
         self._final_drain()
         return True, 0
+
+
+class _Flusher:
+    """One daemon thread per process that drains every live run's writer.
+
+    Starting and joining a thread per run cost more than writing a short run; one shared thread
+    wakes at the shortest flush interval of the writers it serves, or at once when a buffer fills.
+    """
+
+    def __init__(self) -> None:
+        self._writers: dict[int, BackgroundWriter] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def register(self, writer: BackgroundWriter) -> None:
+        import os
+
+        with self._lock:
+            self._writers[id(writer)] = writer
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()  # a forked child needs its own thread
+                self._thread = threading.Thread(
+                    target=self._loop, name="mloop-flusher", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()  # re-read the shortest interval now
+
+    def unregister(self, writer: BackgroundWriter) -> None:
+        with self._lock:
+            self._writers.pop(id(writer), None)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                writers = list(self._writers.values())
+            interval = min((w.flush_interval_s for w in writers), default=1.0)
+            woken = self._wake.wait(interval)
+            self._wake.clear()
+            now = time.monotonic()
+            for w in writers:
+                w._service(now, woken)
+
+
+_FLUSHER = _Flusher()

@@ -16,6 +16,15 @@ from mloop.store._sql import _schema as t
 
 MAX_CHUNK_POINTS = 65_536
 
+_SUMMARY_FOR_UPDATE = (
+    sa.select(t.metric_summary)
+    .where(
+        t.metric_summary.c.run_id == sa.bindparam("rid"),
+        t.metric_summary.c.key.in_(sa.bindparam("keys", expanding=True)),
+    )
+    .with_for_update()
+)
+
 
 def pack_chunk(steps: np.ndarray, ts: np.ndarray, values: np.ndarray) -> bytes:
     """Little-endian int64 steps | int64 timestamps | float64 values (NaN/inf bit-exact)."""
@@ -86,12 +95,7 @@ def write_metrics(conn: Connection, run_id: str, metrics: Mapping[str, MetricSer
 
     ms = t.metric_summary
     existing = {
-        r.key: r
-        for r in conn.execute(
-            sa.select(ms)
-            .where(ms.c.run_id == run_id, ms.c.key.in_(list(metrics)))
-            .with_for_update()
-        )
+        r.key: r for r in conn.execute(_SUMMARY_FOR_UPDATE, {"rid": run_id, "keys": list(metrics)})
     }
     inserts, updates = [], []
     for key, series in metrics.items():

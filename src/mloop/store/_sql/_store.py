@@ -45,6 +45,17 @@ def _chunks(items: Sequence[Any], n: int = _IN_CHUNK) -> Iterator[Sequence[Any]]
         yield items[i : i + n]
 
 
+# Hot-path statements, built once (SQLAlchemy then reuses their compiled form).
+_PROJECT_EXISTS = sa.select(t.projects.c.id).where(t.projects.c.id == sa.bindparam("pid"))
+_RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("rid"))
+_INSERT_RUN = t.runs.insert()
+_FINISH_RUN = (
+    t.runs.update()
+    .where(t.runs.c.id == sa.bindparam("rid"))
+    .values(status=sa.bindparam("st"), end_ms=sa.bindparam("end"))
+)
+
+
 class _LazyJson(Mapping[str, Any]):
     """A run's captured context, parsed on first access: searches return many runs whose context
     (installed packages, ~3 KB each) is rarely read."""
@@ -220,28 +231,26 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
     def _do_create_run(self, project_id: str, **f: Any) -> Run:
         pid = self._project_id(project_id)
         with self._write() as conn:
-            if (
-                conn.execute(sa.select(t.projects.c.id).where(t.projects.c.id == pid)).first()
-                is None
-            ):
+            if conn.execute(_PROJECT_EXISTS, {"pid": pid}).first() is None:
                 raise NotFoundError(f"project id {project_id!r} does not exist.")
             try:
                 conn.execute(
-                    t.runs.insert().values(
-                        id=f["run_id"],
-                        project_id=pid,
-                        name=f["name"],
-                        status="running",
-                        start_ms=f["start_ms"],
-                        heartbeat_ms=f["start_ms"],
-                        parent_run_id=f["parent_run_id"],
-                        user=f["user"],
-                        host=f["host"],
-                        git_commit=f["git_commit"],
-                        git_dirty=f["git_dirty"],
-                        lifecycle_stage="active",
-                        context=json.dumps(f["context"], default=str) if f["context"] else None,
-                    )
+                    _INSERT_RUN,  # prebuilt: building statements per run costs more than running them
+                    {
+                        "id": f["run_id"],
+                        "project_id": pid,
+                        "name": f["name"],
+                        "status": "running",
+                        "start_ms": f["start_ms"],
+                        "heartbeat_ms": f["start_ms"],
+                        "parent_run_id": f["parent_run_id"],
+                        "user": f["user"],
+                        "host": f["host"],
+                        "git_commit": f["git_commit"],
+                        "git_dirty": f["git_dirty"],
+                        "lifecycle_stage": "active",
+                        "context": json.dumps(f["context"], default=str) if f["context"] else None,
+                    },
                 )
             except IntegrityError:
                 raise AlreadyExistsError(f"run {f['run_id']} already exists.") from None
@@ -357,7 +366,7 @@ class SqlStore(SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMix
             return self._load_runs(conn, [row])[0]
 
     def _require_run(self, conn: Connection, run_id: str) -> None:
-        if conn.execute(sa.select(t.runs.c.id).where(t.runs.c.id == run_id)).first() is None:
+        if conn.execute(_RUN_EXISTS, {"rid": run_id}).first() is None:
             raise NotFoundError(f"run {run_id} does not exist.")
 
     @staticmethod
