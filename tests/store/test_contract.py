@@ -385,3 +385,16 @@ def test_datasets_are_keyed_by_content_and_recorded_as_inputs(store: Store, run)
     assert store.get_dataset(ds.sha256).schema == {"x": "double"}
     with pytest.raises(NotFoundError):
         store.log_input(run.id, RunInput("34" * 32, "valid"))
+
+
+def test_search_results_carry_the_context_lazily(store: Store, project) -> None:
+    ids = [
+        store.create_run(
+            project.id, context={"python_version": "3.11", "packages": {"numpy": f"2.{i}"}}
+        ).id
+        for i in range(3)
+    ]
+    found = {r.id: r for r in store.search_runs(project.id).items}
+    for i, rid in enumerate(ids):
+        assert found[rid].context["packages"] == {"numpy": f"2.{i}"}
+        assert dict(found[rid].context) == dict(store.get_run(rid).context)

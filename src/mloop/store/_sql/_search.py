@@ -99,7 +99,9 @@ def build_query(
     """The search query; execute it with ``{"cutoff_ms": ...}`` (see :data:`STATUS`)."""
     r = t.runs
     status = STATUS
-    q = sa.select(r, status.label("effective_status")).where(r.c.project_id.in_(project_ids))
+    # The captured context (~3 KB a run) is left out: results load it lazily, a page at a time.
+    columns = [c for c in r.c if c.name != "context"]
+    q = sa.select(*columns, status.label("effective_status")).where(r.c.project_id.in_(project_ids))
     if not include_deleted:
         q = q.where(r.c.lifecycle_stage == "active")
     for c in ast:

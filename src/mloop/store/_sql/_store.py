@@ -47,20 +47,47 @@ _FINISH_RUN = (
 )
 
 
+class _PageContexts:
+    """Loads the captured contexts of one page of search results in one query, on first use.
+
+    A run's context (installed packages, ~3 KB) is rarely read from search results, and fetching it
+    doubled the cost of the search query itself.
+    """
+
+    def __init__(self, engine: Any, ids: list[str]) -> None:
+        self._engine = engine
+        self._ids = ids
+        self._raw: dict[str, str | None] | None = None
+
+    def raw(self, run_id: str) -> str | None:
+        if self._raw is None:
+            raw: dict[str, str | None] = {}
+            with self._engine.connect() as conn:
+                for part in _chunks(self._ids):
+                    q = sa.select(t.runs.c.id, t.runs.c.context).where(t.runs.c.id.in_(part))
+                    raw.update(conn.execute(q).all())
+            self._raw = raw
+        return self._raw.get(run_id)
+
+
 class _LazyJson(Mapping[str, Any]):
-    """A run's captured context, parsed on first access: searches return many runs whose context
-    (installed packages, ~3 KB each) is rarely read."""
+    """A run's captured context, read and parsed on first access."""
 
-    __slots__ = ("_data", "_raw")
+    __slots__ = ("_data", "_page", "_raw", "_run_id")
 
-    def __init__(self, raw: str) -> None:
-        self._raw: str | None = raw
+    def __init__(
+        self, raw: str | None = None, *, page: _PageContexts | None = None, run_id: str = ""
+    ) -> None:
+        self._raw = raw
+        self._page = page
+        self._run_id = run_id
         self._data: dict[str, Any] | None = None
 
     def _get(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = json.loads(self._raw or "{}")
-            self._raw = None
+            raw = self._raw if self._page is None else self._page.raw(self._run_id)
+            self._data = json.loads(raw) if raw else {}
+            self._raw = self._page = None
         return self._data
 
     def __getitem__(self, key: str) -> Any:
@@ -276,7 +303,9 @@ class SqlStore(
     def _cutoff(self) -> int:
         return now_ms() - self.heartbeat_timeout_ms
 
-    def _load_runs(self, conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    def _load_runs(
+        self, conn: Connection, rows: Sequence[Any], *, page: _PageContexts | None = None
+    ) -> list[Run]:
         ids = [r[0] for r in rows]  # runs.id is the first column
         params: dict[str, dict[str, str]] = defaultdict(dict)
         tags: dict[str, dict[str, str]] = defaultdict(dict)
@@ -318,10 +347,11 @@ class SqlStore(
             return out
         pos = {name: i for i, name in enumerate(rows[0]._fields)}
         (i_id, i_pid, i_name, i_status, i_eff, i_start, i_end, i_hb, i_parent, i_user, i_host, i_git,
-         i_dirty, i_stage, i_ctx) = (pos[k] for k in (
+         i_dirty, i_stage) = (pos[k] for k in (
             "id", "project_id", "name", "status", "effective_status", "start_ms", "end_ms",
             "heartbeat_ms", "parent_run_id", "user", "host", "git_commit", "git_dirty",
-            "lifecycle_stage", "context"))  # fmt: skip
+            "lifecycle_stage"))  # fmt: skip
+        i_ctx = pos.get("context")
         new_run = object.__new__
         for r in rows:
             rid, eff, end = r[i_id], r[i_eff], r[i_end]
@@ -346,7 +376,9 @@ class SqlStore(
                 params=params.get(rid) or {},
                 tags=tags.get(rid) or {},
                 metrics=dict(sorted(metrics[rid].items())) if rid in metrics else {},
-                context=_LazyJson(r[i_ctx]) if r[i_ctx] else {},
+                context=_LazyJson(r[i_ctx])
+                if i_ctx is not None
+                else _LazyJson(page=page, run_id=rid),
                 inputs=tuple(sorted(inputs[rid], key=lambda x: (x.name, x.dataset_sha256)))
                 if rid in inputs
                 else (),
@@ -489,4 +521,5 @@ class SqlStore(
         with self._read() as conn:
             rows = conn.execute(q, {"cutoff_ms": self._cutoff()}).all()
             more = len(rows) > limit
-            return self._load_runs(conn, rows[:limit]), more
+            page = _PageContexts(self.engine, [r[0] for r in rows[:limit]])
+            return self._load_runs(conn, rows[:limit], page=page), more
