@@ -18,14 +18,9 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._perf_inputs import _missing, _plain, _to_numpy
 from mloop.monitoring._perf_metrics import binary_roc_auc
-from mloop.monitoring._performance import (
-    _encode,
-    _missing,
-    _plain,
-    _to_numpy,
-    performance_report,
-)
+from mloop.monitoring._performance import _encode, performance_report
 
 __all__ = ["CBPE", "ESTIMATED_METRICS", "PerformanceEstimate", "estimate_performance"]
 
