@@ -95,3 +95,41 @@ def test_open_store_defaults_to_sqlite_under_home(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         s.close()
+
+
+def _kill_other_backends(url: str) -> int:
+    import psycopg
+
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        return len(
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        )
+
+
+def test_postgres_pool_replaces_connections_the_server_closed(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping per checkout; a connection that sat idle is pinged and, if dead, replaced."""
+    from mloop.store._sql import _engine
+
+    store = SqlStore(pg_database)
+    try:
+        pid = store.create_project("before").id
+        pings: list[int] = []
+        real_ping = store.engine.dialect.do_ping
+        monkeypatch.setattr(
+            store.engine.dialect, "do_ping", lambda c: pings.append(1) or real_ping(c)
+        )
+        for i in range(3):  # back-to-back transactions: no ping
+            store.create_run(pid, name=f"r{i}")
+        assert pings == []
+        assert _kill_other_backends(pg_database) >= 1  # the pooled connection is now dead
+        monkeypatch.setattr(_engine, "PING_IDLE_S", 0.0)  # every idle connection counts as stale
+        run = store.create_run(pid, name="after")  # the pool pings, finds it dead, reconnects
+        assert pings and store.get_run(run.id).name == "after"
+    finally:
+        store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ HEAD_REVISION = "0003"
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 60.0
+PING_IDLE_S = 5.0  # PostgreSQL: ping a pooled connection before use when idle this long
 _PG_UPGRADE_LOCK = 0x6D6C6F6F70  # "mloop": pg_advisory_lock key serialising schema upgrades
 
 
@@ -41,21 +43,43 @@ def create_store_engine(uri: str) -> Engine:
         elif uri.startswith("postgresql://"):
             uri = "postgresql+psycopg://" + uri[len("postgresql://") :]
         try:
-            return sa.create_engine(
-                uri,
-                pool_pre_ping=True,
-                pool_size=5,
-                max_overflow=10,
-                connect_args={"connect_timeout": 10},
+            engine = sa.create_engine(
+                uri, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 10}
             )
         except ModuleNotFoundError as exc:
             raise StoreUnavailableError(
                 f"PostgreSQL store {describe_uri(uri)!r} needs the psycopg driver: "
                 "pip install 'mloop[postgres]'."
             ) from exc
+        _ping_when_idle(engine)
+        return engine
     raise InvalidInputError(
         f"store URI must start with 'sqlite:///' or 'postgresql+psycopg://'; got {describe_uri(uri)!r}."
     )
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use if it sat idle for ``PING_IDLE_S`` or more.
+
+    ``pool_pre_ping`` would ping on every checkout: a round trip per transaction, ~15% of the
+    time it takes to create a run. A connection that was just used is alive; one that sat in the
+    pool may have been closed by a server restart or a proxy, so it is pinged, and a dead one is
+    replaced (the pool retries the checkout on ``DisconnectionError``).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["mloop_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("mloop_idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"pooled connection is dead: {exc}") from exc
 
 
 def _sqlite_engine(uri: str) -> Engine:
@@ -80,6 +104,9 @@ def _sqlite_engine(uri: str) -> Engine:
             cur.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
+            # 32 MB page cache a connection (default 2 MB): a search over a few thousand runs
+            # touches more pages than the default holds, and re-reading them cost ~30%.
+            cur.execute("PRAGMA cache_size = -32768")
             cur.execute("PRAGMA foreign_keys = ON")
             # LIKE is case-sensitive on PostgreSQL (and in MLflow's grammar); make SQLite agree.
             cur.execute("PRAGMA case_sensitive_like = ON")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -13,17 +14,11 @@ from mloop.errors import ConflictError
 from mloop.ids import now_ms
 from mloop.store._entities import MetricSeries
 from mloop.store._sql import _schema as t
+from mloop.store._sql._raw import Cursor
 
 MAX_CHUNK_POINTS = 65_536
 
-_SUMMARY_FOR_UPDATE = (
-    sa.select(t.metric_summary)
-    .where(
-        t.metric_summary.c.run_id == sa.bindparam("rid"),
-        t.metric_summary.c.key.in_(sa.bindparam("keys", expanding=True)),
-    )
-    .with_for_update()
-)
+_IN_CHUNK = 500  # keys per ``IN (...)``: far below SQLite's and PostgreSQL's parameter limits
 
 
 def pack_chunk(steps: np.ndarray, ts: np.ndarray, values: np.ndarray) -> bytes:
@@ -67,100 +62,82 @@ def sort_history(
 
 def _summarise(series: MetricSeries) -> tuple[float, int, int, float | None, float | None, int]:
     s, ts, v = series.steps, series.timestamps, series.values
-    last = int(np.lexsort((ts, s))[-1]) if len(v) > 1 else 0
+    if len(v) == 1:  # the common case (one step per flush) without numpy reductions
+        x = float(v[0])
+        edge = None if math.isnan(x) else x
+        return x, int(s[0]), int(ts[0]), edge, edge, 1
+    last = int(np.lexsort((ts, s))[-1])
     finite = v[~np.isnan(v)]
     lo = float(finite.min()) if len(finite) else None
     hi = float(finite.max()) if len(finite) else None
     return float(v[last]), int(s[last]), int(ts[last]), lo, hi, len(v)
 
 
-def write_metrics(conn: Connection, run_id: str, metrics: Mapping[str, MetricSeries]) -> None:
+_INSERT_CHUNK = "INSERT INTO metric_chunks (run_id, key, n, step_min, step_max, data)"
+# The summary merge happens in the database, in one statement per batch: a point replaces the last
+# value when its (step, timestamp) is not older (ties go to the later write); min and max ignore
+# NaN (NULL); counts add up. In an upsert, ``metric_summary.*`` is the stored row.
+_NEWER = (
+    "(excluded.step > metric_summary.step OR (excluded.step = metric_summary.step AND "
+    'excluded."timestamp" >= metric_summary."timestamp"))'
+)
+_UPSERT_SUMMARY = """
+INSERT INTO metric_summary
+    (run_id, key, value, is_nan, step, "timestamp", min_value, max_value, "count")
+"""
+_MERGE_SUMMARY = f"""
+ON CONFLICT (run_id, key) DO UPDATE SET
+    value = CASE WHEN {_NEWER} THEN excluded.value ELSE metric_summary.value END,
+    is_nan = CASE WHEN {_NEWER} THEN excluded.is_nan ELSE metric_summary.is_nan END,
+    step = CASE WHEN {_NEWER} THEN excluded.step ELSE metric_summary.step END,
+    "timestamp" = CASE WHEN {_NEWER} THEN excluded."timestamp" ELSE metric_summary."timestamp" END,
+    min_value = CASE
+        WHEN excluded.min_value IS NULL THEN metric_summary.min_value
+        WHEN metric_summary.min_value IS NULL OR excluded.min_value < metric_summary.min_value
+            THEN excluded.min_value
+        ELSE metric_summary.min_value END,
+    max_value = CASE
+        WHEN excluded.max_value IS NULL THEN metric_summary.max_value
+        WHEN metric_summary.max_value IS NULL OR excluded.max_value > metric_summary.max_value
+            THEN excluded.max_value
+        ELSE metric_summary.max_value END,
+    "count" = metric_summary."count" + excluded."count"
+"""
+
+
+def write_metrics(cur: Cursor, run_id: str, metrics: Mapping[str, MetricSeries]) -> None:
     chunk_rows = []
+    summary_rows = []
     for key, series in metrics.items():
         n = len(series)
         for start in range(0, n, MAX_CHUNK_POINTS):
-            sl = slice(start, start + MAX_CHUNK_POINTS)
-            st = series.steps[sl]
-            chunk_rows.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "n": len(st),
-                    "step_min": int(st.min()),
-                    "step_max": int(st.max()),
-                    "data": pack_chunk(st, series.timestamps[sl], series.values[sl]),
-                }
-            )
-    conn.execute(t.metric_chunks.insert(), chunk_rows)
-
-    ms = t.metric_summary
-    existing = {
-        r.key: r for r in conn.execute(_SUMMARY_FOR_UPDATE, {"rid": run_id, "keys": list(metrics)})
-    }
-    inserts, updates = [], []
-    for key, series in metrics.items():
+            st = series.steps[start : start + MAX_CHUNK_POINTS]
+            tss = series.timestamps[start : start + MAX_CHUNK_POINTS]
+            vals = series.values[start : start + MAX_CHUNK_POINTS]
+            lo_step, hi_step = (int(st[0]),) * 2 if len(st) == 1 else (int(st.min()), int(st.max()))
+            chunk_rows.append((run_id, key, len(st), lo_step, hi_step, pack_chunk(st, tss, vals)))
         last, step, ts, lo, hi, count = _summarise(series)
-        old = existing.get(key)
-        if old is not None:
-            if (step, ts) < (old.step, old.timestamp):
-                last = math.nan if old.is_nan else float(old.value)
-                step, ts = old.step, old.timestamp
-            lo = (
-                old.min_value
-                if lo is None
-                else (lo if old.min_value is None else min(lo, old.min_value))
-            )
-            hi = (
-                old.max_value
-                if hi is None
-                else (hi if old.max_value is None else max(hi, old.max_value))
-            )
-            count += old._mapping["count"]
-        row = {
-            "value": None if math.isnan(last) else last,
-            "is_nan": math.isnan(last),
-            "step": step,
-            "timestamp": ts,
-            "min_value": lo,
-            "max_value": hi,
-            "count": count,
-        }
-        if old is None:
-            inserts.append({"run_id": run_id, "key": key, **row})
-        else:
-            updates.append({"b_run_id": run_id, "b_key": key, **row})
-    if inserts:
-        conn.execute(ms.insert(), inserts)
-    if updates:
-        conn.execute(
-            ms.update()
-            .where(ms.c.run_id == sa.bindparam("b_run_id"), ms.c.key == sa.bindparam("b_key"))
-            .values(
-                {
-                    c: sa.bindparam(c)
-                    for c in (
-                        "value",
-                        "is_nan",
-                        "step",
-                        "timestamp",
-                        "min_value",
-                        "max_value",
-                        "count",
-                    )
-                }
-            ),
-            updates,
-        )
+        nan = math.isnan(last)
+        summary_rows.append((run_id, key, None if nan else last, nan, step, ts, lo, hi, count))
+    cur.insert(_INSERT_CHUNK, chunk_rows)
+    cur.insert(_UPSERT_SUMMARY, summary_rows, _MERGE_SUMMARY)
 
 
-def write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> None:
+def _in(n: int) -> str:
+    return "(" + ", ".join("?" * n) + ")"
+
+
+def write_params(cur: Cursor, run_id: str, params: Mapping[str, str]) -> None:
     """Insert write-once params; the same value again is fine, another value is a ConflictError."""
-    p = t.params
-    existing = dict(
-        conn.execute(
-            sa.select(p.c.key, p.c.value).where(p.c.run_id == run_id, p.c.key.in_(list(params)))
-        ).all()
-    )
+    keys = list(params)
+    existing: dict[str, str] = {}
+    for i in range(0, len(keys), _IN_CHUNK):
+        part = keys[i : i + _IN_CHUNK]
+        rows = cur.execute(
+            f"SELECT key, value FROM params WHERE run_id = ? AND key IN {_in(len(part))}",
+            (run_id, *part),
+        ).fetchall()
+        existing.update(rows)
     conflicts = {
         k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v
     }
@@ -171,37 +148,35 @@ def write_params(conn: Connection, run_id: str, params: Mapping[str, str]) -> No
             f"become {new!r}. Log the new value under another key or start a new run.",
             details={"conflicts": {k: {"stored": o, "new": n} for k, (o, n) in conflicts.items()}},
         )
-    new_rows = [
-        {"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing
-    ]
-    if new_rows:
-        conn.execute(p.insert(), new_rows)
+    insert_params(cur, run_id, {k: v for k, v in params.items() if k not in existing})
 
 
-def write_tags(conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
-    tg = t.tags
-    conn.execute(tg.delete().where(tg.c.run_id == run_id, tg.c.key.in_(list(tags))))
-    conn.execute(tg.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
-
-
-def claim_batch(conn: Connection, run_id: str, batch_id: str) -> bool:
-    """Record ``batch_id`` as applied; False when it already was (the caller skips the batch).
-
-    One ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL both have it) instead of a read
-    and a write.
-    """
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(t.batches)
-        .on_conflict_do_nothing(index_elements=["batch_id"])
-        .returning(t.batches.c.batch_id)
+def insert_params(cur: Cursor, run_id: str, params: Mapping[str, str]) -> None:
+    """Params of a run that has none of these keys yet (a new run): no read first."""
+    cur.insert(
+        "INSERT INTO params (run_id, key, value)", [(run_id, k, v) for k, v in params.items()]
     )
-    row = conn.execute(
-        stmt, {"batch_id": batch_id, "run_id": run_id, "applied_ms": now_ms()}
-    ).first()
-    return row is not None
+
+
+def write_tags(cur: Cursor, run_id: str, tags: Mapping[str, str]) -> None:
+    cur.insert(
+        "INSERT INTO tags (run_id, key, value)",
+        [(run_id, k, v) for k, v in tags.items()],
+        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+    )
+
+
+def claim_batch(cur: Cursor, run_id: str, batch_id: str) -> Any:
+    """Record ``batch_id`` as applied; the result has a row unless it already was.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (SQLite and PostgreSQL both have it)
+    instead of a read and a write; read the result after ``cur.sync()``.
+    """
+    return cur.execute(
+        "INSERT INTO batches (batch_id, run_id, applied_ms) VALUES (?, ?, ?) "
+        "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id",
+        (batch_id, run_id, now_ms()),
+    )
 
 
 def read_history(

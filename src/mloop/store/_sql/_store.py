@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,88 +17,34 @@ from mloop.ids import now_ms
 from mloop.store._base import Store
 from mloop.store._entities import (
     MetricSeries,
-    MetricSummary,
     Project,
     Run,
-    RunInput,
 )
 from mloop.store._filter import Comparison, OrderKey
 from mloop.store._sql import _metrics, _search
 from mloop.store._sql import _schema as t
 from mloop.store._sql._aliases import SqlAliasesMixin
-from mloop.store._sql._artifacts import SqlArtifactsMixin, _chunks
+from mloop.store._sql._artifacts import SqlArtifactsMixin
 from mloop.store._sql._engine import create_store_engine, store_error, upgrade_schema
 from mloop.store._sql._events import SqlEventsMixin
+from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._monitors import SqlMonitorsMixin
+from mloop.store._sql._raw import Cursor
 from mloop.store._sql._registry import SqlRegistryMixin
 
 __all__ = ["SqlStore"]
 
-# Hot-path statements, built once (SQLAlchemy then reuses their compiled form).
-_PROJECT_EXISTS = sa.select(t.projects.c.id).where(t.projects.c.id == sa.bindparam("pid"))
 _RUN_EXISTS = sa.select(t.runs.c.id).where(t.runs.c.id == sa.bindparam("rid"))
-_INSERT_RUN = t.runs.insert()
-_FINISH_RUN = (
-    t.runs.update()
-    .where(t.runs.c.id == sa.bindparam("rid"))
-    .values(status=sa.bindparam("st"), end_ms=sa.bindparam("end"))
+# Hot paths (creating runs, writing batches) run plain SQL on the driver cursor: see ``_raw``.
+_INSERT_RUN = (
+    'INSERT INTO runs (id, project_id, name, status, start_ms, heartbeat_ms, parent_run_id, "user", '
+    "host, git_commit, git_dirty, lifecycle_stage, context) "
+    "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, 'active', ?)"
 )
 
 
-class _PageContexts:
-    """Loads the captured contexts of one page of search results in one query, on first use.
-
-    A run's context (installed packages, ~3 KB) is rarely read from search results, and fetching it
-    doubled the cost of the search query itself.
-    """
-
-    def __init__(self, engine: Any, ids: list[str]) -> None:
-        self._engine = engine
-        self._ids = ids
-        self._raw: dict[str, str | None] | None = None
-
-    def raw(self, run_id: str) -> str | None:
-        if self._raw is None:
-            raw: dict[str, str | None] = {}
-            with self._engine.connect() as conn:
-                for part in _chunks(self._ids):
-                    q = sa.select(t.runs.c.id, t.runs.c.context).where(t.runs.c.id.in_(part))
-                    raw.update(conn.execute(q).all())
-            self._raw = raw
-        return self._raw.get(run_id)
-
-
-class _LazyJson(Mapping[str, Any]):
-    """A run's captured context, read and parsed on first access."""
-
-    __slots__ = ("_data", "_page", "_raw", "_run_id")
-
-    def __init__(
-        self, raw: str | None = None, *, page: _PageContexts | None = None, run_id: str = ""
-    ) -> None:
-        self._raw = raw
-        self._page = page
-        self._run_id = run_id
-        self._data: dict[str, Any] | None = None
-
-    def _get(self) -> dict[str, Any]:
-        if self._data is None:
-            raw = self._raw if self._page is None else self._page.raw(self._run_id)
-            self._data = json.loads(raw) if raw else {}
-            self._raw = self._page = None
-        return self._data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._get()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __repr__(self) -> str:
-        return repr(self._get())
+class _AlreadyApplied(Exception):
+    """A replayed batch: roll its transaction back."""
 
 
 class SqlStore(
@@ -158,6 +102,17 @@ class SqlStore(
             if isinstance(exc, IntegrityError):
                 raise
             raise store_error(exc, self.uri) from exc
+
+    @contextlib.contextmanager
+    def _write_cursor(self) -> Iterator[Cursor]:
+        """A write transaction (see :meth:`_write`) seen through its driver cursor."""
+        with self._write() as conn:
+            cur = Cursor(conn)
+            try:
+                with cur.pipelined():
+                    yield cur
+            finally:
+                cur.close()
 
     # ------------------------------------------------------------------ projects
     def _project_from_row(self, conn: Connection, row: Any) -> Project:
@@ -250,37 +205,26 @@ class SqlStore(
     # ------------------------------------------------------------------ runs
     def _do_create_run(self, project_id: str, **f: Any) -> Run:
         pid = self._project_id(project_id)
-        with self._write() as conn:
-            if conn.execute(_PROJECT_EXISTS, {"pid": pid}).first() is None:
-                raise NotFoundError(f"project id {project_id!r} does not exist.")
-            try:
-                conn.execute(
-                    _INSERT_RUN,  # prebuilt: building statements per run costs more than running them
-                    {
-                        "id": f["run_id"],
-                        "project_id": pid,
-                        "name": f["name"],
-                        "status": "running",
-                        "start_ms": f["start_ms"],
-                        "heartbeat_ms": f["start_ms"],
-                        "parent_run_id": f["parent_run_id"],
-                        "user": f["user"],
-                        "host": f["host"],
-                        "git_commit": f["git_commit"],
-                        "git_dirty": f["git_dirty"],
-                        "lifecycle_stage": "active",
-                        "context": json.dumps(f["context"], default=str) if f["context"] else None,
-                    },
-                )
-            except IntegrityError:
-                raise AlreadyExistsError(f"run {f['run_id']} already exists.") from None
-            if f["params"]:  # a new run has no params yet: insert without reading first
-                conn.execute(
-                    t.params.insert(),
-                    [{"run_id": f["run_id"], "key": k, "value": v} for k, v in f["params"].items()],
-                )
-            if f["tags"]:
-                _metrics.write_tags(conn, f["run_id"], f["tags"])
+        rid = f["run_id"]
+        context = json.dumps(f["context"], default=str) if f["context"] else None
+        try:
+            with self._write_cursor() as cur:
+                cur.execute(
+                    _INSERT_RUN,
+                    (rid, pid, f["name"], f["start_ms"], f["start_ms"], f["parent_run_id"],
+                     f["user"], f["host"], f["git_commit"], f["git_dirty"], context),
+                )  # fmt: skip
+                if f["params"]:  # a new run has no params yet: insert without reading first
+                    _metrics.insert_params(cur, rid, f["params"])
+                if f["tags"]:
+                    _metrics.write_tags(cur, rid, f["tags"])
+        except IntegrityError as exc:
+            # The foreign key names a missing project; no existence query first (a round trip).
+            if "foreign key" in str(exc.orig).lower():
+                raise NotFoundError(f"project id {project_id!r} does not exist.") from None
+            if "runs" not in str(exc.orig) and "pk_runs" not in str(exc.orig):
+                raise
+            raise AlreadyExistsError(f"run {rid} already exists.") from None
         # Built from what was written: reading it back would cost a second transaction per run.
         return Run(
             id=f["run_id"],
@@ -303,89 +247,6 @@ class SqlStore(
     def _cutoff(self) -> int:
         return now_ms() - self.heartbeat_timeout_ms
 
-    def _load_runs(
-        self, conn: Connection, rows: Sequence[Any], *, page: _PageContexts | None = None
-    ) -> list[Run]:
-        ids = [r[0] for r in rows]  # runs.id is the first column
-        params: dict[str, dict[str, str]] = defaultdict(dict)
-        tags: dict[str, dict[str, str]] = defaultdict(dict)
-        metrics: dict[str, dict[str, MetricSummary]] = defaultdict(dict)
-        inputs: dict[str, list[RunInput]] = defaultdict(list)
-        # Params and tags come back as one JSON object per run (the database aggregates), not one
-        # row per key: on searches returning thousands of runs, fetching rows dominated.
-        agg = sa.func.json_object_agg if self.dialect == "postgresql" else sa.func.json_group_object
-        for part in _chunks(ids):
-            for table, into in ((t.params, params), (t.tags, tags)):
-                grouped = (
-                    sa.select(table.c.run_id, sa.cast(agg(table.c.key, table.c.value), sa.Text))
-                    .where(table.c.run_id.in_(part))
-                    .group_by(table.c.run_id)
-                )
-                for rid, blob in conn.execute(grouped).all():
-                    into[rid] = json.loads(blob)
-            ms = t.metric_summary
-            summary_cols = (
-                ms.c.run_id,
-                ms.c.key,
-                ms.c.value,
-                ms.c.is_nan,
-                ms.c.step,
-                ms.c.timestamp,
-            )
-            for rid, key, value, is_nan, step, ts, lo, hi, count in conn.execute(
-                sa.select(*summary_cols, ms.c.min_value, ms.c.max_value, ms.c["count"]).where(
-                    ms.c.run_id.in_(part)
-                )
-            ).all():
-                metrics[rid][key] = MetricSummary(
-                    key, math.nan if is_nan else float(value), step, ts, lo, hi, count
-                )
-            for i in conn.execute(sa.select(t.run_inputs).where(t.run_inputs.c.run_id.in_(part))):
-                inputs[i.run_id].append(RunInput(i.dataset_sha256, i.name, i.context))
-        out: list[Run] = []
-        if not rows:
-            return out
-        pos = {name: i for i, name in enumerate(rows[0]._fields)}
-        (i_id, i_pid, i_name, i_status, i_eff, i_start, i_end, i_hb, i_parent, i_user, i_host, i_git,
-         i_dirty, i_stage) = (pos[k] for k in (
-            "id", "project_id", "name", "status", "effective_status", "start_ms", "end_ms",
-            "heartbeat_ms", "parent_run_id", "user", "host", "git_commit", "git_dirty",
-            "lifecycle_stage"))  # fmt: skip
-        i_ctx = pos.get("context")
-        new_run = object.__new__
-        for r in rows:
-            rid, eff, end = r[i_id], r[i_eff], r[i_end]
-            if end is None and eff == "killed" and r[i_status] == "running":
-                end = r[i_hb]  # a lapsed run ended, as far as anyone knows, at its last heartbeat
-            run = new_run(Run)
-            # Frozen-dataclass __init__ costs ~10 us a run; searches build thousands of runs.
-            run.__dict__.update(
-                id=rid,
-                project_id=str(r[i_pid]),
-                name=r[i_name],
-                status=eff,
-                start_ms=r[i_start],
-                end_ms=end,
-                heartbeat_ms=r[i_hb],
-                parent_run_id=r[i_parent],
-                user=r[i_user],
-                host=r[i_host],
-                git_commit=r[i_git],
-                git_dirty=r[i_dirty],
-                lifecycle_stage=r[i_stage],
-                params=params.get(rid) or {},
-                tags=tags.get(rid) or {},
-                metrics=dict(sorted(metrics[rid].items())) if rid in metrics else {},
-                context=_LazyJson(r[i_ctx])
-                if i_ctx is not None
-                else _LazyJson(page=page, run_id=rid),
-                inputs=tuple(sorted(inputs[rid], key=lambda x: (x.name, x.dataset_sha256)))
-                if rid in inputs
-                else (),
-            )
-            out.append(run)
-        return out
-
     def _do_get_run(self, run_id: str) -> Run:
         with self._read() as conn:
             row = conn.execute(
@@ -396,7 +257,7 @@ class SqlStore(
             ).first()
             if row is None:
                 raise NotFoundError(f"run {run_id} does not exist.")
-            return self._load_runs(conn, [row])[0]
+            return load_runs(conn, [row])[0]
 
     def _require_run(self, conn: Connection, run_id: str) -> None:
         if conn.execute(_RUN_EXISTS, {"rid": run_id}).first() is None:
@@ -407,14 +268,6 @@ class SqlStore(
         if status == "running":
             return {"status": status, "heartbeat_ms": now_ms(), "end_ms": None}
         return {"status": status, "end_ms": int(end_ms) if end_ms is not None else now_ms()}
-
-    def _set_status(self, conn: Connection, run_id: str, status: str, end_ms: int | None) -> bool:
-        stmt = (
-            t.runs.update()
-            .where(t.runs.c.id == run_id)
-            .values(**self._status_values(status, end_ms))
-        )
-        return conn.execute(stmt).rowcount > 0
 
     def _do_update_run(
         self, run_id: str, *, status: str | None, end_ms: int | None, name: str | None
@@ -465,25 +318,49 @@ class SqlStore(
         end_ms: int | None = None,
     ) -> bool:
         try:
-            with self._write() as conn:
+            with self._write_cursor() as cur:
+                # Everything is sent first and checked after one sync (one round trip on PG).
                 if status is not None:  # idempotent, so applied even to a replayed batch
-                    if not self._set_status(conn, run_id, status, end_ms):
-                        raise NotFoundError(f"run {run_id} does not exist.")
+                    found = self._queue_status(cur, run_id, status, end_ms)
                 else:
-                    self._require_run(conn, run_id)
-                if batch_id is not None and not _metrics.claim_batch(conn, run_id, batch_id):
-                    return False
+                    found = cur.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,))
+                claimed = _metrics.claim_batch(cur, run_id, batch_id) if batch_id else None
                 if params:
-                    _metrics.write_params(conn, run_id, params)
+                    _metrics.write_params(cur, run_id, params)
                 if tags:
-                    _metrics.write_tags(conn, run_id, tags)
+                    _metrics.write_tags(cur, run_id, tags)
                 if metrics:
-                    _metrics.write_metrics(conn, run_id, metrics)
+                    _metrics.write_metrics(cur, run_id, metrics)
+                cur.sync()
+                missing = found.rowcount == 0 if status is not None else found.fetchone() is None
+                if missing:
+                    raise NotFoundError(f"run {run_id} does not exist.")
+                if claimed is not None and claimed.fetchone() is None:
+                    raise _AlreadyApplied  # rolls the transaction back
                 return True
+        except _AlreadyApplied:
+            if status is not None:  # the status of a replayed batch still applies
+                with self._write_cursor() as cur:
+                    self._queue_status(cur, run_id, status, end_ms)
+            return False
         except IntegrityError as exc:
+            if "foreign key" in str(exc.orig).lower():  # rows of a run that does not exist
+                raise NotFoundError(f"run {run_id} does not exist.") from None
             if batch_id is not None and "batches" in str(exc):
                 return False  # a concurrent replayer applied the same batch first
             raise
+
+    @staticmethod
+    def _queue_status(cur: Cursor, run_id: str, status: str, end_ms: int | None) -> Any:
+        if status == "running":
+            return cur.execute(
+                "UPDATE runs SET status = ?, heartbeat_ms = ?, end_ms = NULL WHERE id = ?",
+                (status, now_ms(), run_id),
+            )
+        end = int(end_ms) if end_ms is not None else now_ms()
+        return cur.execute(
+            "UPDATE runs SET status = ?, end_ms = ? WHERE id = ?", (status, end, run_id)
+        )
 
     def _do_get_metric_history(
         self, run_id: str, key: str
@@ -521,5 +398,5 @@ class SqlStore(
         with self._read() as conn:
             rows = conn.execute(q, {"cutoff_ms": self._cutoff()}).all()
             more = len(rows) > limit
-            page = _PageContexts(self.engine, [r[0] for r in rows[:limit]])
-            return self._load_runs(conn, rows[:limit], page=page), more
+            page = PageContexts(self.engine, [r[0] for r in rows[:limit]])
+            return load_runs(conn, rows[:limit], page=page), more
