@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from mloop.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
+from mloop.ids import new_batch_id
 from mloop.store import MetricSeries, Store
 from mloop.tracking._spool import SpoolWriter, encode_metrics
 
@@ -243,7 +243,7 @@ class BackgroundWriter:
             return False
 
     def _write(self, p: Pending) -> None:
-        batch_id = uuid.uuid4().hex
+        batch_id = new_batch_id()
         if self._ensure_store() is not None and (not self.spool.pending or self._try_replay()):
             assert self.store is not None
             try:
@@ -282,7 +282,7 @@ class BackgroundWriter:
             {
                 "op": "log_batch",
                 "run_id": self.run_id,
-                "batch_id": batch_id or uuid.uuid4().hex,
+                "batch_id": batch_id or new_batch_id(),
                 "metrics": encode_metrics(p.metrics),
                 "params": p.params,
                 "tags": p.tags,

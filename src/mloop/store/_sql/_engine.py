@@ -20,7 +20,7 @@ from mloop.errors import InvalidInputError, StoreUnavailableError
 __all__ = ["HEAD_REVISION", "create_store_engine", "describe_uri", "upgrade_schema"]
 
 # The newest migration; a test asserts it equals Alembic's head, so the fast path below stays honest.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 60.0

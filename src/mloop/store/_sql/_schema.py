@@ -59,7 +59,6 @@ params = sa.Table(
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
-    sa.Index("ix_params_key_value", "key", "run_id"),
 )
 
 tags = sa.Table(
@@ -68,7 +67,6 @@ tags = sa.Table(
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
-    sa.Index("ix_tags_key_run", "key", "run_id"),
 )
 
 # Per-(run, key) summary, maintained on every write: what search filters and orders on.
@@ -85,7 +83,6 @@ metric_summary = sa.Table(
     sa.Column("min_value", sa.Double, nullable=True),
     sa.Column("max_value", sa.Double, nullable=True),
     sa.Column("count", sa.BigInteger, nullable=False),
-    sa.Index("ix_metric_summary_key_value", "key", "value"),
 )
 
 # Metric history in chunks: one row holds many points of one (run, key) as packed little-endian
