@@ -210,6 +210,42 @@ def test_batch_id_makes_writes_idempotent(store: Store, run) -> None:
     assert store.get_run(run.id).metrics["m"].count == 2
 
 
+def test_log_batch_can_create_its_run_in_the_same_transaction(store: Store, project) -> None:
+    new = store.new_run(project.id, name="short", params={"lr": "0.1"}, tags={"t": "x"})
+    with pytest.raises(NotFoundError):
+        store.get_run(new.run_id)  # new_run validates; it writes nothing
+    m = {"acc": series([0], [0.9])}
+    assert store.log_batch(new.run_id, metrics=m, status="finished", new_run=new, batch_id="c-1")
+    got = store.get_run(new.run_id)
+    assert (got.name, got.status, got.params, got.tags) == ("short", "finished", {"lr": "0.1"}, {"t": "x"})  # fmt: skip
+    assert got.end_ms is not None and got.metrics["acc"].last == 0.9
+
+    with pytest.raises(InvalidInputError, match="not the batch's run"):
+        store.log_batch(project.id.rjust(32, "0"), metrics=m, new_run=new)
+    with pytest.raises(AlreadyExistsError):  # the same run again: nothing of the batch is written
+        store.log_batch(new.run_id, metrics={"other": series([0], [1.0])}, new_run=new)
+    assert "other" not in store.get_run(new.run_id).metrics
+    orphan = store.new_run("987654")
+    with pytest.raises(NotFoundError, match="project"):
+        store.log_batch(orphan.run_id, metrics=m, new_run=orphan)
+    with pytest.raises(NotFoundError):
+        store.get_run(orphan.run_id)
+
+
+def test_runs_registered_as_deferred_are_written_before_any_read(store: Store, project) -> None:
+    new = store.new_run(project.id, name="pending")
+    writes: list[str] = []
+
+    def write() -> None:
+        writes.append(new.run_id)
+        store.run_written(new.run_id)
+        store.log_batch(new.run_id, new_run=new)
+
+    store.defer_run(new.run_id, write)
+    assert [r.id for r in store.search_runs(project.id).items] == [new.run_id]
+    assert store.get_run(new.run_id).name == "pending" and writes == [new.run_id]
+
+
 def test_large_history_in_chunks_and_downsampling(store: Store, run) -> None:
     rng = np.random.default_rng(7)
     n = 200_000

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,10 +38,24 @@ from mloop.store._validation import (
     validate_tags,
 )
 
-__all__ = ["MAX_RESULTS_LIMIT", "Store", "downsample_minmax"]
+__all__ = ["MAX_RESULTS_LIMIT", "NewRun", "Store", "downsample_minmax"]
 
 MAX_RESULTS_LIMIT = 50_000
 _SHA_CHARS = frozenset("0123456789abcdef")
+
+
+class NewRun:
+    """A validated run to create (``Store.new_run``): its project and its create_run fields."""
+
+    __slots__ = ("fields", "project_id")
+
+    def __init__(self, project_id: str, fields: dict[str, Any]) -> None:
+        self.project_id = project_id
+        self.fields = fields
+
+    @property
+    def run_id(self) -> str:
+        return str(self.fields["run_id"])
 
 
 def _validate_sha(sha: object) -> str:
@@ -129,7 +143,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         self._do_set_project_lifecycle(str(project_id), "active")
 
     # ------------------------------------------------------------------ runs
-    def create_run(
+    def new_run(
         self,
         project_id: str,
         *,
@@ -144,7 +158,8 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         git_commit: str | None = None,
         git_dirty: bool | None = None,
         context: Mapping[str, Any] | None = None,
-    ) -> Run:
+    ) -> NewRun:
+        """Validate a run to create, without writing it (see :meth:`create_run`, ``log_batch``)."""
         from mloop.ids import new_id
 
         rid = validate_run_id(run_id) if run_id is not None else new_id()
@@ -152,22 +167,60 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
             validate_run_id(parent_run_id)
         if name is not None:
             validate_name(name, what="run name")
-        return self._do_create_run(
+        return NewRun(
             str(project_id),
-            run_id=rid,
-            name=name or rid[:8],
-            start_ms=int(start_ms if start_ms is not None else now_ms()),
-            parent_run_id=parent_run_id,
-            tags=validate_tags(tags or {}),
-            params=validate_params(params or {}),
-            user=user,
-            host=host,
-            git_commit=git_commit,
-            git_dirty=git_dirty,
-            context=dict(context or {}),
+            {
+                "run_id": rid,
+                "name": name or rid[:8],
+                "start_ms": int(start_ms if start_ms is not None else now_ms()),
+                "parent_run_id": parent_run_id,
+                "tags": validate_tags(tags or {}),
+                "params": validate_params(params or {}),
+                "user": user,
+                "host": host,
+                "git_commit": git_commit,
+                "git_dirty": git_dirty,
+                "context": dict(context or {}),
+            },
         )
 
+    def create_run(self, project_id: str, **fields: Any) -> Run:
+        """Create a run now (keyword arguments as :meth:`new_run`)."""
+        new = self.new_run(project_id, **fields)
+        return self._do_create_run(new.project_id, **new.fields)
+
+    # Runs this process started whose row is written with their first batch (``log_batch`` with
+    # ``new_run``): anything that reads or changes such a run through this store writes it first,
+    # so the process always sees its own runs. Other processes see them within a flush interval.
+    def defer_run(self, run_id: str, write: Callable[[], None]) -> None:
+        """Register ``write`` as the way to write run ``run_id`` before it is read or changed."""
+        self._pending_runs()[run_id] = write
+
+    def run_written(self, run_id: str) -> None:
+        """``run_id`` is written (or spooled): no longer pending."""
+        self._pending_runs().pop(run_id, None)
+
+    def _pending_runs(self) -> dict[str, Callable[[], None]]:
+        pending = self.__dict__.get("_deferred_runs")
+        if pending is None:
+            pending = self.__dict__.setdefault("_deferred_runs", {})
+        return pending
+
+    def _ensure_written(self, run_id: str | None = None) -> None:
+        """Write the pending run ``run_id`` (every pending run when None) before using it."""
+        pending = self.__dict__.get("_deferred_runs")
+        if not pending:
+            return
+        if run_id is None:
+            for write in list(pending.values()):
+                write()
+        else:
+            write = pending.get(run_id)
+            if write is not None:
+                write()
+
     def get_run(self, run_id: str) -> Run:
+        self._ensure_written(run_id)
         return self._do_get_run(validate_run_id(run_id))
 
     def update_run(
@@ -185,6 +238,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
             )
         if name is not None:
             validate_name(name, what="run name")
+        self._ensure_written(run_id)
         self._do_update_run(run_id, status=status, end_ms=end_ms, name=name)
         return self._do_get_run(run_id)
 
@@ -195,15 +249,19 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
             raise InvalidInputError(
                 f"`status` must be one of {list(RUN_STATUSES)}; got {status!r}."
             )
+        self._ensure_written(run_id)
         self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
 
     def heartbeat(self, run_id: str, *, ts_ms: int | None = None) -> None:
+        self._ensure_written(run_id)
         self._do_heartbeat(validate_run_id(run_id), int(ts_ms if ts_ms is not None else now_ms()))
 
     def delete_run(self, run_id: str) -> None:
+        self._ensure_written(run_id)
         self._do_set_run_lifecycle(validate_run_id(run_id), "deleted")
 
     def restore_run(self, run_id: str) -> None:
+        self._ensure_written(run_id)
         self._do_set_run_lifecycle(validate_run_id(run_id), "active")
 
     def log_batch(
@@ -216,6 +274,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         batch_id: str | None = None,
         status: RunStatus | None = None,
         end_ms: int | None = None,
+        new_run: NewRun | None = None,
     ) -> bool:
         """Write metrics, params and tags in one transaction.
 
@@ -223,9 +282,15 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         :class:`~mloop.errors.ConflictError` and nothing of the batch is written. With ``batch_id``
         the write is idempotent: a batch already applied is skipped and ``False`` is returned.
         ``status`` (with ``end_ms``) also records the run's final status in the same transaction:
-        a finishing run's last batch and its status cost one commit, not two.
+        a finishing run's last batch and its status cost one commit, not two. ``new_run`` (from
+        :meth:`new_run`, for this ``run_id``) creates the run in the same transaction: a short run
+        costs one commit in all.
         """
         validate_run_id(run_id)
+        if new_run is not None and new_run.run_id != run_id:
+            raise InvalidInputError(
+                f"`new_run` is run {new_run.run_id}, not the batch's run {run_id}."
+            )
         if status is not None and status not in RUN_STATUSES:
             raise InvalidInputError(
                 f"`status` must be one of {list(RUN_STATUSES)}; got {status!r}."
@@ -241,12 +306,21 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
                 ms[key] = series
         p = validate_params(params or {})
         t = validate_tags(tags or {})
-        if not (ms or p or t):
-            if status is not None:
-                self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
-            return True
+        if new_run is None:
+            self._ensure_written(run_id)
+            if not (ms or p or t):
+                if status is not None:
+                    self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
+                return True
         return self._do_log_batch(
-            run_id, metrics=ms, params=p, tags=t, batch_id=batch_id, status=status, end_ms=end_ms
+            run_id,
+            metrics=ms,
+            params=p,
+            tags=t,
+            batch_id=batch_id,
+            status=status,
+            end_ms=end_ms,
+            new_run=new_run,
         )
 
     def log_metric(
@@ -271,6 +345,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
             raise InvalidInputError(
                 f"`max_points` must be an int >= 2 or None; got {max_points!r}."
             )
+        self._ensure_written(run_id)
         step, ts, value = self._do_get_metric_history(run_id, key)
         total = len(value)
         if max_points is not None and total > max_points:
@@ -294,6 +369,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         offset = _decode_page_token(page_token)
         ast = parse_filter(filter or "")
         order = parse_order_by(order_by or [])
+        self._ensure_written()
         runs, more = self._do_search_runs(
             ids,
             ast=ast,
@@ -323,12 +399,15 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
                 ArtifactEntry(validate_artifact_path(e.path), int(e.size), _validate_sha(e.sha256))
             )
         if clean:
+            self._ensure_written(run_id)
             self._do_add_artifacts(validate_run_id(run_id), clean)
 
     def list_artifacts(self, run_id: str, *, prefix: str = "") -> list[ArtifactEntry]:
+        self._ensure_written(run_id)
         return self._do_list_artifacts(validate_run_id(run_id), prefix.strip("/"))
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
+        self._ensure_written(run_id)
         return self._do_get_artifact(validate_run_id(run_id), validate_artifact_path(path))
 
     def referenced_blobs(self) -> set[str]:
@@ -348,6 +427,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
     def log_input(self, run_id: str, run_input: RunInput) -> None:
         _validate_sha(run_input.dataset_sha256)
         validate_name(run_input.name, what="input name")
+        self._ensure_written(run_id)
         self._do_log_input(validate_run_id(run_id), run_input)
 
     # ------------------------------------------------------------------ hooks
@@ -386,6 +466,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         batch_id: str | None,
         status: str | None = None,
         end_ms: int | None = None,
+        new_run: NewRun | None = None,
     ) -> bool: ...
     @abc.abstractmethod
     def _do_get_metric_history(

@@ -108,6 +108,13 @@ def start_run(
         Usable as a context manager: leaving the block finishes the run; an exception marks it
         ``failed`` and re-raises.
 
+    Notes
+    -----
+    ``start_run`` does not wait for the store: the run's row is written with its first batch (a
+    run that finishes quickly costs one transaction in all), at the latest one flush interval
+    (``MLOOP_FLUSH_INTERVAL_S``, 1 s) after the start. In this process the run is visible at once:
+    reading it, searching its project or logging artifacts through the same store writes it first.
+
     Examples
     --------
     >>> import mloop
@@ -212,10 +219,11 @@ def _create(
     }
     st = _open(settings, store)
     project_id = None
+    new_run = None
     if st is not None:
         try:
             project_id = _project_id(st, project)
-            st.create_run(project_id, **fields)
+            new_run = st.new_run(project_id, **fields)  # validated now, written with a batch
         except StoreUnavailableError as exc:
             warn(
                 f"mloop: {exc.message}; logging run {rid} to the spool under {settings.spool_dir}."
@@ -243,8 +251,11 @@ def _create(
         params=params,
         system_metrics=system_metrics,
     )
-    if st is None:
-        run._writer.spool_op({"op": "create_run", "project": project, "run": fields})
+    record = {"op": "create_run", "project": project, "run": fields}
+    if new_run is None:
+        run._writer.spool_op(record)
+    else:
+        run._writer.defer_creation(new_run, record)
     return run
 
 

@@ -29,6 +29,7 @@ from mloop.errors import (
 )
 from mloop.ids import new_batch_id
 from mloop.store import MetricSeries, Store
+from mloop.store._base import NewRun
 from mloop.tracking._spool import SpoolWriter, encode_metrics
 
 __all__ = ["BackgroundWriter", "Pending"]
@@ -123,6 +124,9 @@ class BackgroundWriter:
         self._last_heartbeat = time.monotonic()
         self._on_error = on_error or (lambda msg: _log.warning("mloop: %s", msg))
         self._final_status: tuple[str, int | None] | None = None
+        # A run created by start_run is written with its first batch (see ``defer_creation``).
+        self._new_run: NewRun | None = None
+        self._create_record: dict[str, Any] | None = None
         self.final_written = False
         self.points_written = 0
         self.points_spooled = 0
@@ -141,6 +145,25 @@ class BackgroundWriter:
 
     def wake(self) -> None:
         _FLUSHER.wake()
+
+    def defer_creation(self, new_run: NewRun, spool_record: dict[str, Any]) -> None:
+        """Write the run itself with its first batch: one commit for a short run, not two.
+
+        The flusher writes it at its next tick (within ``flush_interval_s``) if nothing else does
+        first; ``finish`` writes it with the last batch; and anything in this process that reads or
+        changes the run through the store writes it first (``Store.defer_run``). If the store is
+        unreachable, ``spool_record`` goes to the spool ahead of the run's batches.
+        """
+        assert self.store is not None
+        self._new_run = new_run
+        self._create_record = spool_record
+        self.store.defer_run(self.run_id, self.write_creation)
+
+    def write_creation(self) -> None:
+        """Write the run now if it is still pending (called through ``Store._ensure_written``)."""
+        with self._io_lock:
+            if self._new_run is not None:
+                self._write(Pending({}, {}, {}, 0))
 
     # ------------------------------------------------------------------ scheduling
     def start(self) -> None:
@@ -168,7 +191,7 @@ class BackgroundWriter:
             p = self._collect()
             if self._final_status is not None:
                 p.status, p.end_ms = self._final_status
-            if p or p.status is not None:
+            if p or p.status is not None or self._new_run is not None:
                 try:
                     self._write(p)
                 except Exception:  # never lose the batch
@@ -180,7 +203,11 @@ class BackgroundWriter:
             self.final_written = True
 
     def _maybe_heartbeat(self) -> None:
-        if self.store is None or time.monotonic() - self._last_heartbeat < self.heartbeat_s:
+        if (
+            self.store is None
+            or self._new_run is not None
+            or time.monotonic() - self._last_heartbeat < self.heartbeat_s
+        ):
             return
         self._last_heartbeat = time.monotonic()
         try:
@@ -204,7 +231,7 @@ class BackgroundWriter:
         with self._io_lock:
             while True:
                 pending = self._collect()
-                if not pending:
+                if not pending and self._new_run is None:
                     if self.spool.pending and self._ensure_store() is not None:
                         self._try_replay()
                     return
@@ -244,6 +271,9 @@ class BackgroundWriter:
 
     def _write(self, p: Pending) -> None:
         batch_id = new_batch_id()
+        if self._new_run is not None and self.store is not None:
+            # This write owns the creation now: a store call made while it runs must not re-enter.
+            self.store.run_written(self.run_id)
         if self._ensure_store() is not None and (not self.spool.pending or self._try_replay()):
             assert self.store is not None
             try:
@@ -255,7 +285,9 @@ class BackgroundWriter:
                     batch_id=batch_id,
                     status=p.status,  # type: ignore[arg-type]
                     end_ms=p.end_ms,
+                    new_run=self._new_run,
                 )
+                self._new_run = self._create_record = None
                 self.points_written += p.points
                 self.batches_written += 1
                 return
@@ -267,6 +299,8 @@ class BackgroundWriter:
                 InvalidInputError
             ) as exc:  # should have been caught in run.log; never lose the rest
                 self._on_error(f"batch for run {self.run_id} rejected: {exc.message}")
+                if self._new_run is not None:  # the run itself still has to be written
+                    return self._write(Pending({}, {}, {}, 0, p.status, p.end_ms))
                 return
             except (StoreUnavailableError, NotFoundError) as exc:
                 _log.warning(
@@ -277,7 +311,18 @@ class BackgroundWriter:
                 )
         self._spool_batch(p, batch_id)
 
+    def _spool_creation(self) -> None:
+        """Spool the pending creation of the run (ahead of its batches)."""
+        if self._create_record is not None:
+            self.spool.append(self._create_record)
+        if self.store is not None:
+            self.store.run_written(self.run_id)
+        self._new_run = self._create_record = None
+
     def _spool_batch(self, p: Pending, batch_id: str | None = None) -> None:
+        self._spool_creation()
+        if not p and p.status is None:
+            return  # the run's creation alone
         self.spool.append(
             {
                 "op": "log_batch",
@@ -312,6 +357,7 @@ class BackgroundWriter:
         # Wait (bounded) for a write the flusher may be in the middle of; if it is stuck (the store
         # hangs), spool what is still buffered, with the status.
         if not self._io_lock.acquire(timeout=timeout_s):
+            # The stuck write may still create the run; a replayed creation then finds it exists.
             left = self._collect()
             left.status, left.end_ms = status, end_ms
             self._spool_batch(left)

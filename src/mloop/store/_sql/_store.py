@@ -14,7 +14,7 @@ from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
 
 from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from mloop.ids import now_ms
-from mloop.store._base import Store
+from mloop.store._base import NewRun, Store
 from mloop.store._entities import (
     MetricSeries,
     Project,
@@ -203,28 +203,41 @@ class SqlStore(
                 raise NotFoundError(f"project id {project_id!r} does not exist.")
 
     # ------------------------------------------------------------------ runs
-    def _do_create_run(self, project_id: str, **f: Any) -> Run:
+    def _insert_run(self, cur: Cursor, project_id: str, f: Mapping[str, Any]) -> None:
+        """Queue the rows of a new run (its params and tags too) in the transaction of ``cur``."""
         pid = self._project_id(project_id)
         rid = f["run_id"]
         context = json.dumps(f["context"], default=str) if f["context"] else None
+        cur.execute(
+            _INSERT_RUN,
+            (rid, pid, f["name"], f["start_ms"], f["start_ms"], f["parent_run_id"], f["user"],
+             f["host"], f["git_commit"], f["git_dirty"], context),
+        )  # fmt: skip
+        if f["params"]:  # a new run has no params yet: insert without reading first
+            _metrics.insert_params(cur, rid, f["params"])
+        if f["tags"]:
+            _metrics.write_tags(cur, rid, f["tags"])
+
+    @staticmethod
+    def _create_error(exc: IntegrityError, project_id: str, run_id: str) -> Exception | None:
+        """The error a failed run insert means: a missing project or a taken run id."""
+        text = str(exc.orig)
+        if "foreign key" in text.lower():  # no existence query first: it would be a round trip
+            return NotFoundError(f"project id {project_id!r} does not exist.")
+        if "runs" in text:  # "UNIQUE constraint failed: runs.id" / "... constraint "pk_runs""
+            return AlreadyExistsError(f"run {run_id} already exists.")
+        return None
+
+    def _do_create_run(self, project_id: str, **f: Any) -> Run:
+        pid = self._project_id(project_id)
         try:
             with self._write_cursor() as cur:
-                cur.execute(
-                    _INSERT_RUN,
-                    (rid, pid, f["name"], f["start_ms"], f["start_ms"], f["parent_run_id"],
-                     f["user"], f["host"], f["git_commit"], f["git_dirty"], context),
-                )  # fmt: skip
-                if f["params"]:  # a new run has no params yet: insert without reading first
-                    _metrics.insert_params(cur, rid, f["params"])
-                if f["tags"]:
-                    _metrics.write_tags(cur, rid, f["tags"])
+                self._insert_run(cur, project_id, f)
         except IntegrityError as exc:
-            # The foreign key names a missing project; no existence query first (a round trip).
-            if "foreign key" in str(exc.orig).lower():
-                raise NotFoundError(f"project id {project_id!r} does not exist.") from None
-            if "runs" not in str(exc.orig) and "pk_runs" not in str(exc.orig):
+            err = self._create_error(exc, project_id, f["run_id"])
+            if err is None:
                 raise
-            raise AlreadyExistsError(f"run {rid} already exists.") from None
+            raise err from None
         # Built from what was written: reading it back would cost a second transaction per run.
         return Run(
             id=f["run_id"],
@@ -316,10 +329,13 @@ class SqlStore(
         batch_id: str | None,
         status: str | None = None,
         end_ms: int | None = None,
+        new_run: NewRun | None = None,
     ) -> bool:
         try:
             with self._write_cursor() as cur:
                 # Everything is sent first and checked after one sync (one round trip on PG).
+                if new_run is not None:
+                    self._insert_run(cur, new_run.project_id, new_run.fields)
                 if status is not None:  # idempotent, so applied even to a replayed batch
                     found = self._queue_status(cur, run_id, status, end_ms)
                 else:
@@ -344,6 +360,10 @@ class SqlStore(
                     self._queue_status(cur, run_id, status, end_ms)
             return False
         except IntegrityError as exc:
+            if new_run is not None:
+                err = self._create_error(exc, new_run.project_id, run_id)
+                if err is not None:
+                    raise err from None
             if "foreign key" in str(exc.orig).lower():  # rows of a run that does not exist
                 raise NotFoundError(f"run {run_id} does not exist.") from None
             if batch_id is not None and "batches" in str(exc):

@@ -1,0 +1,94 @@
+"""A run's row is written with its first batch: one commit for a short run, nothing lost or hidden."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import mloop
+from mloop.config import Settings
+from mloop.errors import StoreUnavailableError
+from mloop.store import SqlStore
+
+
+class CountingStore(SqlStore):
+    """A real SQLite store that counts write transactions and can be taken down."""
+
+    down = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[str] = []
+
+    def _do_create_run(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append("create_run")
+        return super()._do_create_run(*args, **kwargs)
+
+    def _do_log_batch(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise StoreUnavailableError("store 'counting' is down")
+        self.calls.append("log_batch+create" if kwargs.get("new_run") else "log_batch")
+        return super()._do_log_batch(*args, **kwargs)
+
+
+def test_a_short_run_is_one_transaction(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=60.0)
+    store = CountingStore(settings.store_uri)
+    with mloop.start_run(
+        project="p", config={"lr": 0.1}, settings=settings, store=store, system_metrics=False
+    ) as run:
+        run.log({"acc": 0.5}, step=0)
+    assert store.calls == ["log_batch+create"]
+    got = SqlStore(settings.store_uri).get_run(run.id)  # another store object: really written
+    assert (got.status, got.params, got.metrics["acc"].last) == ("finished", {"lr": "0.1"}, 0.5)
+
+
+def test_this_process_sees_its_pending_run_at_once(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=60.0)
+    store = CountingStore(settings.store_uri)
+    run = mloop.start_run(project="p", name="live", settings=settings, store=store, system_metrics=False)  # fmt: skip
+    try:
+        assert store.calls == []  # nothing written yet
+        client = mloop.Client(store=store)
+        assert client.get_run(run.id).status == "running"  # ... until something reads it
+        assert store.calls == ["log_batch+create"]
+        assert [r.name for r in client.search_runs("p").items] == ["live"]
+        note = tmp_path / "note.txt"
+        note.write_text("hi")
+        run.log_artifact(note)
+        assert [a.path for a in store.list_artifacts(run.id)] == ["note.txt"]
+    finally:
+        run.finish()
+
+
+def test_a_pending_run_reaches_other_processes_within_a_flush_interval(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=0.2)
+    run = mloop.start_run(project="p", settings=settings, system_metrics=False)
+    try:
+        other = SqlStore(settings.store_uri)  # as another process would read it
+        deadline = time.monotonic() + 10
+        while not other.search_runs(other.get_project_by_name("p").id).items:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the run never reached the store"
+            time.sleep(0.05)
+        assert other.get_run(run.id).status == "running"
+    finally:
+        run.finish()
+
+
+def test_creation_is_spooled_ahead_of_its_batches_when_the_store_is_down(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=60.0)
+    store = CountingStore(settings.store_uri)
+    run = mloop.start_run(project="p", config={"k": 1}, settings=settings, store=store, system_metrics=False)  # fmt: skip
+    store.down = True
+    for i in range(100):
+        run.log({"loss": float(i)})
+    run.flush()  # creation and batch go to the spool, in that order
+    assert list(settings.spool_dir.glob("*.jsonl"))
+    store.down = False
+    run.log({"loss": 100.0})
+    run.finish()  # replays the spool first: the run, then its points, exactly once
+    got = store.get_run(run.id)
+    assert got.status == "finished" and got.params == {"k": "1"}
+    assert store.get_metric_history(run.id, "loss").value.tolist() == [float(i) for i in range(101)]
+    assert list(settings.spool_dir.glob("*.jsonl")) == []
