@@ -62,6 +62,19 @@ def test_this_process_sees_its_pending_run_at_once(tmp_path: Path) -> None:
         run.finish()
 
 
+def test_registering_a_model_from_a_pending_run_writes_the_run_first(tmp_path: Path) -> None:
+    settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=60.0)
+    store = CountingStore(settings.store_uri)
+    run = mloop.start_run(project="p", settings=settings, store=store, system_metrics=False)
+    try:
+        mv = store.create_model_version(
+            "m", artifact_uri="file:///nowhere", flavor="python_function", source_run_id=run.id
+        )
+        assert mv.source_run_id == run.id and store.calls == ["log_batch+create"]
+    finally:
+        run.finish()
+
+
 def test_a_pending_run_reaches_other_processes_within_a_flush_interval(tmp_path: Path) -> None:
     settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=0.2)
     run = mloop.start_run(project="p", settings=settings, system_metrics=False)
