@@ -263,6 +263,26 @@ def test_large_history_in_chunks_and_downsampling(store: Store, run) -> None:
         store.get_metric_history(run.id, "loss", max_points=1)
 
 
+def test_a_batch_of_a_million_points_is_one_call(store: Store, run) -> None:
+    """Large writes are not pipelined on PostgreSQL: psycopg's pipeline deadlocked sending them."""
+    n = 1_000_000
+    values = np.random.default_rng(3).random(n)
+    done: list[bool] = []
+    writer = threading.Thread(
+        target=lambda: done.append(
+            store.log_batch(
+                run.id, metrics={"big": MetricSeries(np.arange(n), np.arange(n), values)}
+            )
+        ),
+        daemon=True,
+    )
+    writer.start()
+    writer.join(timeout=180)
+    assert done == [True], "the 1M-point write did not finish"
+    h = store.get_metric_history(run.id, "big")
+    assert len(h) == n and h.value[-1] == values[-1]
+
+
 def test_history_of_unknown_key_is_empty_and_unknown_run_fails(store: Store, run) -> None:
     assert len(store.get_metric_history(run.id, "nope")) == 0
     with pytest.raises(NotFoundError):

@@ -24,10 +24,11 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
-__all__ = ["Cursor", "Result", "sql"]
+__all__ = ["PIPELINE_MAX_BYTES", "Cursor", "Result", "payload_bytes", "sql"]
 
 _translated: dict[tuple[str, bool], str] = {}
 _MAX_PARAMS = 30_000  # per statement: SQLite allows 32,766, PostgreSQL 65,535
+PIPELINE_MAX_BYTES = 256 * 1024  # writes larger than this are sent statement by statement
 
 
 def sql(text: str, pg: bool) -> str:
@@ -37,6 +38,11 @@ def sql(text: str, pg: bool) -> str:
     if out is None:
         out = _translated[key] = text.replace("?", "%s") if pg else text
     return out
+
+
+def payload_bytes(*maps: Any, points: int = 0) -> int:
+    """About how many bytes a write sends: ``points`` metric points and the ``maps`` of strings."""
+    return 24 * points + sum(len(k) + len(str(v)) for m in maps for k, v in m.items())
 
 
 class Result:
@@ -71,9 +77,14 @@ class Cursor:
         return sa_exc.DBAPIError.instance(statement, params, exc, self._dbapi_error, ismulti=False)
 
     @contextlib.contextmanager
-    def pipelined(self) -> Iterator[Cursor]:
-        """PostgreSQL: send the statements of the block without waiting (see module doc)."""
-        if not self.pg:
+    def pipelined(self, enabled: bool = True) -> Iterator[Cursor]:
+        """PostgreSQL: send the statements of the block without waiting (see module doc).
+
+        Only for small writes (``enabled``; see :data:`PIPELINE_MAX_BYTES`): psycopg's pipeline can
+        deadlock sending megabytes (psycopg issue #685; a 1M-point batch hung here), and a large
+        write is dominated by its data, not by round trips.
+        """
+        if not (self.pg and enabled):
             yield self
             return
         try:

@@ -29,7 +29,7 @@ from mloop.store._sql._engine import create_store_engine, store_error, upgrade_s
 from mloop.store._sql._events import SqlEventsMixin
 from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._monitors import SqlMonitorsMixin
-from mloop.store._sql._raw import Cursor
+from mloop.store._sql._raw import PIPELINE_MAX_BYTES, Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
 
 __all__ = ["SqlStore"]
@@ -104,12 +104,15 @@ class SqlStore(
             raise store_error(exc, self.uri) from exc
 
     @contextlib.contextmanager
-    def _write_cursor(self) -> Iterator[Cursor]:
-        """A write transaction (see :meth:`_write`) seen through its driver cursor."""
+    def _write_cursor(self, payload: int = 0) -> Iterator[Cursor]:
+        """A write transaction (see :meth:`_write`) seen through its driver cursor.
+
+        On PostgreSQL its statements are pipelined unless ``payload`` (bytes) is large.
+        """
         with self._write() as conn:
             cur = Cursor(conn)
             try:
-                with cur.pipelined():
+                with cur.pipelined(payload <= PIPELINE_MAX_BYTES):
                     yield cur
             finally:
                 cur.close()
@@ -231,7 +234,7 @@ class SqlStore(
     def _do_create_run(self, project_id: str, **f: Any) -> Run:
         pid = self._project_id(project_id)
         try:
-            with self._write_cursor() as cur:
+            with self._write_cursor(payload_bytes(f["params"], f["tags"], f["context"])) as cur:
                 self._insert_run(cur, project_id, f)
         except IntegrityError as exc:
             err = self._create_error(exc, project_id, f["run_id"])
@@ -331,8 +334,12 @@ class SqlStore(
         end_ms: int | None = None,
         new_run: NewRun | None = None,
     ) -> bool:
+        size = payload_bytes(params, tags, points=sum(len(s) for s in metrics.values()))
+        if new_run is not None:
+            f = new_run.fields
+            size += payload_bytes(f["params"], f["tags"], f["context"])
         try:
-            with self._write_cursor() as cur:
+            with self._write_cursor(size) as cur:
                 # Everything is sent first and checked after one sync (one round trip on PG).
                 if new_run is not None:
                     self._insert_run(cur, new_run.project_id, new_run.fields)
