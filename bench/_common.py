@@ -210,3 +210,24 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     print(line)
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+# ---------------------------------------------------------------------------------------------- results
+def write_results(filename: str, benchmark: str, fields: dict[str, Any]) -> Path:
+    """Write ``bench/results/<filename>``: what ran, when, where, then ``fields``; print the path."""
+    import datetime as dt
+    import json
+    import platform
+    import sys
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / filename
+    header = {
+        "benchmark": benchmark,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
+    machine = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()}}
+    out.write_text(json.dumps({**header, **machine, **fields}, indent=2))
+    print(f"\nwrote {out}")
+    return out

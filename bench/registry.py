@@ -32,11 +32,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import io
 import json
 import logging
-import os
 import platform
 import sqlite3
 import sys
@@ -372,27 +370,19 @@ def orchestrate(args: argparse.Namespace) -> int:
     for note in notes:
         print("  " + note)
 
-    c.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = c.RESULTS_DIR / "registry.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "registry",
-                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                "versions": versions,
-                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                "repeat": args.repeat,
-                "n_versions": args.versions,
-                "n_loads": args.loads,
-                "rows": records,
-                "notes": notes,
-                "raw": raw,
-            },
-            indent=2,
-        )
+    c.write_results(
+        "registry.json",
+        "registry",
+        {
+            "versions": versions,
+            "repeat": args.repeat,
+            "n_versions": args.versions,
+            "n_loads": args.loads,
+            "rows": records,
+            "notes": notes,
+            "raw": raw,
+        },
     )
-    print(f"\nwrote {out}")
     return 0
 
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import logging
-import os
 import platform
 import sqlite3
 import sys
@@ -552,29 +550,21 @@ def orchestrate(args: argparse.Namespace) -> int:
     for note in notes:
         print("  " + note)
 
-    c.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     # A subset or scaled run must not overwrite the full results.
     full = args.sections == SECTIONS and args.scale == 1
-    out = c.RESULTS_DIR / ("tracking.json" if full else "tracking.partial.json")
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "tracking",
-                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "command": " ".join([Path(sys.executable).name, *sys.argv]),
-                "versions": versions,
-                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                "repeat": args.repeat,
-                "scale": args.scale,
-                "quick": args.quick,
-                "rows": records,
-                "notes": notes,
-                "raw": raw,
-            },
-            indent=2,
-        )
+    c.write_results(
+        "tracking.json" if full else "tracking.partial.json",
+        "tracking",
+        {
+            "versions": versions,
+            "repeat": args.repeat,
+            "scale": args.scale,
+            "quick": args.quick,
+            "rows": records,
+            "notes": notes,
+            "raw": raw,
+        },
     )
-    print(f"\nwrote {out}")
     return 0
 
 
