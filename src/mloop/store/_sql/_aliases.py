@@ -22,12 +22,21 @@ class SqlAliasesMixin:
     _event: Any
     _lock_model: Any
     _version_row: Any
+    _missing: Any
 
     # ------------------------------------------------------------------ aliases
     def _alias_row(self, conn: Connection, name: str, alias: str, *, lock: bool = False) -> Any:
         al = t.model_aliases
         q = sa.select(al).where(al.c.name == name, al.c.alias == alias)
         return conn.execute(q.with_for_update() if lock else q).first()
+
+    def _locked_alias(self, conn: Connection, name: str, alias: str) -> Any:
+        """The alias row, with its model locked for this transaction; NotFoundError if absent."""
+        self._lock_model(conn, name)
+        row = self._alias_row(conn, name, alias, lock=True)
+        if row is None:
+            raise NotFoundError(f"model {name!r} has no alias {alias!r}.")
+        return row
 
     @staticmethod
     def _check_expected(name: str, alias: str, current: int | None, expected: Any) -> None:
@@ -105,10 +114,7 @@ class SqlAliasesMixin:
     def _do_delete_alias(self, name: str, alias: str, **kw: Any) -> None:
         al = t.model_aliases
         with self._write() as conn:
-            self._lock_model(conn, name)
-            row = self._alias_row(conn, name, alias, lock=True)
-            if row is None:
-                raise NotFoundError(f"model {name!r} has no alias {alias!r}.")
+            row = self._locked_alias(conn, name, alias)
             self._check_expected(name, alias, row.version, kw["expected_version"])
             if row.protected and not kw["reason"]:
                 raise InvalidInputError(
@@ -130,16 +136,7 @@ class SqlAliasesMixin:
         with self._read() as conn:
             row = self._alias_row(conn, name, alias)
             if row is None:
-                if (
-                    conn.execute(
-                        sa.select(t.registered_models.c.name).where(
-                            t.registered_models.c.name == name
-                        )
-                    ).first()
-                    is None
-                ):
-                    raise NotFoundError(f"registered model {name!r} does not exist.")
-                raise NotFoundError(f"model {name!r} has no alias {alias!r}.")
+                raise self._missing(conn, name, f"alias {alias!r}")
             return ModelAlias(
                 row.name,
                 row.alias,
@@ -165,10 +162,7 @@ class SqlAliasesMixin:
     ) -> ModelAlias:
         al = t.model_aliases
         with self._write() as conn:
-            self._lock_model(conn, name)
-            row = self._alias_row(conn, name, alias, lock=True)
-            if row is None:
-                raise NotFoundError(f"model {name!r} has no alias {alias!r}.")
+            row = self._locked_alias(conn, name, alias)
             ts = now_ms()
             conn.execute(
                 al.update()

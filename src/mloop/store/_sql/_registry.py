@@ -176,15 +176,18 @@ class SqlRegistryMixin:
         mv = t.model_versions
         row = conn.execute(sa.select(mv).where(mv.c.name == name, mv.c.version == version)).first()
         if row is None:
-            if (
-                conn.execute(
-                    sa.select(t.registered_models.c.name).where(t.registered_models.c.name == name)
-                ).first()
-                is None
-            ):
-                raise NotFoundError(f"registered model {name!r} does not exist.")
-            raise NotFoundError(f"model {name!r} has no version {version}.")
+            raise self._missing(conn, name, f"version {version}")
         return row
+
+    @staticmethod
+    def _missing(conn: Connection, name: str, what: str) -> NotFoundError:
+        """The error for something of model ``name`` not found: it, or the model itself, is missing."""
+        model = conn.execute(
+            sa.select(t.registered_models.c.name).where(t.registered_models.c.name == name)
+        ).first()
+        if model is None:
+            return NotFoundError(f"registered model {name!r} does not exist.")
+        return NotFoundError(f"model {name!r} has no {what}.")
 
     # ------------------------------------------------------------------ models
     def _insert_model(
@@ -443,16 +446,7 @@ class SqlRegistryMixin:
                 .limit(1)
             ).first()
             if row is None:
-                if (
-                    conn.execute(
-                        sa.select(t.registered_models.c.name).where(
-                            t.registered_models.c.name == name
-                        )
-                    ).first()
-                    is None
-                ):
-                    raise NotFoundError(f"registered model {name!r} does not exist.")
-                raise NotFoundError(f"model {name!r} has no versions.")
+                raise self._missing(conn, name, "versions")
             return self._versions(conn, [row])[0]
 
     def _do_search_model_versions(
