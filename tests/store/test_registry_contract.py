@@ -55,6 +55,15 @@ def test_versions_are_numbered_and_snapshot_their_run(store: Store) -> None:
         store.get_model_version("churn", 9)
     with pytest.raises(NotFoundError, match="'nope' does not exist"):
         store.get_model_version("nope", 1)
+    with pytest.raises(NotFoundError, match="has no alias 'gone'"):
+        store.get_alias("churn", "gone")
+    with pytest.raises(NotFoundError, match="'nope' does not exist"):
+        store.get_alias("nope", "gone")
+    with pytest.raises(NotFoundError, match="'nope' does not exist"):
+        store.get_latest_version("nope")
+    store.create_registered_model("empty")
+    with pytest.raises(NotFoundError, match="'empty' has no versions"):
+        store.get_latest_version("empty")
     for bad in ("", "a/b", "x@y", "-x", "a" * 300):
         with pytest.raises(InvalidInputError, match="model name"):
             register(store, bad)
