@@ -1,4 +1,10 @@
-"""``mloop drift`` and ``mloop profile``: data drift checks that can gate a CI job."""
+"""``mloop drift`` and ``mloop profile``: data drift checks that can gate a CI job.
+
+``mloop drift`` exits with its verdict: 0 no drift, 1 drift, 2 usage error (the root app's exit for
+every :class:`~mloop.errors.MloopError`), 3 no verdict. A gate must never pass on data it could not
+judge, so "no verdict" has its own code; ``--allow-empty`` opts in to exit 0 when the current data
+is empty.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,10 @@ from rich.table import Table
 
 from mloop.cli._common import console, fmt_value
 from mloop.errors import InvalidInputError
+
+EXIT_NO_DRIFT = 0
+EXIT_DRIFT = 1
+EXIT_NO_VERDICT = 3  # 2 is the usage-error exit of every command (cli/_app.py)
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -88,8 +98,26 @@ def drift(
     min_samples: Annotated[
         int, typer.Option("--min-samples", help="Minimum values per side for a verdict.")
     ] = 30,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Exit 0 instead of 3 when the current data is empty (no rows, or fewer than "
+            "--min-samples non-missing values in every compared column).",
+        ),
+    ] = False,
 ) -> None:
-    """Compare CURRENT with REFERENCE column by column; exit 1 if the dataset drifted."""
+    """Compare CURRENT with REFERENCE column by column; the exit code is the verdict.
+
+    \b
+    Exit codes:
+      0 no drift
+      1 drift: at least --drift-share of the judged columns drifted
+      2 usage error: bad arguments; a missing, unreadable or corrupt file
+      3 no verdict: no column could be judged (empty, header-only or
+        all-missing current data, or no compared column in it);
+        with --allow-empty, empty current data exits 0 instead
+    """
     from mloop.monitoring import drift_report
 
     thresholds_raw = _pairs(threshold or [], "--threshold")
@@ -153,8 +181,39 @@ def drift(
             console.print(f"[dim]not in the reference: {', '.join(report.extra_columns)}[/dim]")
         if html is not None:
             console.print(f"wrote {html}")
-    if report.drifted:
-        raise typer.Exit(1)
+    if report.status == "insufficient_data":
+        reason, empty = _no_verdict_reason(report, min_samples)
+        if allow_empty and empty:
+            typer.echo(f"no verdict: {reason}; exit 0 (--allow-empty).", err=True)
+            return
+        hint = " (pass --allow-empty to exit 0 on empty data)" if empty else ""
+        typer.echo(f"no verdict: {reason}; exit {EXIT_NO_VERDICT}{hint}.", err=True)
+        raise typer.Exit(EXIT_NO_VERDICT)
+    raise typer.Exit(EXIT_DRIFT if report.drifted else EXIT_NO_DRIFT)
+
+
+def _no_verdict_reason(report: Any, min_samples: int) -> tuple[str, bool]:
+    """Why no column has a verdict, and whether that is because the current data is empty."""
+    cols = list(report.columns.values())
+    if report.n_current_rows == 0:
+        return "the current data has no rows", True
+    short = [c for c in cols if c.status == "insufficient_data" and c.n_current < min_samples]
+    if len(short) == len(cols):
+        return (
+            f"no compared column has --min-samples={min_samples} non-missing current values",
+            True,
+        )
+    parts = []
+    by_status = {
+        "missing_column": "missing from the current data",
+        "insufficient_data": "too few values",
+        "error": "could not be compared",
+    }
+    for status, what in by_status.items():
+        names = [c.name for c in cols if c.status == status]
+        if names:
+            parts.append(f"{what}: {', '.join(names)}")
+    return "no column could be judged (" + "; ".join(parts) + ")", False
 
 
 def profile(

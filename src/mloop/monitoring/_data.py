@@ -383,6 +383,10 @@ def _read_path(path: Path, columns: Sequence[str] | None) -> pa.Table:
         if fmt == "csv":
             from pyarrow import csv
 
+            # A 0-byte CSV is a valid empty table (no header, no rows), e.g. an export that found
+            # nothing; callers decide what empty data means (`mloop drift`: "no verdict").
+            if path.stat().st_size == 0:
+                return pa.table({})
             table = csv.read_csv(path)
         else:
             from pyarrow import feather
