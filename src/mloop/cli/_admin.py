@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -25,23 +26,62 @@ def db_upgrade() -> None:
     console.print(f"store {describe_uri(s.store_uri)} is at schema revision {rev}")
 
 
-def sync(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Replay spooled writes (offline mode, outages) into the store; safe to run repeatedly."""
+def sync(
+    retry_quarantined: Annotated[
+        bool,
+        typer.Option(
+            "--retry-quarantined",
+            help="Also apply again the records kept in the quarantine (after fixing their cause).",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Replay spooled writes (offline mode, outages) into the store; safe to run repeatedly.
+
+    Every record is applied, or kept in the quarantine ($MLOOP_HOME/spool/quarantine) with its file,
+    line and error; the records after a bad one are still applied. Exit codes: 0 every record
+    applied, 1 some were quarantined or the store was unreachable (the spool is kept), 2 usage error.
+    """
     from mloop.store import open_store
-    from mloop.tracking import replay_spool
+    from mloop.tracking import count_quarantined, quarantine_dir, replay_spool
+    from mloop.tracking import retry_quarantined as retry
 
     s = settings()
-    result = replay_spool(open_store(s), s.spool_dir)
+    store = open_store(s)
+    result = replay_spool(store, s.spool_dir)
+    retried = retry(store, s.spool_dir) if retry_quarantined else None
+    waiting = count_quarantined(s.spool_dir)
     if as_json:
-        print_json(result)
+        print_json(
+            {
+                **dataclasses.asdict(result),
+                "retried": retried,
+                "quarantined_total": waiting,
+                "quarantine_dir": str(quarantine_dir(s.spool_dir)),
+            }
+        )
     else:
+        torn = f" ({result.torn} torn by a crash mid-write)" if result.torn else ""
         console.print(
             f"replayed {result.files} spool file(s): {result.applied} records applied, "
-            f"{result.duplicates} already present, {result.failed} failed"
+            f"{result.duplicates} already present, {result.failed} failed{torn}"
         )
         for err in result.errors:
-            console.print(f"[red]{err}[/red]")
-    if result.failed:
+            console.print(f"[red]{err}[/red]", highlight=False)
+        if retried is not None:
+            console.print(
+                f"retried the quarantine: {retried.applied} records applied, "
+                f"{retried.duplicates} already present, {retried.failed} still failing"
+            )
+            for err in retried.errors:
+                console.print(f"[red]{err}[/red]", highlight=False)
+        if waiting:
+            console.print(
+                f"{waiting} record(s) are kept in the quarantine {quarantine_dir(s.spool_dir)}; "
+                "fix their cause, then run `mloop sync --retry-quarantined`.",
+                highlight=False,
+            )
+    if result.failed or result.pending_files or (retried is not None and retried.failed):
         raise typer.Exit(1)
 
 

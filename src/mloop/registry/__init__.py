@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mloop.registry._api import load_model, log_model, register_model
 from mloop.registry._lineage import Lineage, VersionDiff
+from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
 from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri
 from mloop.registry._webhooks import WebhookDispatcher, verify_signature
@@ -23,6 +24,7 @@ __all__ = [
     "ModelAlias",
     "ModelRef",
     "ModelVersion",
+    "PendingModelVersion",
     "RegisteredModel",
     "Registry",
     "RegistryEvent",

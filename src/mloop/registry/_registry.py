@@ -182,39 +182,17 @@ class Registry:
         description: str = "",
         tags: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
-        run = self.store.get_run(run_id)
-        datasets = []
-        for i in run.inputs:
-            try:
-                ds = self.store.get_dataset(i.dataset_sha256)
-                datasets.append(
-                    {
-                        "sha256": ds.sha256,
-                        "name": i.name,
-                        "context": i.context,
-                        "num_rows": ds.num_rows,
-                        "schema": dict(ds.schema),
-                    }
-                )
-            except NotFoundError:
-                datasets.append({"sha256": i.dataset_sha256, "name": i.name, "context": i.context})
-        metrics = {k: m.last for k, m in run.metrics.items() if not k.startswith("system/")}
+        from mloop.tracking._register import create_version_from_run
+
         ref = parse_model_uri(artifact_uri)
         assert isinstance(ref, RunArtifactRef)
-        # The manifest is not in its own hash list: record its hash here, so an edited manifest is refused.
-        entry = self.store.get_artifact(run_id, f"{ref.path}/{MANIFEST_FILE}")
-        manifest = {**manifest, "manifest_sha256": entry.sha256}
-        return self.store.create_model_version(
+        return create_version_from_run(
+            self.store,
             name,
-            artifact_uri=artifact_uri,
-            flavor=str(manifest.get("flavor") or "unknown"),
-            source_run_id=run_id,
-            signature=manifest.get("signature"),
+            run_id=run_id,
+            artifact_path=ref.path,
+            manifest_file=f"{ref.path}/{MANIFEST_FILE}",
             manifest=manifest,
-            metrics=metrics,
-            params=run.params,
-            datasets=datasets,
-            git_commit=run.git_commit,
             description=description,
             tags=tags,
             actor=self.actor,

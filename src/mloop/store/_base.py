@@ -37,6 +37,7 @@ from mloop.store._validation import (
     validate_run_id,
     validate_tags,
 )
+from mloop.store._version_files import check_version_files
 
 __all__ = ["MAX_RESULTS_LIMIT", "NewRun", "Store", "downsample_minmax"]
 
@@ -399,8 +400,11 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
                 ArtifactEntry(validate_artifact_path(e.path), int(e.size), _validate_sha(e.sha256))
             )
         if clean:
+            validate_run_id(run_id)
             self._ensure_written(run_id)
-            self._do_add_artifacts(validate_run_id(run_id), clean)
+            # A registered version's files never change, on every backend (see _version_files).
+            check_version_files(self, run_id, clean)
+            self._do_add_artifacts(run_id, clean)
 
     def list_artifacts(self, run_id: str, *, prefix: str = "") -> list[ArtifactEntry]:
         self._ensure_written(run_id)

@@ -74,6 +74,11 @@ class ModelVersion:
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
+    @property
+    def pending(self) -> bool:
+        """False: this version is registered (``log_model`` offline returns a pending one)."""
+        return False
+
 
 @dataclass(frozen=True)
 class ModelAlias:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,12 +16,14 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_PARAM_VALUE",
     "MAX_TAG_VALUE",
+    "storable_text",
     "validate_artifact_path",
     "validate_key",
     "validate_metric_value",
     "validate_params",
     "validate_run_id",
     "validate_tags",
+    "validate_text",
 ]
 
 MAX_KEY_LENGTH = 250
@@ -63,35 +66,101 @@ def validate_key(key: object, *, kind: str = "metric") -> str:
     return key
 
 
+_MAX_FLOAT_INT = int(sys.float_info.max)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def metric_value_ok(value: object) -> bool:
+    """True when ``value`` goes into a float64 column as it is (the hot path of ``run.log``)."""
+    t = type(value)
+    return t is float or (t is int and -_MAX_FLOAT_INT <= value <= _MAX_FLOAT_INT)  # type: ignore[operator]
+
+
 def validate_metric_value(key: str, value: Any) -> float:
-    """Return ``value`` as a float; bools and non-numbers are refused. NaN and +/-inf are kept."""
+    """Return ``value`` as a float; bools, complex numbers and non-numbers are refused.
+
+    NaN and +/-inf are kept. An int too large for a float64 (``10**400``) is refused here, where the
+    caller sees it, rather than failing later when the batch is written.
+    """
     if isinstance(value, float):
         return value
-    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+    if (
+        isinstance(value, bool)
+        or value is None
+        or isinstance(value, (str, bytes, complex))
+        or getattr(getattr(value, "dtype", None), "kind", "") in ("b", "c")
+    ):
         raise InvalidInputError(
-            f"metric {key!r} must be a real number (int or float); got {type(value).__name__} {value!r}."
+            f"metric {key!r} must be a real number (int or float); got {type(value).__name__} "
+            f"{_short_repr(value)}."
+        )
+    if hasattr(value, "size") and getattr(value, "size", 1) != 1:
+        raise InvalidInputError(
+            f"metric {key!r} must be a scalar; got an array of shape {getattr(value, 'shape', '?')}."
         )
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except OverflowError:
         raise InvalidInputError(
-            f"metric {key!r} must be a real number (int or float); got {type(value).__name__} {value!r}."
+            f"metric {key!r} is too large for a float64 (at most {sys.float_info.max:.6g} in "
+            f"magnitude); got {_short_repr(value)}. Log float('inf') or a scaled value instead."
         ) from None
-    if hasattr(value, "dtype") and getattr(value.dtype, "kind", "") == "b":
-        raise InvalidInputError(f"metric {key!r} must be a real number; got a boolean {value!r}.")
-    if hasattr(value, "size") and getattr(value, "size", 1) != 1:
+    except (TypeError, ValueError, ArithmeticError):
         raise InvalidInputError(
-            f"metric {key!r} must be a scalar; got an array of shape {value.shape}."
-        )
+            f"metric {key!r} must be a real number (int or float); got {type(value).__name__} "
+            f"{_short_repr(value)}."
+        ) from None
     return out if not math.isnan(out) else math.nan
 
 
-def _stringify(value: Any) -> str:
-    if isinstance(value, str):
+def _short_repr(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**60:
+        return f"an int of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validate_text(value: str, *, what: str) -> str:
+    """Refuse text no backend can store: NUL characters (PostgreSQL) and lone surrogates (UTF-8).
+
+    Both would otherwise be accepted at call time and refused when the batch is written.
+    """
+    if value.isascii():
+        if "\x00" in value:
+            raise InvalidInputError(
+                f"{what} must not contain NUL characters ('\\x00'); got {_short_repr(value)}."
+            )
         return value
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    return str(value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{what} must be valid Unicode text; got {_short_repr(value)}, whose character at "
+            f"position {exc.start} is a lone surrogate (undecodable bytes?). Decode the bytes "
+            "with errors='replace' first."
+        ) from None
+    return value
+
+
+def storable_text(value: str) -> str:
+    """``value`` with NUL and lone surrogates replaced: for text mloop captures, not user input."""
+    if not value.isascii():
+        value = _SURROGATE.sub("\ufffd", value)
+    return value.replace("\x00", "\ufffd") if "\x00" in value else value
+
+
+def _stringify(value: Any, *, what: str) -> str:
+    if isinstance(value, str):
+        return validate_text(value, what=what)
+    try:
+        text = str(value)
+    except Exception as exc:  # any __str__ can fail (int digit limit, user classes): say where
+        raise InvalidInputError(
+            f"{what} could not be turned into text: {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{what} could not be turned into text; str() gave {type(text)}.")
+    return validate_text(text, what=what)
 
 
 def validate_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -99,7 +168,7 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in params.items():
         validate_key(k, kind="param")
-        s = _stringify(v)
+        s = _stringify(v, what=f"param {k!r} value")
         if len(s) > MAX_PARAM_VALUE:
             raise InvalidInputError(
                 f"param {k!r} value must have at most {MAX_PARAM_VALUE} characters; got {len(s)}."
@@ -113,7 +182,7 @@ def validate_tags(tags: Mapping[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in tags.items():
         validate_key(k, kind="tag")
-        s = _stringify(v)
+        s = _stringify(v, what=f"tag {k!r} value")
         if len(s) > MAX_TAG_VALUE:
             raise InvalidInputError(
                 f"tag {k!r} value must have at most {MAX_TAG_VALUE} characters; got {len(s)}."
@@ -133,7 +202,7 @@ def validate_name(name: object, *, what: str) -> str:
         raise InvalidInputError(
             f"{what} must be a non-empty string of at most {MAX_ENTITY_NAME} characters; got {name!r}."
         )
-    return name
+    return validate_text(name, what=what)
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")

@@ -5,16 +5,25 @@ from __future__ import annotations
 from mloop.tracking._client import Client
 from mloop.tracking._fluent import active_run, finish, init, log, start_run
 from mloop.tracking._run import Run
-from mloop.tracking._spool import ReplayResult, replay_spool
+from mloop.tracking._spool import (
+    ReplayResult,
+    count_quarantined,
+    quarantine_dir,
+    replay_spool,
+    retry_quarantined,
+)
 
 __all__ = [
     "Client",
     "ReplayResult",
     "Run",
     "active_run",
+    "count_quarantined",
     "finish",
     "init",
     "log",
+    "quarantine_dir",
     "replay_spool",
+    "retry_quarantined",
     "start_run",
 ]

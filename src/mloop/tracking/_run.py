@@ -14,10 +14,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mloop.config import Settings
-from mloop.errors import ConflictError, InvalidInputError, MloopError, StoreUnavailableError
+from mloop.errors import (
+    ConflictError,
+    InvalidInputError,
+    MloopError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from mloop.ids import now_ms
 from mloop.store import ArtifactEntry, DatasetVersion, RunInput, Store
 from mloop.store._validation import (
+    metric_value_ok,
     validate_key,
     validate_metric_value,
     validate_params,
@@ -32,7 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["Run", "flatten_config"]
 
 _log = logging.getLogger("mloop.tracking")
-_NUMBER_TYPES = (float, int)
+_FLOAT = float
+_MAX_STEP = 1 << 63
 
 
 def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -120,6 +128,7 @@ class Run:
         self._finished = False
         self._lock = threading.Lock()
         self._blobstore: BlobStore | None = None
+        self._artifact_paths: set[str] = set()  # what this process logged (known offline too)
         self._spool = SpoolWriter(settings.spool_dir)
         self._writer = BackgroundWriter(
             store,
@@ -174,6 +183,8 @@ class Run:
                     f"`step` must be an int; got {type(step).__name__} {step!r}."
                 )
             step = int(step)
+        if not -_MAX_STEP <= step < _MAX_STEP:
+            raise InvalidInputError(f"`step` must fit in a signed 64-bit int; got {step}.")
         self._step = step + 1
         ok = self._ok_keys
         clean = None
@@ -181,7 +192,7 @@ class Run:
             if k not in ok:
                 validate_key(k)
                 ok.add(k)
-            if type(v) not in _NUMBER_TYPES:
+            if type(v) is not _FLOAT and not metric_value_ok(v):
                 if clean is None:
                     clean = dict(metrics)
                 clean[k] = validate_metric_value(k, v)
@@ -192,9 +203,13 @@ class Run:
             self._writer.wake()
 
     def _enqueue(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """Buffer already-valid values without touching the step counter (system metrics, summary)."""
+        """Buffer values without touching the step counter (system metrics, summary).
+
+        They are validated like ``log``'s: whatever reaches the buffer can be written.
+        """
         if not self._finished:
-            self._queue.append((step, now_ms(), dict(metrics)))
+            clean = {validate_key(k): validate_metric_value(k, v) for k, v in metrics.items()}
+            self._queue.append((step, now_ms(), clean))
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Record hyper-parameters (values stringified). Params are write-once.
@@ -280,6 +295,7 @@ class Run:
             lambda: self.store.add_artifacts(self.id, entries),  # type: ignore[union-attr]
             {"entries": [[e.path, e.size, e.sha256] for e in entries]},
         )
+        self._artifact_paths.update(e.path for e in entries)
         return entries
 
     def log_text(self, text: str, artifact_file: str) -> ArtifactEntry:
@@ -305,7 +321,21 @@ class Run:
             lambda: self.store.add_artifacts(self.id, [entry]),  # type: ignore[union-attr]
             {"entries": [[entry.path, entry.size, entry.sha256]]},
         )
+        self._artifact_paths.add(entry.path)
         return entry
+
+    def _has_artifacts_under(self, path: str) -> bool:
+        """Whether the run has a file at or under the normalized ``path``: logged by this process
+        (spooled or not), or in the store's index (when it can be reached)."""
+        prefix = path + "/"
+        if any(p == path or p.startswith(prefix) for p in self._artifact_paths):
+            return True
+        if self.store is None:
+            return False
+        try:
+            return bool(self.store.list_artifacts(self.id, prefix=path))
+        except (StoreUnavailableError, NotFoundError):  # not reachable, or the run is still spooled
+            return False
 
     def log_dataset(
         self,
@@ -321,7 +351,12 @@ class Run:
         path to a Parquet/CSV/JSON file. The same content logged twice is one dataset version.
         """
         from mloop.artifacts import store_dataset
+        from mloop.store._validation import validate_name, validate_text
 
+        validate_name(name, what="dataset name")
+        validate_text(context, what="input `context`")
+        if source_uri is not None:
+            validate_text(source_uri, what="`source_uri`")
         ds = store_dataset(self._blobs(), data, name=name, source_uri=source_uri)
         run_input = RunInput(ds.sha256, name, context)
 
@@ -373,26 +408,35 @@ class Run:
         if self._sampler is not None:
             self._sampler.stop()
         end = now_ms()
-        complete, left = self._writer.stop(
-            timeout_s=self.settings.flush_timeout_s, status=status, end_ms=end
-        )
-        if not complete:
-            warn(
-                f"mloop: run {self.id}: the store did not take the last writes within "
-                f"{self.settings.flush_timeout_s:.0f} s; {left} metric points were spooled to "
-                f"{self._spool.path} (replay with `mloop sync`)."
-            )
-        if self._spool.pending and self.store is not None:
+        timeout_s = self.settings.flush_timeout_s
+        deadline = time.monotonic() + timeout_s
+        w = self._writer
+        in_time = w.stop(timeout_s=timeout_s, status=status, end_ms=end)
+        store = self.store
+        if self._spool.pending and store is not None and time.monotonic() < deadline:
             try:
-                self._spool.replay(self.store)
-            except MloopError:
-                pass
+                with store.write_deadline(deadline):
+                    self._spool.replay(store)
+            except Exception as exc:  # the spool stays for `mloop sync`; say so below
+                _log.debug("mloop: replay at finish of run %s deferred: %s", self.id, exc)
         if self._spool.pending:
+            late = (
+                ""
+                if in_time
+                else f"the store did not take the last writes within {timeout_s:.0f} s; "
+            )
             warn(
-                f"mloop: run {self.id}: {self._spool.records} writes are in the spool "
-                f"{self._spool.path} because the store was unreachable; run `mloop sync` to replay them."
+                f"mloop: run {self.id}: {late}{self._spool.total_points} metric points "
+                f"({self._spool.total_records} writes) are in the spool "
+                f"{', '.join(map(str, self._spool.paths))} because the store was unreachable or "
+                "locked; run `mloop sync` to replay them."
             )
             self._spool.close()
+        if w.refused:
+            warn(
+                f"mloop: run {self.id}: {w.refused} value(s) the store refused are kept in "
+                f"{w.quarantine_path}; the rest of the run is written. See `mloop sync`."
+            )
         from mloop.tracking import _fluent
 
         _fluent._forget(self)

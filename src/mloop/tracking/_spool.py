@@ -5,6 +5,12 @@ Each process appends JSON lines to its own file under ``$MLOOP_HOME/spool/`` and
 takes files nobody is writing. Every record is an idempotent operation: run creation is keyed by the
 run id, batches by a batch id the store remembers, status updates are last-writer-wins. Replaying a
 file twice therefore writes nothing twice.
+
+Every line ends with a CRC-32 of the record (``,"_crc":"<8 hex>"}``), so a damaged line is
+recognised as damaged rather than applied with wrong values. A record that cannot be applied for a
+reason a retry will not fix (damaged, torn by a crash mid-write, an unknown operation, a value the
+store refuses) is moved to the quarantine (``_quarantine.py``) with its file and line; the records
+after it are still applied. Only an unreachable store stops a replay, keeping the file for later.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ import fcntl
 import json
 import logging
 import os
+import re
 import socket
+import threading
 import uuid
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +33,28 @@ from typing import IO, Any
 
 import numpy as np
 
-from mloop.errors import AlreadyExistsError, ConflictError, MloopError, NotFoundError
+from mloop.errors import AlreadyExistsError, ConflictError, MloopError, StoreUnavailableError
 from mloop.store import ArtifactEntry, MetricSeries, RunInput, Store
+from mloop.tracking._quarantine import (
+    QuarantineEntry,
+    count_quarantined,
+    quarantine,
+    quarantine_dir,
+    quarantine_files,
+    read_quarantine,
+    rewrite,
+)
 
-__all__ = ["ReplayResult", "SpoolWriter", "encode_metrics", "replay_spool"]
+__all__ = [
+    "ReplayResult",
+    "SpoolWriter",
+    "count_quarantined",
+    "encode_metrics",
+    "encode_record",
+    "quarantine_dir",
+    "replay_spool",
+    "retry_quarantined",
+]
 
 _log = logging.getLogger("mloop.tracking")
 
@@ -56,44 +83,96 @@ def decode_metrics(raw: Mapping[str, list[Any]]) -> dict[str, MetricSeries]:
 
 
 class SpoolWriter:
-    """This process's spool file, opened (and locked) lazily on the first record."""
+    """This process's spool file, opened (and locked) lazily on the first record.
 
-    def __init__(self, spool_dir: Path) -> None:
+    ``append(record, wait_s=...)`` waits at most ``wait_s`` for another thread that holds the
+    file (a replay in progress); past that the record goes to a "late" file beside it, whose name
+    sorts after this one's, so ``mloop sync`` still applies them in order.
+    """
+
+    def __init__(self, spool_dir: Path, *, name: str | None = None) -> None:
         self.dir = Path(spool_dir)
         self.path: Path | None = None
+        self._name = name
         self._fh: IO[str] | None = None
+        self._lock = threading.Lock()
+        self._late: SpoolWriter | None = None
         self.records = 0
+        self.points = 0
 
-    def append(self, record: Mapping[str, Any]) -> Path:
-        if self._fh is None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-            self.path = self.dir / name
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open while spooling
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
-        line = json.dumps(record, separators=(",", ":"), allow_nan=True)
-        self._fh.write(line + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self.records += 1
-        assert self.path is not None
-        return self.path
+    def append(
+        self, record: Mapping[str, Any], *, wait_s: float | None = None, points: int = 0
+    ) -> Path:
+        """Append ``record`` durably (fsync); ``points`` counts the metric points it carries."""
+        line = encode_record(record)
+        if not self._lock.acquire(timeout=-1 if wait_s is None else max(wait_s, 0.0)):
+            return self._late_writer().append(record, points=points)
+        try:  # the flusher thread and the finishing thread may both spool
+            if self._fh is None:
+                self.dir.mkdir(parents=True, exist_ok=True)
+                name = (
+                    self._name
+                    or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+                )
+                self.path = self.dir / name
+                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open while spooling
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self.records += 1
+            self.points += points
+            assert self.path is not None
+            return self.path
+        finally:
+            self._lock.release()
+
+    def _late_writer(self) -> SpoolWriter:
+        if self._late is None:
+            base = self.path.stem if self.path is not None else uuid.uuid4().hex[:8]
+            self._late = SpoolWriter(self.dir, name=f"{base}.late-{uuid.uuid4().hex[:6]}.jsonl")
+        return self._late
 
     @property
     def pending(self) -> bool:
-        return self._fh is not None
+        return self._fh is not None or (self._late is not None and self._late.pending)
+
+    @property
+    def paths(self) -> list[Path]:
+        """The files holding this writer's records (the main one, then the late one)."""
+        out = [self.path] if self._fh is not None and self.path is not None else []
+        return out + (self._late.paths if self._late is not None else [])
+
+    @property
+    def total_records(self) -> int:
+        return self.records + (self._late.total_records if self._late is not None else 0)
+
+    @property
+    def total_points(self) -> int:
+        return self.points + (self._late.total_points if self._late is not None else 0)
 
     def replay(self, store: Store) -> ReplayResult:
-        """Replay this process's own file into ``store``; on success the file is removed."""
-        if self._fh is None or self.path is None:
-            return ReplayResult()
+        """Replay this process's own files into ``store``; each is removed once replayed.
+
+        Records that fail for good are quarantined (see :func:`replay_spool`); an unreachable store,
+        or an unexpected error that may pass, raises and keeps the file for the next attempt.
+        """
         result = ReplayResult()
-        _replay_file(store, self.path, result)
-        if result.failed == 0:
-            self.discard()
+        with self._lock:
+            if self._fh is not None and self.path is not None:
+                _replay_file(store, self.path, result, quarantine_unexpected=False)
+                self._discard_locked()
+        if self._late is not None:
+            result_late = self._late.replay(store)
+            result.applied += result_late.applied
+            result.duplicates += result_late.duplicates
+            result.failed += result_late.failed
+            result.errors += result_late.errors
+            result.quarantined += result_late.quarantined
+            self._late = None
         return result
 
-    def discard(self) -> None:
+    def _discard_locked(self) -> None:
         if self._fh is not None and self.path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
@@ -102,22 +181,59 @@ class SpoolWriter:
         self._fh = None
         self.path = None
         self.records = 0
+        self.points = 0
 
     def close(self) -> None:
-        """Release the lock but keep the file for ``mloop sync``."""
-        if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-        self._fh = None
+        """Release the lock but keep the files for ``mloop sync``."""
+        with self._lock:
+            if self._fh is not None:
+                fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+                self._fh.close()
+            self._fh = None
+        if self._late is not None:
+            self._late.close()
 
 
 @dataclass
 class ReplayResult:
+    """What a replay did. ``failed`` records (``torn`` among them) were quarantined, not dropped."""
+
     files: int = 0
     applied: int = 0
     duplicates: int = 0
     failed: int = 0
+    torn: int = 0
     errors: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    pending_files: int = 0  # files kept for the next attempt (the store was unreachable)
+
+
+_CRC_TAIL = re.compile(r',"_crc":"([0-9a-f]{8})"}\n?$')
+
+
+def encode_record(record: Mapping[str, Any]) -> str:
+    """One spool line: the record as JSON with a CRC-32 of that JSON as its last member."""
+    body = json.dumps(record, separators=(",", ":"), allow_nan=True)
+    crc = zlib.crc32(body.encode("utf-8", "surrogatepass"))
+    return f'{body[:-1]},"_crc":"{crc:08x}"}}\n'
+
+
+def decode_record(line: str) -> dict[str, Any]:
+    """The record of a spool line; ``ValueError`` says why a damaged line is unusable."""
+    m = _CRC_TAIL.search(line)
+    if m is not None:
+        body = line[: m.start()] + "}"
+        if zlib.crc32(body.encode("utf-8", "surrogatepass")) != int(m.group(1), 16):
+            raise ValueError("damaged record (its checksum does not match)")
+    else:
+        body = line  # written before spool lines carried checksums
+    try:
+        rec = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"unreadable record ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(rec, dict) or not isinstance(rec.get("op"), str):
+        raise ValueError("malformed record (not an object with an 'op')")
+    return rec
 
 
 def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
@@ -165,34 +281,86 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
         store.put_dataset(DatasetVersion(**rec["dataset"]))
         store.log_input(rec["run_id"], RunInput(**rec["input"]))
         return True
-    raise MloopError(f"unknown spool record op {op!r}")
+    if op == "register_version":
+        # A model version logged while the store was out of reach; keyed by its registration id.
+        from mloop.tracking._register import replay_registration
+
+        return replay_registration(store, rec)
+    raise MloopError(
+        f"unknown spool record op {op!r} (known: {', '.join(_OPS)}); was it written by a newer "
+        "mloop? Upgrade mloop, then run `mloop sync --retry-quarantined`."
+    )
 
 
-def _replay_file(store: Store, path: Path, result: ReplayResult) -> None:
-    result.files += 1
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+_OPS = ("create_run", "log_batch", "update_run", "add_artifacts", "log_input")
+
+
+def _replay_file(
+    store: Store, path: Path, result: ReplayResult, *, quarantine_unexpected: bool
+) -> None:
+    """Apply every record of ``path``; quarantine each one that fails for good, then return.
+
+    Raises :class:`StoreUnavailableError` (or, unless ``quarantine_unexpected``, an unexpected
+    error) when the store cannot take records now: nothing is quarantined then, and the file stays.
+    """
+    kept: list[QuarantineEntry] = []
+    failed_before, torn_before = result.failed, result.torn
+    errors_before = len(result.errors)
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        lines = fh.readlines()
+    try:
+        for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
+            where = f"{path.name}:{lineno}"
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                # A torn last line from a crash mid-write: everything before it is intact.
-                result.errors.append(f"{path.name}:{lineno}: unreadable record skipped")
+                rec = decode_record(line)
+            except ValueError as exc:
+                torn = lineno == len(lines) and not line.endswith("\n")
+                why = (
+                    "torn last record: the writing process stopped in the middle of writing it"
+                    if torn
+                    else str(exc)
+                )
+                result.torn += torn
+                kept.append(QuarantineEntry(path.name, lineno, why, raw=line))
                 continue
             try:
                 if _apply(store, rec):
                     result.applied += 1
                 else:
                     result.duplicates += 1
-            except NotFoundError as exc:
-                result.failed += 1
-                result.errors.append(f"{path.name}:{lineno}: {exc.message}")
+            except StoreUnavailableError:
                 raise
             except MloopError as exc:
-                result.failed += 1
-                result.errors.append(f"{path.name}:{lineno}: {exc.message}")
-                raise
+                kept.append(QuarantineEntry(path.name, lineno, exc.message, record=rec))
+            except (KeyError, TypeError, ValueError) as exc:
+                kept.append(
+                    QuarantineEntry(
+                        path.name, lineno, f"malformed {rec['op']!r} record: {exc!r}", record=rec
+                    )
+                )
+            except Exception as exc:
+                if not quarantine_unexpected:
+                    raise
+                kept.append(
+                    QuarantineEntry(path.name, lineno, f"{type(exc).__name__}: {exc}", record=rec)
+                )
+            else:
+                continue
+            _log.debug("mloop: spool record %s quarantined", where)
+    except Exception:
+        # Nothing of this attempt is quarantined: the next attempt sees the same records again.
+        result.failed, result.torn = failed_before, torn_before
+        del result.errors[errors_before:]
+        raise
+    result.files += 1
+    result.failed += len(kept)
+    for e in kept:
+        result.errors.append(f"{e.source}:{e.line}: {e.error}")
+    qpath = quarantine(path.parent, path.name, kept)
+    if qpath is not None:
+        result.quarantined.append(str(qpath))
 
 
 def _claimable(spool_dir: Path) -> Iterator[tuple[Path, IO[str]]]:
@@ -210,18 +378,57 @@ def _claimable(spool_dir: Path) -> Iterator[tuple[Path, IO[str]]]:
 
 
 def replay_spool(store: Store, spool_dir: Path) -> ReplayResult:
-    """Replay every spool file no live process holds; files fully applied are removed.
+    """Replay every spool file no live process holds; each file is removed once replayed.
 
-    A file whose replay fails (store still unreachable) is kept for the next attempt; the error is in
-    :attr:`ReplayResult.errors`.
+    Every record is applied or, when it fails for a reason a retry will not fix, quarantined with
+    its file, line and error (:attr:`ReplayResult.errors`, :attr:`ReplayResult.quarantined`); the
+    records after a bad one are still applied. When the store is unreachable the file is kept for
+    the next attempt (:attr:`ReplayResult.pending_files`) and the remaining files are left alone.
     """
     result = ReplayResult()
     if not Path(spool_dir).is_dir():
         return result
     for path, _fh in _claimable(Path(spool_dir)):
         try:
-            _replay_file(store, path, result)
-        except MloopError:
-            continue
+            _replay_file(store, path, result, quarantine_unexpected=True)
+        except StoreUnavailableError as exc:
+            result.pending_files += 1
+            result.errors.append(f"{path.name}: kept for later: {exc.message}")
+            break
         path.unlink()
+    return result
+
+
+def retry_quarantined(store: Store, spool_dir: Path) -> ReplayResult:
+    """Apply quarantined records again (after a fix); those that still fail stay quarantined.
+
+    Unreadable lines can never be applied: they stay, for a person to look at.
+    """
+    result = ReplayResult()
+    for path in quarantine_files(Path(spool_dir)):
+        with open(path, "a+", encoding="utf-8") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            entries = list(read_quarantine(path))
+            left: list[QuarantineEntry] = []
+            result.files += 1
+            for i, e in enumerate(entries):
+                if e.record is None:
+                    left.append(e)
+                    continue
+                try:
+                    if _apply(store, e.record):
+                        result.applied += 1
+                    else:
+                        result.duplicates += 1
+                except StoreUnavailableError as exc:
+                    left.extend(entries[i:])
+                    result.pending_files += 1
+                    result.errors.append(f"{path.name}: kept for later: {exc.message}")
+                    break
+                except Exception as exc:
+                    msg = exc.message if isinstance(exc, MloopError) else f"{exc!r}"
+                    left.append(QuarantineEntry(e.source, e.line, msg, record=e.record))
+            result.failed += len(left)
+            result.errors.extend(f"{e.source}:{e.line}: {e.error}" for e in left)
+            rewrite(path, left)
     return result

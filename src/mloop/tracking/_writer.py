@@ -10,11 +10,13 @@ never sees a batch before the records it depends on.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,8 @@ from mloop.errors import (
 from mloop.ids import new_batch_id
 from mloop.store import MetricSeries, Store
 from mloop.store._base import NewRun
+from mloop.store._validation import validate_metric_value
+from mloop.tracking._quarantine import QuarantineEntry, live_name, quarantine
 from mloop.tracking._spool import SpoolWriter, encode_metrics
 
 __all__ = ["BackgroundWriter", "Pending"]
@@ -54,8 +58,13 @@ class Pending:
 
 def pack_entries(
     entries: list[tuple[int, int, Mapping[str, Any]]],
-) -> tuple[dict[str, MetricSeries], int]:
-    """Group ``(step, ts, {key: value})`` entries into one :class:`MetricSeries` per key."""
+) -> tuple[dict[str, MetricSeries], int, list[tuple[str, int, int, Any, str]]]:
+    """Group ``(step, ts, {key: value})`` entries into one :class:`MetricSeries` per key.
+
+    Returns the series, the number of points packed, and the points that cannot be a float64 as
+    ``(key, step, ts, value, why)``: ``run.log`` refuses those, so this list is empty unless a value
+    slipped past it; the caller keeps them rather than losing the whole batch over one value.
+    """
     cols: dict[str, tuple[list[int], list[int], list[Any]]] = {}
     points = 0
     for step, ts, values in entries:
@@ -68,11 +77,25 @@ def pack_entries(
             c[2].append(v)
             points += 1
     out = {}
+    bad: list[tuple[str, int, int, Any, str]] = []
     for k, (s, t, v) in cols.items():
-        out[k] = MetricSeries(
-            np.array(s, dtype=np.int64), np.array(t, dtype=np.int64), np.array(v, dtype=np.float64)
-        )
-    return out, points
+        try:
+            column = np.array(v, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            keep = []
+            for i, x in enumerate(v):
+                try:
+                    validate_metric_value(k, x)
+                    keep.append(i)
+                except InvalidInputError as exc:
+                    bad.append((k, s[i], t[i], x, exc.message))
+            s, t = [s[i] for i in keep], [t[i] for i in keep]
+            column = np.array([float(v[i]) for i in keep], dtype=np.float64)
+            points -= len(v) - len(keep)
+            if not keep:
+                continue
+        out[k] = MetricSeries(np.array(s, dtype=np.int64), np.array(t, dtype=np.int64), column)
+    return out, points, bad
 
 
 class BackgroundWriter:
@@ -122,7 +145,7 @@ class BackgroundWriter:
         self._io_lock = threading.Lock()
         self._next_due = 0.0
         self._last_heartbeat = time.monotonic()
-        self._on_error = on_error or (lambda msg: _log.warning("mloop: %s", msg))
+        self._on_error = on_error or _warn
         self._final_status: tuple[str, int | None] | None = None
         # A run created by start_run is written with its first batch (see ``defer_creation``).
         self._new_run: NewRun | None = None
@@ -131,6 +154,10 @@ class BackgroundWriter:
         self.points_written = 0
         self.points_spooled = 0
         self.batches_written = 0
+        self.refused = 0  # items the store refused, kept in the quarantine
+        self.quarantine_path: str | None = None
+        # The batch a store call is writing right now: spooled too if that call never returns.
+        self._inflight: tuple[str, Pending] | None = None
 
     # ------------------------------------------------------------------ producer side
     def add_params(self, params: Mapping[str, str]) -> None:
@@ -186,21 +213,23 @@ class BackgroundWriter:
             _log.exception("mloop: background writer for run %s failed; will retry", self.run_id)
 
     def _final_drain(self) -> None:
-        """Write what is left as one batch carrying the run's final status (one commit)."""
-        with self._io_lock:
-            p = self._collect()
-            if self._final_status is not None:
-                p.status, p.end_ms = self._final_status
-            if p or p.status is not None or self._new_run is not None:
-                try:
-                    self._write(p)
-                except Exception:  # never lose the batch
-                    _log.exception(
-                        "mloop: unexpected error writing run %s's last batch; spooling it",
-                        self.run_id,
-                    )
-                    self._spool_batch(p)
-            self.final_written = True
+        """Write what is left as one batch carrying the run's final status (one commit).
+
+        The caller holds ``_io_lock``.
+        """
+        p = self._collect()
+        if self._final_status is not None:
+            p.status, p.end_ms = self._final_status
+        if p or p.status is not None or self._new_run is not None:
+            try:
+                self._write(p)
+            except Exception:  # never lose the batch
+                _log.exception(
+                    "mloop: unexpected error writing run %s's last batch; spooling it",
+                    self.run_id,
+                )
+                self._spool_batch(p)
+        self.final_written = True
 
     def _maybe_heartbeat(self) -> None:
         if (
@@ -220,7 +249,18 @@ class BackgroundWriter:
         q = self.queue
         n = len(q)
         entries = [q.popleft() for _ in range(n)]
-        metrics, points = pack_entries(entries)
+        metrics, points, bad = pack_entries(entries)
+        if bad:
+            self._keep_refused(
+                [
+                    self._entry(
+                        None,
+                        f"metric {k!r} at step {step} ({why})",
+                        raw=json.dumps({"key": k, "step": step, "timestamp": ts, "value": repr(v)}),
+                    )
+                    for k, step, ts, v, why in bad
+                ]
+            )
         with self._meta_lock:
             params, self.params = self.params, {}
             tags, self.tags = self.tags, {}
@@ -276,6 +316,7 @@ class BackgroundWriter:
             self.store.run_written(self.run_id)
         if self._ensure_store() is not None and (not self.spool.pending or self._try_replay()):
             assert self.store is not None
+            self._inflight = (batch_id, p)
             try:
                 self.store.log_batch(
                     self.run_id,
@@ -291,17 +332,10 @@ class BackgroundWriter:
                 self.points_written += p.points
                 self.batches_written += 1
                 return
-            except ConflictError as exc:
-                self._on_error(exc.message)
-                p.params = {}
-                return self._write(p)
-            except (
-                InvalidInputError
-            ) as exc:  # should have been caught in run.log; never lose the rest
-                self._on_error(f"batch for run {self.run_id} rejected: {exc.message}")
-                if self._new_run is not None:  # the run itself still has to be written
-                    return self._write(Pending({}, {}, {}, 0, p.status, p.end_ms))
-                return
+            except (InvalidInputError, ConflictError) as exc:
+                # run.log validates, so this is rare (a param that conflicts with a resumed run's
+                # value, a limit of one backend): write the batch item by item; keep what is refused.
+                return self._write_items(p, exc)
             except (StoreUnavailableError, NotFoundError) as exc:
                 _log.warning(
                     "mloop: store unavailable (%s); spooling run %s's writes under %s",
@@ -309,18 +343,63 @@ class BackgroundWriter:
                     self.run_id,
                     self.spool.dir,
                 )
+            finally:
+                self._inflight = None
         self._spool_batch(p, batch_id)
 
-    def _spool_creation(self) -> None:
+    def _write_items(self, p: Pending, exc: MloopError) -> None:
+        """Write a refused batch one item at a time: the store refuses only the bad items."""
+        if self._new_run is not None:
+            if not p and p.status is None:  # the run itself is refused: keep its creation
+                self._keep_refused(
+                    [self._entry(self._create_record or {}, f"run {self.run_id}: {exc.message}")]
+                )
+                self._new_run = self._create_record = None
+                return
+            self._write(Pending({}, {}, {}, 0))  # the run first, alone
+        items = [Pending({k: s}, {}, {}, len(s)) for k, s in p.metrics.items()]
+        items += [Pending({}, {k: v}, {}, 0) for k, v in p.params.items()]
+        items += [Pending({}, {}, {k: v}, 0) for k, v in p.tags.items()]
+        if len(items) <= 1:  # this is what the store refuses
+            bad = items[0] if items else p
+            record = {"op": "log_batch", "run_id": self.run_id, "batch_id": new_batch_id()}
+            self._keep_refused([self._entry({**record, **_batch_body(bad)}, exc.message)])
+            if items and p.status is not None:
+                self._write(Pending({}, {}, {}, 0, p.status, p.end_ms))
+            return
+        for item in items:
+            self._write(item)
+        if p.status is not None:
+            self._write(Pending({}, {}, {}, 0, p.status, p.end_ms))
+
+    def _entry(
+        self, record: Mapping[str, Any] | None, why: str, raw: str | None = None
+    ) -> QuarantineEntry:
+        return QuarantineEntry(f"run {self.run_id}", None, why, record=record, raw=raw)
+
+    def _keep_refused(self, entries: list[QuarantineEntry]) -> None:
+        """Quarantine what the store refused (``mloop sync --retry-quarantined`` applies it later)."""
+        path = quarantine(self.spool.dir, live_name(self.run_id), entries)
+        self.refused += len(entries)
+        self.quarantine_path = str(path)
+        for e in entries:
+            self._on_error(
+                f"run {self.run_id}: the store refused {e.error}; kept in {path} "
+                "(`mloop sync --retry-quarantined` applies it after a fix)."
+            )
+
+    def _spool_creation(self, *, wait_s: float | None = None) -> None:
         """Spool the pending creation of the run (ahead of its batches)."""
         if self._create_record is not None:
-            self.spool.append(self._create_record)
+            self.spool.append(self._create_record, wait_s=wait_s)
         if self.store is not None:
             self.store.run_written(self.run_id)
         self._new_run = self._create_record = None
 
-    def _spool_batch(self, p: Pending, batch_id: str | None = None) -> None:
-        self._spool_creation()
+    def _spool_batch(
+        self, p: Pending, batch_id: str | None = None, *, wait_s: float | None = None
+    ) -> None:
+        self._spool_creation(wait_s=wait_s)
         if not p and p.status is None:
             return  # the run's creation alone
         self.spool.append(
@@ -328,12 +407,10 @@ class BackgroundWriter:
                 "op": "log_batch",
                 "run_id": self.run_id,
                 "batch_id": batch_id or new_batch_id(),
-                "metrics": encode_metrics(p.metrics),
-                "params": p.params,
-                "tags": p.tags,
-                "status": p.status,
-                "end_ms": p.end_ms,
-            }
+                **_batch_body(p),
+            },
+            wait_s=wait_s,
+            points=p.points,
         )
         self.points_spooled += p.points
 
@@ -344,27 +421,36 @@ class BackgroundWriter:
 
     def stop(
         self, *, timeout_s: float, status: str | None = None, end_ms: int | None = None
-    ) -> tuple[bool, int]:
-        """Stop the thread and write what is left with ``status`` (one commit).
+    ) -> bool:
+        """Stop the thread and write what is left with ``status`` (one commit), within ``timeout_s``.
 
-        The thread is given ``timeout_s`` to finish a write it is in the middle of; if it is stuck
-        (the store hangs), what is still buffered is spooled with the status, so nothing is lost.
-        The last write happens on the caller's thread: handing it to the writer thread cost more
-        than the write itself. Returns ``(complete, points_left)``.
+        The flusher is given until the deadline to finish a write it is in the middle of, and the
+        last write (on the caller's thread: handing it to the flusher cost more than the write)
+        gets what is left of it: the store waits for its locks no longer than that. If the store
+        cannot take the writes in time they are spooled, the batch stuck in a write included
+        (under its own batch id, so whichever copy lands first wins). Returns whether everything
+        reached the store or the spool in time; :attr:`points_spooled` counts what was spooled.
         """
+        deadline = time.monotonic() + timeout_s
         self._final_status = (status, end_ms) if status is not None else None
         _FLUSHER.unregister(self)
-        # Wait (bounded) for a write the flusher may be in the middle of; if it is stuck (the store
-        # hangs), spool what is still buffered, with the status.
         if not self._io_lock.acquire(timeout=timeout_s):
-            # The stuck write may still create the run; a replayed creation then finds it exists.
+            # A write is stuck (the store hangs). Spool its batch and the rest, and do not wait
+            # for the spool file either if the stuck thread holds it: use a file of its own.
+            inflight = self._inflight
+            if inflight is not None:
+                self._spool_batch(inflight[1], inflight[0], wait_s=0.5)
             left = self._collect()
             left.status, left.end_ms = status, end_ms
-            self._spool_batch(left)
-            return False, left.points
-        self._io_lock.release()
-        self._final_drain()
-        return True, 0
+            self._spool_batch(left, wait_s=0.5)
+            return False
+        try:
+            store = self.store
+            with store.write_deadline(deadline) if store is not None else nullcontext():
+                self._final_drain()
+        finally:
+            self._io_lock.release()
+        return time.monotonic() <= deadline or self.points_spooled == 0
 
 
 class _Flusher:
@@ -414,3 +500,22 @@ class _Flusher:
 
 
 _FLUSHER = _Flusher()
+
+
+def _batch_body(p: Pending) -> dict[str, Any]:
+    """A batch as the spool and the quarantine record it (``log_batch`` without its ids)."""
+    return {
+        "metrics": encode_metrics(p.metrics),
+        "params": p.params,
+        "tags": p.tags,
+        "status": p.status,
+        "end_ms": p.end_ms,
+    }
+
+
+def _warn(message: str) -> None:
+    """What the user must hear about their data: on stderr (always) and in the log."""
+    import sys
+
+    print(f"mloop: {message}", file=sys.stderr, flush=True)
+    _log.info("mloop: %s", message)

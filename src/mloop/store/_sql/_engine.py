@@ -17,7 +17,14 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from mloop.errors import InvalidInputError, StoreUnavailableError
 
-__all__ = ["HEAD_REVISION", "create_store_engine", "describe_uri", "upgrade_schema"]
+__all__ = [
+    "HEAD_REVISION",
+    "create_store_engine",
+    "describe_uri",
+    "lock_wait",
+    "store_error",
+    "upgrade_schema",
+]
 
 # The newest migration; a test asserts it equals Alembic's head, so the fast path below stays honest.
 HEAD_REVISION = "0004"
@@ -120,6 +127,20 @@ def _sqlite_engine(uri: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def lock_wait(conn: Connection, seconds: float | None) -> None:
+    """How long this SQLite connection waits for the write lock (None: the default again).
+
+    Set on the driver connection, outside any transaction: the ``BEGIN IMMEDIATE`` that the
+    transaction opens is what waits. PostgreSQL bounds a write with ``statement_timeout`` instead.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    ms = int((SQLITE_BUSY_TIMEOUT_S if seconds is None else max(seconds, 0.001)) * 1000)
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    dbapi.execute(f"PRAGMA busy_timeout = {ms}")
 
 
 def _current_revision(conn: Connection) -> str | None:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DatabaseError, IntegrityError, OperationalError
+from sqlalchemy.exc import DatabaseError, DataError, IntegrityError, OperationalError
 
-from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from mloop.errors import (
+    AlreadyExistsError,
+    InvalidInputError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from mloop.ids import now_ms
 from mloop.store._base import NewRun, Store
 from mloop.store._entities import (
@@ -25,7 +32,13 @@ from mloop.store._sql import _metrics, _search
 from mloop.store._sql import _schema as t
 from mloop.store._sql._aliases import SqlAliasesMixin
 from mloop.store._sql._artifacts import SqlArtifactsMixin
-from mloop.store._sql._engine import create_store_engine, store_error, upgrade_schema
+from mloop.store._sql._engine import (
+    create_store_engine,
+    describe_uri,
+    lock_wait,
+    store_error,
+    upgrade_schema,
+)
 from mloop.store._sql._events import SqlEventsMixin
 from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._monitors import SqlMonitorsMixin
@@ -45,6 +58,10 @@ _INSERT_RUN = (
 
 class _AlreadyApplied(Exception):
     """A replayed batch: roll its transaction back."""
+
+
+# The write deadline of each thread (``Store.write_deadline``).
+_deadlines = threading.local()
 
 
 class SqlStore(
@@ -92,16 +109,48 @@ class SqlStore(
             raise store_error(exc, self.uri) from exc
 
     @contextlib.contextmanager
+    def write_deadline(self, deadline: float | None) -> Iterator[None]:
+        before = getattr(_deadlines, "value", None)
+        _deadlines.value = deadline
+        try:
+            yield
+        finally:
+            _deadlines.value = before
+
+    @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
+        deadline = getattr(_deadlines, "value", None)
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(mloop_write=True)
-                with conn.begin():
-                    yield conn
+                if deadline is not None:
+                    wait_s = deadline - time.monotonic()
+                    if wait_s <= 0:
+                        raise StoreUnavailableError(
+                            f"store {describe_uri(self.uri)!r}: no time left to wait for it "
+                            "(the flush timeout has passed)."
+                        )
+                    lock_wait(conn, wait_s)
+                try:
+                    with conn.begin():
+                        if deadline is not None and self.dialect == "postgresql":
+                            ms = max(int((deadline - time.monotonic()) * 1000), 1)
+                            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+                        yield conn
+                finally:
+                    if deadline is not None:
+                        lock_wait(conn, None)
         except (OperationalError, DatabaseError) as exc:
             if isinstance(exc, IntegrityError):
                 raise
+            if isinstance(exc, DataError):  # a value this backend refuses: not an outage
+                raise InvalidInputError(
+                    f"store {describe_uri(self.uri)!r} refused a value: "
+                    f"{str(exc.orig).strip().splitlines()[0]}"
+                ) from None
             raise store_error(exc, self.uri) from exc
+        except UnicodeEncodeError as exc:  # text validation should have refused it
+            raise InvalidInputError(f"the store cannot encode a value: {exc}") from None
 
     @contextlib.contextmanager
     def _write_cursor(self, payload: int = 0) -> Iterator[Cursor]:
