@@ -47,14 +47,11 @@ def _pairs(values: list[str], what: str) -> dict[str, str] | str | None:
 
 
 def _load_reference(path: Path) -> Any:
-    from mloop.monitoring import Profile
-    from mloop.monitoring._profile_io import is_profile_file
+    from mloop.monitoring._profile_io import load_if_profile
 
     if not path.exists():
         raise InvalidInputError(f"reference {str(path)!r} does not exist.")
-    if is_profile_file(path):
-        return Profile.load(path)
-    return path
+    return load_if_profile(path)  # a damaged profile is reported as corrupt, naming the file
 
 
 _VERDICT = {
@@ -70,7 +67,9 @@ def drift(
     reference: Annotated[
         Path, typer.Argument(help="Reference data (.parquet, .csv, .feather) or a saved profile.")
     ],
-    current: Annotated[Path, typer.Argument(help="Current data (.parquet, .csv, .feather).")],
+    current: Annotated[
+        Path, typer.Argument(help="Current data (.parquet, .csv, .feather); never a profile.")
+    ],
     html: Annotated[
         Path | None, typer.Option("--html", help="Also write an HTML report here.")
     ] = None,

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from mloop.errors import InvalidInputError
 
-__all__ = ["CategoricalData", "ColumnKind", "Frame", "as_frame", "number_labels"]
+__all__ = ["CategoricalData", "ColumnKind", "Frame", "as_frame", "number_labels", "read_table"]
 
 ColumnKind = Literal["numeric", "categorical", "unsupported"]
 
@@ -363,7 +363,20 @@ _SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".feather":
 _SUFFIXES.update({".arrow": "ipc", ".ipc": "ipc"})
 
 
-def _read_path(path: Path, columns: Sequence[str] | None) -> pa.Table:
+_LABELS = {"parquet": "Parquet", "csv": "CSV", "ipc": "Feather/Arrow IPC"}
+
+
+def read_table(path: str | Path) -> pa.Table:
+    """Every column of a Parquet, CSV or Feather/Arrow IPC file (errors as in :func:`as_frame`)."""
+    return _read_path(Path(path), None)[0]
+
+
+def _read_path(path: Path, columns: Sequence[str] | None) -> tuple[pa.Table, list[str]]:
+    """The table (only ``columns`` if given) and the names of every column the file has."""
+    from mloop.monitoring._profile_io import looks_like_profile, not_a_table
+
+    if looks_like_profile(path):
+        raise not_a_table(path)  # or "the profile is corrupt" / "does not exist", if it is
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise InvalidInputError(
@@ -373,30 +386,44 @@ def _read_path(path: Path, columns: Sequence[str] | None) -> pa.Table:
         raise InvalidInputError(f"file {str(path)!r} does not exist.")
     cols = list(columns) if columns is not None else None
     try:
+        size = path.stat().st_size
+        if size == 0 and fmt == "csv":
+            # A 0-byte CSV is a valid empty table (no header, no rows), e.g. an export that found
+            # nothing; callers decide what empty data means (`mloop drift`: "no verdict").
+            return pa.table({}), []
+        if size == 0:
+            raise InvalidInputError(
+                f"cannot read {str(path)!r}: the {_LABELS[fmt]} file is empty (0 bytes), so it is "
+                "truncated or corrupt. Re-create or re-download it."
+            )
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
+            names = list(pq.read_schema(path).names)
             if cols is not None:  # unknown names are reported by the caller, not by pyarrow
-                present = set(pq.read_schema(path).names)
-                cols = [c for c in cols if c in present]
-            return pq.read_table(path, columns=cols)
+                cols = [c for c in cols if c in names]
+            return pq.read_table(path, columns=cols), names
         if fmt == "csv":
             from pyarrow import csv
 
-            # A 0-byte CSV is a valid empty table (no header, no rows), e.g. an export that found
-            # nothing; callers decide what empty data means (`mloop drift`: "no verdict").
-            if path.stat().st_size == 0:
-                return pa.table({})
             table = csv.read_csv(path)
         else:
             from pyarrow import feather
 
             table = feather.read_table(path)
+    except PermissionError as exc:
+        raise InvalidInputError(f"cannot read {str(path)!r}: {exc.strerror}.") from exc
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidInputError(f"cannot read {str(path)!r} as {fmt}: {exc}") from exc
+        damage = "malformed or truncated" if fmt == "csv" else "truncated or corrupt"
+        action = "Fix or re-export it" if fmt == "csv" else "Re-create or re-download it"
+        detail = str(exc).rstrip(".")
+        raise InvalidInputError(
+            f"cannot read {str(path)!r}: the {_LABELS[fmt]} file is {damage} ({detail}). {action}."
+        ) from exc
+    names = list(table.column_names)
     if cols is not None:
-        table = table.select([c for c in cols if c in table.column_names])
-    return table
+        table = table.select([c for c in cols if c in names])
+    return table, names
 
 
 def as_frame(data: Any, *, columns: Sequence[str] | None = None) -> Frame:
@@ -417,7 +444,7 @@ def as_frame(data: Any, *, columns: Sequence[str] | None = None) -> Frame:
     if isinstance(data, Frame):
         return data
     if isinstance(data, (str, Path)):
-        data = _read_path(Path(data), columns)
+        data = _read_path(Path(data), columns)[0]
     module = type(data).__module__.split(".")[0]
     wanted = set(columns) if columns is not None else None
     cols: dict[str, _Column]

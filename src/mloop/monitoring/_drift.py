@@ -23,6 +23,7 @@ from mloop.monitoring._profile import (
     profile_column,
     summarize_numeric,
 )
+from mloop.monitoring._profile_io import load_if_profile
 from mloop.monitoring.stats import _distances as dist
 from mloop.monitoring.stats import _tests as tests
 from mloop.monitoring.stats._binning import bin_counts_sample
@@ -414,7 +415,7 @@ def drift_report(
     Parameters
     ----------
     reference : Profile, pandas/polars DataFrame, pyarrow Table, dict of arrays or file path
-        The reference data, or its :class:`Profile`.
+        The reference data, or its :class:`Profile` (or the path of a saved one).
     current : pandas/polars DataFrame, pyarrow Table, dict of arrays or file path
         The window to check. Columns not in the reference are listed in
         ``report.extra_columns`` and otherwise ignored.
@@ -469,6 +470,7 @@ def drift_report(
     if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
         raise InvalidInputError(f"`n_jobs` must be an int >= 1; got {n_jobs!r}.")
     cat = frozenset(categorical or ())
+    reference = load_if_profile(reference)
     cur_frame = as_frame(current)
     refs: dict[str, ColumnProfile | Callable[[], ColumnProfile]]
     if isinstance(reference, Profile):

@@ -21,6 +21,7 @@ from mloop.errors import InvalidInputError
 from mloop.monitoring._alerts import Alert, AlertRule, AlertSink, as_sink
 from mloop.monitoring._cbpe import CBPE, PerformanceEstimate
 from mloop.monitoring._performance import PerformanceReport, performance_report
+from mloop.monitoring._profile_io import load_if_profile
 from mloop.monitoring._quality import quality_report
 from mloop.monitoring._summary import frame_columns, summarize
 from mloop.monitoring._window import (
@@ -53,8 +54,9 @@ class Monitor:
 
     Parameters
     ----------
-    reference : Profile, DataFrame, pyarrow Table, mapping of column -> array or Parquet path
-        What "normal" looks like. Data is profiled once, at construction.
+    reference : Profile, DataFrame, pyarrow Table, mapping of column -> array or file path
+        What "normal" looks like (a path may name a saved profile). Data is profiled once, at
+        construction.
     window_rows : int, optional
         Cut a window every this many rows.
     window : str or timedelta, optional
@@ -146,6 +148,7 @@ class Monitor:
             )
         self.results: deque[WindowResult] = deque(maxlen=history)
 
+        reference = load_if_profile(reference)
         ref_data = None if _is_profile(reference) else frame_columns(reference)
         available = list(reference.columns) if ref_data is None else list(ref_data)
         skip = {c for c in (y_true, timestamp_column) if c}

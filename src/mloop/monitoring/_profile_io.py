@@ -7,7 +7,9 @@ code on load. KLL sketches are stored in their own compact binary serialization.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +20,26 @@ from mloop.errors import InvalidInputError
 if TYPE_CHECKING:
     from mloop.monitoring._profile import Profile
 
-__all__ = ["dump", "is_profile_file", "load"]
+__all__ = ["dump", "load", "load_if_profile", "looks_like_profile", "not_a_table"]
 
 _NUMERIC_ARRAYS = ("edges", "bin_counts", "values", "weights", "discrete_values", "discrete_counts")
+#: Suffixes a saved profile goes by (``mloop profile -o ref.profile``; ``np.savez`` habit ``.npz``).
+PROFILE_SUFFIXES = (".profile", ".npz")
+# A saved profile is a zip archive: local file header, or the end record of an empty archive.
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# What goes wrong reading a damaged archive: zip structure, zlib, npy headers, missing entries,
+# metadata that is not the JSON we wrote, a KLL sketch whose bytes were cut.
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    UnicodeDecodeError,
+)
 
 
 def _num(x: float | None) -> float | None:
@@ -67,75 +86,146 @@ def dump(profile: Profile, fmt: str, version: int) -> dict[str, np.ndarray]:
     return arrays
 
 
-def is_profile_file(path: Path) -> bool:
-    """Whether ``path`` is a saved profile (a zip with a ``meta.npy`` entry), without loading it."""
+def looks_like_profile(path: Path) -> bool:
+    """Whether ``path`` claims to be a saved profile, by its suffix or its first bytes.
+
+    True for damaged profiles too (a truncated archive keeps its first bytes), so callers can say
+    "the profile is corrupt" instead of "unsupported file type".
+    """
+    if path.suffix.lower() in PROFILE_SUFFIXES:
+        return True
     try:
-        with zipfile.ZipFile(path) as zf:
-            return "meta.npy" in zf.namelist()
-    except (OSError, zipfile.BadZipFile):
+        with open(path, "rb") as fh:
+            return fh.read(4) in _ZIP_MAGIC
+    except OSError:
         return False
 
 
-def load(path: Path, fmt: str, version: int) -> Profile:
-    """Read a profile file; :class:`InvalidInputError` if it is not one."""
-    from mloop.monitoring._profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile
+def load_if_profile(data: Any) -> Any:
+    """``data`` itself, or the :class:`Profile` it names when it is the path of a saved profile.
 
+    Raises :class:`InvalidInputError` (naming the file and how to re-create it) for a damaged one.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if path.is_file() and looks_like_profile(path):
+            from mloop.monitoring._profile import Profile
+
+            return Profile.load(path)
+    return data
+
+
+def not_a_table(path: Path) -> InvalidInputError:
+    """The error for a saved profile given where rows are needed (after checking it is intact)."""
+    from mloop.monitoring._profile import Profile
+
+    Profile.load(path)  # a damaged profile is reported as such
+    return InvalidInputError(
+        f"{str(path)!r} is a saved mloop profile, not a table of rows; only a reference can be a "
+        "profile (`mloop drift REFERENCE`, drift_report, quality_report, Monitor). Pass a "
+        ".parquet, .csv, .feather or .arrow file here."
+    )
+
+
+def _corrupt(path: Path, detail: str) -> InvalidInputError:
+    detail = detail.rstrip(".")
+    return InvalidInputError(
+        f"profile file {str(path)!r} is corrupt or truncated ({detail}). Re-create it from the "
+        f"reference data: `mloop profile DATA -o {path}` (or `Profile.from_data(data).save(path)`)."
+    )
+
+
+def load(path: Path, fmt: str, version: int) -> Profile:
+    """Read a profile file; :class:`InvalidInputError` if it is not one or it is damaged."""
     if not path.exists():
         raise InvalidInputError(f"profile file {str(path)!r} does not exist.")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InvalidInputError(f"{str(path)!r} is not an mloop profile file ({exc}).") from exc
-    with npz:
-        if "meta" not in npz.files:
-            raise InvalidInputError(f"{str(path)!r} is not an mloop profile file (no metadata).")
-        header = json.loads(npz["meta"].tobytes().decode())
-        if header.get("format") != fmt:
-            raise InvalidInputError(f"{str(path)!r} is not an mloop profile file.")
-        if int(header.get("version", 0)) > version:
-            raise InvalidInputError(
-                f"{str(path)!r} was written by a newer mloop (profile format "
-                f"{header['version']}; this version reads up to {version}). Upgrade mloop."
-            )
-        columns: dict[str, ColumnProfile] = {}
-        for i, meta in enumerate(header["columns"]):
-            if meta["kind"] == "categorical":
-                columns[meta["name"]] = CategoricalProfile(
-                    source=meta["source"],
-                    n=int(meta["n"]),
-                    n_missing=int(meta["n_missing"]),
-                    categories=[str(c) for c in meta["categories"]],
-                    counts=npz[f"c{i}.counts"],
+    if path.is_dir():
+        raise InvalidInputError(f"profile file {str(path)!r} is a directory; expected a file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise _corrupt(path, "the file is empty: 0 bytes")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not any(magic.startswith(head) for magic in _ZIP_MAGIC):  # a cut archive keeps its head
+        raise InvalidInputError(
+            f"{str(path)!r} is not an mloop profile file: a saved profile is a zip archive "
+            f"(written by `mloop profile` or `Profile.save`); this file starts with {head!r}."
+        )
+    # np.load(path) leaks its file handle when the archive is damaged; own the handle instead.
+    with open(path, "rb") as fh:
+        try:
+            npz = np.load(fh, allow_pickle=False)
+        except _DAMAGE as exc:
+            raise _corrupt(path, f"{size:,} bytes; {exc}") from exc
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a lone .npy array under a profile's name
+            raise _corrupt(path, "it holds a single array, not a profile archive")
+        with npz:
+            if "meta" not in npz.files:
+                if any(name.startswith("c0.") for name in npz.files):
+                    raise _corrupt(path, "its metadata entry is missing")
+                raise InvalidInputError(
+                    f"{str(path)!r} is not an mloop profile file (a zip archive without profile "
+                    f"metadata; it holds {sorted(npz.files)[:5]})."
                 )
-                continue
-            arrays = {
-                key: npz[f"c{i}.{key}"] if f"c{i}.{key}" in npz.files else None
-                for key in _NUMERIC_ARRAYS
-            }
-            sketch = None
-            if f"c{i}.sketch" in npz.files:
-                from datasketches import kll_doubles_sketch
+            try:
+                return _read(npz, path, fmt, version)
+            except InvalidInputError:
+                raise
+            except _DAMAGE as exc:
+                detail = f"missing entry {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise _corrupt(path, f"{size:,} bytes; {detail}") from exc
 
-                sketch = kll_doubles_sketch.deserialize(npz[f"c{i}.sketch"].tobytes())
-            columns[meta["name"]] = NumericProfile(
+
+def _read(npz: Any, path: Path, fmt: str, version: int) -> Profile:
+    from mloop.monitoring._profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile
+
+    header = json.loads(npz["meta"].tobytes().decode())
+    if not isinstance(header, dict) or header.get("format") != fmt:
+        raise InvalidInputError(f"{str(path)!r} is not an mloop profile file.")
+    if int(header.get("version", 0)) > version:
+        raise InvalidInputError(
+            f"{str(path)!r} was written by a newer mloop (profile format "
+            f"{header['version']}; this version reads up to {version}). Upgrade mloop."
+        )
+    columns: dict[str, ColumnProfile] = {}
+    for i, meta in enumerate(header["columns"]):
+        if meta["kind"] == "categorical":
+            columns[meta["name"]] = CategoricalProfile(
                 source=meta["source"],
                 n=int(meta["n"]),
                 n_missing=int(meta["n_missing"]),
-                n_inf=int(meta["n_inf"]),
-                min=meta["min"],
-                max=meta["max"],
-                mean=float(meta["mean"]),
-                m2=float(meta["m2"]),
-                edges=arrays["edges"] if arrays["edges"] is not None else np.empty(0),
-                bin_counts=arrays["bin_counts"]
-                if arrays["bin_counts"] is not None
-                else np.zeros(1, dtype=np.int64),
-                values=arrays["values"],
-                weights=arrays["weights"],
-                sketch=sketch,
-                discrete_values=arrays["discrete_values"],
-                discrete_counts=arrays["discrete_counts"],
+                categories=[str(c) for c in meta["categories"]],
+                counts=npz[f"c{i}.counts"],
             )
+            continue
+        arrays = {
+            key: npz[f"c{i}.{key}"] if f"c{i}.{key}" in npz.files else None
+            for key in _NUMERIC_ARRAYS
+        }
+        sketch = None
+        if f"c{i}.sketch" in npz.files:
+            from datasketches import kll_doubles_sketch
+
+            sketch = kll_doubles_sketch.deserialize(npz[f"c{i}.sketch"].tobytes())
+        columns[meta["name"]] = NumericProfile(
+            source=meta["source"],
+            n=int(meta["n"]),
+            n_missing=int(meta["n_missing"]),
+            n_inf=int(meta["n_inf"]),
+            min=meta["min"],
+            max=meta["max"],
+            mean=float(meta["mean"]),
+            m2=float(meta["m2"]),
+            edges=arrays["edges"] if arrays["edges"] is not None else np.empty(0),
+            bin_counts=arrays["bin_counts"]
+            if arrays["bin_counts"] is not None
+            else np.zeros(1, dtype=np.int64),
+            values=arrays["values"],
+            weights=arrays["weights"],
+            sketch=sketch,
+            discrete_values=arrays["discrete_values"],
+            discrete_counts=arrays["discrete_counts"],
+        )
     return Profile(
         columns,
         int(header["n_rows"]),

@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from mloop.errors import InvalidInputError
-from mloop.monitoring._data import Frame, as_frame
+from mloop.monitoring._data import Frame, as_frame, read_table
+from mloop.monitoring._profile_io import load_if_profile
 
 __all__ = ["ColumnSummary", "DataSummary", "frame_columns", "summarize"]
 
@@ -71,14 +73,9 @@ class DataSummary:
 
 
 def frame_columns(data: Any) -> dict[str, np.ndarray]:
-    """Column name -> 1-D numpy array of a pandas/polars frame, pyarrow Table, mapping or Parquet path."""
+    """Column name -> 1-D numpy array of a pandas/polars frame, pyarrow Table, mapping or file path."""
     if isinstance(data, (str, os.PathLike)):
-        import pyarrow.parquet as pq
-
-        try:
-            data = pq.read_table(data)
-        except (OSError, ValueError) as exc:
-            raise InvalidInputError(f"Cannot read Parquet data from {str(data)!r}: {exc}") from exc
+        data = read_table(Path(data))  # one reader: same formats and errors as everywhere
     if isinstance(data, Mapping):
         out = {}
         for k, v in data.items():
@@ -117,6 +114,7 @@ def summarize(data: Any, *, categorical: set[str] | frozenset[str] = frozenset()
     """Summarise every column of ``data`` (or of a ``Profile``), read through ``as_frame``."""
     if isinstance(data, DataSummary):
         return data
+    data = load_if_profile(data)
     if _is_profile(data):
         return _from_profile(data)
     frame = as_frame(data)
