@@ -97,14 +97,20 @@ class Registry:
         self,
         filter: str | None = None,
         *,
+        name: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
-        """Versions matching ``filter`` (``name = 'churn' and metrics.acc > 0.9``), as for runs."""
+        """Versions matching ``filter`` (``name = 'churn' and metrics.acc > 0.9``), as for runs.
+
+        ``name`` restricts to one model (``search_versions("metrics.acc > 0.9", name="churn")``);
+        errors in ``filter`` are reported at their position in ``filter`` itself.
+        """
         return self.store.search_model_versions(
             filter,
+            name=name,
             order_by=order_by,
             max_results=max_results,
             page_token=page_token,

@@ -12,6 +12,7 @@ from mloop.store._entities import Page
 from mloop.store._filter import (
     MODEL_ATTRIBUTES,
     VERSION_ATTRIBUTES,
+    Comparison,
     parse_filter,
     parse_order_by,
 )
@@ -213,18 +214,25 @@ class RegistryStoreMixin(abc.ABC):
         self,
         filter: str | None = None,
         *,
+        name: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page:
         """Versions matching ``filter``: ``name``, ``version``, ``run_id``, ``flavor``, ``created``,
-        ``tags.*`` and ``metrics.*`` (the snapshot taken at registration)."""
+        ``tags.*`` and ``metrics.*`` (the snapshot taken at registration).
+
+        ``name`` restricts to one model's versions. It is added to the parsed filter, never pasted
+        into its text, so an error in ``filter`` is reported at its position in ``filter``.
+        """
         from mloop.store._base import _decode_page_token, _encode_page_token, _validate_max_results
 
         _validate_max_results(max_results)
         offset = _decode_page_token(page_token)
         ast = parse_filter(filter or "", attributes=VERSION_ATTRIBUTES)
+        if name is not None:
+            ast = [Comparison("attribute", "name", "=", validate_model_name(name)), *ast]
         order = parse_order_by(order_by or [], attributes=VERSION_ATTRIBUTES)
         checks: list[Any] = [*ast, *order]
         for c in checks:
