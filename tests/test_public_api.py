@@ -80,6 +80,7 @@ EXPECTED = {
         "Store",
         "downsample_minmax",
         "open_store",
+        "store_exists",
         "parse_filter",
         "parse_order_by",
     },

@@ -43,13 +43,16 @@ def sync(
     applied, 1 some were quarantined or the store was unreachable (the spool is kept), 2 usage error.
     """
     from mloop.store import open_store
-    from mloop.tracking import count_quarantined, quarantine_dir, replay_spool
+    from mloop.tracking import ReplayResult, count_quarantined, quarantine_dir, replay_spool
     from mloop.tracking import retry_quarantined as retry
 
     s = settings()
-    store = open_store(s)
-    result = replay_spool(store, s.spool_dir)
-    retried = retry(store, s.spool_dir) if retry_quarantined else None
+    if any(s.spool_dir.glob("*.jsonl")) or retry_quarantined:
+        store = open_store(s)
+        result = replay_spool(store, s.spool_dir)
+        retried = retry(store, s.spool_dir) if retry_quarantined else None
+    else:  # nothing to replay: do not create a store for it
+        result, retried = ReplayResult(), None
     waiting = count_quarantined(s.spool_dir)
     if as_json:
         print_json(
@@ -100,9 +103,13 @@ def gc(
 ) -> None:
     """Find artifact blobs no run or dataset references; delete them with --delete."""
     from mloop.artifacts import BlobStore, delete_blobs, find_unreferenced
-    from mloop.store import open_store
+    from mloop.store import open_store, store_exists
 
     s = settings()
+    if not store_exists(s):
+        # Without the store nothing is known to reference the blobs: never call them garbage.
+        console.print(f"no store at {s.store_uri}: nothing to collect")
+        return
     blobs = BlobStore(s.artifact_uri)
     garbage = find_unreferenced(blobs, open_store(s).referenced_blobs(), min_age_s=min_age_s)
     total = sum(size for _, size in garbage)

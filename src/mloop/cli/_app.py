@@ -14,13 +14,23 @@ USER_ERROR_EXIT = 2
 
 
 class _Group(TyperGroup):
-    """Root group: a :class:`MloopError` from any command is one ``error: ...`` line and exit 2."""
+    """Root group: a :class:`MloopError` (or an ``OSError`` of the environment: an unusable home,
+    a full disk) from any command is one ``error: ...`` line and exit 2, never a traceback."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except MloopError as exc:
             typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(USER_ERROR_EXIT) from None
+        except OSError as exc:
+            # The machine, not mloop: an unusable MLOOP_HOME, a full disk, a missing permission.
+            where = f" {exc.filename!r}" if exc.filename else ""
+            typer.echo(
+                f"error: {exc.strerror or exc}{':' if where else ''}{where}. Check MLOOP_HOME "
+                "(default ./.mloop) and the paths given; they must be writable directories.",
+                err=True,
+            )
             raise typer.Exit(USER_ERROR_EXIT) from None
 
 

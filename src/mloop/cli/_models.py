@@ -27,10 +27,13 @@ ReasonOpt = Annotated[
 ]
 
 
-def _registry():
+def _registry(*, read_only: bool = False):
+    """The registry; for ``read_only`` commands a store that does not exist yet reads as empty."""
     from mloop.registry import Registry
+    from mloop.store import open_store
 
-    return Registry(settings=settings())
+    s = settings()
+    return Registry(settings=s, store=open_store(s, create=False) if read_only else None)
 
 
 def _version_dict(v: Any) -> dict[str, Any]:
@@ -58,7 +61,7 @@ def models_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List registered models with their aliases and latest version."""
-    models = _registry().list_models(filter).items
+    models = _registry(read_only=True).list_models(filter).items
     if as_json:
         print_json(
             [
@@ -91,7 +94,7 @@ def models_list(
 @models_app.command("show")
 def models_show(name: str, as_json: JsonOpt = False) -> None:
     """Show a model: description, tags, aliases (and whether protected), versions."""
-    reg = _registry()
+    reg = _registry(read_only=True)
     m = reg.get_model(name)
     aliases = reg.store.list_aliases(name)
     versions = reg.search_versions(name=name, max_results=50).items
@@ -162,7 +165,7 @@ def models_versions(
     # The name is passed apart from the user's filter (not pasted into it), so an error in the
     # filter is reported at its position in what the user typed.
     versions = (
-        _registry()
+        _registry(read_only=True)
         .search_versions(
             filter or None, name=name, order_by=order_by, include_deleted=include_deleted
         )
@@ -232,7 +235,7 @@ def models_history(
     as_json: JsonOpt = False,
 ) -> None:
     """The audit trail: every registration, alias move, rollback, tag change and deletion."""
-    events = _registry().history(name, alias=alias)
+    events = _registry(read_only=True).history(name, alias=alias)
     if as_json:
         print_json(events)
         return
@@ -267,7 +270,7 @@ def models_history(
 @models_app.command("lineage")
 def models_lineage(name: str, version: str, as_json: JsonOpt = False) -> None:
     """Print the tree: version → source run → datasets → git commit and config."""
-    lin = _registry().lineage(name, version)
+    lin = _registry(read_only=True).lineage(name, version)
     if as_json:
         print_json(lin.to_dict())
         return
@@ -299,7 +302,7 @@ def models_lineage(name: str, version: str, as_json: JsonOpt = False) -> None:
 @models_app.command("diff")
 def models_diff(name: str, a: str, b: str, as_json: JsonOpt = False) -> None:
     """Two versions side by side: params, metrics (with deltas), datasets, signature."""
-    d = _registry().diff(name, a, b)
+    d = _registry(read_only=True).diff(name, a, b)
     if as_json:
         print_json(d.to_dict())
         return
@@ -344,7 +347,7 @@ def webhooks_add(
 @webhooks_app.command("list")
 def webhooks_list(as_json: JsonOpt = False) -> None:
     """List webhooks."""
-    hooks = _registry().store.list_webhooks()
+    hooks = _registry(read_only=True).store.list_webhooks()
     if as_json:
         print_json(hooks)
         return

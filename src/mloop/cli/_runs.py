@@ -18,9 +18,12 @@ _STATUS_STYLE = {"running": "cyan", "finished": "green", "failed": "red", "kille
 
 
 def _client():
+    """A client for these read-only commands: a store that does not exist yet reads as empty."""
+    from mloop.store import open_store
     from mloop.tracking import Client
 
-    return Client(settings=settings())
+    s = settings()
+    return Client(settings=s, store=open_store(s, create=False))
 
 
 @projects_app.command("list")

@@ -16,7 +16,7 @@ from mloop.store._entities import (
     RunInput,
 )
 from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_by
-from mloop.store._open import open_store
+from mloop.store._open import open_store, store_exists
 from mloop.store._sql import SqlStore
 
 __all__ = [
@@ -39,4 +39,5 @@ __all__ = [
     "open_store",
     "parse_filter",
     "parse_order_by",
+    "store_exists",
 ]

@@ -6,6 +6,7 @@ Every backend (SQLite, PostgreSQL, and later HTTP) therefore rejects bad input i
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -30,12 +31,14 @@ from mloop.store._filter import parse_filter, parse_order_by
 from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._validation import (
+    storable_text,
     validate_artifact_path,
     validate_key,
     validate_name,
     validate_params,
     validate_run_id,
     validate_tags,
+    validate_text,
 )
 from mloop.store._version_files import check_version_files
 
@@ -114,6 +117,15 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def write_deadline(self, deadline: float | None) -> contextlib.AbstractContextManager[None]:
+        """Within the block, writes on this thread wait for locks no later than ``deadline``.
+
+        ``deadline`` is a :func:`time.monotonic` time; past it a write raises
+        :class:`~mloop.errors.StoreUnavailableError` at once. This is how ``finish()`` honours its
+        flush timeout. Backends without lock waits need not override it.
+        """
+        return contextlib.nullcontext()
+
     # ------------------------------------------------------------------ projects
     def create_project(self, name: str, *, tags: Mapping[str, Any] | None = None) -> Project:
         return self._do_create_project(
@@ -177,9 +189,10 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
                 "parent_run_id": parent_run_id,
                 "tags": validate_tags(tags or {}),
                 "params": validate_params(params or {}),
-                "user": user,
-                "host": host,
-                "git_commit": git_commit,
+                # Captured, not typed by the user: made storable rather than refused.
+                "user": None if user is None else storable_text(user),
+                "host": None if host is None else storable_text(host),
+                "git_commit": None if git_commit is None else storable_text(git_commit),
                 "git_dirty": git_dirty,
                 "context": dict(context or {}),
             },
@@ -423,6 +436,12 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
         """Record a dataset version; the same content hash recorded twice is one version."""
         _validate_sha(dataset.sha256)
         validate_name(dataset.name, what="dataset name")
+        for what, text in (
+            ("source_uri", dataset.source_uri),
+            ("storage_uri", dataset.storage_uri),
+        ):
+            if text is not None:
+                validate_text(text, what=f"dataset {what}")
         return self._do_put_dataset(dataset)
 
     def get_dataset(self, sha256: str) -> DatasetVersion:

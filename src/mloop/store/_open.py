@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
+from pathlib import Path
 
 from mloop.config import Settings
+from mloop.errors import StoreUnavailableError
 from mloop.store._base import Store
 
 _lock = threading.Lock()
 _cache: dict[tuple[str, float], Store] = {}
 
 
-def open_store(settings: Settings, *, cached: bool = True) -> Store:
+def open_store(settings: Settings, *, cached: bool = True, create: bool = True) -> Store:
     """The :class:`Store` for ``settings.store_uri`` (schema upgraded on first open).
 
     With ``cached`` (default) one store, and so one connection pool, is shared per URI in a process.
+    With ``create=False`` (read-only commands) a SQLite store that does not exist yet is read as an
+    empty store, and nothing is created on disk.
     """
     from mloop.store._sql import SqlStore
 
+    if not create and _missing_sqlite_file(settings.store_uri):
+        _check_could_create(settings.store_uri)
+        return _empty_store()
     key = (settings.store_uri, settings.heartbeat_s)
     if not cached:
         return SqlStore(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
@@ -26,6 +35,53 @@ def open_store(settings: Settings, *, cached: bool = True) -> Store:
         if store is None:
             store = SqlStore(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
             _cache[key] = store
+        return store
+
+
+def store_exists(settings: Settings) -> bool:
+    """False only for a SQLite store whose file is not there yet (servers are assumed to exist)."""
+    return not _missing_sqlite_file(settings.store_uri)
+
+
+def _missing_sqlite_file(uri: str) -> bool:
+    if not uri.startswith("sqlite"):
+        return False
+    import sqlalchemy as sa
+
+    db = sa.engine.make_url(uri).database
+    return bool(db) and db != ":memory:" and not Path(db).exists()
+
+
+def _check_could_create(uri: str) -> None:
+    """Raise :class:`StoreUnavailableError` if the store's folder could not be created (an
+    unusable ``MLOOP_HOME``), without creating anything: a probe folder is made and removed."""
+    import sqlalchemy as sa
+
+    folder = Path(str(sa.engine.make_url(uri).database)).absolute().parent
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(existing))
+        os.rmdir(tempfile.mkdtemp(prefix=".mloop-probe-", dir=existing))
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"cannot use store folder {str(folder)!r}: {exc.strerror or exc} at "
+            f"{str(exc.filename or existing)!r}. Point MLOOP_HOME (or MLOOP_STORE_URI) at a "
+            "writable folder.",
+            details={"folder": str(folder)},
+        ) from None
+
+
+def _empty_store() -> Store:
+    """One in-memory store with the schema and no rows: what a store not created yet contains."""
+    from mloop.store._sql import SqlStore
+
+    with _lock:
+        store = _cache.get(("sqlite://", 0.0))
+        if store is None:
+            store = _cache[("sqlite://", 0.0)] = SqlStore("sqlite://")
         return store
 
 

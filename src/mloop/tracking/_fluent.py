@@ -176,14 +176,30 @@ def _open(settings: Settings, store: Store | None) -> Store | None:
     if store is not None:
         return store
     if settings.mode == "offline":
+        _check_spool_dir(settings, "offline mode logs to the spool")
         return None
     try:
         return open_store(settings)
     except StoreUnavailableError as exc:
+        _check_spool_dir(settings, exc.message)
         warn(
             f"mloop: {exc.message}; logging to the spool under {settings.spool_dir} (`mloop sync` replays it)."
         )
         return None
+
+
+def _check_spool_dir(settings: Settings, why: str) -> None:
+    """The spool is where a run goes when the store is out of reach: it must be usable, or the
+    run could not keep anything it is given. Say so now, not at the first write."""
+    try:
+        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"cannot log a run: the spool folder {str(settings.spool_dir)!r} cannot be created "
+            f"({exc.strerror or exc}), and the store is out of reach too ({why.split('. ')[0]}). "
+            "Point MLOOP_HOME at a writable folder.",
+            details={"spool_dir": str(settings.spool_dir)},
+        ) from None
 
 
 def _create(

@@ -93,12 +93,22 @@ def _sqlite_engine(uri: str) -> Engine:
     url = sa.engine.make_url(uri)
     db = url.database
     if db and db != ":memory:":
-        Path(db).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot create the folder of store {describe_uri(uri)!r}: {exc.strerror or exc}. "
+                "Point MLOOP_HOME (or MLOOP_STORE_URI) at a writable folder.",
+                details={"uri": describe_uri(uri)},
+            ) from None
+    if db and db != ":memory:":
+        pool: dict[str, Any] = {"pool_size": 8, "max_overflow": 8}
+    else:  # one in-memory database, shared by every connection of this engine
+        pool = {"poolclass": sa.pool.StaticPool}
     engine = sa.create_engine(
         uri,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
-        pool_size=8,
-        max_overflow=8,
+        **pool,
     )
 
     @event.listens_for(engine, "connect")

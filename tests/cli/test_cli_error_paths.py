@@ -1,0 +1,183 @@
+"""Every command, in every broken environment: one ``error:`` line and a documented exit code, never
+a traceback; and read-only commands create nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from mloop.cli import get_app
+from mloop.store._open import clear_store_cache
+
+# Every leaf command with arguments that reach past parsing. A new command must be added here
+# (test_every_command_is_swept fails otherwise).
+COMMANDS: dict[str, list[str]] = {
+    "sync": ["sync"],
+    "gc": ["gc"],
+    "drift": ["drift", "{ref}", "{cur}"],
+    "profile": ["profile", "{ref}", "--output", "{tmp}/out.profile"],
+    "projects list": ["projects", "list"],
+    "runs list": ["runs", "list", "churn"],
+    "runs show": ["runs", "show", "abcdef"],
+    "runs compare": ["runs", "compare", "abcdef", "012345"],
+    "db upgrade": ["db", "upgrade"],
+    "models list": ["models", "list"],
+    "models show": ["models", "show", "iris"],
+    "models versions": ["models", "versions", "iris"],
+    "models rollback": ["models", "rollback", "iris", "champion"],
+    "models history": ["models", "history", "iris"],
+    "models lineage": ["models", "lineage", "iris", "1"],
+    "models diff": ["models", "diff", "iris", "1", "2"],
+    "models delete": ["models", "delete", "iris", "1"],
+    "models alias set": ["models", "alias", "set", "iris", "champion", "1"],
+    "models alias delete": ["models", "alias", "delete", "iris", "champion"],
+    "models alias protect": ["models", "alias", "protect", "iris", "champion"],
+    "webhooks add": ["webhooks", "add", "http://127.0.0.1:9/h", "--secret", "s"],
+    "webhooks list": ["webhooks", "list"],
+    "webhooks delete": ["webhooks", "delete", "1"],
+    "webhooks deliver": ["webhooks", "deliver"],
+}
+# Commands that only read: in a folder with no store they must not create one.
+READ_ONLY = {
+    "sync",
+    "gc",
+    "drift",
+    "profile",
+    "projects list",
+    "runs list",
+    "runs show",
+    "runs compare",
+    "models list",
+    "models show",
+    "models versions",
+    "models history",
+    "models lineage",
+    "models diff",
+    "webhooks list",
+}
+
+
+def _leaves() -> set[str]:
+    out: set[str] = set()
+
+    def walk(c: Any, path: list[str]) -> None:
+        if hasattr(c, "commands"):
+            for name, sub in c.commands.items():
+                walk(sub, [*path, name])
+        else:
+            out.add(" ".join(path))
+
+    walk(typer.main.get_command(get_app()), [])
+    return out
+
+
+def test_every_command_is_swept() -> None:
+    assert _leaves() == set(COMMANDS)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    ref, cur = tmp_path / "ref.csv", tmp_path / "cur.csv"
+    ref.write_text("a,b\n" + "".join(f"{i},{i % 3}\n" for i in range(200)))
+    cur.write_text("a,b\n" + "".join(f"{i + 50},{i % 3}\n" for i in range(200)))
+    return {"ref": str(ref), "cur": str(cur), "tmp": str(tmp_path)}
+
+
+def _env(kind: str, tmp_path: Path, pg_down: str) -> dict[str, str]:
+    if kind == "unusable home":
+        return {"MLOOP_HOME": "/proc/nope/.mloop"}
+    if kind == "home is a file":
+        f = tmp_path / "file-home"
+        f.write_text("not a folder")
+        return {"MLOOP_HOME": str(f)}
+    if kind == "corrupt store":
+        home = tmp_path / "corrupt"
+        home.mkdir()
+        (home / "mloop.db").write_bytes(b"this is not a database" * 100)
+        return {"MLOOP_HOME": str(home)}
+    if kind == "unreachable store":
+        return {"MLOOP_HOME": str(tmp_path / "h"), "MLOOP_STORE_URI": pg_down}
+    raise AssertionError(kind)
+
+
+ENVS = ["unusable home", "home is a file", "corrupt store", "unreachable store"]
+
+
+@pytest.mark.parametrize("env_kind", ENVS)
+def test_no_command_prints_a_traceback_in_a_broken_environment(
+    env_kind: str, tmp_path: Path, files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MLOOP_STORE_URI", "MLOOP_ARTIFACT_URI", "MLOOP_MODE", "MLOOP_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    pg_down = "postgresql+psycopg://u@127.0.0.1:1/none"
+    for k, v in _env(env_kind, tmp_path, pg_down).items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    problems = []
+    for name, args in COMMANDS.items():
+        clear_store_cache()
+        res = runner.invoke(get_app(), [a.format(**files) for a in args])
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            problems.append(f"{name}: {type(res.exception).__name__}: {res.exception}")
+        elif res.exit_code not in (0, 1, 2, 3):
+            problems.append(f"{name}: exit {res.exit_code}")
+        elif res.exit_code == 2:
+            errs = [ln for ln in res.stderr.splitlines() if ln.strip()]
+            if len(errs) != 1 or not errs[0].startswith("error: "):
+                problems.append(f"{name}: stderr {res.stderr!r}")
+        elif res.exit_code == 0 and name not in ("drift", "profile", "sync", "gc"):
+            # drift/profile read only their files, sync/gc have nothing to do without a spool or
+            # a store; everything else needs the store
+            problems.append(f"{name}: exit 0 in a broken environment: {res.stdout[:200]!r}")
+    clear_store_cache()
+    assert problems == []
+
+
+def test_the_reported_repro_as_a_subprocess(tmp_path: Path) -> None:
+    env = {**os.environ, "MLOOP_HOME": "/proc/nope/.mloop"}
+    env.pop("MLOOP_STORE_URI", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mloop", "projects", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert "MLOOP_HOME" in proc.stderr
+    code = "import mloop\ntry:\n    mloop.start_run(project='x')\nexcept mloop.MloopError as e:\n    print('MloopError', e)\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.startswith("MloopError") and "spool folder" in proc.stdout, proc.stderr
+
+
+def test_read_only_commands_create_nothing(
+    tmp_path: Path, files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MLOOP_STORE_URI", "MLOOP_ARTIFACT_URI", "MLOOP_MODE", "MLOOP_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "empty"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    runner = CliRunner()
+    for name in sorted(READ_ONLY):
+        clear_store_cache()
+        args = [a.format(**files) for a in COMMANDS[name]]
+        res = runner.invoke(get_app(), args)
+        assert res.exception is None or isinstance(res.exception, SystemExit), (name, res.exception)
+        assert list(work.iterdir()) == [], (
+            f"`mloop {' '.join(args)}` created {list(work.iterdir())}"
+        )
+        assert res.exit_code in (0, 1, 2), (name, res.output)
+    clear_store_cache()
