@@ -49,7 +49,7 @@ def _missing_sqlite_file(uri: str) -> bool:
     import sqlalchemy as sa
 
     db = sa.engine.make_url(uri).database
-    return bool(db) and db != ":memory:" and not Path(db).exists()
+    return db is not None and db not in ("", ":memory:") and not Path(db).exists()
 
 
 def _check_could_create(uri: str) -> None:
