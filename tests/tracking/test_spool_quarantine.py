@@ -170,3 +170,24 @@ def test_store_unreachable_keeps_the_spool_and_quarantines_nothing(
     monkeypatch.delenv("MLOOP_STORE_URI", raising=False)
     clear_store_cache()
     assert _sync().exit_code == 0 and not spool.exists()
+
+
+def test_a_conflicting_param_is_kept_and_the_rest_of_its_batch_written(home: Path) -> None:
+    from mloop.store import MetricSeries
+    from mloop.tracking._spool import encode_metrics, encode_record
+
+    store = open_store(Settings.from_env())
+    run = store.create_run(store.get_or_create_project("p").id, params={"lr": "0.1"})
+    spool_dir = home / "spool"
+    spool_dir.mkdir(parents=True)
+    metrics = encode_metrics({"m": MetricSeries([0], [5], [1.5])})
+    rec = {"op": "log_batch", "run_id": run.id, "batch_id": "b1", "metrics": metrics}
+    (spool_dir / "x-1-bb.jsonl").write_text(
+        encode_record({**rec, "params": {"lr": "0.2"}, "tags": {"t": "v"}})
+    )
+    res = _sync()
+    assert res.exit_code == 1 and "write-once" in res.output
+    got = store.get_run(run.id)
+    assert got.params == {"lr": "0.1"} and got.tags["t"] == "v" and got.metrics["m"].last == 1.5
+    (kept,) = quarantine_dir(spool_dir).glob("*.jsonl")
+    assert json.loads(kept.read_text())["record"]["params"] == {"lr": "0.2"}

@@ -236,6 +236,14 @@ def decode_record(line: str) -> dict[str, Any]:
     return rec
 
 
+class PartlyApplied(MloopError):
+    """A record was applied but for ``rest``, which the store refused (``message`` says why)."""
+
+    def __init__(self, message: str, *, rest: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.rest = rest
+
+
 def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
     """Apply one record; True if it changed the store, False if it was already there."""
     op = rec["op"]
@@ -259,9 +267,9 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
                 end_ms=rec.get("end_ms"),
             )
         except ConflictError as exc:
-            # A param conflicting with a value stored meanwhile: keep everything else of the batch.
-            _log.warning("mloop: spooled params dropped on replay: %s", exc.message)
-            return store.log_batch(
+            # A param conflicting with a value stored meanwhile: write everything else of the
+            # batch, and keep the params (quarantined) rather than drop them.
+            store.log_batch(
                 rec["run_id"],
                 metrics=metrics,
                 tags=rec.get("tags") or {},
@@ -269,6 +277,15 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
                 status=rec.get("status"),
                 end_ms=rec.get("end_ms"),
             )
+            raise PartlyApplied(
+                exc.message,
+                rest={
+                    "op": "log_batch",
+                    "run_id": rec["run_id"],
+                    "batch_id": f"{rec['batch_id']}-params",
+                    "params": rec.get("params") or {},
+                },
+            ) from None
     if op == "update_run":
         store.set_run_status(rec["run_id"], rec["status"], end_ms=rec.get("end_ms"))
         return True
@@ -332,6 +349,9 @@ def _replay_file(
                     result.duplicates += 1
             except StoreUnavailableError:
                 raise
+            except PartlyApplied as exc:
+                result.applied += 1
+                kept.append(QuarantineEntry(path.name, lineno, exc.message, record=exc.rest))
             except MloopError as exc:
                 kept.append(QuarantineEntry(path.name, lineno, exc.message, record=rec))
             except (KeyError, TypeError, ValueError) as exc:
@@ -420,6 +440,9 @@ def retry_quarantined(store: Store, spool_dir: Path) -> ReplayResult:
                         result.applied += 1
                     else:
                         result.duplicates += 1
+                except PartlyApplied as exc:
+                    result.applied += 1
+                    left.append(QuarantineEntry(e.source, e.line, exc.message, record=exc.rest))
                 except StoreUnavailableError as exc:
                     left.extend(entries[i:])
                     result.pending_files += 1
