@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import abc
 import importlib
+import re
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ __all__ = [
     "flavor_names",
     "get_flavor",
     "import_object",
+    "missing_code_error",
     "qualified_name",
     "register_flavor",
 ]
@@ -124,6 +127,47 @@ def require(module: str, distribution: str | None = None) -> Any:
             f"This model needs {dist!r}, which is not installed: pip install {dist} "
             "(or pip install 'mloop[models]')."
         ) from exc
+
+
+_PICKLE_MISSING_ATTR = re.compile(
+    r"Can't get attribute '(?P<attr>[^']+)' on <module '(?P<module>[^']+)'"
+)
+
+
+def missing_code_error(exc: BaseException, *, file: str) -> MissingDependencyError | None:
+    """The :class:`MissingDependencyError` for ``exc`` raised while reading ``file``, when ``exc``
+    says the model refers to code that cannot be imported here (None for any other error).
+
+    Unpickling (and skops) rebuild classes by reference: a module that is not installed, or that no
+    longer has the class, surfaces as ``ModuleNotFoundError`` / ``AttributeError`` deep inside the
+    unpickler. This names the module and says how to make it importable.
+    """
+    if isinstance(exc, ImportError):
+        module = exc.name or "?"
+        what = f"code in module {module!r}, which cannot be imported here ({exc})"
+    elif isinstance(exc, AttributeError):
+        m = _PICKLE_MISSING_ATTR.search(str(exc))
+        obj = getattr(exc, "obj", None)
+        if m is not None:
+            module, attr = m.group("module"), m.group("attr")
+        elif isinstance(obj, types.ModuleType) and getattr(exc, "name", None):
+            module, attr = obj.__name__, str(exc.name)
+        else:
+            return None
+        what = (
+            f"{attr!r} in module {module!r}, which the module does not have here (the code changed "
+            "since the model was saved?)"
+        )
+    else:
+        return None
+    top = module.partition(".")[0]
+    return MissingDependencyError(
+        f"Cannot load {file}: the model refers to {what}. Install the package that provides "
+        f"{top!r} (e.g. pip install {top}) in the version the model was saved with; or, if it is "
+        f"your own code, save the model again with code_paths=['path/to/{top}.py' or its package "
+        "folder] so the code travels inside the package.",
+        details={"module": module, "file": file},
+    )
 
 
 def qualified_name(obj: Any) -> str:

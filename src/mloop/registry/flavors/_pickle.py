@@ -10,7 +10,7 @@ from typing import Any
 
 from mloop.errors import InvalidInputError
 
-from . import require
+from . import missing_code_error, require
 
 __all__ = ["dump", "find_unpicklable", "load"]
 
@@ -47,10 +47,23 @@ def dump(obj: Any, file: Path, *, root: str = "model") -> None:
 
 
 def load(file: Path) -> Any:
-    """Unpickle ``file`` (trusted sources only: unpickling can run arbitrary code)."""
+    """Unpickle ``file`` (trusted sources only: unpickling can run arbitrary code).
+
+    Raises
+    ------
+    MissingDependencyError
+        The pickle refers to a module that cannot be imported (or a class its module lacks); the
+        message names it and suggests installing it or saving the model with ``code_paths``.
+    """
     require("cloudpickle")  # cloudpickle-written files may reference cloudpickle internals
     with open(file, "rb") as fh:
-        return pickle.load(fh)
+        try:
+            return pickle.load(fh)
+        except (ImportError, AttributeError) as exc:
+            missing = missing_code_error(exc, file=file.name)
+            if missing is None:
+                raise
+            raise missing from exc
 
 
 def _picklable(obj: Any) -> bool:

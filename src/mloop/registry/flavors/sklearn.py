@@ -21,7 +21,7 @@ import numpy as np
 
 from mloop.errors import MloopError
 
-from . import Flavor, SavedFlavor, _pickle, qualified_name, require
+from . import Flavor, SavedFlavor, _pickle, missing_code_error, qualified_name, require
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.pkl"
@@ -106,6 +106,11 @@ def _load_skops(file: Path, trusted: list[str]) -> Any:
 
     try:
         return sio.load(file, trusted=trusted)
+    except (ImportError, AttributeError) as exc:  # a type skops rebuilds by reference is missing
+        missing = missing_code_error(exc, file=file.name)
+        if missing is None:
+            raise
+        raise missing from exc
     except UntrustedTypesFoundException as exc:
         unexpected = sorted(set(sio.get_untrusted_types(file=file)) - set(trusted))
         raise ModelIntegrityError(
