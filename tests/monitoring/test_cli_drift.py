@@ -102,7 +102,7 @@ def test_profile_then_drift_against_it(files: dict[str, Path], tmp_path: Path) -
     ("args", "message"),
     [
         (("drift", "missing.parquet", "{same}"), "does not exist"),
-        (("drift", "{ref}", "{same}", "--columns", "nope"), "columns not in the reference"),
+        (("drift", "{ref}", "{same}", "--columns", "nope"), "which is not in the reference"),
         (("drift", "{ref}", "{same}", "--method", "age=bogus"), "unknown drift method"),
         (("drift", "{ref}", "{same}", "--threshold", "age=high"), "must be numbers"),
         (("profile", "missing.csv", "-o", "x.profile"), "does not exist"),

@@ -233,7 +233,7 @@ def test_from_data_validation() -> None:
         mon.Profile.from_data({"x": [1.0]}, bins=0)
     with pytest.raises(InvalidInputError, match="sketch_k"):
         mon.Profile.from_data({"x": [1.0]}, sketch_k=2)
-    with pytest.raises(InvalidInputError, match="columns not in the data"):
+    with pytest.raises(InvalidInputError, match="which is not in the data"):
         mon.Profile.from_data({"x": [1.0]}, columns=["y"])
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._columns import unknown_columns_error
 from mloop.monitoring._perf_inputs import _missing, _plain, _to_numpy
 from mloop.monitoring._perf_metrics import binary_roc_auc
 from mloop.monitoring._performance import _encode, performance_report
@@ -454,6 +455,11 @@ def _set_auc(metrics: dict[str, float | None], reasons: dict[str, str], aucs: li
         metrics["roc_auc"] = float(np.mean(finite))
 
 
+def _names_of(frame: Any) -> list[str]:
+    names = getattr(frame, "column_names", None)
+    return [str(n) for n in (names if names is not None else getattr(frame, "columns", []))]
+
+
 def _has_column(frame: Any, name: str) -> bool:
     if isinstance(frame, Mapping):
         return name in frame
@@ -463,7 +469,10 @@ def _has_column(frame: Any, name: str) -> bool:
 
 def _column(frame: Any, name: str, what: str) -> np.ndarray:
     if not _has_column(frame, name):
-        raise InvalidInputError(f"The {what} data has no column {name!r}.")
+        names = list(frame) if isinstance(frame, Mapping) else _names_of(frame)
+        raise unknown_columns_error(
+            [name], names, what="CBPE (y_true, y_score or y_pred)", where=f"in the {what} data"
+        )
     col = frame[name]
     if hasattr(col, "to_numpy") and not isinstance(col, np.ndarray):
         col = col.to_numpy()

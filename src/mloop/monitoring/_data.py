@@ -316,13 +316,22 @@ def _polars_column(s: Any) -> _Column:
 class Frame:
     """Named columns of equal length, each converted to numpy only when asked for."""
 
-    def __init__(self, columns: Mapping[str, _Column], n_rows: int) -> None:
+    def __init__(
+        self, columns: Mapping[str, _Column], n_rows: int, available: Sequence[str] | None = None
+    ) -> None:
         self._columns = dict(columns)
         self.n_rows = n_rows
+        self._available = list(self._columns) if available is None else list(available)
 
     @property
     def names(self) -> list[str]:
+        """The columns read (only the selected ones when ``as_frame`` got ``columns=``)."""
         return list(self._columns)
+
+    @property
+    def available(self) -> list[str]:
+        """Every column of the source, read or not: what error messages list as "it has"."""
+        return list(self._available)
 
     def __contains__(self, name: object) -> bool:
         return name in self._columns
@@ -443,8 +452,9 @@ def as_frame(data: Any, *, columns: Sequence[str] | None = None) -> Frame:
     """
     if isinstance(data, Frame):
         return data
+    available: list[str] | None = None
     if isinstance(data, (str, Path)):
-        data = _read_path(Path(data), columns)[0]
+        data, available = _read_path(Path(data), columns)
     module = type(data).__module__.split(".")[0]
     wanted = set(columns) if columns is not None else None
     cols: dict[str, _Column]
@@ -454,7 +464,7 @@ def as_frame(data: Any, *, columns: Sequence[str] | None = None) -> Frame:
             for name in data.column_names
             if wanted is None or name in wanted
         }
-        return Frame(cols, data.num_rows)
+        return Frame(cols, data.num_rows, data.column_names if available is None else available)
     if module == "pandas" and hasattr(data, "columns") and hasattr(data, "iloc"):
         names = [str(c) for c in data.columns]
         if len(set(names)) != len(names):
@@ -464,14 +474,14 @@ def as_frame(data: Any, *, columns: Sequence[str] | None = None) -> Frame:
             for c in data.columns
             if wanted is None or str(c) in wanted
         }
-        return Frame(cols, len(data))
+        return Frame(cols, len(data), names)
     if module == "polars" and hasattr(data, "get_column"):
         cols = {
             name: _polars_column(data.get_column(name))
             for name in data.columns
             if wanted is None or name in wanted
         }
-        return Frame(cols, data.height)
+        return Frame(cols, data.height, list(data.columns))
     if isinstance(data, Mapping):
         out: dict[str, _Column] = {}
         lengths = set()
@@ -489,7 +499,7 @@ def as_frame(data: Any, *, columns: Sequence[str] | None = None) -> Frame:
             raise InvalidInputError(
                 f"columns must all have the same length; got lengths {sorted(lengths)}."
             )
-        return Frame(out, lengths.pop() if lengths else 0)
+        return Frame(out, lengths.pop() if lengths else 0, [str(k) for k in data])
     raise InvalidInputError(
         "data must be a pandas or polars DataFrame, a pyarrow Table, a dict of arrays or a "
         f"file path; got {type(data).__name__}."

@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import CategoricalData, Frame, as_frame, number_labels
 from mloop.monitoring._drift_result import ColumnDrift, ColumnHistogram, DriftReport
 from mloop.monitoring._profile import (
@@ -365,9 +366,7 @@ def _per_column(value: Any, names: Sequence[str], what: str) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, Mapping):
-        unknown = [k for k in value if k not in names]
-        if unknown:
-            raise InvalidInputError(f"`{what}` names columns that are not compared: {unknown}.")
+        check_columns(value, names, what=f"`{what}`", where="compared", listing="compared columns")
         return dict(value)
     return dict.fromkeys(names, value)
 
@@ -474,26 +473,18 @@ def drift_report(
     cur_frame = as_frame(current)
     refs: dict[str, ColumnProfile | Callable[[], ColumnProfile]]
     if isinstance(reference, Profile):
-        names = list(reference.columns) if columns is None else list(columns)
-        unknown = [c for c in names if c not in reference.columns]
-        if unknown:
-            raise InvalidInputError(f"columns not in the reference profile: {unknown}.")
+        where, available = "in the reference profile", list(reference.columns)
+        names = available if columns is None else list(columns)
+        check_columns(names, available, what="`columns`", where=where)
         refs = {n: reference.columns[n] for n in names}
         ref_rows = reference.n_rows
     else:
         ref_frame = as_frame(reference, columns=columns)
+        where, available = "in the reference data", ref_frame.available
         if columns is None:
             names = [n for n in ref_frame.names if ref_frame.kind(n) != "unsupported"]
         else:
-            names = list(columns)
-            unknown = [c for c in names if c not in ref_frame]
-            if unknown:
-                raise InvalidInputError(
-                    f"columns not in the reference data: {unknown}; it has {ref_frame.names}."
-                )
-        unknown_cat = sorted(cat - set(ref_frame.names))
-        if unknown_cat:
-            raise InvalidInputError(f"`categorical` names unknown columns: {unknown_cat}.")
+            names = check_columns(columns, available, what="`columns`", where=where)
 
         def lazy(name: str) -> Callable[[], ColumnProfile]:
             # Raw reference columns are profiled exactly, inside the worker, one at a time.
@@ -505,6 +496,10 @@ def drift_report(
         ref_rows = ref_frame.n_rows
     if not names:
         raise InvalidInputError("there are no columns to compare (none of a supported type).")
+    check_columns(sorted(cat), available, what="`categorical`", where=where)
+    check_columns(
+        sorted(cat), names, what="`categorical`", where="compared", listing="compared columns"
+    )
     method_map = {
         k: _normalize_method(str(v), k) for k, v in _per_column(methods, names, "methods").items()
     }

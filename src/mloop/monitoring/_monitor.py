@@ -20,6 +20,7 @@ import numpy as np
 from mloop.errors import InvalidInputError
 from mloop.monitoring._alerts import Alert, AlertRule, AlertSink, as_sink
 from mloop.monitoring._cbpe import CBPE, PerformanceEstimate
+from mloop.monitoring._columns import check_columns
 from mloop.monitoring._performance import PerformanceReport, performance_report
 from mloop.monitoring._profile_io import load_if_profile
 from mloop.monitoring._quality import quality_report
@@ -153,9 +154,15 @@ class Monitor:
         available = list(reference.columns) if ref_data is None else list(ref_data)
         skip = {c for c in (y_true, timestamp_column) if c}
         self.columns = [c for c in available if c not in skip] if columns is None else list(columns)
-        missing = [c for c in self.columns if c not in available]
-        if missing:
-            raise InvalidInputError(f"Monitored columns {missing!r} are not in the reference.")
+        check_columns(self.columns, available, what="`columns`", where="in the reference")
+        check_columns(self.categorical, available, what="`categorical`", where="in the reference")
+        check_columns(
+            self.categorical,
+            self.columns,
+            what="`categorical`",
+            where="monitored",
+            listing="monitored columns",
+        )
         cat = set(self.categorical)
         if ref_data is not None:
             mon = {c: ref_data[c] for c in self.columns}

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import Frame, as_frame
 from mloop.monitoring.stats._binning import bin_counts, bin_counts_sample, quantile_edges
 from mloop.monitoring.stats._ecdf import SortedSample
@@ -420,9 +421,10 @@ class Profile:
         frame = as_frame(data, columns=columns)
         names = _select_columns(frame, columns)
         cat = set(categorical or ())
-        unknown = cat - set(frame.names)
-        if unknown:
-            raise InvalidInputError(f"`categorical` names unknown columns: {sorted(unknown)}.")
+        check_columns(sorted(cat), frame.available, what="`categorical`", where="in the data")
+        check_columns(
+            sorted(cat), names, what="`categorical`", where="profiled", listing="profiled columns"
+        )
         profiles: dict[str, ColumnProfile] = {}
         for name in names:
             profiles[name] = profile_column(
@@ -503,10 +505,7 @@ def _check_params(bins: int, max_exact: int, sketch_k: int) -> None:
 def _select_columns(frame: Frame, columns: Sequence[str] | None) -> list[str]:
     if columns is None:
         return [n for n in frame.names if frame.kind(n) != "unsupported"]
-    unknown = [c for c in columns if c not in frame]
-    if unknown:
-        raise InvalidInputError(f"columns not in the data: {unknown}; it has {frame.names}.")
-    return list(columns)
+    return check_columns(columns, frame.available, what="`columns`", where="in the data")
 
 
 def profile_column(

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._columns import check_columns
 from mloop.monitoring._summary import ColumnSummary, summarize
 
 __all__ = ["DEFAULT_THRESHOLDS", "QualityCheck", "QualityReport", "quality_report"]
@@ -195,9 +196,7 @@ def quality_report(
     ref = summarize(reference, categorical=cat)
     cur = summarize(current, categorical=cat)
     names = list(ref.columns) if columns is None else list(columns)
-    unknown = [c for c in names if c not in ref.columns]
-    if unknown:
-        raise InvalidInputError(f"Columns {unknown!r} are not in the reference.")
+    check_columns(names, list(ref.columns), what="`columns`", where="in the reference")
     checks: list[QualityCheck] = []
     if cur.n_rows == 0:
         checks.append(
