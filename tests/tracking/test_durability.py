@@ -296,3 +296,44 @@ def test_unexpected_store_error_spools_the_batch_instead_of_losing_it(
     store.broken = False
     run.finish()  # the next successful write replays the spool first
     assert store.get_metric_history(run.id, "m").value.tolist() == [float(i) for i in range(10)]
+
+
+def _block_spool(settings: Settings) -> None:
+    settings.spool_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.spool_dir.write_text("a file where the spool folder should be")
+
+
+def test_writes_neither_store_nor_spool_can_take_are_held_and_written_later(
+    settings: Settings, capsys
+) -> None:
+    store = FlakyStore(settings.store_uri)
+    run = mloop.start_run(project="p", settings=settings, store=store, system_metrics=False)
+    run.log({"m": 0.0})
+    run.flush()
+    store.down = True
+    _block_spool(settings)
+    for i in range(1, 10):
+        run.log({"m": float(i)})
+    run.flush()  # nowhere to put them: held in memory, and the user is told
+    assert "keeping its writes in memory" in capsys.readouterr().err
+    settings.spool_dir.unlink()  # the folder is usable again
+    run.flush()
+    assert len(list(settings.spool_dir.glob("*.jsonl"))) == 1
+    store.down = False
+    run.finish()
+    assert store.get_metric_history(run.id, "m").value.tolist() == [float(i) for i in range(10)]
+    assert store.get_run(run.id).status == "finished"
+
+
+def test_finish_raises_when_its_writes_could_be_kept_nowhere(settings: Settings) -> None:
+    store = FlakyStore(settings.store_uri)
+    run = mloop.start_run(project="p", settings=settings, store=store, system_metrics=False)
+    run.log({"m": 0.0})
+    run.flush()
+    store.down = True
+    _block_spool(settings)
+    for i in range(5):
+        run.log({"m": float(i)})
+    with pytest.raises(StoreUnavailableError, match="5 metric points") as err:
+        run.finish()
+    assert "cannot write the spool" in err.value.message

@@ -440,6 +440,15 @@ class Run:
         from mloop.tracking import _fluent
 
         _fluent._forget(self)
+        if w.held:
+            points = sum(p.points for p in w.held)
+            assert w.hold_error is not None
+            raise StoreUnavailableError(
+                f"run {self.id}: {points} metric points and the rest of {len(w.held)} write(s) "
+                f"could not be kept: the store did not take them and {w.hold_error.message} "
+                "They exist only in this process now.",
+                details={"run_id": self.id, "points": points},
+            )
 
     def __enter__(self) -> Run:
         return self

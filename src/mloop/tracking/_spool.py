@@ -82,6 +82,10 @@ def decode_metrics(raw: Mapping[str, list[Any]]) -> dict[str, MetricSeries]:
     return out
 
 
+class SpoolUnavailableError(StoreUnavailableError):
+    """The spool cannot be written either (an unwritable or missing ``MLOOP_HOME``)."""
+
+
 class SpoolWriter:
     """This process's spool file, opened (and locked) lazily on the first record.
 
@@ -107,25 +111,34 @@ class SpoolWriter:
         line = encode_record(record)
         if not self._lock.acquire(timeout=-1 if wait_s is None else max(wait_s, 0.0)):
             return self._late_writer().append(record, points=points)
-        try:  # the flusher thread and the finishing thread may both spool
-            if self._fh is None:
-                self.dir.mkdir(parents=True, exist_ok=True)
-                name = (
-                    self._name
-                    or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-                )
-                self.path = self.dir / name
-                self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open while spooling
-                fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
-            self._fh.write(line)
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self.records += 1
-            self.points += points
-            assert self.path is not None
-            return self.path
+        try:
+            return self._append_locked(line, points)
+        except OSError as exc:
+            raise SpoolUnavailableError(
+                f"cannot write the spool under {str(self.dir)!r}: {exc.strerror or exc}. Point "
+                "MLOOP_HOME at a writable folder.",
+                details={"spool_dir": str(self.dir)},
+            ) from None
         finally:
             self._lock.release()
+
+    def _append_locked(self, line: str, points: int) -> Path:
+        # The caller holds the lock: the flusher and the finishing thread may both spool.
+        if self._fh is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            name = (
+                self._name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+            )
+            self.path = self.dir / name
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open while spooling
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
+        self._fh.write(line)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.records += 1
+        self.points += points
+        assert self.path is not None
+        return self.path
 
     def _late_writer(self) -> SpoolWriter:
         if self._late is None:

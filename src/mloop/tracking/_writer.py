@@ -34,7 +34,7 @@ from mloop.store import MetricSeries, Store
 from mloop.store._base import NewRun
 from mloop.store._validation import validate_metric_value
 from mloop.tracking._quarantine import QuarantineEntry, live_name, quarantine
-from mloop.tracking._spool import SpoolWriter, encode_metrics
+from mloop.tracking._spool import SpoolUnavailableError, SpoolWriter, encode_metrics
 
 __all__ = ["BackgroundWriter", "Pending"]
 
@@ -156,6 +156,9 @@ class BackgroundWriter:
         self.batches_written = 0
         self.refused = 0  # items the store refused, kept in the quarantine
         self.quarantine_path: str | None = None
+        # Batches neither the store nor the spool could take (an unwritable MLOOP_HOME), in order.
+        self.held: list[Pending] = []
+        self.hold_error: MloopError | None = None
         # The batch a store call is writing right now: spooled too if that call never returns.
         self._inflight: tuple[str, Pending] | None = None
 
@@ -217,18 +220,12 @@ class BackgroundWriter:
 
         The caller holds ``_io_lock``.
         """
+        self._write_held()
         p = self._collect()
         if self._final_status is not None:
             p.status, p.end_ms = self._final_status
         if p or p.status is not None or self._new_run is not None:
-            try:
-                self._write(p)
-            except Exception:  # never lose the batch
-                _log.exception(
-                    "mloop: unexpected error writing run %s's last batch; spooling it",
-                    self.run_id,
-                )
-                self._spool_batch(p)
+            self._write_safely(p)
         self.final_written = True
 
     def _maybe_heartbeat(self) -> None:
@@ -269,19 +266,44 @@ class BackgroundWriter:
     def drain(self) -> None:
         """Write everything buffered so far (called by the thread, ``flush()`` and exit)."""
         with self._io_lock:
-            while True:
+            self._write_held()
+            while not self.held:
                 pending = self._collect()
                 if not pending and self._new_run is None:
                     if self.spool.pending and self._ensure_store() is not None:
                         self._try_replay()
                     return
-                try:
-                    self._write(pending)
-                except Exception:  # an unexpected store error must not lose the batch
-                    _log.exception(
-                        "mloop: unexpected error writing run %s's batch; spooling it", self.run_id
-                    )
-                    self._spool_batch(pending)
+                self._write_safely(pending)
+
+    def _write_safely(self, p: Pending) -> None:
+        """Write ``p`` to the store, else the spool; if neither can take it, hold it in memory."""
+        try:
+            try:
+                self._write(p)
+            except SpoolUnavailableError:
+                raise
+            except Exception:  # an unexpected store error must not lose the batch
+                _log.exception(
+                    "mloop: unexpected error writing run %s's batch; spooling it", self.run_id
+                )
+                self._spool_batch(p)
+        except SpoolUnavailableError as exc:
+            if not self.held:
+                self._on_error(
+                    f"run {self.run_id}: {exc.message}; keeping its writes in memory and retrying "
+                    "(they are lost if the process ends first)."
+                )
+            self.held.append(p)
+            self.hold_error = exc
+
+    def _write_held(self) -> None:
+        """Retry, in order, the batches neither the store nor the spool could take."""
+        held, self.held = self.held, []
+        for i, p in enumerate(held):
+            self._write_safely(p)
+            if self.held:  # still nowhere to put them: keep the rest, in order
+                self.held.extend(held[i + 1 :])
+                return
 
     def _ensure_store(self) -> Store | None:
         """The store, (re)opened through ``store_factory`` at most every 10 s while it is missing."""
