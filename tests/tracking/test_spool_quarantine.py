@@ -116,7 +116,7 @@ def test_an_unknown_op_does_not_block_the_records_after_it(home: Path) -> None:
 
 
 def test_a_torn_last_line_is_recognised_as_such(home: Path) -> None:
-    run_id, spool = _offline_run(home, batches=2)
+    _, spool = _offline_run(home, batches=2)
     lines = _lines(spool)
     lines[-1] = lines[-1][: len(lines[-1]) // 2]  # the process died mid-write: no newline
     spool.write_text("".join(lines))
