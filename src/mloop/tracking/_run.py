@@ -24,7 +24,6 @@ from mloop.errors import (
 from mloop.ids import now_ms
 from mloop.store import ArtifactEntry, DatasetVersion, RunInput, Store
 from mloop.store._validation import (
-    metric_value_ok,
     validate_key,
     validate_metric_value,
     validate_params,
@@ -39,7 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["Run", "flatten_config"]
 
 _log = logging.getLogger("mloop.tracking")
-_FLOAT = float
+_FLOAT, _INT = float, int
+_MAX_FLOAT_INT = int(sys.float_info.max)  # an int beyond it has no float64
 _MAX_STEP = 1 << 63
 
 
@@ -192,7 +192,8 @@ class Run:
             if k not in ok:
                 validate_key(k)
                 ok.add(k)
-            if type(v) is not _FLOAT and not metric_value_ok(v):
+            t = type(v)
+            if t is not _FLOAT and (t is not _INT or not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT):
                 if clean is None:
                     clean = dict(metrics)
                 clean[k] = validate_metric_value(k, v)
