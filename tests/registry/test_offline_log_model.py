@@ -128,3 +128,24 @@ def test_online_log_model_still_returns_a_registered_version(
         mv = mloop.log_model(DecisionTreeClassifier().fit(X, y), "iris", run=run)
     assert isinstance(mv, ModelVersion) and not mv.pending and mv.version == 1
     assert "mloop.registration_id" not in mv.tags
+
+
+def test_offline_log_model_skips_a_folder_taken_by_plain_artifacts(
+    tmp_path: Path, store_uri: str, iris: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    """Offline, the run's own record of what it logged says `model` is taken (no store to ask)."""
+    X, y = iris
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
+    offline = _offline(tmp_path)
+    with mloop.start_run(project="iris", settings=offline, system_metrics=False) as run:
+        run.log_text("my notes", "model/notes.txt")
+        pending = mloop.log_model(tree, "iris", run=run)
+    assert pending.artifact_uri == f"runs:/{run.id}/model-2"
+    store = SqlStore(store_uri)
+    try:
+        assert replay_spool(store, offline.spool_dir).failed == 0
+        online = Settings.from_env({}, home=tmp_path / "h", store_uri=store_uri)
+        model = Registry(settings=online, store=store).load("models:/iris/1")
+        assert np.array_equal(model.predict(X), tree.predict(X))
+    finally:
+        store.close()

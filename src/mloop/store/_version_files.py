@@ -7,7 +7,7 @@ file with exactly the content it already has (what a spool replayed twice does).
 no version references may still be overwritten, as in MLflow.
 
 The check runs in the backend-independent layer of :class:`~mloop.store.Store` (``add_artifacts``),
-so SQLite, PostgreSQL and HTTP refuse identically. It finds the versions by their source run, which
+so every backend (SQLite, PostgreSQL, and the HTTP store to come) refuses identically. It finds the versions by their source run, which
 is how the registry always records them (``artifact_uri`` and ``source_run_id`` name the same run).
 """
 
