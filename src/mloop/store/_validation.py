@@ -70,12 +70,6 @@ _MAX_FLOAT_INT = int(sys.float_info.max)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def metric_value_ok(value: object) -> bool:
-    """True when ``value`` goes into a float64 column as it is (the hot path of ``run.log``)."""
-    t = type(value)
-    return t is float or (t is int and -_MAX_FLOAT_INT <= value <= _MAX_FLOAT_INT)  # type: ignore[operator]
-
-
 def validate_metric_value(key: str, value: Any) -> float:
     """Return ``value`` as a float; bools, complex numbers and non-numbers are refused.
 
