@@ -66,7 +66,6 @@ def validate_key(key: object, *, kind: str = "metric") -> str:
     return key
 
 
-_MAX_FLOAT_INT = int(sys.float_info.max)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
