@@ -322,7 +322,7 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
     )
 
 
-_OPS = ("create_run", "log_batch", "update_run", "add_artifacts", "log_input")
+_OPS = ("create_run", "log_batch", "update_run", "add_artifacts", "log_input", "register_version")
 
 
 def _replay_file(
