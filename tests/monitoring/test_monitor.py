@@ -169,9 +169,10 @@ def test_rule_parsing_and_metric_paths() -> None:
         with pytest.raises(InvalidInputError, match=r"(?i)alert rule"):
             AlertRule.parse(bad)
     with pytest.raises(InvalidInputError, match="consecutive"):
-        AlertRule("x", ">", 1, consecutive=0)
-    r = AlertRule.parse("x > 1", consecutive=2, repeat=True)
-    assert [r.evaluate({"x": v})[0] for v in (2, 2, 2, 0, 2)] == [False, True, True, False, False]
+        AlertRule("n_rows", ">", 1, consecutive=0)
+    r = AlertRule.parse("n_rows > 1", consecutive=2, repeat=True)
+    fires = [r.evaluate({"n_rows": v})[0] for v in (2, 2, 2, 0, 2)]
+    assert fires == [False, True, True, False, False]
 
 
 def test_log_and_callback_sinks(caplog: pytest.LogCaptureFixture) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import operator
 import re
 import time
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from mloop.errors import InvalidInputError
+from mloop.monitoring._rule_metrics import parse_metric
 
 if TYPE_CHECKING:
     import httpx
@@ -37,7 +39,13 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-_RULE = re.compile(r"^\s*(?P<metric>\S.*?)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$")
+# The metric holds no comparison characters, so '=>' or '>>' is reported as a bad operator rather
+# than read as a metric ending in '=' or '>'.
+_RULE = re.compile(r"^\s*(?P<metric>[^<>=!]*[^<>=!\s])\s*(?P<op>[<>=!]+)\s*(?P<value>\S+)\s*$")
+_OPS_TEXT = ", ".join(_OPS)
+_SHAPE = (
+    f"expected '<metric> <op> <number>' with <op> one of {_OPS_TEXT}, e.g. 'share_drifted >= 0.5'"
+)
 _MISSING = object()
 
 
@@ -107,6 +115,13 @@ class AlertRule:
         Fire on every window while the streak lasts; by default a streak fires once and re-arms
         after the condition stops holding.
 
+    Raises
+    ------
+    InvalidInputError
+        For a metric that is not in the namespace (with the closest known metric), an unknown
+        operator, or a threshold that is not a number. A rule that could never fire is refused
+        when it is made, and again by a :class:`Monitor` that never computes its metric.
+
     Examples
     --------
     >>> AlertRule.parse("performance.accuracy < 0.8", consecutive=3).expression
@@ -124,35 +139,51 @@ class AlertRule:
         severity: Literal["info", "warning", "critical"] = "warning",
         repeat: bool = False,
     ) -> None:
+        if not isinstance(metric, str) or not metric.strip():
+            raise InvalidInputError(
+                f"`metric` must be a non-empty metric path such as 'share_drifted'; got {metric!r}."
+            )
         if op not in _OPS:
-            raise InvalidInputError(f"`op` must be one of {sorted(_OPS)}; got {op!r}.")
+            raise InvalidInputError(f"`op` must be one of {_OPS_TEXT}; got {op!r}.")
         if not isinstance(consecutive, int) or consecutive < 1:
             raise InvalidInputError(f"`consecutive` must be an int >= 1; got {consecutive!r}.")
         if severity not in ("info", "warning", "critical"):
             raise InvalidInputError(
                 f"`severity` must be 'info', 'warning' or 'critical'; got {severity!r}."
             )
-        try:
-            self.threshold = float(threshold)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"`threshold` must be a number; got {threshold!r}.") from exc
+        # Strings are not numbers here (parse() reads rule text); NaN compares false with anything.
+        if not _is_number(threshold) or math.isnan(threshold):
+            raise InvalidInputError(
+                f"`threshold` must be a number (not NaN); got {threshold!r}. To build a rule from "
+                "text, use AlertRule.parse('share_drifted >= 0.5')."
+            )
+        self.threshold = float(threshold)
         self.metric = metric.strip()
         self.op: Op = op
         self.consecutive = consecutive
         self.severity = severity
         self.repeat = repeat
         self.expression = f"{self.metric} {op} {_num(self.threshold)}"
+        self.target = parse_metric(self.metric, rule=self.expression)  # unknown -> error now
         self.name = name or self.expression
         self._streak = 0
 
     @classmethod
     def parse(cls, expression: str, **options: Any) -> AlertRule:
-        """Build a rule from ``"<metric> <op> <number>"`` (``true``/``false`` count as 1/0)."""
-        m = _RULE.match(expression)
+        """Build a rule from ``"<metric> <op> <number>"`` (``true``/``false`` count as 1/0).
+
+        Raises
+        ------
+        InvalidInputError
+            For text that is not ``<metric> <op> <number>``, an operator other than
+            ``>, >=, <, <=, ==, !=``, a threshold that is not a number, or an unknown metric.
+        """
+        m = _RULE.match(expression) if isinstance(expression, str) else None
         if not m:
+            raise InvalidInputError(f"Cannot parse alert rule {expression!r}; {_SHAPE}.")
+        if m.group("op") not in _OPS:
             raise InvalidInputError(
-                f"Cannot parse alert rule {expression!r}; expected '<metric> <op> <number>', "
-                "e.g. 'share_drifted >= 0.5'."
+                f"Alert rule {expression!r}: unknown operator {m.group('op')!r}; {_SHAPE}."
             )
         raw = m.group("value").lower()
         value: float
@@ -161,10 +192,13 @@ class AlertRule:
         else:
             try:
                 value = float(raw)
-            except ValueError as exc:
+            except ValueError:
+                value = math.nan
+            if math.isnan(value):
                 raise InvalidInputError(
-                    f"Alert rule {expression!r}: {m.group('value')!r} is not a number."
-                ) from exc
+                    f"Alert rule {expression!r}: the threshold {m.group('value')!r} is not a "
+                    f"number; {_SHAPE}."
+                )
         return cls(m.group("metric"), m.group("op"), value, **options)  # type: ignore[arg-type]
 
     def reset(self) -> None:
@@ -191,6 +225,11 @@ class AlertRule:
 
     def __repr__(self) -> str:
         return f"AlertRule({self.expression!r}, consecutive={self.consecutive})"
+
+
+def _is_number(x: object) -> bool:
+    # ints, floats, numpy scalars, bools (true/false are 1/0); a function, so mypy keeps its types
+    return isinstance(x, numbers.Real)
 
 
 def _num(x: float) -> str:

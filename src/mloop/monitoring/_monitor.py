@@ -24,6 +24,7 @@ from mloop.monitoring._columns import check_columns
 from mloop.monitoring._performance import PerformanceReport, performance_report
 from mloop.monitoring._profile_io import load_if_profile
 from mloop.monitoring._quality import quality_report
+from mloop.monitoring._rule_metrics import RuleContext, check_available
 from mloop.monitoring._summary import frame_columns, summarize
 from mloop.monitoring._window import (
     MonitorRecord,
@@ -82,7 +83,9 @@ class Monitor:
         A (fitted or unfitted) CBPE, or ``False`` to never estimate.
     rules : iterable of AlertRule or str
         E.g. ``["share_drifted >= 0.5", AlertRule.parse("performance.accuracy < 0.8",
-        consecutive=3)]``.
+        consecutive=3)]``. Checked here: a rule on a metric this monitor never computes (an
+        unwatched column, performance without ``y_true``, drift with ``drift=False``...) is an
+        :class:`InvalidInputError`, since it could never fire.
     sinks : iterable
         ``"log"``, an http(s) URL (webhook), a callable, or any object with
         ``send(alert, result)``.
@@ -113,7 +116,7 @@ class Monitor:
         y_score: str | Sequence[str] | None = None,
         task: Literal["binary", "multiclass", "regression"] = "binary",
         cbpe: CBPE | bool = True,
-        rules: Iterable[AlertRule | str] = (),
+        rules: Iterable[AlertRule | str] | AlertRule | str = (),
         sinks: Iterable[Any] = (),
         store: Any = None,
         persist: ResultSink | Callable[[MonitorRecord], Any] | None = None,
@@ -138,7 +141,7 @@ class Monitor:
         self.drift_options = dict(drift_options or {})
         self.quality_thresholds = dict(quality_thresholds or {})
         self.min_window_rows = min_window_rows
-        self.rules = [AlertRule.parse(r) if isinstance(r, str) else r for r in rules]
+        self.rules = _as_rules(rules)
         self.sinks: list[AlertSink] = [as_sink(s) for s in sinks]
         self._persist: list[ResultSink] = []
         if store is not None:
@@ -181,6 +184,18 @@ class Monitor:
             elif ref_data is not None and y_true in ref_data:
                 model = model or CBPE(y_true=y_true or "label", y_score=y_score, y_pred=y_pred)
                 self._cbpe = model.fit(ref_data)
+        # A rule on a metric this monitor never computes would never fire: refuse it now.
+        context = RuleContext(
+            drift_columns=list(self.drift_options.get("columns", self.columns)),
+            quality_columns=self.columns,
+            task=task,
+            why_no_drift=None if drift else "drift=False",
+            why_no_quality=None if quality else "quality=False",
+            why_no_performance=_why_no_performance(y_true, y_pred, y_score),
+            why_no_estimate=None if self._cbpe else _why_no_estimate(cbpe, task, y_score),
+        )
+        for rule in self.rules:
+            check_available(rule.target, rule.expression, context)
         self._chunks: list[dict[str, np.ndarray]] = []
         self._buffered = 0
         self._rows_seen = 0
@@ -395,6 +410,41 @@ class Monitor:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _as_rules(rules: Iterable[AlertRule | str] | AlertRule | str) -> list[AlertRule]:
+    if isinstance(rules, (str, AlertRule)):  # one rule, not one rule per character
+        rules = [rules]
+    out = []
+    for rule in rules:
+        if isinstance(rule, str):
+            out.append(AlertRule.parse(rule))
+        elif isinstance(rule, AlertRule):
+            out.append(rule)
+        else:
+            raise InvalidInputError(
+                "`rules` must hold rule texts such as 'share_drifted >= 0.5' or AlertRule "
+                f"objects; got {rule!r} ({type(rule).__name__})."
+            )
+    return out
+
+
+def _why_no_performance(y_true: str | None, y_pred: str | None, y_score: Any) -> str | None:
+    if not y_true:
+        return "no labels: pass y_true= (and y_pred= or y_score=)"
+    if not y_pred and y_score is None:
+        return "y_true= alone: pass y_pred= or y_score= too"
+    return None
+
+
+def _why_no_estimate(cbpe: Any, task: str, y_score: Any) -> str:
+    if cbpe is False:
+        return "cbpe=False"
+    if task == "regression":
+        return "task='regression': CBPE estimates classification metrics only"
+    if y_score is None:
+        return "no y_score= column to estimate from"
+    return "the reference has no y_true= labels to fit CBPE on; pass a fitted CBPE as cbpe="
 
 
 def _is_profile(obj: Any) -> bool:
