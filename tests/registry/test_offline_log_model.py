@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 import mloop
 from mloop.cli import get_app
 from mloop.config import Settings
+from mloop.errors import ConflictError
 from mloop.registry import ModelVersion, PendingModelVersion, Registry
 from mloop.store import SqlStore
 from mloop.store._open import clear_store_cache
@@ -149,3 +150,19 @@ def test_offline_log_model_skips_a_folder_taken_by_plain_artifacts(
         assert np.array_equal(model.predict(X), tree.predict(X))
     finally:
         store.close()
+
+
+def test_offline_writes_into_a_pending_versions_folder_are_refused_at_call_time(
+    tmp_path: Path, iris: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, y = iris
+    offline = _offline(tmp_path)
+    note = tmp_path / "note.txt"
+    note.write_text("x")
+    with mloop.start_run(project="iris", settings=offline, system_metrics=False) as run:
+        mloop.log_model(DecisionTreeClassifier().fit(X, y), "iris", run=run, input_example=X[:5])
+        with pytest.raises(ConflictError, match="waiting to be registered"):
+            run.log_text("changed", "model/MLOOP_MODEL.json")
+        with pytest.raises(ConflictError, match="waiting to be registered"):
+            run.log_artifact(note, artifact_path="model/extra")
+        run.log_artifact(note, artifact_path="notes")  # elsewhere is fine

@@ -178,6 +178,7 @@ def _register(
     )
     if registered:
         return registered[0]
+    run.pending_packages[path] = name
     return PendingModelVersion(
         name=name,
         artifact_uri=artifact_uri,

@@ -129,6 +129,9 @@ class Run:
         self._lock = threading.Lock()
         self._blobstore: BlobStore | None = None
         self._artifact_paths: set[str] = set()  # what this process logged (known offline too)
+        # Folders of model versions whose registration is spooled (the store cannot guard them
+        # yet): folder -> model name. Writes under them are refused here, as the store would.
+        self.pending_packages: dict[str, str] = {}
         self._spool = SpoolWriter(settings.spool_dir)
         self._writer = BackgroundWriter(
             store,
@@ -291,6 +294,7 @@ class Run:
         from mloop.artifacts import upload_tree
 
         entries = upload_tree(self._blobs(), local_path, artifact_path=artifact_path)
+        self._refuse_pending_package([e.path for e in entries])
         self._record(
             "add_artifacts",
             lambda: self.store.add_artifacts(self.id, entries),  # type: ignore[union-attr]
@@ -315,6 +319,7 @@ class Run:
         from mloop.store._validation import validate_artifact_path
 
         path = validate_artifact_path(artifact_file, name="artifact_file")
+        self._refuse_pending_package([path])
         sha, size = self._blobs().put_bytes(data)
         entry = ArtifactEntry(path, size, sha)
         self._record(
@@ -324,6 +329,17 @@ class Run:
         )
         self._artifact_paths.add(entry.path)
         return entry
+
+    def _refuse_pending_package(self, paths: list[str]) -> None:
+        for folder, model in self.pending_packages.items():
+            for p in paths:
+                if p == folder or p.startswith(folder + "/"):
+                    raise ConflictError(
+                        f"artifact {p!r} of run {self.id} is in {folder!r}, the package of a "
+                        f"version of model {model!r} waiting to be registered by `mloop sync`; "
+                        "a registered version's files never change. Log it under another path.",
+                        details={"run_id": self.id, "path": p},
+                    )
 
     def _has_artifacts_under(self, path: str) -> bool:
         """Whether the run has a file at or under the normalized ``path``: logged by this process
