@@ -249,3 +249,21 @@ def test_csv_cut_in_the_middle_of_a_row_is_unreadable(
     with pytest.raises(InvalidInputError) as info:
         drift_report(_frame(0), bad)
     _assert_unreadable_table(info.value.message, bad)
+
+
+def test_a_folder_of_parquet_files_is_one_table_wherever_a_table_is_taken(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for i in range(3):
+        rng = np.random.default_rng(i)
+        pd.DataFrame({"x": rng.normal(size=400), "y": np.arange(400) % 3}).to_parquet(
+            folder / f"part-{i}.parquet"
+        )
+    cur = pd.DataFrame({"x": np.random.default_rng(9).normal(3, 1, 400), "y": np.arange(400) % 3})
+    report = drift_report(folder, cur)
+    assert report.n_reference_rows == 1200 and report.columns["x"].drifted
+    assert Monitor(folder, window_rows=100) is not None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidInputError, match="no Parquet files"):
+        drift_report(empty, cur)

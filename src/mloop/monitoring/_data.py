@@ -386,6 +386,8 @@ def _read_path(path: Path, columns: Sequence[str] | None) -> tuple[pa.Table, lis
 
     if looks_like_profile(path):
         raise not_a_table(path)  # or "the profile is corrupt" / "does not exist", if it is
+    if path.is_dir():
+        return _read_parquet_dir(path, columns)
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise InvalidInputError(
@@ -433,6 +435,24 @@ def _read_path(path: Path, columns: Sequence[str] | None) -> tuple[pa.Table, lis
     if cols is not None:
         table = table.select([c for c in cols if c in names])
     return table, names
+
+
+def _read_parquet_dir(path: Path, columns: Sequence[str] | None) -> tuple[pa.Table, list[str]]:
+    """A folder of Parquet files (a partitioned export, Spark or Hive style) as one table."""
+    import pyarrow.dataset as ds
+
+    try:
+        dataset = ds.dataset(path, format="parquet", partitioning="hive")
+        names = list(dataset.schema.names)
+        if not dataset.files:
+            raise InvalidInputError(f"cannot read folder {str(path)!r}: it has no Parquet files.")
+        cols = None if columns is None else [c for c in columns if c in names]
+        return dataset.to_table(columns=cols), names
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInputError(
+            f"cannot read folder {str(path)!r} as Parquet files: {str(exc).rstrip('.')}. "
+            "A folder must hold only Parquet files of one schema."
+        ) from exc
 
 
 def as_frame(data: Any, *, columns: Sequence[str] | None = None) -> Frame:
