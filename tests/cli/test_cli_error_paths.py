@@ -102,18 +102,53 @@ def _env(kind: str, tmp_path: Path, pg_down: str) -> dict[str, str]:
         home.mkdir()
         (home / "mloop.db").write_bytes(b"this is not a database" * 100)
         return {"MLOOP_HOME": str(home)}
+    if kind == "read-only home":
+        home = tmp_path / "ro"
+        env = {**os.environ, "MLOOP_HOME": str(home)}
+        env.pop("MLOOP_STORE_URI", None)
+        code = "import mloop\nwith mloop.start_run(project='churn', system_metrics=False) as r:\n    r.log({'a': 1.0})\n"
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+        for path in (home / "mloop.db", home):
+            subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+        return {"MLOOP_HOME": str(home)}
     if kind == "unreachable store":
         return {"MLOOP_HOME": str(tmp_path / "h"), "MLOOP_STORE_URI": pg_down}
     raise AssertionError(kind)
 
 
-ENVS = ["unusable home", "home is a file", "corrupt store", "unreachable store"]
+ENVS = ["unusable home", "home is a file", "read-only home", "corrupt store", "unreachable store"]
+
+
+def _chattr_works(tmp_path: Path) -> bool:
+    probe = tmp_path / "chattr-probe"
+    probe.write_text("x")
+    try:
+        ok = subprocess.run(["chattr", "+i", str(probe)], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+    subprocess.run(["chattr", "-i", str(probe)], capture_output=True)
+    return ok
+
+
+@pytest.fixture
+def unlock_home(tmp_path: Path) -> Any:
+    yield
+    for path in (tmp_path / "ro", tmp_path / "ro" / "mloop.db"):
+        if path.exists():
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
 
 
 @pytest.mark.parametrize("env_kind", ENVS)
 def test_no_command_prints_a_traceback_in_a_broken_environment(
-    env_kind: str, tmp_path: Path, files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    env_kind: str,
+    tmp_path: Path,
+    files: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    unlock_home: None,
 ) -> None:
+    if env_kind == "read-only home" and not _chattr_works(tmp_path):
+        # Root ignores file modes; the immutable attribute is how a test makes a folder read-only.
+        pytest.skip("chattr +i is not supported on this filesystem")
     for name in ("MLOOP_STORE_URI", "MLOOP_ARTIFACT_URI", "MLOOP_MODE", "MLOOP_HOME"):
         monkeypatch.delenv(name, raising=False)
     pg_down = "postgresql+psycopg://u@127.0.0.1:1/none"
@@ -133,9 +168,14 @@ def test_no_command_prints_a_traceback_in_a_broken_environment(
             errs = [ln for ln in res.stderr.splitlines() if ln.strip()]
             if len(errs) != 1 or not errs[0].startswith("error: "):
                 problems.append(f"{name}: stderr {res.stderr!r}")
-        elif res.exit_code == 0 and name not in ("drift", "profile", "sync", "gc"):
+        elif (
+            res.exit_code == 0
+            and name not in ("drift", "profile", "sync", "gc")
+            and env_kind != "read-only home"
+        ):
             # drift/profile read only their files, sync/gc have nothing to do without a spool or
-            # a store; everything else needs the store
+            # a store; everything else needs the store (a read-only one still serves reads, and
+            # writes that change nothing, such as `db upgrade` at the newest schema)
             problems.append(f"{name}: exit 0 in a broken environment: {res.stdout[:200]!r}")
     clear_store_cache()
     assert problems == []
