@@ -28,8 +28,6 @@ __all__ = ["Comparison", "OrderKey", "parse_filter", "parse_order_by"]
 
 Entity = Literal["metric", "param", "tag", "attribute"]
 
-STRING_ATTRIBUTES = {"run_id": "run_id", "run_name": "run_name", "status": "status", "user": "user"}
-NUMBER_ATTRIBUTES = {"start_time": "start_time", "end_time": "end_time"}
 _ATTR_ALIASES = {"id": "run_id", "name": "run_name", "user_id": "user", "created": "start_time"}
 _PREFIXES: dict[str, Entity] = {
     "metrics": "metric",
@@ -44,6 +42,8 @@ _PREFIXES: dict[str, Entity] = {
     "attr": "attribute",
     "run": "attribute",
 }
+_DIGITS = re.compile("[0-9]+")
+_IDENTIFIER = "an identifier such as metrics.acc, params.lr, tags.team or status"
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 _NUMBER_OPS = ("=", "!=", ">", ">=", "<", "<=")
 
@@ -72,14 +72,15 @@ class _Tok:
     pos: int
 
 
-def _error(text: str, pos: int, expected: str, got: str) -> InvalidInputError:
+def _error(text: str, pos: int, expected: str, got: str, *, what: str) -> InvalidInputError:
     return InvalidInputError(
-        f"invalid filter at position {pos}: expected {expected}; got {got!r}. Filter: {text!r}",
+        f"invalid {what} at position {pos}: expected {expected}; got {got!r}. "
+        f"{what.capitalize()}: {text!r}",
         details={"position": pos, "expected": expected},
     )
 
 
-def _tokenize(text: str) -> list[_Tok]:
+def _tokenize(text: str, what: str) -> list[_Tok]:
     toks: list[_Tok] = []
     pos = 0
     simple = re.compile(
@@ -87,7 +88,7 @@ def _tokenize(text: str) -> list[_Tok]:
           | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
           | (?P<backquoted>`[^`]*`)
           | (?P<op>!=|>=|<=|=|>|<)
-          | (?P<lparen>\() | (?P<rparen>\)) | (?P<comma>,) | (?P<dot>\.(?![0-9]))
+          | (?P<lparen>\() | (?P<rparen>\)) | (?P<comma>,) | (?P<dot>(?<=\w)\.|\.(?![0-9]))
           | (?P<number>[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?(?![A-Za-z_]))
           | (?P<word>[A-Za-z_0-9][\w:\-/]*)
         """,
@@ -96,8 +97,12 @@ def _tokenize(text: str) -> list[_Tok]:
     while pos < len(text):
         m = simple.match(text, pos)
         if m is None:
-            raise _error(text, pos, "a name, a value or an operator", text[pos : pos + 10])
-        kind = m.lastgroup or ""
+            char = text[pos]
+            if char in ("'", '"', "`"):
+                expected = f"a closing {char} for the quote opened here"
+                raise _error(text, pos, expected, text[pos:], what=what)
+            raise _error(text, pos, "a name, a value or an operator", char, what=what)
+        kind = m.lastgroup or ""  # pragma: no mutate (every alternative is a named group)
         if kind != "ws":
             toks.append(_Tok(kind, m.group(), pos))
         pos = m.end()
@@ -112,9 +117,18 @@ def _unquote(tok: _Tok) -> str:
     return s
 
 
+def _is_key_part(tok: _Tok) -> bool:
+    """A name, or a run of digits (``layer.0``: the tokenizer reads those as numbers)."""
+    return tok.kind == "word" or (tok.kind == "number" and _DIGITS.fullmatch(tok.text) is not None)
+
+
 RUN_ATTRIBUTES: dict[str, str] = {
-    **{k: "string" for k in STRING_ATTRIBUTES},
-    **{k: "number" for k in NUMBER_ATTRIBUTES},
+    "run_id": "string",
+    "run_name": "string",
+    "status": "string",
+    "user": "string",
+    "start_time": "number",
+    "end_time": "number",
 }
 MODEL_ATTRIBUTES: dict[str, str] = {"name": "string", "created": "number", "updated": "number"}
 VERSION_ATTRIBUTES: dict[str, str] = {
@@ -127,11 +141,15 @@ VERSION_ATTRIBUTES: dict[str, str] = {
 
 
 class _Parser:
-    def __init__(self, text: str, attributes: dict[str, str] | None = None) -> None:
+    def __init__(self, text: str, attributes: dict[str, str] | None, *, what: str) -> None:
         self.text = text
-        self.toks = _tokenize(text)
+        self.what = what
+        self.toks = _tokenize(text, what)
         self.i = 0
         self.attributes = RUN_ATTRIBUTES if attributes is None else attributes
+
+    def error(self, pos: int, expected: str, got: str) -> InvalidInputError:
+        return _error(self.text, pos, expected, got, what=self.what)
 
     def peek(self) -> _Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -139,43 +157,39 @@ class _Parser:
     def next(self, expected: str) -> _Tok:
         tok = self.peek()
         if tok is None:
-            raise _error(self.text, len(self.text), expected, "end of filter")
+            raise self.error(len(self.text), expected, f"end of {self.what}")
         self.i += 1
         return tok
 
-    def parse_identifier(self) -> tuple[Entity, str, int]:
-        tok = self.next("an identifier such as metrics.acc, params.lr, tags.team or status")
-        if tok.kind in ("word", "backquoted", "string"):
-            head = _unquote(tok) if tok.kind != "word" else tok.text
-            nxt = self.peek()
-            if tok.kind == "word" and nxt is not None and nxt.kind == "dot":
+    def parse_identifier(self) -> tuple[Entity, str]:
+        tok = self.next(_IDENTIFIER)
+        if tok.kind != "word":
+            raise self.error(tok.pos, _IDENTIFIER, tok.text)
+        nxt = self.peek()
+        if nxt is None or nxt.kind != "dot":
+            return "attribute", self._attribute(tok.text, tok.pos)
+        self.i += 1
+        prefix = tok.text.lower()
+        if prefix not in _PREFIXES:
+            raise self.error(tok.pos, "metrics., params., tags. or attributes.", tok.text + ".")
+        key_tok = self.next(f"a key after '{tok.text}.'")
+        if key_tok.kind in ("backquoted", "string"):
+            key = _unquote(key_tok)
+        elif _is_key_part(key_tok):
+            key = key_tok.text
+            # keys may contain dots (metrics.val.acc, metrics.layer.0.norm)
+            while (dot := self.peek()) is not None and dot.kind == "dot":
                 self.i += 1
-                prefix = head.lower()
-                if prefix not in _PREFIXES:
-                    raise _error(
-                        self.text, tok.pos, "metrics., params., tags. or attributes.", head + "."
-                    )
-                key_tok = self.next("a key after '" + head + ".'")
-                if key_tok.kind == "word":
-                    key = key_tok.text
-                    # keys may contain dots: metrics.val.acc
-                    while (n := self.peek()) is not None and n.kind == "dot":
-                        self.i += 1
-                        part = self.next("the rest of the key")
-                        key += "." + part.text
-                elif key_tok.kind in ("backquoted", "string"):
-                    key = _unquote(key_tok)
-                else:
-                    raise _error(self.text, key_tok.pos, "a key", key_tok.text)
-                entity = _PREFIXES[prefix]
-                if entity == "attribute":
-                    key = self._attribute(key, key_tok.pos)
-                return entity, key, tok.pos
-            if tok.kind == "word":
-                return "attribute", self._attribute(head, tok.pos), tok.pos
-        raise _error(
-            self.text, tok.pos, "an identifier such as metrics.acc, params.lr, tags.team", tok.text
-        )
+                part = self.next(f"the rest of the key after '{key}.'")
+                if not _is_key_part(part):
+                    raise self.error(part.pos, f"the rest of the key after '{key}.'", part.text)
+                key += "." + part.text
+        else:
+            raise self.error(key_tok.pos, f"a key after '{tok.text}.'", key_tok.text)
+        entity = _PREFIXES[prefix]
+        if entity == "attribute":
+            key = self._attribute(key, key_tok.pos)
+        return entity, key
 
     def _attribute(self, name: str, pos: int) -> str:
         low = name.lower()
@@ -183,23 +197,23 @@ class _Parser:
             low = _ATTR_ALIASES.get(low, low)
         if low in self.attributes:
             return low
-        raise _error(self.text, pos, "an attribute (" + ", ".join(self.attributes) + ")", name)
+        raise self.error(pos, "an attribute (" + ", ".join(self.attributes) + ")", name)
 
-    def parse_op(self) -> str:
+    def parse_op(self) -> tuple[str, int]:
+        """The operator and where it starts (the position errors about it name)."""
         tok = self.next("a comparison operator")
         if tok.kind == "op":
-            return tok.text
+            return tok.text, tok.pos
         if tok.kind == "word":
             up = tok.text.upper()
             if up in ("LIKE", "ILIKE", "IN"):
-                return up
+                return up, tok.pos
             if up == "NOT":
                 nxt = self.next("IN after NOT")
                 if nxt.kind == "word" and nxt.text.upper() == "IN":
-                    return "NOT IN"
-                raise _error(self.text, nxt.pos, "IN after NOT", nxt.text)
-        raise _error(
-            self.text,
+                    return "NOT IN", tok.pos
+                raise self.error(nxt.pos, "IN after NOT", nxt.text)
+        raise self.error(
             tok.pos,
             "a comparison operator (=, !=, >, >=, <, <=, LIKE, ILIKE, IN)",
             tok.text,
@@ -213,47 +227,43 @@ class _Parser:
         )
         allowed = _NUMBER_OPS if numeric else _STRING_OPS
         if op not in allowed:
-            what = f"{entity}s.{key}" if entity != "attribute" else key
-            raise _error(self.text, pos, f"an operator valid for {what} ({', '.join(allowed)})", op)
+            name = f"{entity}s.{key}" if entity != "attribute" else key
+            raise self.error(pos, f"an operator valid for {name} ({', '.join(allowed)})", op)
+        # statuses are stored lower-case; MLflow users write them upper-case
+        fold = str.lower if entity == "attribute" and key == "status" else str
         if op in ("IN", "NOT IN"):
             lp = self.next("'(' starting a list of strings")
             if lp.kind != "lparen":
-                raise _error(self.text, lp.pos, "'(' starting a list of strings", lp.text)
+                raise self.error(lp.pos, "'(' starting a list of strings", lp.text)
             items: list[str] = []
             while True:
                 tok = self.next("a quoted string")
                 if tok.kind != "string":
-                    raise _error(self.text, tok.pos, "a quoted string", tok.text)
-                items.append(_unquote(tok))
+                    raise self.error(tok.pos, "a quoted string", tok.text)
+                items.append(fold(_unquote(tok)))
                 sep = self.next("',' or ')'")
                 if sep.kind == "rparen":
                     break
                 if sep.kind != "comma":
-                    raise _error(self.text, sep.pos, "',' or ')'", sep.text)
+                    raise self.error(sep.pos, "',' or ')'", sep.text)
             return tuple(items)
         tok = self.next("a value")
         if numeric:
             if tok.kind != "number":
-                raise _error(self.text, tok.pos, "a number", tok.text)
+                raise self.error(tok.pos, "a number", tok.text)
             return float(tok.text)
         if tok.kind != "string":
-            raise _error(self.text, tok.pos, "a quoted string", tok.text)
-        value = _unquote(tok)
-        if entity == "attribute" and key == "status":
-            value = value.lower()
-        return value
+            raise self.error(tok.pos, "a quoted string", tok.text)
+        return fold(_unquote(tok))
 
     def parse(self) -> list[Comparison]:
         out: list[Comparison] = []
         if not self.toks:
             return out
         while True:
-            entity, key, _ = self.parse_identifier()
-            op_pos = self.peek().pos if self.peek() is not None else len(self.text)  # type: ignore[union-attr]
-            op = self.parse_op()
+            entity, key = self.parse_identifier()
+            op, op_pos = self.parse_op()
             value = self.parse_value(entity, key, op, op_pos)
-            if entity == "attribute" and key == "status" and isinstance(value, tuple):
-                value = tuple(v.lower() for v in value)
             out.append(Comparison(entity, key, op, value))
             tok = self.peek()
             if tok is None:
@@ -262,10 +272,8 @@ class _Parser:
                 self.i += 1
                 continue
             if tok.kind == "word" and tok.text.upper() == "OR":
-                raise _error(
-                    self.text, tok.pos, "AND (OR is not supported, as in MLflow)", tok.text
-                )
-            raise _error(self.text, tok.pos, "AND or the end of the filter", tok.text)
+                raise self.error(tok.pos, "AND (OR is not supported, as in MLflow)", tok.text)
+            raise self.error(tok.pos, "AND or the end of the filter", tok.text)
 
 
 def parse_filter(text: str, *, attributes: dict[str, str] | None = None) -> list[Comparison]:
@@ -276,7 +284,7 @@ def parse_filter(text: str, *, attributes: dict[str, str] | None = None) -> list
     """
     if not isinstance(text, str):
         raise InvalidInputError(f"`filter` must be a str; got {type(text).__name__}.")
-    return _Parser(text, attributes).parse()
+    return _Parser(text, attributes, what="filter").parse()
 
 
 def parse_order_by(
@@ -289,17 +297,17 @@ def parse_order_by(
     for clause in clauses:
         if not isinstance(clause, str):
             raise InvalidInputError(f"`order_by` items must be str; got {type(clause).__name__}.")
-        p = _Parser(clause, attributes)
-        entity, key, _ = p.parse_identifier()
+        p = _Parser(clause, attributes, what="order_by clause")
+        entity, key = p.parse_identifier()
         ascending = True
         tok = p.peek()
         if tok is not None:
             word = tok.text.upper() if tok.kind == "word" else ""
             if word not in ("ASC", "DESC"):
-                raise _error(clause, tok.pos, "ASC, DESC or the end of the clause", tok.text)
+                raise p.error(tok.pos, "ASC, DESC or the end of the clause", tok.text)
             ascending = word == "ASC"
             p.i += 1
             if (extra := p.peek()) is not None:
-                raise _error(clause, extra.pos, "the end of the clause", extra.text)
+                raise p.error(extra.pos, "the end of the clause", extra.text)
         out.append(OrderKey(entity, key, ascending))
     return out
