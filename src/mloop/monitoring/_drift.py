@@ -125,12 +125,13 @@ def _normalize_method(name: str, column: str | None = None) -> str:
 
 
 def _auto_method(kind: str, n_ref: int, n_unique: int | None) -> str:
+    # n_unique is None only for numeric columns with more than 20 distinct reference values.
     discrete = kind == "categorical" or (n_unique is not None and n_unique <= AUTO_DISCRETE_MAX)
-    if n_ref <= AUTO_SMALL_REFERENCE:
-        if not discrete:
-            return "ks"
-        return "chisquare" if (n_unique or 0) > 2 else "z"
-    return "jensenshannon" if discrete else "wasserstein"
+    if n_ref > AUTO_SMALL_REFERENCE:
+        return "jensenshannon" if discrete else "wasserstein"
+    if not discrete:
+        return "ks"
+    return "z" if n_unique is not None and n_unique <= 2 else "chisquare"
 
 
 def _verdict(
@@ -287,13 +288,12 @@ def _categorical_column(
     n_ref, n_cur = ref.n, int(cur_counts.sum())
     hist = ColumnHistogram(None, labels, ref_counts, cur_counts, ref.n_missing, cur.n_missing)
     notes: list[str] = []
-    unseen = [c for c in new if cur_counts[index[c]] > 0]
-    if unseen:
-        shown = ", ".join(repr(c) for c in unseen[:5]) + (" ..." if len(unseen) > 5 else "")
-        notes.append(f"{len(unseen)} categor{'y' if len(unseen) == 1 else 'ies'} not in the "
+    if new:  # current categories are all present (CategoricalData holds no unused ones)
+        shown = ", ".join(repr(c) for c in new[:5]) + (" ..." if len(new) > 5 else "")
+        notes.append(f"{len(new)} categor{'y' if len(new) == 1 else 'ies'} not in the "
                      f"reference: {shown}")  # fmt: skip
     numeric_sources = {"integer", "float", "boolean"}
-    if (ref.source in numeric_sources) != (cur.source in numeric_sources) and n_cur:
+    if (ref.source in numeric_sources) != (cur.source in numeric_sources):
         notes.append(f"reference holds {ref.source} values and current {cur.source} values; "
                      "compared as string labels")  # fmt: skip
     requested = opts.methods.get(name, "auto")
@@ -325,16 +325,19 @@ def _column(
     current: Frame,
     opts: _Options,
 ) -> ColumnDrift:
-    requested = opts.methods.get(name, "auto")
-    placeholder = "auto" if requested == "auto" else requested
-    thr = opts.thresholds.get(name, _SPECS[placeholder].threshold if placeholder != "auto" else 0)
+    # Before the method is known ("auto" and no verdict), the threshold is a placeholder of 0.
+    method = opts.methods.get(name, "auto")
+    thr = float(opts.thresholds.get(name, _SPECS[method].threshold if method != "auto" else 0.0))
+    # Should profiling a raw reference column fail, the error is that of a numeric column of 0 values.
+    kind: Literal["numeric", "categorical"] = "numeric"
+    n_ref = 0
     try:
         profile = ref() if callable(ref) else ref
-        kind = profile.kind
+        kind, n_ref = profile.kind, profile.n
         if name not in current:
             return _no_verdict(
-                name, kind, placeholder, thr, "missing_column",
-                f"column {name!r} is not in the current data", profile.n,
+                name, kind, method, thr, "missing_column",
+                f"column {name!r} is not in the current data", n_ref,
             )  # fmt: skip
         cur_kind = current.kind(name)
         if cur_kind == "unsupported":
@@ -356,10 +359,7 @@ def _column(
             )
         return _numeric_column(name, profile, current.numeric_raw(name), opts)
     except InvalidInputError as exc:
-        kind_: Literal["numeric", "categorical"] = "numeric"
-        if not callable(ref):
-            kind_ = ref.kind
-        return _no_verdict(name, kind_, placeholder, thr, "error", str(exc))
+        return _no_verdict(name, kind, method, thr, "error", str(exc), n_ref)
 
 
 def _per_column(value: Any, names: Sequence[str], what: str) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """Distances between two distributions: CDF distances on raw values and binned divergences.
 
 All functions are pure: arrays in, a float out. Non-finite values are left out of the CDF distances;
-binned divergences bin numeric values on reference quantiles (see :mod:`._binning`).
+binned divergences bin numeric values on reference quantiles (see :mod:`._binning`). No function
+returns NaN: a well-formed input gets its mathematical value (0, a finite number or ``inf``), an input
+without one (an empty sample) an :class:`InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ def wasserstein(reference: object, current: object, *, normed: bool = False) -> 
     float
         ``scipy.stats.wasserstein_distance(reference, current)`` (divided by the std if ``normed``).
 
+    Raises
+    ------
+    InvalidInputError
+        When a sample has no finite value.
+
     Examples
     --------
     >>> wasserstein([0.0, 1.0, 2.0], [1.0, 2.0, 3.0])
@@ -88,7 +95,8 @@ def wasserstein(reference: object, current: object, *, normed: bool = False) -> 
 def energy_distance(reference: object, current: object) -> float:
     """Energy distance between two samples, ``sqrt(2) * L2 distance of their CDFs``.
 
-    Equals ``scipy.stats.energy_distance``; NaN and infinite values are left out.
+    Equals ``scipy.stats.energy_distance``; NaN and infinite values are left out. Raises
+    :class:`InvalidInputError` when a sample has no finite value.
 
     Examples
     --------
@@ -123,8 +131,7 @@ def jensen_shannon_from_counts(
     smoothing: float = 0.0,
 ) -> float:
     """Jensen-Shannon distance between two aligned count vectors."""
-    p = probabilities(reference_counts, smoothing)
-    q = probabilities(current_counts, smoothing)
+    p, q = _shares(reference_counts, current_counts, smoothing)
     m = (p + q) / 2.0
     js = float(np.sum(_rel_entr(p, m)) + np.sum(_rel_entr(q, m))) / _log_base(base)
     return float(np.sqrt(max(js, 0.0) / 2.0))
@@ -134,9 +141,11 @@ def psi_from_counts(
     reference_counts: np.ndarray, current_counts: np.ndarray, *, smoothing: float = 0.5
 ) -> float:
     """Population stability index between two aligned count vectors."""
-    p = probabilities(reference_counts, smoothing)
-    q = probabilities(current_counts, smoothing)
+    p, q = _shares(reference_counts, current_counts, smoothing)
     _require_support(p, q, "psi")
+    # A bin empty on both sides adds nothing (its term tends to 0); 0 * log(0 / 0) would be NaN.
+    seen = p > 0
+    p, q = p[seen], q[seen]
     return float(np.sum((q - p) * np.log(q / p)))
 
 
@@ -148,8 +157,7 @@ def kl_from_counts(
     smoothing: float = 0.5,
 ) -> float:
     """``KL(reference || current)`` between two aligned count vectors."""
-    p = probabilities(reference_counts, smoothing)
-    q = probabilities(current_counts, smoothing)
+    p, q = _shares(reference_counts, current_counts, smoothing)
     if np.any((q == 0) & (p > 0)):
         return float("inf")
     return float(np.sum(_rel_entr(p, q))) / _log_base(base)
@@ -159,8 +167,7 @@ def hellinger_from_counts(
     reference_counts: np.ndarray, current_counts: np.ndarray, *, smoothing: float = 0.0
 ) -> float:
     """Hellinger distance (in [0, 1]) between two aligned count vectors."""
-    p = probabilities(reference_counts, smoothing)
-    q = probabilities(current_counts, smoothing)
+    p, q = _shares(reference_counts, current_counts, smoothing)
     return float(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)) / np.sqrt(2.0))
 
 
@@ -168,9 +175,25 @@ def tv_from_counts(
     reference_counts: np.ndarray, current_counts: np.ndarray, *, smoothing: float = 0.0
 ) -> float:
     """Total variation distance (in [0, 1]) between two aligned count vectors."""
-    p = probabilities(reference_counts, smoothing)
-    q = probabilities(current_counts, smoothing)
+    p, q = _shares(reference_counts, current_counts, smoothing)
     return float(0.5 * np.sum(np.abs(p - q)))
+
+
+def _shares(
+    reference_counts: np.ndarray, current_counts: np.ndarray, smoothing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both count vectors as (smoothed) shares; a side with nothing counted is refused.
+
+    Without this check, smoothing would turn an empty sample into a uniform distribution and a
+    distance between "nothing" and anything would come out as a plausible number.
+    """
+    for name, counts in (("reference", reference_counts), ("current", current_counts)):
+        if not np.sum(counts) > 0:
+            raise InvalidInputError(
+                f"`{name}` has no counted values (empty, or all missing); a distance needs at "
+                "least one on each side."
+            )
+    return probabilities(reference_counts, smoothing), probabilities(current_counts, smoothing)
 
 
 def _require_support(p: np.ndarray, q: np.ndarray, name: str) -> None:
@@ -192,6 +215,13 @@ _DOC_INPUTS = """
     missing : {"drop", "bin"}, default "drop"
         Leave missing values out, or give them an explicit bin."""
 
+_DOC_RAISES = """
+    Raises
+    ------
+    InvalidInputError
+        When a sample has no counted values (empty, or all missing with ``missing="drop"``): there
+        is no distribution to compare, whatever the ``smoothing``."""
+
 
 def jensen_shannon(
     reference: object,
@@ -205,23 +235,27 @@ def jensen_shannon(
 ) -> float:
     """Jensen-Shannon distance (the square root of the divergence), natural log by default.
 
-    Equals ``scipy.spatial.distance.jensenshannon(reference_counts, current_counts, base)``.
+        Equals ``scipy.spatial.distance.jensenshannon(reference_counts, current_counts, base)``.
 
-    Parameters
-    ----------{inputs}
-    base : float, optional
-        Logarithm base; ``None`` is the natural log (range [0, sqrt(ln 2)]); 2 gives [0, 1].
-    smoothing : float, default 0
-        Pseudo-count added to every bin of both sides (symmetric additive smoothing).
+        Parameters
+        ----------{inputs}
+        base : float, optional
+            Logarithm base; ``None`` is the natural log (range [0, sqrt(ln 2)]); 2 gives [0, 1].
+        smoothing : float, default 0
+            Pseudo-count added to every bin of both sides (symmetric additive smoothing).
 
-    Returns
-    -------
-    float
+        Returns
+        -------
+        float
+            Finite for any two non-empty samples, also when bins are empty on one side (0 for equal
+            distributions, ``sqrt(ln 2)`` for disjoint ones, 1 with ``base=2``).
+    {raises}
+            Also when ``base`` is not a float > 1.
 
-    Examples
-    --------
-    >>> round(jensen_shannon(["a", "a", "b"], ["a", "b", "b"], base=2), 4)
-    0.2858
+        Examples
+        --------
+        >>> round(jensen_shannon(["a", "a", "b"], ["a", "b", "b"], base=2), 4)
+        0.2858
     """
     r, c = distributions(reference, current, kind=kind, bins=bins, missing=missing)
     return jensen_shannon_from_counts(r, c, base=base, smoothing=smoothing)
@@ -238,15 +272,18 @@ def psi(
 ) -> float:
     """Population stability index ``sum((q - p) * ln(q / p))``, ``p`` the reference shares.
 
-    Parameters
-    ----------{inputs}
-    smoothing : float, default 0.5
-        Pseudo-count added to every bin of both sides, so an empty bin gives a finite PSI without
-        the per-side epsilon that inflates it.
+        Parameters
+        ----------{inputs}
+        smoothing : float, default 0.5
+            Pseudo-count added to every bin of both sides, so an empty bin gives a finite PSI without
+            the per-side epsilon that inflates it.
 
-    Returns
-    -------
-    float
+        Returns
+        -------
+        float
+            Bins empty on both sides add nothing, also with ``smoothing=0``.
+    {raises}
+            Also with ``smoothing=0`` and a bin empty on one side only, where PSI is infinite.
     """
     r, c = distributions(reference, current, kind=kind, bins=bins, missing=missing)
     return psi_from_counts(r, c, smoothing=smoothing)
@@ -264,17 +301,20 @@ def kl_divergence(
 ) -> float:
     """Kullback-Leibler divergence ``KL(reference || current)`` (``scipy.stats.entropy(p, q)``).
 
-    Parameters
-    ----------{inputs}
-    base : float, optional
-        Logarithm base; natural log by default.
-    smoothing : float, default 0.5
-        Pseudo-count added to every bin of both sides.
+        Parameters
+        ----------{inputs}
+        base : float, optional
+            Logarithm base; natural log by default.
+        smoothing : float, default 0.5
+            Pseudo-count added to every bin of both sides.
 
-    Returns
-    -------
-    float
-        ``inf`` when a bin is empty in the current sample only and ``smoothing`` is 0.
+        Returns
+        -------
+        float
+            ``inf`` when a bin is empty in the current sample only and ``smoothing`` is 0; bins empty
+            in the reference add nothing (``0 * log(0 / q) = 0``).
+    {raises}
+            Also when ``base`` is not a float > 1.
     """
     r, c = distributions(reference, current, kind=kind, bins=bins, missing=missing)
     return kl_from_counts(r, c, base=base, smoothing=smoothing)
@@ -291,14 +331,16 @@ def hellinger(
 ) -> float:
     """Hellinger distance ``sqrt(sum((sqrt(p) - sqrt(q))**2) / 2)``, in [0, 1].
 
-    Parameters
-    ----------{inputs}
-    smoothing : float, default 0
-        Pseudo-count added to every bin of both sides.
+        Parameters
+        ----------{inputs}
+        smoothing : float, default 0
+            Pseudo-count added to every bin of both sides.
 
-    Returns
-    -------
-    float
+        Returns
+        -------
+        float
+            0 for equal distributions, 1 for disjoint ones.
+    {raises}
     """
     r, c = distributions(reference, current, kind=kind, bins=bins, missing=missing)
     return hellinger_from_counts(r, c, smoothing=smoothing)
@@ -315,18 +357,22 @@ def total_variation(
 ) -> float:
     """Total variation distance ``sum(|p - q|) / 2``, in [0, 1].
 
-    Parameters
-    ----------{inputs}
-    smoothing : float, default 0
-        Pseudo-count added to every bin of both sides.
+        Parameters
+        ----------{inputs}
+        smoothing : float, default 0
+            Pseudo-count added to every bin of both sides.
 
-    Returns
-    -------
-    float
+        Returns
+        -------
+        float
+            0 for equal distributions, 1 for disjoint ones.
+    {raises}
     """
     r, c = distributions(reference, current, kind=kind, bins=bins, missing=missing)
     return tv_from_counts(r, c, smoothing=smoothing)
 
 
 for _f in (jensen_shannon, psi, kl_divergence, hellinger, total_variation):
-    _f.__doc__ = (_f.__doc__ or "").replace("{inputs}", _DOC_INPUTS)
+    _f.__doc__ = (
+        (_f.__doc__ or "").replace("{inputs}", _DOC_INPUTS).replace("{raises}", _DOC_RAISES)
+    )

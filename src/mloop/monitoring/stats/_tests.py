@@ -1,4 +1,8 @@
-"""Two-sample hypothesis tests: ``(statistic, p_value)`` for numeric and categorical samples."""
+"""Two-sample hypothesis tests: ``(statistic, p_value)`` for numeric and categorical samples.
+
+No test returns NaN: an input the test cannot be computed on (an empty sample, too few values) is an
+:class:`InvalidInputError`.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from mloop.monitoring.stats._binning import Kind, MissingPolicy, distributions
 from mloop.monitoring.stats._ecdf import SortedSample, cdf_distances, finite_sorted
 
 __all__ = [
+    "AD_MIN_TOTAL",
     "KS_EXACT_MAX_N",
     "anderson_darling",
     "chi_square",
@@ -27,6 +32,8 @@ __all__ = [
 
 #: ``method="auto"`` uses the exact KS distribution up to this sample size, as SciPy does.
 KS_EXACT_MAX_N = 10_000
+#: Anderson-Darling's variance formula divides by ``(N - 1)(N - 2)(N - 3)``, N both sizes summed.
+AD_MIN_TOTAL = 4
 
 
 def _nonempty(ref: np.ndarray, cur: np.ndarray) -> None:
@@ -46,11 +53,12 @@ def ks_sorted(
     if method not in ("auto", "exact", "asymp"):
         raise InvalidInputError(f"`method` must be 'auto', 'exact' or 'asymp'; got {method!r}.")
     if method == "exact" or (method == "auto" and max(m, n) <= KS_EXACT_MAX_N):
-        # Small samples: SciPy's exact distribution (cheap at this size) on the same values.
+        # Small samples: SciPy's exact distribution (cheap at this size) on the same values. The
+        # size rule is ours (KS_EXACT_MAX_N), so SciPy is asked for "exact", never "auto".
         with warnings.catch_warnings():
             # SciPy falls back to the asymptotic p-value (with a warning) when exact is infeasible.
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = sps.ks_2samp(reference.expand(), current, method=method)
+            res = sps.ks_2samp(reference.expand(), current, method="exact")
         return float(res.statistic), float(res.pvalue)
     d = cdf_distances(reference, current, which=("ks",))["ks"]
     big, small = max(m, n), min(m, n)
@@ -80,6 +88,11 @@ def ks(
     tuple of float
         ``(statistic, p_value)``, equal to ``scipy.stats.ks_2samp``'s.
 
+    Raises
+    ------
+    InvalidInputError
+        When a sample has no finite value, or ``method`` is unknown.
+
     Examples
     --------
     >>> ks([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
@@ -100,6 +113,11 @@ def cramer_von_mises(reference: object, current: object) -> tuple[float, float]:
     -------
     tuple of float
         ``(statistic, p_value)``.
+
+    Raises
+    ------
+    InvalidInputError
+        When a sample has fewer than 2 finite values.
     """
     ref = finite_sorted(reference, "reference")
     cur = finite_sorted(current, "current")
@@ -122,11 +140,23 @@ def anderson_darling(reference: object, current: object) -> tuple[float, float]:
     Returns
     -------
     tuple of float
-        ``(statistic, p_value)``.
+        ``(statistic, p_value)``; ``(0.0, 0.25)`` when both samples hold one and the same value
+        (SciPy refuses that input; there is no evidence of a difference).
+
+    Raises
+    ------
+    InvalidInputError
+        When a sample has no finite value, or both hold fewer than 4 finite values together (the
+        statistic's variance is undefined there; SciPy returns NaN or fails).
     """
     ref = finite_sorted(reference, "reference")
     cur = finite_sorted(current, "current")
     _nonempty(ref, cur)
+    if ref.size + cur.size < AD_MIN_TOTAL:
+        raise InvalidInputError(
+            f"Anderson-Darling needs at least {AD_MIN_TOTAL} finite values in the two samples "
+            f"together; got {ref.size} + {cur.size}."
+        )
     if np.unique(np.concatenate((ref, cur))).size < 2:
         return 0.0, 0.25  # one observed value: SciPy refuses; there is no evidence of a difference
     with warnings.catch_warnings():
@@ -190,7 +220,13 @@ def chi_square(
     -------
     tuple of float
         ``(statistic, p_value)``, as ``scipy.stats.chi2_contingency`` on the table with the
-        all-zero columns removed.
+        all-zero columns removed (a category seen in neither sample is not a degree of freedom);
+        ``(0.0, 1.0)`` when only one category is observed.
+
+    Raises
+    ------
+    InvalidInputError
+        When a sample has no counted values (empty, or all missing with ``missing="drop"``).
 
     Examples
     --------
@@ -246,6 +282,11 @@ def z_proportions(
     -------
     tuple of float
         ``(z, p_value)``; ``(0.0, 1.0)`` when only one category is observed.
+
+    Raises
+    ------
+    InvalidInputError
+        When a sample has no counted values, or more than two categories are observed.
 
     Examples
     --------
