@@ -293,3 +293,582 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(_signature, raise_on_error=False)
     assert result.attempted >= 3 and result.failed == 0
+
+
+# ------------------------------------------------------------------------------ schema and specs
+
+
+def test_a_schema_needs_at_least_one_spec() -> None:
+    for empty in ([], (), iter([])):
+        with pytest.raises(InvalidInputError) as e:
+            Schema(empty)
+        assert str(e.value) == "A schema needs at least one column or tensor; got none."
+
+
+def test_a_schema_holds_specs_of_one_kind() -> None:
+    with pytest.raises(InvalidInputError) as e:
+        Schema([ColSpec("a", "int64"), TensorSpec("float64", (-1,))])
+    assert str(e.value) == (
+        "A schema holds either ColSpec or TensorSpec items, not a mix; "
+        "got ['ColSpec', 'TensorSpec']."
+    )
+    with pytest.raises(InvalidInputError, match=r"not a mix; got \['str'\]\.$"):
+        Schema(["a"])  # type: ignore[list-item]
+
+
+def test_schema_names_are_unique() -> None:
+    with pytest.raises(InvalidInputError) as e:
+        Schema([ColSpec("a", "int64"), ColSpec("b", "int64"), ColSpec("a", "float64")])
+    assert str(e.value) == "Schema names must be unique; repeated: ['a']."
+    assert Schema([ColSpec("a", "int64"), ColSpec("A", "int64")]).names == ["a", "A"]
+
+
+def test_several_tensors_are_each_named() -> None:
+    unnamed = TensorSpec("float64", (-1,))
+    for specs, names in (
+        ([unnamed, unnamed], "[None, None]"),
+        ([TensorSpec("int64", (-1,), "a"), unnamed], "['a', None]"),
+    ):
+        with pytest.raises(InvalidInputError) as e:
+            Schema(specs)
+        assert str(e.value) == (
+            "A schema of several tensors names each one (the model takes a dict of arrays); "
+            f"got names {names}."
+        )
+    assert Schema([unnamed]).names == [None]
+    assert Schema([TensorSpec("int64", (-1,), "a")]).names == ["a"]
+
+
+def test_unknown_dtypes_are_refused_naming_where() -> None:
+    from mloop.registry._signature import DTYPES
+
+    for make, dtype, where in (
+        (lambda: ColSpec("a", "int"), "int", "column 'a'"),
+        (lambda: TensorSpec("f8", (-1,)), "f8", "tensor"),
+        (lambda: TensorSpec("f8", (-1,), "img"), "f8", "tensor 'img'"),
+    ):
+        with pytest.raises(InvalidInputError) as e:
+            make()
+        assert str(e.value) == f"Unknown dtype {dtype!r} for {where}; expected one of {DTYPES}."
+    with pytest.raises(InvalidInputError) as e:
+        ParamSpec("k", "int")
+    assert str(e.value) == (
+        "Unknown dtype 'int' for inference parameter 'k'; "
+        "expected one of ['bool', 'int64', 'float64', 'string']."
+    )
+
+
+def test_columns_are_not_nullable_unless_said_so() -> None:
+    assert ColSpec("a", "int64").nullable is False
+    assert ColSpec("a", "int64").to_dict() == {"name": "a", "dtype": "int64", "nullable": False}
+    read = Schema.from_dict({"columns": [{"name": "a", "dtype": "int64"}]})  # no "type": columns
+    assert read.specs == (ColSpec("a", "int64", False),)
+    read = Schema.from_dict(
+        {"type": "columns", "columns": [{"name": "a", "dtype": "bool", "nullable": 1}]}
+    )
+    assert read.specs[0].nullable is True  # type: ignore[union-attr]
+
+
+def test_tensor_shapes_become_plain_ints() -> None:
+    spec = TensorSpec("float64", [np.int64(-1), 3.0])  # type: ignore[arg-type]
+    assert spec.shape == (-1, 3) and all(type(d) is int for d in spec.shape)
+    assert json.dumps(spec.to_dict()) == '{"name": null, "dtype": "float64", "shape": [-1, 3]}'
+    read = Schema.from_dict({"type": "tensors", "tensors": [{"dtype": "int8", "shape": [-1]}]})
+    assert read.specs == (TensorSpec("int8", (-1,), None),)
+
+
+def test_schema_kind_names_dict_form_and_repr() -> None:
+    cols = Schema([ColSpec("a", "int64"), ColSpec("b", "string", True)])
+    assert cols.is_tensor is False and cols.names == ["a", "b"]
+    assert cols.to_dict() == {
+        "type": "columns",
+        "columns": [
+            {"name": "a", "dtype": "int64", "nullable": False},
+            {"name": "b", "dtype": "string", "nullable": True},
+        ],
+    }
+    assert repr(cols) == (
+        "Schema([ColSpec(name='a', dtype='int64', nullable=False), "
+        "ColSpec(name='b', dtype='string', nullable=True)])"
+    )
+    arrays = Schema([TensorSpec("float32", (-1, 2), "x")])
+    assert arrays.is_tensor is True
+    assert arrays.to_dict() == {
+        "type": "tensors",
+        "tensors": [{"name": "x", "dtype": "float32", "shape": [-1, 2]}],
+    }
+
+
+def test_signature_dict_form_and_defaults() -> None:
+    inputs = Schema([ColSpec("a", "float64")])
+    sig = ModelSignature(inputs, params=[ParamSpec("t", "float64", 0.5)])  # type: ignore[arg-type]
+    assert sig.params == (ParamSpec("t", "float64", 0.5),) and hash(sig) == hash(sig)
+    assert sig.to_dict() == {
+        "inputs": {
+            "type": "columns",
+            "columns": [{"name": "a", "dtype": "float64", "nullable": False}],
+        },
+        "outputs": None,
+        "params": [{"name": "t", "dtype": "float64", "default": 0.5}],
+    }
+    bare = ModelSignature.from_dict({"inputs": inputs.to_dict()})
+    assert bare == ModelSignature(inputs) and bare.outputs is None and bare.params == ()
+    assert ModelSignature.from_dict({**sig.to_dict(), "outputs": None}) == sig
+
+
+def test_specs_and_signatures_are_frozen() -> None:
+    import dataclasses
+
+    sig = ModelSignature(Schema([ColSpec("a", "int64")]))
+    for obj, attr in (
+        (ColSpec("a", "int64"), "nullable"),
+        (TensorSpec("int64", (-1,)), "shape"),
+        (sig.inputs, "specs"),
+        (ParamSpec("k", "int64", 1), "default"),
+        (sig, "outputs"),
+    ):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, attr, None)
+
+
+# ------------------------------------------------------------------------------------ parameters
+
+
+@pytest.mark.parametrize(
+    ("dtype", "accepted", "refused"),
+    [
+        ("float64", [1, 0.5, -2], [True, "1", [1.0]]),  # an int is a valid float; a bool is not
+        ("int64", [3, -1], [3.0, True, "3"]),
+        ("bool", [True, False], [1, 0, "true"]),
+        ("string", ["x", ""], [1, b"x", True]),
+    ],
+)
+def test_parameter_types(dtype: str, accepted: list[Any], refused: list[Any]) -> None:
+    sig = ModelSignature(Schema([ColSpec("a", "float64")]), params=(ParamSpec("p", dtype, None),))
+    for value in accepted:
+        assert sig.resolve_params({"p": value}) == {"p": value}
+    for value in refused:
+        with pytest.raises(InvalidInputError) as e:
+            sig.resolve_params({"p": value})
+        assert str(e.value) == (
+            f"Inference parameter 'p' must be {dtype}; got {type(value).__name__} {value!r}."
+        )
+
+
+def test_parameters_none_and_unknown_names() -> None:
+    sig = ModelSignature(
+        Schema([ColSpec("a", "float64")]),
+        params=(ParamSpec("threshold", "float64", 0.5), ParamSpec("top_k", "int64", 3)),
+    )
+    assert sig.resolve_params({}) == {"threshold": 0.5, "top_k": 3}
+    assert sig.resolve_params({"top_k": None}) == {"threshold": 0.5, "top_k": None}
+    with pytest.raises(InvalidInputError) as e:
+        sig.resolve_params({"threshold": 0.1, "k": 1})
+    assert (
+        str(e.value)
+        == "Unknown inference parameter 'k'; the signature accepts ['threshold', 'top_k']."
+    )
+    assert ModelSignature(Schema([ColSpec("a", "int64")])).resolve_params(None) == {}
+
+
+def test_parameter_dtypes_inferred_from_defaults() -> None:
+    sig = infer_signature(np.zeros((2, 1)), params={"flag": True, "k": 3, "t": 0.5, "s": "x"})
+    assert sig.params == (
+        ParamSpec("flag", "bool", True),
+        ParamSpec("k", "int64", 3),
+        ParamSpec("t", "float64", 0.5),
+        ParamSpec("s", "string", "x"),
+    )
+    for bad, type_name in ((None, "NoneType"), ([1], "list"), (np.float64(1), None)):
+        if type_name is None:  # numpy floats are floats
+            assert infer_signature(np.zeros((2, 1)), params={"x": bad}).params[0].dtype == "float64"
+            continue
+        with pytest.raises(InvalidInputError) as e:
+            infer_signature(np.zeros((2, 1)), params={"x": bad})
+        assert str(e.value) == (
+            f"Inference parameter 'x' must default to a bool, int, float or str; got {type_name}."
+        )
+
+
+def test_inferred_tensor_shapes_and_output() -> None:
+    assert infer_schema(np.arange(4)).specs == (TensorSpec("int64", (-1,)),)
+    assert infer_schema({1: np.zeros((2, 2)), 2: np.zeros((2, 3))}).names == ["1", "2"]
+    with pytest.raises(InvalidInputError) as e:
+        infer_schema(np.array(1.0))
+    assert str(e.value) == "A tensor example needs a batch dimension; got a 0-d array."
+    sig = infer_signature({"a": [1.0, 2.0]}, [0, 1])
+    assert sig.outputs is not None and sig.outputs.specs == (TensorSpec("int64", (-1,)),)
+
+
+# ------------------------------------------------------------------------ casts, both directions
+
+_REFUSED = None
+
+
+@pytest.mark.parametrize(
+    ("received", "expected", "result"),
+    [
+        ("int8", "int16", "int16"),  # wider ints of the same signedness
+        ("int16", "int8", _REFUSED),
+        ("int32", "int64", "int64"),
+        ("int64", "int32", _REFUSED),
+        ("uint8", "int16", "int16"),  # unsigned into a wider signed int
+        ("uint8", "uint16", "uint16"),
+        ("int8", "uint16", _REFUSED),  # signed never becomes unsigned
+        ("uint32", "int32", _REFUSED),  # same width: the top half does not fit
+        ("uint32", "int64", "int64"),
+        ("uint64", "int64", _REFUSED),
+        ("int64", "uint64", _REFUSED),
+        ("int16", "float32", "float32"),  # int -> float while the float's mantissa holds it
+        ("int32", "float32", _REFUSED),
+        ("int32", "float64", "float64"),
+        ("int64", "float64", "float64"),  # values checked against 2**53, below
+        ("uint64", "float64", "float64"),
+        ("int64", "float32", _REFUSED),
+        ("int8", "float16", _REFUSED),
+        ("float16", "float32", "float32"),  # wider floats
+        ("float32", "float64", "float64"),
+        ("float64", "float32", _REFUSED),
+        ("float32", "float16", _REFUSED),
+        ("float64", "int64", _REFUSED),  # float never becomes int
+        ("float32", "int32", _REFUSED),
+        ("float32", "float32", "float32"),
+        ("bool", "int64", _REFUSED),
+        ("int64", "bool", _REFUSED),
+        ("int64", "string", _REFUSED),
+        ("int64", "object", "int64"),  # object takes anything as it is
+    ],
+)
+def test_numeric_cast_rules(received: str, expected: str, result: str | None) -> None:
+    values = np.array([1, 0, 1], dtype=received)
+    sig = Schema([ColSpec("x", expected)])
+    if result is _REFUSED:
+        with pytest.raises(InvalidInputError) as e:
+            validate_input(pd.DataFrame({"x": values}), sig)
+        assert str(e.value) == (
+            f"Input does not match the model signature: column 'x' must be {expected}; "
+            f"got {received}."
+        )
+        assert e.value.details["problems"] == [
+            {
+                "column": "x",
+                "problem": "dtype",
+                "expected": expected,
+                "received": received,
+                "message": f"column 'x' must be {expected}; got {received}",
+            }
+        ]
+    else:
+        out = validate_input(pd.DataFrame({"x": values}), sig)
+        assert out["x"].dtype == np.dtype(result) and out["x"].tolist() == [1, 0, 1]
+
+
+def test_string_category_datetime_cast_rules() -> None:
+    strings = pd.DataFrame({"x": ["a", "b"]})
+    out = validate_input(strings, Schema([ColSpec("x", "category")]))
+    assert isinstance(out["x"].dtype, pd.CategoricalDtype) and out["x"].tolist() == ["a", "b"]
+    out = validate_input(strings.astype("category"), Schema([ColSpec("x", "string")]))
+    assert not isinstance(out["x"].dtype, pd.CategoricalDtype) and out["x"].tolist() == ["a", "b"]
+    for frame, expected, got in (
+        (strings, "float64", "string"),
+        (pd.DataFrame({"x": pd.to_datetime(["2024-01-01"])}), "string", "datetime"),
+        (pd.DataFrame({"x": [1.5]}), "datetime", "float64"),
+        (pd.DataFrame({"x": [b"a"]}), "string", "binary"),
+    ):
+        with pytest.raises(
+            InvalidInputError,
+            match=rf"^Input does not match the model signature: column 'x' must be {expected}; got {got}\.$",
+        ):
+            validate_input(frame, Schema([ColSpec("x", expected)]))
+
+
+# ----------------------------------------------------------------- 64-bit ints into float64: 2**53
+
+_BEYOND = "values beyond 2**53 that float64 cannot hold exactly"
+_INT64_EDGES = [
+    ([2**53], True),
+    ([-(2**53)], True),
+    ([-(2**53), 0, 2**53], True),
+    ([2**53 + 1], False),
+    ([-(2**53) - 1], False),
+    ([0, 2**54], False),  # float64 holds 2**54, but the rule is the range, not the value
+    ([-(2**63)], False),  # abs() wraps here: it must still be refused
+    ([2**63 - 1], False),
+]
+
+
+def _frames_of(values: list[int], dtype: str = "int64") -> list[Any]:
+    arrow_type = pa.int64() if dtype == "int64" else pa.uint64()
+    return [
+        pd.DataFrame({"x": np.array(values, dtype=dtype)}),
+        pa.table({"x": pa.array(values, arrow_type)}),
+        pl.DataFrame({"x": pl.Series(values, dtype=pl.Int64 if dtype == "int64" else pl.UInt64)}),
+    ]
+
+
+@pytest.mark.parametrize(("values", "fits"), _INT64_EDGES)
+def test_int64_columns_become_float64_only_within_2_53(values: list[int], fits: bool) -> None:
+    sig = Schema([ColSpec("x", "float64")])
+    for frame in _frames_of(values):
+        if fits:
+            out = validate_input(frame, sig, to="dict")
+            assert out["x"].dtype == np.float64
+            assert [int(v) for v in out["x"]] == values  # exact
+        else:
+            with pytest.raises(InvalidInputError) as e:
+                validate_input(frame, sig)
+            assert str(e.value) == (
+                f"Input does not match the model signature: column 'x' must be float64; got "
+                f"int64 {_BEYOND}."
+            )
+
+
+@pytest.mark.parametrize(("values", "fits"), _INT64_EDGES)
+def test_int64_tensors_become_float64_only_within_2_53(values: list[int], fits: bool) -> None:
+    arr = np.array(values, dtype=np.int64)
+    single = Schema([TensorSpec("float64", (-1,))])
+    named = Schema([TensorSpec("float64", (-1,), "b")])
+    if fits:
+        out = validate_input(arr, single)
+        assert out.dtype == np.float64 and [int(v) for v in out] == values
+        assert validate_input({"b": arr}, named)["b"].dtype == np.float64
+    else:
+        with pytest.raises(InvalidInputError) as e:
+            validate_input(arr, single)
+        assert str(e.value) == f"input tensor must have dtype float64; got int64 {_BEYOND}."
+        with pytest.raises(InvalidInputError) as e:
+            validate_input({"b": arr}, named)
+        assert str(e.value) == f"input tensor 'b' must have dtype float64; got int64 {_BEYOND}."
+
+
+def test_uint64_into_float64_follows_the_same_rule() -> None:
+    sig = Schema([ColSpec("x", "float64")])
+    for frame in _frames_of([0, 2**53], "uint64"):
+        assert validate_input(frame, sig, to="dict")["x"].tolist() == [0.0, 2.0**53]
+    for frame in _frames_of([2**53 + 1], "uint64"):
+        with pytest.raises(InvalidInputError, match=r"got uint64 values beyond 2\*\*53"):
+            validate_input(frame, sig)
+    tensor = Schema([TensorSpec("float64", (-1,))])
+    assert validate_input(np.array([2**53], dtype=np.uint64), tensor).tolist() == [2.0**53]
+    with pytest.raises(InvalidInputError, match=r"got uint64 values beyond 2\*\*53"):
+        validate_input(np.array([2**64 - 1], dtype=np.uint64), tensor)
+
+
+def test_empty_and_missing_ints_into_float64() -> None:
+    nullable = Schema([ColSpec("x", "float64", nullable=True)])
+    out = validate_input(pd.DataFrame({"x": pd.array([None, None], dtype="Int64")}), nullable)
+    assert out["x"].dtype == np.float64 and out["x"].isna().tolist() == [True, True]
+    out = validate_input(pd.DataFrame({"x": pd.array([2**53, None], dtype="Int64")}), nullable)
+    assert out["x"].tolist()[0] == 2.0**53
+    out = validate_input(pa.table({"x": pa.array([None, 5], pa.int64())}), nullable, to="dict")
+    assert out["x"][1] == 5.0
+    empty = validate_input(pd.DataFrame({"x": np.array([], dtype=np.int64)}), nullable)
+    assert empty["x"].dtype == np.float64 and len(empty) == 0
+    tensor = validate_input(
+        np.zeros((0, 2), dtype=np.int64), Schema([TensorSpec("float64", (-1, 2))])
+    )
+    assert tensor.dtype == np.float64 and tensor.shape == (0, 2)
+    # beyond 2**53 and missing values too: one problem for the column, the type
+    with pytest.raises(InvalidInputError) as e:
+        validate_input(
+            pd.DataFrame({"x": pd.array([2**53 + 1, None], dtype="Int64")}),
+            Schema([ColSpec("x", "float64")]),
+        )
+    assert [p["problem"] for p in e.value.details["problems"]] == ["dtype"]
+
+
+# ------------------------------------------------------------------- nulls, missing, extra columns
+
+
+@pytest.mark.parametrize(
+    ("column", "dtype"),
+    [
+        ([1.0, np.nan, 2.0], "float64"),
+        (["a", None, "b"], "string"),
+        (pd.to_datetime(["2024-01-01", None, "2024-01-02"]), "datetime"),
+        (pd.array([1, None, 2], dtype="Int64"), "int64"),
+        (pd.array([True, None, False], dtype="boolean"), "bool"),
+    ],
+)
+def test_missing_values_need_a_nullable_column(column: Any, dtype: str) -> None:
+    frame = pd.DataFrame({"x": column})
+    assert validate_input(frame, Schema([ColSpec("x", dtype, True)]))["x"].isna().sum() == 1
+    with pytest.raises(InvalidInputError) as e:
+        validate_input(frame, Schema([ColSpec("x", dtype)]))
+    message = "column 'x' is not nullable but 1 of 3 rows are missing (None/NaN)"
+    assert str(e.value) == f"Input does not match the model signature: {message}."
+    assert e.value.details["problems"] == [
+        {"column": "x", "problem": "nulls", "expected": dtype, "count": 1, "message": message}
+    ]
+    # without a missing value the same column passes as not nullable
+    validate_input(frame.dropna(), Schema([ColSpec("x", dtype)]))
+
+
+def test_every_kind_of_problem_is_reported_once_per_column_in_signature_order() -> None:
+    sig = Schema(
+        [
+            ColSpec("gone", "int64"),
+            ColSpec("typed", "int64"),
+            ColSpec("big", "float64"),
+            ColSpec("holes", "float64"),
+            ColSpec("ok", "int64"),
+        ]
+    )
+    frame = pd.DataFrame(
+        {
+            "extra2": [0, 0],
+            "typed": [np.nan, 1.5],  # wrong type and a missing value: reported as the type only
+            "big": [2**53 + 1, 0],
+            "holes": [np.nan, 1.0],
+            "ok": [1, 2],
+            "extra1": [0, 0],
+        }
+    )
+    with pytest.raises(InvalidInputError) as e:
+        validate_input(frame, sig, strict=True)
+    messages = [
+        "column 'gone' is missing (expected int64)",
+        "column 'typed' must be int64; got float64",
+        f"column 'big' must be float64; got int64 {_BEYOND}",
+        "column 'holes' is not nullable but 1 of 2 rows are missing (None/NaN)",
+        "columns ['extra2', 'extra1'] are not in the signature (strict mode)",
+    ]
+    assert str(e.value) == "Input does not match the model signature: " + "; ".join(messages) + "."
+    assert e.value.details["problems"] == [
+        {"column": "gone", "problem": "missing", "expected": "int64", "message": messages[0]},
+        {"column": "typed", "problem": "dtype", "expected": "int64", "received": "float64", "message": messages[1]},
+        {"column": "big", "problem": "dtype", "expected": "float64", "received": "int64", "message": messages[2]},
+        {"column": "holes", "problem": "nulls", "expected": "float64", "count": 1, "message": messages[3]},
+        {"column": "extra2", "problem": "extra", "columns": ["extra2", "extra1"], "message": messages[4]},
+    ]  # fmt: skip
+
+
+def test_extra_columns_warn_at_the_callers_line_and_strict_needs_extras_to_fail() -> None:
+    import warnings
+
+    sig = Schema([ColSpec("a", "int64")])
+    frame = pd.DataFrame({"z": [1], "a": [1], "y": [2]})
+    with pytest.warns(ExtraColumnsWarning) as record:
+        out = validate_input(frame, sig)
+    assert list(out.columns) == ["a"]
+    (w,) = record
+    assert str(w.message) == "Dropped columns ['z', 'y'] that are not in the model signature."
+    assert w.filename == __file__  # stacklevel points at the caller
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate_input(frame[["a"]], sig, strict=True) is not None
+        assert list(validate_input(frame[["a"]], sig).columns) == ["a"]
+
+
+def test_validate_takes_a_bare_schema_and_refuses_non_tables() -> None:
+    sig = Schema([ColSpec("x", "float64")])
+    assert validate_input({"x": [1, 2]}, sig, to="numpy").tolist() == [[1.0], [2.0]]
+    with pytest.raises(InvalidInputError) as e:
+        validate_input(np.zeros((2, 2)), sig)
+    assert str(e.value) == (
+        "The model takes a table with columns ['x']; got numpy.ndarray of shape (2, 2). "
+        "Pass a DataFrame, a pyarrow Table or a dict of column arrays."
+    )
+    with pytest.raises(InvalidInputError) as e:
+        validate_input({"x": np.zeros((2, 2))}, sig)
+    assert (
+        str(e.value)
+        == "A dict of columns needs 1-D values of one length; got lengths/shapes {'x': (2, 2)}."
+    )
+
+
+# ------------------------------------------------------------------------------------- tensors
+
+
+def test_a_bare_array_is_refused_by_a_named_tensor_signature() -> None:
+    named = Schema([TensorSpec("float64", (-1, 2), "a"), TensorSpec("int64", (-1,), "b")])
+    with pytest.raises(InvalidInputError) as e:
+        validate_input(np.zeros((5, 2)), named)
+    assert str(e.value) == (
+        "The model takes named tensors ['a', 'b'] as a dict of arrays; "
+        "got numpy.ndarray of shape (5, 2)."
+    )
+    one = Schema([TensorSpec("float64", (-1,), "a")])  # one tensor, but named: still a dict
+    with pytest.raises(InvalidInputError, match=r"^The model takes named tensors \['a'\]"):
+        validate_input(np.zeros(3), one)
+    out = validate_input({"a": [1, 2]}, one)
+    assert list(out) == ["a"] and out["a"].dtype == np.float64 and out["a"].tolist() == [1.0, 2.0]
+    with pytest.raises(InvalidInputError) as e:
+        validate_input({"b": np.zeros(1)}, named)
+    assert str(e.value) == "Input is missing tensors ['a']; the model takes all of them."
+    out = validate_input({"b": np.arange(2, dtype=np.int32), "a": np.ones((2, 2)), "c": 0}, named)
+    assert list(out) == ["a", "b"] and out["b"].dtype == np.int64  # others are left out
+
+
+def test_a_single_tensor_takes_an_array_a_list_or_a_frame() -> None:
+    sig = Schema([TensorSpec("float64", (-1, 3))])
+    arr = np.ones((2, 3))
+    assert validate_input(arr, sig) is arr  # same dtype: no copy
+    assert validate_input([[1, 2, 3]], sig).tolist() == [[1.0, 2.0, 3.0]]
+    assert validate_input(pl.DataFrame({"a": [1.0], "b": [2.0], "c": [3.0]}), sig).tolist() == [
+        [1.0, 2.0, 3.0]
+    ]
+    with pytest.raises(InvalidInputError) as e:
+        validate_input({"a": np.ones((2, 3))}, sig)
+    assert str(e.value) == "The model takes one array of shape (*, 3); got dict."
+
+
+@pytest.mark.parametrize(
+    ("shape", "given", "shown"),
+    [
+        ((-1, 3), (4, 2), "(*, 3)"),
+        ((-1, 3), (3,), "(*, 3)"),
+        ((-1,), (3, 1), "(*,)"),
+        ((2, -1), (3, 5), "(2, *)"),
+        ((-1, 2, 2), (1, 2, 3), "(*, 2, 2)"),
+        ((), (3,), "()"),
+    ],
+)
+def test_tensor_shape_errors(shape: tuple[int, ...], given: tuple[int, ...], shown: str) -> None:
+    with pytest.raises(InvalidInputError) as e:
+        validate_input(np.zeros(given), Schema([TensorSpec("float64", shape)]))
+    assert str(e.value) == f"input tensor must have shape {shown} (* = any); got {given}."
+
+
+def test_tensor_shapes_accepted() -> None:
+    assert validate_input(np.zeros((2, 7)), Schema([TensorSpec("float64", (2, -1))])).shape == (
+        2,
+        7,
+    )
+    assert validate_input(
+        np.zeros((9, 2, 2)), Schema([TensorSpec("float64", (-1, 2, 2))])
+    ).shape == (9, 2, 2)
+    assert validate_input(np.zeros(()), Schema([TensorSpec("float64", ())])).shape == ()
+
+
+@pytest.mark.parametrize(
+    ("received", "expected", "ok"),
+    [
+        ("int32", "float64", True),
+        ("float32", "float64", True),
+        ("int8", "int64", True),
+        ("float64", "float32", False),
+        ("float64", "int64", False),
+        ("int64", "int32", False),
+        ("bool", "int64", False),
+    ],
+)
+def test_tensor_dtype_rules(received: str, expected: str, ok: bool) -> None:
+    arr = np.ones((2,), dtype=received)
+    sig = Schema([TensorSpec(expected, (-1,), "t")])
+    if ok:
+        assert validate_input({"t": arr}, sig)["t"].dtype == np.dtype(expected)
+    else:
+        with pytest.raises(InvalidInputError) as e:
+            validate_input({"t": arr}, sig)
+        assert str(e.value) == f"input tensor 't' must have dtype {expected}; got {received}."
+
+
+def test_module_exports_exist() -> None:
+    from mloop.registry import _signature
+
+    assert sorted(_signature.__all__) == sorted(
+        ["DTYPES", "ColSpec", "ExtraColumnsWarning", "ModelSignature", "ParamSpec", "Schema",
+         "TensorSpec", "infer_schema", "infer_signature", "validate_input"]
+    )  # fmt: skip
+    assert all(hasattr(_signature, name) for name in _signature.__all__)

@@ -47,6 +47,13 @@ _FLOATS: dict[str, int] = {"float16": 16, "float32": 32, "float64": 64}
 
 CastRule = Literal["same", "cast", "range"]
 
+EXACT_INT_FLOAT64 = 2**53
+
+
+def in_exact_range(low: Any, high: Any) -> bool:
+    """Whether integers from ``low`` to ``high`` all become float64 exactly (the "range" rule)."""
+    return bool(low >= -EXACT_INT_FLOAT64 and high <= EXACT_INT_FLOAT64)
+
 
 def cast_rule(received: str, expected: str) -> CastRule | None:
     """How a column of dtype ``received`` may become ``expected``: as is, by a cast, or not at all.
@@ -269,8 +276,9 @@ class PandasFrame:
         return self._nulls[name]
 
     def fits_float64(self, name: str) -> bool:
-        s = self._col(name)
-        return bool(len(s) == 0 or s.abs().max() <= 2**53)
+        # min and max, not abs().max(): abs(-2**63) wraps around to a negative number
+        s = self._col(name).dropna()
+        return len(s) == 0 or in_exact_range(s.min(), s.max())
 
     def cast(self, name: str, dtype: str) -> None:
         s = self._col(name)
@@ -339,9 +347,8 @@ class ArrowFrame:
         return int(count)
 
     def fits_float64(self, name: str) -> bool:
-        col = self._col(name)
-        peak = pc.max(pc.abs(col)).as_py() if len(col) else 0
-        return peak is None or peak <= 2**53
+        bounds = pc.min_max(self._col(name)).as_py()  # nulls skipped; None when no values
+        return bounds["max"] is None or in_exact_range(bounds["min"], bounds["max"])
 
     def cast(self, name: str, dtype: str) -> None:
         col = self._col(name)

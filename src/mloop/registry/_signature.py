@@ -117,6 +117,11 @@ class Schema:
                 f"got {sorted(k.__name__ for k in kinds)}."
             )
         names = [s.name for s in items]
+        if len(items) > 1 and None in names:
+            raise InvalidInputError(
+                "A schema of several tensors names each one (the model takes a dict of arrays); "
+                f"got names {names}."
+            )
         dupes = sorted({str(n) for n in names if names.count(n) > 1})
         if dupes:
             raise InvalidInputError(f"Schema names must be unique; repeated: {dupes}.")
@@ -171,10 +176,18 @@ class ParamSpec:
     dtype: str
     default: Any = None
 
+    def __post_init__(self) -> None:
+        if self.dtype not in _PARAM_TYPES:
+            raise InvalidInputError(
+                f"Unknown dtype {self.dtype!r} for inference parameter {self.name!r}; "
+                f"expected one of {list(_PARAM_TYPES)}."
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "default": self.default}
 
 
+# What a caller may pass for each parameter dtype (an int is a valid float64; a bool is only a bool).
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "int64": (int,),
@@ -223,7 +236,10 @@ class ModelSignature:
         )
 
     def resolve_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Defaults overlaid with ``params``; unknown names or wrong types raise InvalidInputError."""
+        """Defaults overlaid with ``params``; unknown names or wrong types raise InvalidInputError.
+
+        ``None`` is accepted for any parameter and replaces its default.
+        """
         known = {p.name: p for p in self.params}
         out = {p.name: p.default for p in self.params}
         for key, value in (params or {}).items():
@@ -232,13 +248,8 @@ class ModelSignature:
                 raise InvalidInputError(
                     f"Unknown inference parameter {key!r}; the signature accepts {sorted(known)}."
                 )
-            types = _PARAM_TYPES.get(spec.dtype)
             bad_bool = isinstance(value, bool) and spec.dtype != "bool"
-            if (
-                value is not None
-                and types is not None
-                and (bad_bool or not isinstance(value, types))
-            ):
+            if value is not None and (bad_bool or not isinstance(value, _PARAM_TYPES[spec.dtype])):
                 raise InvalidInputError(
                     f"Inference parameter {key!r} must be {spec.dtype}; "
                     f"got {type(value).__name__} {value!r}."
@@ -358,7 +369,10 @@ def validate_input(
 
     Columns are matched by name and re-ordered to the signature's order; safe, lossless casts are
     applied (int -> float, int32 -> int64, float32 -> float64, string -> category); unsafe ones
-    (float -> int, string -> float) are refused. Every problem found is reported in one error.
+    (float -> int, string -> float, int64 -> int32, float64 -> float32) are refused. A 64-bit
+    integer becomes float64 only when every value lies in [-2**53, 2**53], where float64 holds
+    each integer exactly; beyond it the input is refused, even for the few larger values float64
+    could hold. Every problem found is reported in one error.
 
     Parameters
     ----------
@@ -528,17 +542,21 @@ def _fmt_shape(shape: Sequence[int]) -> str:
 
 def _check_tensor(arr: np.ndarray, spec: TensorSpec) -> np.ndarray:
     where = "input tensor" if spec.name is None else f"input tensor {spec.name!r}"
-    ok_rank = arr.ndim == len(spec.shape)
-    if not ok_rank or any(e not in (-1, g) for e, g in zip(spec.shape, arr.shape, strict=False)):
+    if arr.ndim != len(spec.shape) or any(
+        want not in (-1, arr.shape[i]) for i, want in enumerate(spec.shape)
+    ):
         raise InvalidInputError(
             f"{where} must have shape {_fmt_shape(spec.shape)} (* = any); got {arr.shape}."
         )
     received = _frames.numpy_dtype_name(arr.dtype)
     rule = _frames.cast_rule(received, spec.dtype)
-    if rule == "range" and arr.size and np.abs(arr).max() > 2**53:
-        rule = None
     if rule is None:
         raise InvalidInputError(f"{where} must have dtype {spec.dtype}; got {received}.")
+    if rule == "range" and arr.size and not _frames.in_exact_range(arr.min(), arr.max()):
+        raise InvalidInputError(
+            f"{where} must have dtype {spec.dtype}; got {received} values beyond 2**53 that "
+            "float64 cannot hold exactly."
+        )
     if rule != "same":
         arr = arr.astype(spec.dtype)
     return arr
