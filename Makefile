@@ -4,8 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+MUTATION_STAMP := $(VENV)/.installed-mutation
 
-.PHONY: demo test check bench venv clean
+.PHONY: demo test check bench mutation venv clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 (see README)"; exit 2; }
@@ -29,8 +30,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 check: $(STAMP)
-	$(VENV)/bin/ruff format --check src tests bench examples
-	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples tools
+	$(VENV)/bin/ruff check src tests bench examples tools
 	$(VENV)/bin/mypy src/mloop
 
 $(BENCH_STAMP): $(STAMP) bench/requirements.txt
@@ -43,5 +44,14 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/registry.py
 	$(PY) bench/drift.py
 
+$(MUTATION_STAMP): $(STAMP)
+	$(PY) -m pip install -q "mutmut>=3.8,<4"
+	@touch $(MUTATION_STAMP)
+
+# Mutation testing of the core modules, each against its own tests (not part of CI; run it before
+# resolving an issue that touches one of them). MODULES="store/_filter.py ..." for a subset.
+mutation: $(MUTATION_STAMP)
+	$(PY) tools/mutation.py $(MODULES)
+
 clean:
-	rm -rf $(VENV) .mloop .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mloop .mutation .pytest_cache .mypy_cache .ruff_cache

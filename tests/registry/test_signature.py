@@ -743,6 +743,7 @@ def test_every_kind_of_problem_is_reported_once_per_column_in_signature_order() 
     ]  # fmt: skip
 
 
+@pytest.mark.no_mutation
 def test_extra_columns_warn_at_the_callers_line_and_strict_needs_extras_to_fail() -> None:
     import warnings
 
