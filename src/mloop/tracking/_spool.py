@@ -26,7 +26,7 @@ import socket
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -221,6 +221,11 @@ class ReplayResult:
     pending_files: int = 0  # files kept for the next attempt (the store was unreachable)
 
 
+# Every key a spool record may have (see _apply and _register.replay_registration).
+_RECORD_KEYS = frozenset(
+    "op run_id batch_id metrics params tags status end_ms project run entries dataset input name "
+    "artifact_path manifest_file manifest description actor registration_id".split()
+)
 _CRC_TAIL = re.compile(r',"_crc":"([0-9a-f]{8})"}\n?$')
 
 
@@ -246,6 +251,10 @@ def decode_record(line: str) -> dict[str, Any]:
         raise ValueError(f"unreadable record ({exc.msg} at column {exc.colno})") from None
     if not isinstance(rec, dict) or not isinstance(rec.get("op"), str):
         raise ValueError("malformed record (not an object with an 'op')")
+    if m is None and not rec.keys() <= _RECORD_KEYS:
+        # A line without a readable checksum is accepted only as a record of the known shape (one
+        # written before checksums); an unknown key is the checksum itself, damaged.
+        raise ValueError("damaged record (its checksum is unreadable)")
     return rec
 
 
@@ -396,7 +405,7 @@ def _replay_file(
         result.quarantined.append(str(qpath))
 
 
-def _claimable(spool_dir: Path) -> Iterator[tuple[Path, IO[str]]]:
+def _claimable(spool_dir: Path) -> Generator[tuple[Path, IO[str]], None, None]:
     for path in sorted(spool_dir.glob("*.jsonl")):
         fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
         try:
@@ -404,10 +413,12 @@ def _claimable(spool_dir: Path) -> Iterator[tuple[Path, IO[str]]]:
         except OSError:
             fh.close()  # a live process is still writing it
             continue
-        yield path, fh
-        with contextlib.suppress(OSError):
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        fh.close()
+        try:
+            yield path, fh
+        finally:  # also when the caller stops early (the store went away)
+            with contextlib.suppress(OSError):
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
 
 
 def replay_spool(store: Store, spool_dir: Path) -> ReplayResult:
@@ -421,14 +432,15 @@ def replay_spool(store: Store, spool_dir: Path) -> ReplayResult:
     result = ReplayResult()
     if not Path(spool_dir).is_dir():
         return result
-    for path, _fh in _claimable(Path(spool_dir)):
-        try:
-            _replay_file(store, path, result, quarantine_unexpected=True)
-        except StoreUnavailableError as exc:
-            result.pending_files += 1
-            result.errors.append(f"{path.name}: kept for later: {exc.message}")
-            break
-        path.unlink()
+    with contextlib.closing(_claimable(Path(spool_dir))) as files:
+        for path, _fh in files:
+            try:
+                _replay_file(store, path, result, quarantine_unexpected=True)
+            except StoreUnavailableError as exc:
+                result.pending_files += 1
+                result.errors.append(f"{path.name}: kept for later: {exc.message}")
+                break
+            path.unlink()
     return result
 
 
