@@ -223,8 +223,28 @@ class ReplayResult:
 
 # Every key a spool record may have (see _apply and _register.replay_registration).
 _RECORD_KEYS = frozenset(
-    "op run_id batch_id metrics params tags status end_ms project run entries dataset input name "
-    "artifact_path manifest_file manifest description actor registration_id".split()
+    [
+        "op",
+        "run_id",
+        "batch_id",
+        "metrics",
+        "params",
+        "tags",
+        "status",
+        "end_ms",
+        "project",
+        "run",
+        "entries",
+        "dataset",
+        "input",
+        "name",
+        "artifact_path",
+        "manifest_file",
+        "manifest",
+        "description",
+        "actor",
+        "registration_id",
+    ]
 )
 _CRC_TAIL = re.compile(r',"_crc":"([0-9a-f]{8})"}\n?$')
 
