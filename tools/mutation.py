@@ -40,8 +40,9 @@ MODULES: dict[str, list[str]] = {
     "monitoring/stats/_distances.py": ["tests/monitoring/test_stats.py"],
     "monitoring/stats/_tests.py": ["tests/monitoring/test_stats.py"],
     "tracking/_spool.py": [
-        "tests/tracking/test_durability.py",
+        "tests/tracking/test_spool_replay.py",
         "tests/tracking/test_spool_quarantine.py",
+        "tests/tracking/test_durability.py",
         "-k",
         "not postgres",
     ],
