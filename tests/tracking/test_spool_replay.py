@@ -228,3 +228,48 @@ def test_retry_keeps_unreadable_lines_and_what_still_fails(
     assert "unknown spool record op 'teleport'" in kept[1]["error"]
     down = retry_quarantined(_Down(), spool)  # type: ignore[arg-type]
     assert down.failed == 2 and count_quarantined(spool) == 2
+
+
+def test_lines_are_ascii_and_a_stray_byte_on_disk_is_damage(tmp_path: Path, store: Any) -> None:
+    rec = {"op": "create_run", "project": "pé ✓", "run": {"name": "naïve"}}
+    line = encode_record(rec)
+    assert line.isascii() and decode_record(line) == rec
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    raw = line.encode().replace(b"\\u00e9", b"\xff\xfe")  # bytes that are not UTF-8
+    (spool / "x.jsonl").write_bytes(raw)
+    result = replay_spool(store, spool)
+    assert (result.applied, result.failed) == (0, 1) and "damaged" in result.errors[0]
+
+
+def test_the_spool_folder_is_created_with_its_parents_and_an_unusable_one_is_named(
+    tmp_path: Path,
+) -> None:
+    from mloop.tracking._spool import SpoolUnavailableError
+
+    w = SpoolWriter(tmp_path / "a" / "b" / "spool")
+    assert w.append({"op": "update_run", "run_id": "r", "status": "x"}).parent.is_dir()
+    w.close()
+    (tmp_path / "file").write_text("")
+    bad = SpoolWriter(tmp_path / "file" / "spool")
+    with pytest.raises(SpoolUnavailableError, match="cannot write the spool") as err:
+        bad.append({"op": "update_run", "run_id": "r", "status": "x"})
+    assert err.value.details == {"spool_dir": str(tmp_path / "file" / "spool")}
+    assert not bad.pending and bad.records == 0
+
+
+def test_append_waits_for_a_busy_file_unless_told_not_to(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    w = SpoolWriter(tmp_path)
+    main = w.append({"op": "update_run", "run_id": "r", "status": "a"})
+    w._lock.acquire()
+    threading.Timer(1.5, w._lock.release).start()
+    t0 = time.monotonic()
+    late = w.append({"op": "update_run", "run_id": "r", "status": "b"}, wait_s=-5)
+    assert time.monotonic() - t0 < 1.0 and late != main  # a negative wait is no wait
+    assert w.append({"op": "update_run", "run_id": "r", "status": "c"}) == main  # waited
+    assert time.monotonic() - t0 >= 1.4
+    assert [json.loads(x)["status"] for x in main.read_text().splitlines()] == ["a", "c"]
+    w.close()

@@ -130,7 +130,8 @@ class SpoolWriter:
                 self._name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
             )
             self.path = self.dir / name
-            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open while spooling
+            # Lines are ASCII (json.dumps escapes the rest), so the encoding never matters here.
+            self._fh = open(self.path, "a", encoding="ascii")  # noqa: SIM115 - held open while spooling
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX)
         self._fh.write(line)
         self._fh.flush()
@@ -252,7 +253,7 @@ _CRC_TAIL = re.compile(r',"_crc":"([0-9a-f]{8})"}\n?$')
 def encode_record(record: Mapping[str, Any]) -> str:
     """One spool line: the record as JSON with a CRC-32 of that JSON as its last member."""
     body = json.dumps(record, separators=(",", ":"), allow_nan=True)
-    crc = zlib.crc32(body.encode("utf-8", "surrogatepass"))
+    crc = zlib.crc32(body.encode("ascii"))  # json.dumps escapes everything else
     return f'{body[:-1]},"_crc":"{crc:08x}"}}\n'
 
 
@@ -261,7 +262,8 @@ def decode_record(line: str) -> dict[str, Any]:
     m = _CRC_TAIL.search(line)
     if m is not None:
         body = line[: m.start()] + "}"
-        if zlib.crc32(body.encode("utf-8", "surrogatepass")) != int(m.group(1), 16):
+        # The line was read with surrogateescape: this gives back the bytes that were on disk.
+        if zlib.crc32(body.encode("utf-8", "surrogateescape")) != int(m.group(1), 16):
             raise ValueError("damaged record (its checksum does not match)")
     else:
         body = line  # written before spool lines carried checksums
