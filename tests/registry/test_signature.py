@@ -375,6 +375,8 @@ def test_tensor_shapes_become_plain_ints() -> None:
     assert json.dumps(spec.to_dict()) == '{"name": null, "dtype": "float64", "shape": [-1, 3]}'
     read = Schema.from_dict({"type": "tensors", "tensors": [{"dtype": "int8", "shape": [-1]}]})
     assert read.specs == (TensorSpec("int8", (-1,), None),)
+    named = Schema([TensorSpec("int8", (-1, 2), "img"), TensorSpec("bool", (-1,), "mask")])
+    assert Schema.from_dict(json.loads(json.dumps(named.to_dict()))) == named
 
 
 def test_schema_kind_names_dict_form_and_repr() -> None:
@@ -709,8 +711,8 @@ def test_every_kind_of_problem_is_reported_once_per_column_in_signature_order() 
         [
             ColSpec("gone", "int64"),
             ColSpec("typed", "int64"),
-            ColSpec("big", "float64"),
             ColSpec("holes", "float64"),
+            ColSpec("big", "float64"),
             ColSpec("ok", "int64"),
         ]
     )
@@ -729,16 +731,16 @@ def test_every_kind_of_problem_is_reported_once_per_column_in_signature_order() 
     messages = [
         "column 'gone' is missing (expected int64)",
         "column 'typed' must be int64; got float64",
-        f"column 'big' must be float64; got int64 {_BEYOND}",
         "column 'holes' is not nullable but 1 of 2 rows are missing (None/NaN)",
+        f"column 'big' must be float64; got int64 {_BEYOND}",
         "columns ['extra2', 'extra1'] are not in the signature (strict mode)",
     ]
     assert str(e.value) == "Input does not match the model signature: " + "; ".join(messages) + "."
     assert e.value.details["problems"] == [
         {"column": "gone", "problem": "missing", "expected": "int64", "message": messages[0]},
         {"column": "typed", "problem": "dtype", "expected": "int64", "received": "float64", "message": messages[1]},
-        {"column": "big", "problem": "dtype", "expected": "float64", "received": "int64", "message": messages[2]},
-        {"column": "holes", "problem": "nulls", "expected": "float64", "count": 1, "message": messages[3]},
+        {"column": "holes", "problem": "nulls", "expected": "float64", "count": 1, "message": messages[2]},
+        {"column": "big", "problem": "dtype", "expected": "float64", "received": "int64", "message": messages[3]},
         {"column": "extra2", "problem": "extra", "columns": ["extra2", "extra1"], "message": messages[4]},
     ]  # fmt: skip
 

@@ -36,7 +36,9 @@ __all__ = [
 #: Every dtype name a :class:`ColSpec` or :class:`TensorSpec` may carry.
 DTYPES: tuple[str, ...] = _frames.DTYPES
 
-FrameFormat = Literal["pandas", "polars", "arrow", "numpy", "dict", "records"]
+FrameFormat = Literal[
+    "pandas", "polars", "arrow", "numpy", "dict", "records"  # pragma: no mutate (only a type)
+]
 
 
 class ExtraColumnsWarning(UserWarning):
@@ -111,7 +113,7 @@ class Schema:
         if not items:
             raise InvalidInputError("A schema needs at least one column or tensor; got none.")
         kinds = {type(s) for s in items}
-        if len(kinds) > 1 or not kinds <= {ColSpec, TensorSpec}:
+        if kinds not in ({ColSpec}, {TensorSpec}):
             raise InvalidInputError(
                 "A schema holds either ColSpec or TensorSpec items, not a mix; "
                 f"got {sorted(k.__name__ for k in kinds)}."
