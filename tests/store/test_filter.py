@@ -146,11 +146,14 @@ def test_model_and_version_attributes_replace_the_run_ones() -> None:
         C("attribute", "updated", "<=", 2.0)
     ]
     assert parse_filter(
-        "version >= 3 and flavor = 'sklearn' and run_id IN ('r')", attributes=VERSION_ATTRIBUTES
+        "version >= 3 and flavor = 'sklearn' and run_id IN ('r') and name LIKE 'c%' and created < 9",
+        attributes=VERSION_ATTRIBUTES,
     ) == [
         C("attribute", "version", ">=", 3.0),
         C("attribute", "flavor", "=", "sklearn"),
         C("attribute", "run_id", "IN", ("r",)),
+        C("attribute", "name", "LIKE", "c%"),
+        C("attribute", "created", "<", 9.0),
     ]
     err = _fails("status = 'x'", attributes=MODEL_ATTRIBUTES)
     assert err.details == {"position": 0, "expected": "an attribute (name, created, updated)"}
@@ -442,3 +445,22 @@ def test_order_by_items_must_be_strings() -> None:
     with pytest.raises(InvalidInputError) as e:
         parse_order_by(["metrics.acc", 3])  # type: ignore[list-item]
     assert str(e.value) == "`order_by` items must be str; got int."
+
+
+def test_parsed_values_are_frozen_and_hashable() -> None:
+    import dataclasses
+
+    comparison, key = C("metric", "acc", ">", 0.5), OrderKey("metric", "acc", False)
+    assert (
+        len({comparison, C("metric", "acc", ">", 0.5), key, OrderKey("metric", "acc", False)}) == 2
+    )
+    for obj, attr in ((comparison, "value"), (key, "ascending")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, attr, None)
+
+
+def test_module_exports() -> None:
+    from mloop.store import _filter
+
+    assert sorted(_filter.__all__) == ["Comparison", "OrderKey", "parse_filter", "parse_order_by"]
+    assert all(hasattr(_filter, name) for name in _filter.__all__)

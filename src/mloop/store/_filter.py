@@ -26,7 +26,7 @@ from mloop.errors import InvalidInputError
 
 __all__ = ["Comparison", "OrderKey", "parse_filter", "parse_order_by"]
 
-Entity = Literal["metric", "param", "tag", "attribute"]
+Entity = Literal["metric", "param", "tag", "attribute"]  # pragma: no mutate (only a type)
 
 _ATTR_ALIASES = {"id": "run_id", "name": "run_name", "user_id": "user", "created": "start_time"}
 _PREFIXES: dict[str, Entity] = {
@@ -46,6 +46,7 @@ _DIGITS = re.compile("[0-9]+")
 _IDENTIFIER = "an identifier such as metrics.acc, params.lr, tags.team or status"
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 _NUMBER_OPS = ("=", "!=", ">", ">=", "<", "<=")
+_OPS = {"string": _STRING_OPS, "number": _NUMBER_OPS}  # by kind of value
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class OrderKey:
     ascending: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # pragma: no mutate (never hashed nor assigned: frozen or not)
 class _Tok:
     kind: str
     text: str
@@ -222,10 +223,11 @@ class _Parser:
     def parse_value(
         self, entity: Entity, key: str, op: str, pos: int
     ) -> float | str | tuple[str, ...]:
-        numeric = entity == "metric" or (
-            entity == "attribute" and self.attributes.get(key) == "number"
-        )
-        allowed = _NUMBER_OPS if numeric else _STRING_OPS
+        if entity == "attribute":
+            kind = self.attributes[key]
+        else:
+            kind = "number" if entity == "metric" else "string"
+        allowed = _OPS[kind]
         if op not in allowed:
             name = f"{entity}s.{key}" if entity != "attribute" else key
             raise self.error(pos, f"an operator valid for {name} ({', '.join(allowed)})", op)
@@ -248,7 +250,7 @@ class _Parser:
                     raise self.error(sep.pos, "',' or ')'", sep.text)
             return tuple(items)
         tok = self.next("a value")
-        if numeric:
+        if kind == "number":
             if tok.kind != "number":
                 raise self.error(tok.pos, "a number", tok.text)
             return float(tok.text)
