@@ -220,7 +220,9 @@ def save_model(
             reqs = _pinned(fl.framework, saved.requirements, example_ref)
         else:
             reqs = [str(r) for r in requirements]
-        reqs += [str(r) for r in extra_requirements if str(r) not in reqs]
+        for extra in map(str, extra_requirements):
+            if extra not in reqs:  # once, even when listed twice
+                reqs.append(extra)
         (tmp / "requirements.txt").write_text("".join(f"{r}\n" for r in reqs))
         manifest = ModelManifest(
             flavor=flavor_name,
