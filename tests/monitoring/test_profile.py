@@ -12,7 +12,7 @@ from scipy import stats as sps
 
 from mloop import monitoring as mon
 from mloop.errors import InvalidInputError
-from mloop.monitoring._profile import CategoricalProfile, NumericProfile
+from mloop.monitoring._profile import CategoricalProfile, NumericProfile, prepare_numeric
 
 SEEDS = [0, 1, 2]
 
@@ -247,3 +247,206 @@ def test_integer_columns_counted_directly_match_floats() -> None:
         a, b = _num(mon.Profile.from_data(ints), name), _num(mon.Profile.from_data(floats), name)
         np.testing.assert_array_equal(a.expanded(), b.expanded())
         assert (a.mean, a.m2, a.edges.tolist()) == (b.mean, b.m2, b.edges.tolist())
+
+
+# ------------------------------------------------------------------------ exact values, every branch
+
+
+def test_prepare_numeric_splits_missing_and_infinite() -> None:
+    values = np.array([np.nan, 1.0, -np.inf, 3.0, np.inf, np.inf, np.nan, 2.0, -np.inf])
+    finite, n_missing, n_inf = prepare_numeric(values)
+    assert finite.tolist() == [1.0, 2.0, 3.0] and (n_missing, n_inf) == (2, 4)
+    finite, n_missing, n_inf = prepare_numeric(np.array([2.0, -np.inf, 1.0]))
+    assert finite.tolist() == [1.0, 2.0] and (n_missing, n_inf) == (0, 1)
+    finite, n_missing, n_inf = prepare_numeric(np.array([np.inf, 5.0, np.inf]))
+    assert finite.tolist() == [5.0] and (n_missing, n_inf) == (0, 2)
+    for nothing in (np.empty(0), np.array([np.nan, np.nan])):
+        finite, n_missing, n_inf = prepare_numeric(nothing)
+        assert finite.size == 0 and (n_missing, n_inf) == (nothing.size, 0)
+
+
+@pytest.mark.parametrize("max_exact", [1_000_000, 0])
+def test_a_column_without_finite_values(max_exact: int) -> None:
+    p = mon.Profile.from_data(
+        {"x": np.array([np.nan, np.inf, np.nan]), "y": np.ones(3)}, max_exact=max_exact
+    )
+    col = _num(p, "x")
+    assert (col.n, col.n_missing, col.n_inf, col.min, col.max) == (0, 2, 1, None, None)
+    assert (col.mean, col.m2) == (0.0, 0.0) and np.isnan(col.std)
+    assert col.is_exact and col.rank_error() == 0.0 and col.n_unique == 0
+    assert col.edges.size == 0 and col.bin_counts.tolist() == [0]
+    assert col.expanded().size == 0 and col.sample().n == 0
+    assert p.summary()["columns"]["x"] == {
+        "kind": "numeric",
+        "n": 0,
+        "n_missing": 2,
+        "min": None,
+        "max": None,
+        "mean": None,
+        "std": None,
+        "exact": True,
+    }
+
+
+def test_summary_is_exact() -> None:
+    data = {
+        "x": np.array([1.0, 2.0, np.nan, 4.0, 8.0]),
+        "c": np.array(["b", None, "a", "b", None], dtype=object),
+    }
+    p = mon.Profile.from_data(data)
+    finite = np.array([1.0, 2.0, 4.0, 8.0])
+    assert p.summary() == {
+        "n_rows": 5,
+        "columns": {
+            "x": {
+                "kind": "numeric",
+                "n": 4,
+                "n_missing": 1,
+                "min": 1.0,
+                "max": 8.0,
+                "mean": 3.75,
+                "std": pytest.approx(float(np.std(finite)), rel=1e-15),
+                "exact": True,
+            },
+            "c": {"kind": "categorical", "n": 3, "n_missing": 2, "n_categories": 2},
+        },
+    }
+    sketched = mon.Profile.from_data({"x": data["x"]}, max_exact=3).summary()["columns"]["x"]
+    assert sketched["exact"] is False and sketched["n"] == 4
+
+
+def test_run_length_encoding_boundary() -> None:
+    # run-length encoded exactly when there are at most half as many distinct values as values
+    half = _num(mon.Profile.from_data({"x": np.repeat([1.0, 2.0, 3.0], [3, 2, 1])}), "x")
+    assert half.values is not None and half.weights is not None
+    assert (half.values.tolist(), half.weights.tolist()) == ([1.0, 2.0, 3.0], [3, 2, 1])
+    more = _num(mon.Profile.from_data({"x": np.array([3.0, 1.0, 2.0, 4.0, 1.0])}), "x")
+    assert more.weights is None and more.values is not None
+    assert more.values.tolist() == [1.0, 1.0, 2.0, 3.0, 4.0]
+    odd = _num(mon.Profile.from_data({"x": np.array([1.0, 1.0, 2.0, 2.0, 3.0])}), "x")
+    assert odd.weights is None  # 3 distinct of 5 values: not at most half
+    # integers counted directly, many distinct: the values are expanded back
+    rng = np.random.default_rng(0)
+    ints = np.concatenate((np.arange(30), rng.integers(0, 30, 10)))
+    col = _num(mon.Profile.from_data({"k": rng.permutation(ints)}), "k")
+    assert col.source == "integer" and col.weights is None and col.values is not None
+    np.testing.assert_array_equal(col.values, np.sort(ints).astype(float))
+    assert col.n_unique == 30 and col.discrete_values is None
+    rle = _num(mon.Profile.from_data({"k": np.repeat(np.arange(-3, 27), 2)}), "k")
+    assert rle.weights is not None and rle.n_unique == 30 and rle.discrete_values is None
+
+
+@pytest.mark.parametrize("max_exact", [1_000_000, 50])
+def test_exact_value_counts_up_to_twenty_distinct_values(max_exact: int) -> None:
+    rng = np.random.default_rng(1)
+    for distinct in (20, 21):
+        x = rng.permutation(np.repeat(np.arange(distinct) * 0.5, 3))
+        col = _num(mon.Profile.from_data({"x": x}, max_exact=max_exact), "x")
+        assert col.is_exact == (max_exact > x.size)
+        if distinct == 20:
+            assert col.discrete_values is not None and col.discrete_counts is not None
+            assert col.discrete_values.tolist() == (np.arange(20) * 0.5).tolist()
+            assert col.discrete_counts.tolist() == [3] * 20 and col.n_unique == 20
+        else:
+            assert col.discrete_values is None and col.discrete_counts is None
+            assert col.n_unique == (21 if col.is_exact else None)
+
+
+def test_sketched_value_counts_see_values_beyond_the_first_rows() -> None:
+    x = np.concatenate((np.full(10_000, 5.0), [7.0, 3.0, 7.0]))
+    col = _num(mon.Profile.from_data({"x": x}, max_exact=100), "x")
+    assert not col.is_exact
+    assert col.discrete_values is not None and col.discrete_counts is not None
+    assert col.discrete_values.tolist() == [3.0, 5.0, 7.0]
+    assert col.discrete_counts.tolist() == [1, 10_000, 2] and col.n_unique == 3
+    many = np.concatenate((np.zeros(10_000), np.arange(1.0, 22.0)))
+    assert _num(mon.Profile.from_data({"x": many}, max_exact=100), "x").n_unique is None
+
+
+@pytest.mark.parametrize("bins", [1, 2, 7, 20])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sketched_bins_are_the_exact_quantile_bins(seed: int, bins: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=1501)
+    x[rng.random(x.size) < 0.1] = np.nan
+    x[:3] = [np.inf, -np.inf, np.inf]
+    finite = np.sort(x[np.isfinite(x)])
+    n = finite.size
+    exact = _num(mon.Profile.from_data({"x": x}, bins=bins), "x")
+    sketched = _num(mon.Profile.from_data({"x": x}, bins=bins, max_exact=n - 1), "x")
+    at_limit = _num(mon.Profile.from_data({"x": x}, bins=bins, max_exact=n), "x")
+    assert exact.is_exact and at_limit.is_exact and not sketched.is_exact
+    # the lower order statistic at k / bins, computed here by hand
+    ranks = [int(np.floor(k / bins * (n - 1))) for k in range(1, bins)]
+    expected_edges = np.unique(finite[ranks])
+    expected_counts = [
+        int(np.sum((finite >= lo) & (finite < hi)))
+        for lo, hi in zip(
+            np.concatenate(([-np.inf], expected_edges)),
+            np.concatenate((expected_edges, [np.inf])),
+            strict=True,
+        )
+    ]
+    for col in (exact, sketched):
+        np.testing.assert_array_equal(col.edges, expected_edges)
+        assert col.bin_counts.tolist() == expected_counts
+        assert (col.n, col.n_missing, col.n_inf) == (n, int(np.isnan(x).sum()), 3)
+        assert (col.min, col.max) == (finite[0], finite[-1])
+        assert col.mean == pytest.approx(np.mean(finite), rel=1e-12, abs=1e-15)
+        assert col.std == pytest.approx(np.std(finite), rel=1e-12)
+    assert sketched.sketch.k == 2048 and sketched.sketch.n == n
+    assert sketched.values is None and sketched.weights is None
+    assert sketched.rank_error() == kll_doubles_sketch.get_normalized_rank_error(2048, True)
+    with pytest.raises(InvalidInputError, match="sketched"):
+        sketched.expanded()
+    sample = sketched.sample()  # n < k: the sketch still holds every value
+    np.testing.assert_array_equal(sample.values, finite)
+    assert sample.weights is not None and sample.weights.tolist() == [1] * n
+
+
+def test_sketch_sample_is_the_sorted_weighted_items() -> None:
+    x = np.random.default_rng(4).normal(size=5000)
+    col = _num(mon.Profile.from_data({"x": x}, max_exact=10, sketch_k=64), "x")
+    items = sorted(col.sketch)
+    sample = col.sample()
+    assert sample.weights is not None and sample.weights.dtype == np.int64
+    np.testing.assert_array_equal(sample.values, [v for v, _ in items])
+    np.testing.assert_array_equal(sample.weights, [w for _, w in items])
+    assert sample.weights.sum() == 5000 and len(items) < 5000
+
+
+def test_integer_columns_beyond_max_exact_are_sketched() -> None:
+    k = np.arange(100) % 7
+    col = _num(mon.Profile.from_data({"k": k}, max_exact=99), "k")
+    assert not col.is_exact and col.n == 100 and col.sketch.n == 100
+    assert _num(mon.Profile.from_data({"k": k}, max_exact=100), "k").is_exact
+
+
+def test_integer_counting_is_used_only_for_a_modest_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # np.bincount allocates one slot per integer in [min, max]: only when that is at most
+    # 4 slots per value plus 1024, so a column like [0, 10**12] never allocates terabytes
+    sizes: list[int] = []
+    real = np.bincount
+
+    def spy(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        out = real(x, *args, **kwargs)  # type: ignore[arg-type]
+        sizes.append(out.size)
+        return out
+
+    monkeypatch.setattr(np, "bincount", spy)
+    for top in (4 * 10 + 1024, 4 * 10 + 1025):
+        sizes.clear()
+        k = np.array([0] * 9 + [top])
+        col = _num(mon.Profile.from_data({"k": k}), "k")
+        assert col.weights is not None and col.weights.tolist() == [9, 1]
+        assert col.values is not None and col.values.tolist() == [0.0, float(top)]
+        assert sizes == ([top + 1] if top == 1064 else [])
+    sizes.clear()
+    big = _num(mon.Profile.from_data({"k": np.array([-(10**12), 10**12, 10**12])}), "k")
+    assert big.min == -1e12 and big.max == 1e12 and sizes == []
+    shifted = _num(mon.Profile.from_data({"k": np.array([1000, -5, -5, 7, -5, 1000])}), "k")
+    assert shifted.values is not None and shifted.values.tolist() == [-5.0, 7.0, 1000.0]
+    assert shifted.weights is not None and shifted.weights.tolist() == [3, 1, 2]
+    assert (shifted.n_missing, shifted.n_inf, shifted.min) == (0, 0, -5.0)
