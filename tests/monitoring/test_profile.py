@@ -450,3 +450,223 @@ def test_integer_counting_is_used_only_for_a_modest_range(
     assert shifted.values is not None and shifted.values.tolist() == [-5.0, 7.0, 1000.0]
     assert shifted.weights is not None and shifted.weights.tolist() == [3, 1, 2]
     assert (shifted.n_missing, shifted.n_inf, shifted.min) == (0, 0, -5.0)
+
+
+# ------------------------------------------------------------------------------------ merge, exactly
+
+
+def _true_counts(values: np.ndarray, edges: np.ndarray) -> list[int]:
+    """Bin i holds edges[i-1] <= x < edges[i], counted by comparison."""
+    lows = np.concatenate(([-np.inf], edges))
+    highs = np.concatenate((edges, [np.inf]))
+    return [int(np.sum((values >= lo) & (values < hi))) for lo, hi in zip(lows, highs, strict=True)]
+
+
+def test_merge_of_a_profile_with_itself_doubles_the_counts() -> None:
+    x = np.random.default_rng(2).integers(0, 6, 500).astype(float)
+    x[:7] = np.nan
+    x[7:9] = np.inf
+    p = mon.Profile.from_data({"x": x}, max_exact=100, bins=4)
+    col = _num(p, "x")
+    twice = _num(p.merge(p), "x")
+    assert not twice.is_exact and twice.sketch.n == 2 * col.n
+    np.testing.assert_array_equal(twice.edges, col.edges)
+    assert twice.bin_counts.tolist() == (2 * col.bin_counts).tolist()
+    assert (twice.n, twice.n_missing, twice.n_inf) == (2 * col.n, 14, 4)
+    assert (twice.min, twice.max, twice.source) == (col.min, col.max, "float")
+    assert twice.mean == pytest.approx(col.mean, rel=1e-15)
+    assert twice.std == pytest.approx(col.std, rel=1e-12)
+    assert twice.discrete_values is not None and twice.discrete_counts is not None
+    np.testing.assert_array_equal(twice.discrete_values, np.arange(6.0))
+    assert twice.discrete_counts.tolist() == (2 * np.asarray(col.discrete_counts)).tolist()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_merge_with_different_bins_rederives_them_from_the_merged_sketch(seed: int) -> None:
+    # small parts, k = 2048: the sketches hold every value, so the merged quantiles and counts
+    # are exact and can be compared with numpy's inverted-CDF quantiles and counted bins
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 5, 300).astype(float)
+    b = rng.integers(3, 12, 200).astype(float)
+    pa_ = mon.Profile.from_data({"x": a}, max_exact=10, bins=5)
+    pb = mon.Profile.from_data({"x": b}, max_exact=10, bins=5)
+    assert not np.array_equal(_num(pa_, "x").edges, _num(pb, "x").edges)
+    both = np.concatenate((a, b))
+    for merged in (_num(pa_.merge(pb), "x"), _num(pb.merge(pa_), "x")):
+        expected = np.unique(np.quantile(both, np.arange(1, 5) / 5, method="inverted_cdf"))
+        np.testing.assert_array_equal(merged.edges, expected)
+        assert merged.bin_counts.tolist() == _true_counts(both, merged.edges)
+        assert merged.n == 500 and merged.sketch.n == 500
+        assert (merged.min, merged.max) == (both.min(), both.max())
+        assert merged.mean == pytest.approx(both.mean(), rel=1e-12)
+        assert merged.std == pytest.approx(both.std(), rel=1e-12)
+        assert merged.discrete_values is not None and merged.discrete_counts is not None
+        values, counts = np.unique(both, return_counts=True)
+        np.testing.assert_array_equal(merged.discrete_values, values)
+        assert merged.discrete_counts.tolist() == counts.tolist()
+
+
+def test_merge_of_an_exact_and_a_sketched_profile() -> None:
+    rng = np.random.default_rng(5)
+    small, big = rng.normal(size=40), rng.normal(2.0, 3.0, size=400)
+    small[0] = np.nan
+    exact = mon.Profile.from_data({"x": small}, max_exact=100)
+    sketched = mon.Profile.from_data({"x": big}, max_exact=100)
+    both = np.concatenate((small[1:], big))
+    for merged in (exact.merge(sketched), sketched.merge(exact)):
+        col = _num(merged, "x")
+        assert not col.is_exact and col.sketch.n == 439 and col.n == 439
+        assert col.bin_counts.sum() == 439 and col.n_missing == 1
+        assert (col.min, col.max) == (both.min(), both.max())
+        assert col.mean == pytest.approx(both.mean(), rel=1e-12)
+        assert col.std == pytest.approx(both.std(), rel=1e-12)
+        np.testing.assert_array_equal(col.sample().values, np.sort(both))  # n < k: all kept
+        assert col.discrete_values is None and col.n_unique is None
+        assert merged.n_rows == 440
+
+
+def test_merge_with_an_empty_column_keeps_the_other_side() -> None:
+    empty = mon.Profile.from_data({"x": np.full(5, np.nan)}, max_exact=10)
+    full = mon.Profile.from_data({"x": np.arange(20.0)}, max_exact=10)
+    for merged in (empty.merge(full), full.merge(empty)):
+        col = _num(merged, "x")
+        assert (col.n, col.n_missing, col.min, col.max) == (20, 5, 0.0, 19.0)
+        assert col.mean == pytest.approx(9.5) and col.sketch.n == 20
+        assert col.std == pytest.approx(np.std(np.arange(20.0)), rel=1e-12)
+    both_empty = _num(empty.merge(empty), "x")
+    assert both_empty.is_exact and (both_empty.n, both_empty.n_missing) == (0, 10)
+    assert (both_empty.min, both_empty.max, both_empty.mean) == (None, None, 0.0)
+
+
+def test_merge_stays_exact_up_to_max_exact() -> None:
+    a, b = {"x": np.arange(6.0)}, {"x": np.arange(6.0, 10.0)}
+    at = mon.Profile.from_data(a, max_exact=10).merge(mon.Profile.from_data(b, max_exact=10))
+    assert _num(at, "x").is_exact and _num(at, "x").expanded().tolist() == list(range(10))
+    over = mon.Profile.from_data(a, max_exact=9).merge(mon.Profile.from_data(b, max_exact=9))
+    assert not _num(over, "x").is_exact and _num(over, "x").sketch.n == 10
+
+
+def test_merge_keeps_value_counts_up_to_twenty_distinct_values() -> None:
+    def sketched(values: np.ndarray) -> mon.Profile:
+        return mon.Profile.from_data({"x": np.repeat(values, 3)}, max_exact=5)
+
+    low, high = sketched(np.arange(10.0)), sketched(np.arange(10.0, 20.0))
+    col = _num(low.merge(high), "x")
+    assert col.discrete_values is not None and col.discrete_counts is not None
+    assert col.discrete_values.tolist() == list(range(20)) and col.n_unique == 20
+    assert col.discrete_counts.tolist() == [3] * 20
+    over = _num(low.merge(sketched(np.arange(10.0, 21.0))), "x")
+    assert over.discrete_values is None and over.discrete_counts is None
+    many = sketched(np.arange(100.0, 130.0))  # more than 20 distinct: no value counts
+    assert _num(many, "x").discrete_values is None
+    for merged in (low.merge(many), many.merge(low)):
+        assert _num(merged, "x").discrete_values is None
+        assert _num(merged, "x").discrete_counts is None
+
+
+def test_merge_sources() -> None:
+    ints = mon.Profile.from_data({"x": np.arange(5), "c": np.array(list("abcab"))})
+    floats = mon.Profile.from_data({"x": np.arange(5.0), "c": np.array([True, False] * 2 + [True])})
+    assert (_num(ints, "x").source, _num(floats, "x").source) == ("integer", "float")
+    merged = ints.merge(floats)
+    assert _num(merged, "x").source == "float"
+    assert _num(ints.merge(ints), "x").source == "integer"
+    cat = merged.columns["c"]
+    assert isinstance(cat, CategoricalProfile) and cat.source == "mixed"
+    assert cat.categories == ["False", "True", "a", "b", "c"]
+    assert cat.counts.tolist() == [2, 3, 2, 2, 1]
+    same = ints.merge(ints).columns["c"]
+    assert isinstance(same, CategoricalProfile) and same.source == "string"
+
+
+def test_categorical_profile_sorts_labels_and_counts_missing() -> None:
+    c = np.array(["c", "a", None, "b", "c", None, "c"], dtype=object)
+    p = mon.Profile.from_data({"c": c})
+    col = p.columns["c"]
+    assert isinstance(col, CategoricalProfile)
+    assert (col.categories, col.counts.tolist()) == (["a", "b", "c"], [1, 1, 3])
+    assert (col.n, col.n_missing) == (5, 2)
+    merged = p.merge(mon.Profile.from_data({"c": np.array(["d", None], dtype=object)}))
+    mc = merged.columns["c"]
+    assert isinstance(mc, CategoricalProfile)
+    assert (mc.categories, mc.counts.tolist()) == (["a", "b", "c", "d"], [1, 1, 3, 1])
+    assert (mc.n, mc.n_missing, merged.n_rows) == (6, 3, 9)
+    none = {"c": np.array([None, None], dtype=object)}
+    nothing = mon.Profile.from_data(none, categorical=["c"]).columns["c"]
+    assert isinstance(nothing, CategoricalProfile)
+    assert (nothing.categories, nothing.counts.tolist(), nothing.n_missing) == ([], [], 2)
+
+
+def test_merge_refuses_what_is_not_a_profile_and_mixed_kinds_either_way() -> None:
+    num = mon.Profile.from_data({"x": np.arange(10.0)})
+    cat = mon.Profile.from_data({"x": np.array(["a"] * 10)})
+    with pytest.raises(InvalidInputError, match="can only merge a Profile; got dict"):
+        num.merge({"x": np.arange(3.0)})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="'x' is categorical in one profile and numeric"):
+        cat.merge(num)
+
+
+# ------------------------------------------------------------------------------------- parameters
+
+
+def test_defaults_and_stored_parameters() -> None:
+    x = {"x": np.random.default_rng(0).normal(size=100)}
+    p = mon.Profile.from_data(x)
+    assert (p.bins, p.max_exact, p.sketch_k) == (20, 1_000_000, 2048)
+    assert _num(p, "x").bin_counts.size == 20
+    bare = mon.Profile({}, 0)
+    assert (bare.bins, bare.max_exact, bare.sketch_k) == (20, 1_000_000, 2048)
+    q = mon.Profile.from_data(x, bins=3, max_exact=50, sketch_k=16)
+    assert (q.bins, q.max_exact, q.sketch_k, q.n_rows) == (3, 50, 16, 100)
+    assert _num(q, "x").sketch.k == 16 and _num(q, "x").bin_counts.size == 3
+    merged = q.merge(q)
+    assert (merged.bins, merged.max_exact, merged.sketch_k) == (3, 50, 16)
+    assert _num(merged, "x").sketch.k == 16
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"bins": 0}, "bins"),
+        ({"bins": 2.0}, "bins"),
+        ({"max_exact": -1}, "max_exact"),
+        ({"max_exact": 1.5}, "max_exact"),
+        ({"sketch_k": 7}, "sketch_k"),
+        ({"sketch_k": 65536}, "sketch_k"),
+        ({"sketch_k": 64.0}, "sketch_k"),
+    ],
+)
+def test_parameters_out_of_range_are_refused(kwargs: dict, name: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"`{name}` must be an int"):
+        mon.Profile.from_data({"x": np.arange(10.0)}, **kwargs)
+
+
+def test_parameters_at_their_limits_are_accepted() -> None:
+    x = {"x": np.arange(30.0)}
+    assert _num(mon.Profile.from_data(x, bins=1), "x").bin_counts.tolist() == [30]
+    assert not _num(mon.Profile.from_data(x, max_exact=0), "x").is_exact
+    assert _num(mon.Profile.from_data(x, max_exact=0, sketch_k=8), "x").sketch.k == 8
+    assert _num(mon.Profile.from_data(x, max_exact=0, sketch_k=65535), "x").sketch.k == 65535
+
+
+def test_column_selection_and_categorical_names() -> None:
+    data = {
+        "x": np.arange(4.0),
+        "when": np.array(["2020-01-01"] * 4, dtype="datetime64[D]"),
+        "code": np.arange(4) % 2,
+    }
+    assert list(mon.Profile.from_data(data).columns) == ["x", "code"]  # unsupported: left out
+    with pytest.raises(InvalidInputError, match=r"'when' has unsupported type datetime64\[D\]"):
+        mon.Profile.from_data(data, columns=["when"])
+    p = mon.Profile.from_data(data, columns=["code"], categorical=["code"])
+    assert list(p.columns) == ["code"] and p.columns["code"].kind == "categorical"
+    with pytest.raises(
+        InvalidInputError, match=r"`categorical` names \['zz'\], which is not in the data"
+    ):
+        mon.Profile.from_data(data, categorical=["zz"])
+    with pytest.raises(
+        InvalidInputError,
+        match=r"`categorical` names \['x'\], which is not profiled; profiled columns",
+    ) as info:
+        mon.Profile.from_data(data, columns=["code"], categorical=["x"])
+    assert info.value.details == {"unknown": ["x"], "available": ["code"]}
