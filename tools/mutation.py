@@ -79,6 +79,9 @@ def _workspace(module: str, tests: list[str]) -> Path:
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-m", "not no_mutation"],
         "do_not_mutate_patterns": MESSAGE_LINES,
+        # mutmut's default (1 s of CPU over 15x the test's time) kills a mutant whose forked test
+        # merely imports something the warm-up did not: a false kill. 10 s catches real hangs.
+        "timeout_constant": 10.0,
     }
     body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in config.items())
     (ws / "pyproject.toml").write_text(f"{pyproject}\n\n[tool.mutmut]\n{body}\n")
