@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mloop.errors import (
+    AlreadyExistsError,
     ConflictError,
     InvalidInputError,
     MloopError,
@@ -354,6 +355,13 @@ class BackgroundWriter:
                 self.points_written += p.points
                 self.batches_written += 1
                 return
+            except AlreadyExistsError:
+                if self._new_run is None:
+                    raise
+                # The run's id is this process's own uuid4: an earlier attempt that failed after
+                # its commit (a dropped connection) wrote it. Write the batch into it.
+                self._new_run = self._create_record = None
+                return self._write(p)
             except (InvalidInputError, ConflictError) as exc:
                 # run.log validates, so this is rare (a param that conflicts with a resumed run's
                 # value, a limit of one backend): write the batch item by item; keep what is refused.

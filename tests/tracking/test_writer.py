@@ -1,0 +1,174 @@
+"""The background writer, unit by unit: packing, heartbeats, reopening the store, refused creations,
+the flusher's scheduling and what ``stop`` reports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import mloop
+from mloop.config import Settings
+from mloop.errors import InvalidInputError, StoreUnavailableError
+from mloop.store import SqlStore
+from mloop.tracking import count_quarantined
+from mloop.tracking._spool import SpoolWriter
+from mloop.tracking._writer import BackgroundWriter, Pending, pack_entries
+
+
+def test_pack_entries_groups_points_by_key_in_order() -> None:
+    entries = [(0, 10, {"a": 1.0, "b": 2}), (1, 11, {"a": 3.0}), (5, 12, {"b": -4.5})]
+    series, points, bad = pack_entries(entries)
+    assert points == 4 and bad == [] and list(series) == ["a", "b"]
+    assert series["a"].steps.tolist() == [0, 1] and series["a"].timestamps.tolist() == [10, 11]
+    assert series["a"].values.tolist() == [1.0, 3.0]
+    assert series["b"].steps.tolist() == [0, 5] and series["b"].values.tolist() == [2.0, -4.5]
+    assert series["b"].values.dtype == np.float64 and series["b"].steps.dtype == np.int64
+
+
+def test_pack_entries_keeps_what_packs_and_reports_the_rest() -> None:
+    entries = [
+        (0, 10, {"a": 1.0, "c": 10**400}),
+        (1, 11, {"a": 2.0, "c": 3.0}),
+        (2, 12, {"d": "x"}),
+    ]
+    series, points, bad = pack_entries(entries)
+    assert points == 3 and list(series) == ["a", "c"]
+    assert series["c"].steps.tolist() == [1] and series["c"].values.tolist() == [3.0]
+    assert [(k, step, ts) for k, step, ts, _v, _why in bad] == [("c", 0, 10), ("d", 2, 12)]
+    assert "too large for a float64" in bad[0][4] and bad[1][3] == "x"
+
+
+def test_pending_is_truthy_only_with_data() -> None:
+    assert not Pending()
+    assert not Pending(status="finished")
+    assert Pending(params={"a": "1"}) and Pending(tags={"a": "1"})
+
+
+def test_heartbeats_are_written_while_the_run_is_live(tmp_path: Path) -> None:
+    s = Settings.from_env({}, home=tmp_path / "h", flush_interval_s=0.05, heartbeat_s=0.2)
+    store = SqlStore(s.store_uri)
+    try:
+        run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
+        run.log({"m": 1.0})
+        run.flush()
+        first = store.get_run(run.id).heartbeat_ms
+        deadline = time.monotonic() + 10
+        while store.get_run(run.id).heartbeat_ms == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.get_run(run.id).heartbeat_ms > first  # type: ignore[operator]
+        run.finish()
+    finally:
+        store.close()
+
+
+class _Factory:
+    """A store that cannot be opened for the first ``fails`` attempts."""
+
+    def __init__(self, uri: str, fails: int) -> None:
+        self.uri, self.fails, self.calls = uri, fails, 0
+
+    def __call__(self) -> SqlStore:
+        self.calls += 1
+        if self.calls <= self.fails:
+            raise StoreUnavailableError("not yet")
+        return SqlStore(self.uri)
+
+
+def test_a_missing_store_is_reopened_at_most_every_10_s(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'x.db'}"
+    factory = _Factory(uri, fails=1)
+    w = BackgroundWriter(None, "a" * 32, SpoolWriter(tmp_path / "spool"), store_factory=factory)
+    assert w._ensure_store() is None and factory.calls == 1
+    assert w._ensure_store() is None and factory.calls == 1  # not again within 10 s
+    w._next_open_try = time.monotonic() - 0.001
+    store = w._ensure_store()
+    assert isinstance(store, SqlStore) and factory.calls == 2
+    assert w._ensure_store() is store and factory.calls == 2
+    store.close()
+    assert BackgroundWriter(None, "b" * 32, SpoolWriter(tmp_path))._ensure_store() is None
+
+
+def test_a_run_already_written_by_an_attempt_that_seemed_to_fail_gets_its_batch(
+    tmp_path: Path,
+) -> None:
+    s = Settings.from_env({}, home=tmp_path / "h", flush_interval_s=3600)
+    store = SqlStore(s.store_uri)
+    try:
+        run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
+        # As if the first write had committed the run and then lost its connection.
+        store.create_run(store.get_or_create_project("p").id, run_id=run.id, name="first")
+        run.log({"m": 1.0})
+        run.finish()
+        got = store.get_run(run.id)
+        assert got.status == "finished" and got.metrics["m"].last == 1.0 and got.name == "first"
+        assert count_quarantined(s.spool_dir) == 0 and not list(s.spool_dir.glob("*.jsonl"))
+    finally:
+        store.close()
+
+
+class _RefusesRuns(SqlStore):
+    def _do_log_batch(self, run_id: str, **kw: Any) -> bool:
+        if kw.get("new_run") is not None:
+            raise InvalidInputError("run name refused by this backend")
+        return super()._do_log_batch(run_id, **kw)
+
+
+def test_a_run_the_store_refuses_to_create_is_kept_and_said(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = Settings.from_env({}, home=tmp_path / "h", flush_interval_s=3600)
+    store = _RefusesRuns(s.store_uri)
+    try:
+        run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
+        run.log({"m": 1.0})
+        run.finish()
+        err = capsys.readouterr().err
+        assert f"run {run.id}: run name refused by this backend" in err
+        # The creation, then the batch and the status that had no run to go to: kept, not lost.
+        assert count_quarantined(s.spool_dir) == 3
+        kept = "".join(f.read_text() for f in (s.spool_dir / "quarantine").glob("*.jsonl"))
+        assert kept.count('"op":"create_run"') == 1 and kept.count('"op":"log_batch"') == 2
+    finally:
+        store.close()
+
+
+class _RefusesTag(SqlStore):
+    def _do_log_batch(self, run_id: str, **kw: Any) -> bool:
+        if "bad" in (kw.get("tags") or {}):
+            raise InvalidInputError("tag 'bad' refused")
+        return super()._do_log_batch(run_id, **kw)
+
+
+def test_a_refused_item_alone_keeps_the_status_written(tmp_path: Path) -> None:
+    s = Settings.from_env({}, home=tmp_path / "h", flush_interval_s=3600)
+    store = _RefusesTag(s.store_uri)
+    try:
+        run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
+        run.flush()  # the run exists
+        run.set_tags({"bad": "1"})
+        run.finish("failed")  # the last batch is only the refused tag and the status
+        got = store.get_run(run.id)
+        assert got.status == "failed" and "bad" not in got.tags and got.end_ms is not None
+        assert count_quarantined(s.spool_dir) == 1
+        assert run._writer.refused == 1 and run._writer.quarantine_path is not None
+    finally:
+        store.close()
+
+
+def test_stop_reports_whether_everything_was_written_in_time(tmp_path: Path) -> None:
+    s = Settings.from_env({}, home=tmp_path / "h", flush_interval_s=3600)
+    store = SqlStore(s.store_uri)
+    try:
+        run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
+        run.log({"m": 1.0})
+        w = run._writer
+        assert w.stop(timeout_s=30, status="finished", end_ms=5) is True
+        assert w.final_written and w.points_written == 1 and w.batches_written == 1
+        assert w.points_spooled == 0
+        got = store.get_run(run.id)
+        assert got.status == "finished" and got.end_ms == 5
+    finally:
+        store.close()
