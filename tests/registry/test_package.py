@@ -692,6 +692,7 @@ def test_manifest_pointing_the_loader_at_an_unverified_file_is_refused(
 # ----------------------------------------------------------------------------- version warnings, exactly
 
 
+@pytest.mark.no_mutation  # inspects the warning's frame
 def test_version_warnings_point_at_the_caller(tmp_path: Path, recording: _Recording) -> None:
     save_model([1.0], tmp_path / "m", flavor="test_recording")
     _edit_manifest(tmp_path / "m", framework_version="0.9", trusted_only=True, python_version="2.7")
