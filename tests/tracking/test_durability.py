@@ -158,6 +158,7 @@ WORKER = textwrap.dedent(
 
 
 @pytest.mark.slow
+@pytest.mark.no_mutation  # mloop runs in a child process, which never sees a mutant
 def test_four_processes_logging_into_one_sqlite_store(tmp_path: Path) -> None:
     env = {**os.environ, "MLOOP_HOME": str(tmp_path / "h")}
     env.pop("MLOOP_STORE_URI", None)
@@ -194,6 +195,7 @@ def test_four_processes_logging_into_one_sqlite_store(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.no_mutation  # mloop runs in a child process, which never sees a mutant
 def test_killed_process_reads_killed_once_heartbeat_lapses(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
@@ -220,6 +222,7 @@ def test_killed_process_reads_killed_once_heartbeat_lapses(tmp_path: Path) -> No
     store.close()
 
 
+@pytest.mark.no_mutation  # mloop runs in a child process, which never sees a mutant
 def test_interpreter_exit_flushes_and_finishes(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
@@ -241,6 +244,7 @@ def test_interpreter_exit_flushes_and_finishes(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.no_mutation  # mloop runs in a child process, which never sees a mutant
 def test_uncaught_exception_at_exit_marks_run_failed(tmp_path: Path) -> None:
     script = "import mloop\nmloop.init(project='exit', system_metrics=False)\nmloop.log({'x': 1.0})\nprint(mloop.active_run().id, flush=True)\nraise SystemExit(1) if False else ValueError('boom')\n"
     env = {**os.environ, "MLOOP_HOME": str(tmp_path / "h")}

@@ -154,6 +154,7 @@ def test_retry_quarantined_applies_what_can_be_applied_now(home: Path, store_uri
     assert len(store.get_metric_history(rid, "m")) == 2
 
 
+@pytest.mark.no_mutation  # mloop runs in a child process, which never sees a mutant
 def test_store_unreachable_keeps_the_spool_and_quarantines_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
