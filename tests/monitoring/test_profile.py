@@ -276,6 +276,7 @@ def test_a_column_without_finite_values(max_exact: int) -> None:
     assert col.is_exact and col.rank_error() == 0.0 and col.n_unique == 0
     assert col.edges.size == 0 and col.bin_counts.tolist() == [0]
     assert col.expanded().size == 0 and col.sample().n == 0
+    assert col.weights is not None and col.weights.dtype == np.int64
     assert p.summary()["columns"]["x"] == {
         "kind": "numeric",
         "n": 0,
@@ -443,6 +444,12 @@ def test_integer_counting_is_used_only_for_a_modest_range(
         assert col.weights is not None and col.weights.tolist() == [9, 1]
         assert col.values is not None and col.values.tolist() == [0.0, float(top)]
         assert sizes == ([top + 1] if top == 1064 else [])
+    for kind, max_exact in ((np.uint16, 10), (np.int32, 1_000_000)):  # max_exact = size: exact
+        sizes.clear()
+        k = np.array([0] * 9 + [1064], dtype=kind)
+        col = _num(mon.Profile.from_data({"k": k}, max_exact=max_exact), "k")
+        assert col.is_exact and col.weights is not None and col.weights.tolist() == [9, 1]
+        assert sizes == [1065]
     sizes.clear()
     big = _num(mon.Profile.from_data({"k": np.array([-(10**12), 10**12, 10**12])}), "k")
     assert big.min == -1e12 and big.max == 1e12 and sizes == []
@@ -536,6 +543,16 @@ def test_merge_with_an_empty_column_keeps_the_other_side() -> None:
     both_empty = _num(empty.merge(empty), "x")
     assert both_empty.is_exact and (both_empty.n, both_empty.n_missing) == (0, 10)
     assert (both_empty.min, both_empty.max, both_empty.mean) == (None, None, 0.0)
+    # a profile built by hand with a negative max_exact: two empty columns still merge exactly
+    odd = mon.Profile(empty.columns, 5, max_exact=-1)
+    assert _num(odd.merge(odd), "x").is_exact and _num(odd.merge(odd), "x").n == 0
+    # one value, sketched (max_exact=0), with an empty side: one value, sketched
+    one = mon.Profile.from_data({"x": np.array([np.nan, 4.0])}, max_exact=0)
+    nothing = mon.Profile.from_data({"x": np.array([np.nan])}, max_exact=0)
+    for merged in (one.merge(nothing), nothing.merge(one)):
+        col = _num(merged, "x")
+        assert not col.is_exact and (col.n, col.n_missing, col.mean, col.m2) == (1, 2, 4.0, 0.0)
+        assert col.sample().values.tolist() == [4.0]
 
 
 def test_merge_stays_exact_up_to_max_exact() -> None:
@@ -670,3 +687,35 @@ def test_column_selection_and_categorical_names() -> None:
     ) as info:
         mon.Profile.from_data(data, columns=["code"], categorical=["x"])
     assert info.value.details == {"unknown": ["x"], "available": ["code"]}
+
+
+def test_sketched_value_counts_probe_the_first_rows_before_sorting_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # np.unique sorts; a sketched column (millions of values) is only sorted in full when its
+    # first 10,000 values do not already hold every distinct value
+    sizes: list[int] = []
+    real = np.unique
+
+    def spy(x: np.ndarray, *args: object, **kwargs: object) -> object:
+        sizes.append(int(np.asarray(x).size))
+        return real(x, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(np, "unique", spy)
+    rng = np.random.default_rng(6)
+    cases = [
+        (rng.integers(0, 5, 30_000).astype(float), [10_000], 5),
+        (np.full(30_000, 2.5), [10_000], 1),
+        (np.concatenate((np.full(10_000, 1.0), np.full(5, 9.0))), [10_000, 10_005], 2),
+        (np.concatenate((np.full(10_000, 1.0), np.full(5, -9.0))), [10_000, 10_005], 2),
+        (np.arange(30_000.0), [10_000], None),
+    ]
+    for x, calls, distinct in cases:
+        sizes.clear()
+        col = _num(mon.Profile.from_data({"x": x}, max_exact=100, bins=1), "x")
+        assert sizes == calls
+        assert col.n_unique == distinct
+        if distinct is not None:
+            values, counts = real(x, return_counts=True)
+            np.testing.assert_array_equal(col.discrete_values, values)
+            np.testing.assert_array_equal(col.discrete_counts, counts)

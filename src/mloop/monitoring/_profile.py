@@ -120,7 +120,7 @@ class NumericProfile:
         """The reference distribution: exact values, or the sketch's weighted items."""
         if self.values is not None:
             return SortedSample(self.values, self.weights)
-        if self.sketch is None or self.n == 0:
+        if self.sketch is None:
             return SortedSample(np.empty(0))
         items = np.array(list(self.sketch), dtype=np.float64).reshape(-1, 2)
         order = np.argsort(items[:, 0], kind="stable")
@@ -160,7 +160,7 @@ def summarize_numeric(values: np.ndarray) -> tuple[SortedSample, int, int]:
     Complete integer columns with a modest range are counted with ``np.bincount`` (one linear pass,
     giving distinct values and multiplicities); everything else is sorted once.
     """
-    if values.dtype.kind in "iu" and values.size:
+    if values.dtype.kind in ("i", "u") and values.size:
         lo, hi = int(values.min()), int(values.max())
         if hi - lo <= 4 * values.size + 1024:
             counts = np.bincount((values - lo).astype(np.intp, copy=False))
@@ -186,7 +186,7 @@ def _exact_numeric(
     mean = float(np.dot(uniq, counts) / n) if n else 0.0
     m2 = float(np.dot((uniq - mean) ** 2, counts)) if n else 0.0
     edges = quantile_edges(canonical, bins)
-    rle = uniq.size <= n // 2
+    rle = 2 * uniq.size <= n  # at most half as many distinct values as values
     small = uniq.size <= DISCRETE_MAX
     values = uniq if rle else (sample.values if sample.weights is None else canonical.expand())
     return NumericProfile(
@@ -236,7 +236,7 @@ def profile_numeric(
     values: np.ndarray, *, source: str, bins: int, max_exact: int, sketch_k: int
 ) -> NumericProfile:
     """Profile one numeric column (float64, NaN = missing)."""
-    if values.dtype.kind in "iu" and values.size <= max_exact:
+    if values.dtype.kind in ("i", "u") and values.size <= max_exact:
         sample, n_missing, n_inf = summarize_numeric(values)
         return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
     values = values.astype(np.float64, copy=False)
@@ -289,7 +289,7 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
     n = a.n + b.n
     source = a.source if a.source == b.source else "float"
     n_missing, n_inf = a.n_missing + b.n_missing, a.n_inf + b.n_inf
-    if a.is_exact and b.is_exact and n <= p.max_exact:
+    if n == 0 or (a.is_exact and b.is_exact and n <= p.max_exact):
         s = np.sort(np.concatenate((a.expanded(), b.expanded())), kind="stable")
         return _exact_numeric(
             SortedSample(s), source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins
@@ -300,9 +300,10 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
             sketch.merge(part.sketch)
         elif part.n:
             sketch.update(part.expanded())
-    delta = (b.mean - a.mean) if n else 0.0
-    mean = (a.mean * a.n + b.mean * b.n) / n if n else 0.0
-    m2 = a.m2 + b.m2 + (delta * delta * a.n * b.n / n if n else 0.0)
+    # n >= 1 from here on
+    delta = b.mean - a.mean
+    mean = (a.mean * a.n + b.mean * b.n) / n
+    m2 = a.m2 + b.m2 + delta * delta * a.n * b.n / n
     if a.edges.shape == b.edges.shape and np.array_equal(a.edges, b.edges):
         edges, counts = a.edges, a.bin_counts + b.bin_counts
     else:  # different bins: re-derive them from the merged sketch (counts within eps * n)
