@@ -714,6 +714,7 @@ def test_every_kind_of_problem_is_reported_once_per_column_in_signature_order() 
             ColSpec("holes", "float64"),
             ColSpec("big", "float64"),
             ColSpec("ok", "int64"),
+            ColSpec("late", "string"),  # after each kind of problem, the next column is checked
         ]
     )
     frame = pd.DataFrame(
@@ -733,6 +734,7 @@ def test_every_kind_of_problem_is_reported_once_per_column_in_signature_order() 
         "column 'typed' must be int64; got float64",
         "column 'holes' is not nullable but 1 of 2 rows are missing (None/NaN)",
         f"column 'big' must be float64; got int64 {_BEYOND}",
+        "column 'late' is missing (expected string)",
         "columns ['extra2', 'extra1'] are not in the signature (strict mode)",
     ]
     assert str(e.value) == "Input does not match the model signature: " + "; ".join(messages) + "."
@@ -741,12 +743,12 @@ def test_every_kind_of_problem_is_reported_once_per_column_in_signature_order() 
         {"column": "typed", "problem": "dtype", "expected": "int64", "received": "float64", "message": messages[1]},
         {"column": "holes", "problem": "nulls", "expected": "float64", "count": 1, "message": messages[2]},
         {"column": "big", "problem": "dtype", "expected": "float64", "received": "int64", "message": messages[3]},
-        {"column": "extra2", "problem": "extra", "columns": ["extra2", "extra1"], "message": messages[4]},
+        {"column": "late", "problem": "missing", "expected": "string", "message": messages[4]},
+        {"column": "extra2", "problem": "extra", "columns": ["extra2", "extra1"], "message": messages[5]},
     ]  # fmt: skip
 
 
-@pytest.mark.no_mutation
-def test_extra_columns_warn_at_the_callers_line_and_strict_needs_extras_to_fail() -> None:
+def test_extra_columns_are_dropped_with_a_warning_and_strict_needs_extras_to_fail() -> None:
     import warnings
 
     sig = Schema([ColSpec("a", "int64")])
@@ -756,11 +758,18 @@ def test_extra_columns_warn_at_the_callers_line_and_strict_needs_extras_to_fail(
     assert list(out.columns) == ["a"]
     (w,) = record
     assert str(w.message) == "Dropped columns ['z', 'y'] that are not in the model signature."
-    assert w.filename == __file__  # stacklevel points at the caller
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert validate_input(frame[["a"]], sig, strict=True) is not None
+        assert list(validate_input(frame[["a"]], sig, strict=True).columns) == ["a"]
         assert list(validate_input(frame[["a"]], sig).columns) == ["a"]
+
+
+@pytest.mark.no_mutation  # inspects the caller's frame, which mutmut's trampolines change
+def test_the_extra_columns_warning_points_at_the_callers_line() -> None:
+    sig = Schema([ColSpec("a", "int64")])
+    with pytest.warns(ExtraColumnsWarning) as record:
+        validate_input(pd.DataFrame({"a": [1], "b": [2]}), sig)
+    assert [w.filename for w in record] == [__file__]  # stacklevel=2
 
 
 def test_validate_takes_a_bare_schema_and_refuses_non_tables() -> None:
