@@ -251,7 +251,7 @@ def profile_numeric(
     sketch = _new_sketch(sketch_k)
     sketch.update(finite)
     ranks = np.floor(np.arange(1, bins) / bins * (n - 1)).astype(np.int64)
-    edges = np.unique(np.partition(finite, ranks)[ranks]) if bins > 1 else np.empty(0)
+    edges = np.unique(np.partition(finite, ranks)[ranks])  # bins == 1: no ranks, no edges
     small = _small_value_counts(finite)
     mean = float(np.mean(finite))
     return NumericProfile(
