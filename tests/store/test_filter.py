@@ -290,6 +290,9 @@ def test_error_message_names_position_expectation_token_and_filter() -> None:
         # identifiers
         ("foo.bar = 1", 0, "metrics., params., tags. or attributes.", "foo."),
         ("metrics.> 1", 8, "a key after 'metrics.'", ">"),
+        ("tags.`` = 'x'", 5, "a non-empty key after 'tags.'", "``"),
+        ("params.'' = 'x'", 7, "a non-empty key after 'params.'", "''"),
+        ('metrics."" > 1', 8, "a non-empty key after 'metrics.'", '""'),
         ("params.(x) = 'a'", 7, "a key after 'params.'", "("),
         ("metrics.a.> 1", 10, "the rest of the key after 'a.'", ">"),
         ("metrics.a. > 1", 11, "the rest of the key after 'a.'", ">"),
@@ -352,6 +355,12 @@ def test_error_message_names_position_expectation_token_and_filter() -> None:
         ("$", 0, "a name, a value or an operator", "$"),
         ("émetrics.acc > 1", 0, "a name, a value or an operator", "é"),
         ("params.a = 'abc", 11, "a closing ' for the quote opened here", "'abc"),
+        (
+            "params.a = 'abc AND metrics.acc > 1",
+            11,
+            "a closing ' for the quote opened here",
+            "'abc AND metrics.acc > 1",
+        ),
         ('params.a = "abc', 11, 'a closing " for the quote opened here', '"abc'),
         ("params.a = 'it\\'s", 11, "a closing ' for the quote opened here", "'it\\'s"),
         ("params.`a = 'x'", 7, "a closing ` for the quote opened here", "`a = 'x'"),

@@ -176,6 +176,8 @@ class _Parser:
         key_tok = self.next(f"a key after '{tok.text}.'")
         if key_tok.kind in ("backquoted", "string"):
             key = _unquote(key_tok)
+            if not key:
+                raise self.error(key_tok.pos, f"a non-empty key after '{tok.text}.'", key_tok.text)
         elif _is_key_part(key_tok):
             key = key_tok.text
             # keys may contain dots (metrics.val.acc, metrics.layer.0.norm)
