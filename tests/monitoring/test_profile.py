@@ -237,6 +237,11 @@ def test_from_data_validation() -> None:
         InvalidInputError, match=r"`columns` names \['y'\], which is not in the data"
     ):
         mon.Profile.from_data({"x": [1.0]}, columns=["y"])
+    # only the profiled columns are read: another column's shape does not matter
+    ragged = {"x": np.arange(3.0), "y": np.arange(2.0)}
+    assert list(mon.Profile.from_data(ragged, columns=["x"]).columns) == ["x"]
+    with pytest.raises(InvalidInputError, match="same length"):
+        mon.Profile.from_data(ragged)
 
 
 def test_integer_columns_counted_directly_match_floats() -> None:

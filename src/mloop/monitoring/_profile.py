@@ -123,7 +123,8 @@ class NumericProfile:
         if self.sketch is None:
             return SortedSample(np.empty(0))
         items = np.array(list(self.sketch), dtype=np.float64).reshape(-1, 2)
-        order = np.argsort(items[:, 0], kind="stable")
+        # any kind: only items of equal value may change places (the same weighted sample)
+        order = np.argsort(items[:, 0], kind="stable")  # pragma: no mutate - equal values swap
         return SortedSample(items[order, 0], items[order, 1].astype(np.int64))
 
     def expanded(self) -> np.ndarray:
@@ -163,13 +164,16 @@ def summarize_numeric(values: np.ndarray) -> tuple[SortedSample, int, int]:
     if values.dtype.kind in ("i", "u") and values.size:
         lo, hi = int(values.min()), int(values.max())
         if hi - lo <= 4 * values.size + 1024:
-            counts = np.bincount((values - lo).astype(np.intp, copy=False))
+            offsets = values - lo
+            # copy=False only spares a copy when the offsets are already intp
+            counts = np.bincount(offsets.astype(np.intp, copy=False))  # pragma: no mutate - memory
             present = np.flatnonzero(counts)
             sample = SortedSample(
                 (present + lo).astype(np.float64), counts[present].astype(np.int64)
             )
             return sample, 0, 0
-    s, n_missing, n_inf = prepare_numeric(values.astype(np.float64, copy=False))
+    floats = values.astype(np.float64, copy=False)  # pragma: no mutate - copy= saves memory only
+    s, n_missing, n_inf = prepare_numeric(floats)
     return SortedSample(s), n_missing, n_inf
 
 
@@ -229,7 +233,10 @@ def _small_value_counts(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray] | N
         if uniq.size > DISCRETE_MAX:
             return None
         probe, idx = uniq, np.searchsorted(uniq, finite)
-    return probe, np.bincount(idx, minlength=probe.size).astype(np.int64)
+    # every index occurs (probe holds only values of `finite`), so minlength changes nothing;
+    # it keeps the counts aligned with probe should that ever change
+    counts = np.bincount(idx, minlength=probe.size)  # pragma: no mutate - every index occurs
+    return probe, counts.astype(np.int64)
 
 
 def profile_numeric(
@@ -239,7 +246,7 @@ def profile_numeric(
     if values.dtype.kind in ("i", "u") and values.size <= max_exact:
         sample, n_missing, n_inf = summarize_numeric(values)
         return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
-    values = values.astype(np.float64, copy=False)
+    values = values.astype(np.float64, copy=False)  # pragma: no mutate - copy= saves memory only
     is_finite = np.isfinite(values)
     n = int(np.count_nonzero(is_finite))
     if n <= max_exact:
@@ -290,7 +297,10 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
     source = a.source if a.source == b.source else "float"
     n_missing, n_inf = a.n_missing + b.n_missing, a.n_inf + b.n_inf
     if n == 0 or (a.is_exact and b.is_exact and n <= p.max_exact):
-        s = np.sort(np.concatenate((a.expanded(), b.expanded())), kind="stable")
+        # "stable" (timsort) merges the two sorted runs in linear time; every kind gives the same
+        # sorted values (only the order of -0.0 and 0.0 could differ)
+        parts = np.concatenate((a.expanded(), b.expanded()))
+        s = np.sort(parts, kind="stable")  # pragma: no mutate - same values, any sort kind
         return _exact_numeric(
             SortedSample(s), source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins
         )
