@@ -596,6 +596,9 @@ _INT64_EDGES = [
     ([0, 2**54], False),  # float64 holds 2**54, but the rule is the range, not the value
     ([-(2**63)], False),  # abs() wraps here: it must still be refused
     ([2**63 - 1], False),
+    ([-(2**53) - 1, 0], False),  # each bound is checked, whatever the other values
+    ([-(2**53), 2**53 + 1], False),
+    ([5, -(2**63)], False),
 ]
 
 
@@ -666,6 +669,8 @@ def test_empty_and_missing_ints_into_float64() -> None:
     assert out["x"][1] == 5.0
     empty = validate_input(pd.DataFrame({"x": np.array([], dtype=np.int64)}), nullable)
     assert empty["x"].dtype == np.float64 and len(empty) == 0
+    empty = validate_input(pa.table({"x": pa.array([], pa.int64())}), nullable, to="dict")
+    assert empty["x"].dtype == np.float64 and len(empty["x"]) == 0
     tensor = validate_input(
         np.zeros((0, 2), dtype=np.int64), Schema([TensorSpec("float64", (-1, 2))])
     )
