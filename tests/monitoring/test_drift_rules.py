@@ -373,11 +373,14 @@ def test_unsupported_current_column_is_an_error_of_that_column() -> None:
             col = report.columns[name]
             assert (col.status, col.drifted, col.kind, col.method) == ("error", False, kind, "auto")
             assert (col.threshold, col.n_reference, col.statistic) == (0.0, 200, None)
-            assert f"column {name!r} has unsupported type datetime64[D]" in col.message
+            assert col.message == (
+                f"column {name!r} has unsupported type datetime64[D] in the current data"
+            )
     forced = mon.drift_report(ref, {"x": dates, "c": dates}, methods="psi").columns["x"]
     assert (forced.method, forced.threshold) == ("psi", 0.1)
-    with pytest.raises(InvalidInputError, match="no columns to compare"):
+    with pytest.raises(InvalidInputError) as err:
         mon.drift_report({"d": dates}, {"d": dates})
+    assert str(err.value) == "there are no columns to compare (none of a supported type)."
 
 
 def test_missing_column_threshold_and_counts() -> None:
@@ -406,7 +409,10 @@ def test_profile_numeric_column_listed_as_categorical_is_an_error() -> None:
     report = mon.drift_report(profile, data, categorical=["x"])
     col = report.columns["x"]
     assert (col.status, col.kind) == ("error", "numeric")
-    assert "rebuild the profile with categorical=[...]" in col.message
+    assert col.message == (
+        "column 'x' is numeric in the reference profile but listed as categorical; "
+        "rebuild the profile with categorical=[...]"
+    )
     assert report.columns["y"].status == "ok"
     as_cat = mon.drift_report(data, data, categorical=["x"]).columns["x"]
     assert (as_cat.kind, as_cat.status) == ("categorical", "ok")
@@ -427,7 +433,7 @@ def test_sketched_reference_bounds_and_raw_methods() -> None:
     }
     for method, (statistic, bound) in exact.items():
         col = mon.drift_report(profile, {"x": cur}, methods=method).columns["x"]
-        assert f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact" in col.message
+        assert col.message == f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact"
         assert abs(col.statistic - statistic) <= bound, method  # type: ignore[operator]
     exact_profile = mon.drift_report(mon.Profile.from_data({"x": ref}), {"x": cur}, methods="ks")
     assert exact_profile.columns["x"].message == ""
@@ -526,3 +532,117 @@ def test_infinite_p_value_is_an_error() -> None:
     assert col.message == "ks is undefined for these samples (got inf); note"
     col = _verdict("x", "numeric", "psi", 0.1, (math.nan, None), 10, 10, None, [])
     assert (col.status, col.drifted) == ("error", False)
+
+
+_METHODS = (
+    "['auto', 'ks', 'wasserstein', 'energy', 'cramer_von_mises', 'anderson', 'chisquare', 'z', "
+    "'jensenshannon', 'psi', 'kl', 'hellinger', 'tv']"
+)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"drift_share": 1.01}, "`drift_share` must be a float in (0, 1]; got 1.01."),
+        ({"min_samples": 1.5}, "`min_samples` must be an int >= 1; got 1.5."),
+        ({"missing": "keep"}, "`missing` must be 'drop' or 'bin'; got 'keep'."),
+        ({"n_jobs": 1.0}, "`n_jobs` must be an int >= 1; got 1.0."),
+        ({"thresholds": math.nan}, "threshold for 'x' must be a finite float >= 0; got nan."),
+        ({"thresholds": {"c": "0.1"}}, "threshold for 'c' must be a finite float >= 0; got '0.1'."),
+        (
+            {"methods": {"x": "nope"}},
+            f"unknown drift method 'nope' for column 'x'; expected one of {_METHODS}.",
+        ),
+        (
+            {"methods": {"x": "ks", "nope": "ks"}},
+            "`methods` names ['nope'], which is not compared; compared columns: ['x', 'c']. "
+            "Pass names from that list.",
+        ),
+        (
+            {"thresholds": {"nope": 0.1}},
+            "`thresholds` names ['nope'], which is not compared; compared columns: ['x', 'c']. "
+            "Pass names from that list.",
+        ),
+        (
+            {"columns": ["x"], "categorical": ["c"]},
+            "`categorical` names ['c'], which is not compared; compared columns: ['x']. "
+            "Pass names from that list.",
+        ),
+        (
+            {"columns": ["nope"]},
+            "`columns` names ['nope'], which is not in the reference data; it has 2 columns: "
+            "['x', 'c']. Pass names from that list.",
+        ),
+    ],
+)
+def test_error_messages(kwargs: dict, message: str) -> None:
+    rng = np.random.default_rng(31)
+    data = {"x": rng.normal(size=100), "c": rng.choice(["a", "b"], size=100)}
+    with pytest.raises(InvalidInputError) as err:
+        mon.drift_report(data, data, **kwargs)
+    assert str(err.value) == message
+    if "columns" not in kwargs:  # the same check against a profile names the profile
+        with pytest.raises(InvalidInputError) as err:
+            mon.drift_report(mon.Profile.from_data(data), data, **kwargs)
+        assert str(err.value) == message
+    with pytest.raises(InvalidInputError) as err:
+        mon.drift_report(mon.Profile.from_data(data), data, columns=["nope"])
+    assert str(err.value) == (
+        "`columns` names ['nope'], which is not in the reference profile; it has 2 columns: "
+        "['x', 'c']. Pass names from that list."
+    )
+
+
+def test_column_messages() -> None:
+    rng = np.random.default_rng(32)
+    ref = {"x": rng.normal(size=200), "c": rng.choice(["a", "b"], size=200)}
+    few = {"x": rng.normal(size=10), "c": rng.choice(["a", "b"], size=10)}
+    report = mon.drift_report(ref, few)
+    assert report.columns["x"].message == (
+        "200 reference and 10 current finite values; at least min_samples=30 needed in each"
+    )
+    assert report.columns["c"].message == (
+        "200 reference and 10 current non-missing values; at least min_samples=30 needed in each"
+    )
+    wrong = mon.drift_report(ref, ref, methods={"c": "wasserstein"}).columns["c"]
+    assert (wrong.status, wrong.message) == (
+        "error",
+        "wasserstein needs a numeric column; 'c' is categorical",
+    )
+    mismatch = mon.drift_report(ref, {"x": ref["c"], "c": ref["c"]}).columns["x"]
+    assert mismatch.message == (
+        "column 'x' is numeric in the reference but holds string values in the current data; "
+        "pass categorical=['x'] to compare both as categories"
+    )
+    gone = mon.drift_report(ref, {"c": ref["c"]}).columns["x"]
+    assert gone.message == "column 'x' is not in the current data"
+    profile = mon.Profile.from_data({"x": np.arange(3000.0)}, max_exact=100)
+    raw = mon.drift_report(profile, {"x": np.arange(50.0)}, methods="cvm").columns["x"]
+    assert raw.message == (
+        "cramer_von_mises needs the exact reference values; the profile of 'x' holds a sketch "
+        "(build it with a larger `max_exact`)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ref_values", "source", "labels", "other_numbers"),
+    [
+        (np.tile([1, 2], 100), "integer", ["1", "2"], np.tile([1.0, 2.0], 100)),
+        (np.tile([1.0, 2.0], 100), "float", ["1", "2"], np.tile([1, 2], 100)),
+        (np.tile([True, False], 100), "boolean", ["True", "False"], None),
+    ],
+)
+def test_notes_on_labels_of_another_type(
+    ref_values: np.ndarray, source: str, labels: list[str], other_numbers: np.ndarray | None
+) -> None:
+    strings = np.array(labels * 100 + ["new"], dtype=object)
+    col = mon.drift_report({"v": ref_values}, {"v": strings}, categorical=["v"]).columns["v"]
+    assert col.message == (
+        f"1 category not in the reference: 'new'; reference holds {source} values and current "
+        "string values; compared as string labels"
+    )
+    same_kind = mon.drift_report({"v": ref_values}, {"v": ref_values}, categorical=["v"])
+    assert same_kind.columns["v"].message == ""
+    if other_numbers is not None:  # integers and floats are both numbers: no note
+        numbers = mon.drift_report({"v": ref_values}, {"v": other_numbers}, categorical=["v"])
+        assert numbers.columns["v"].message == ""

@@ -139,6 +139,9 @@ def test_binned_distances_refuse_an_empty_sample(fn, smoothing: float) -> None: 
     ]:
         with pytest.raises(InvalidInputError, match="no counted values"):
             fn(ref, cur, smoothing=smoothing, **kw)
+    # One value on each side is a sample.
+    assert fn([5.0], [5.0], smoothing=smoothing) == 0.0
+    assert fn([1, 0], [1, 0], kind="counts", smoothing=smoothing) == 0.0
 
 
 def test_count_vector_defaults_match_the_public_functions() -> None:
@@ -263,6 +266,10 @@ def test_z_test_edges() -> None:
     z, p = stats.z_proportions([30, 0, 10], [20, 0, 20], kind="counts")
     assert (z, p) == pytest.approx(_z_by_hand(np.array([30, 10]), np.array([20, 20])), rel=REL)
     assert z > 0
+    # Two-sided: swapping the samples flips the sign of z, not the p-value.
+    assert stats.z_proportions([20, 0, 20], [30, 0, 10], kind="counts") == pytest.approx(
+        (-z, p), rel=REL
+    )
     # Labels by default, also for numbers: 0 and 1 are two categories (not quantile bins).
     z, p = stats.z_proportions(np.zeros(50), np.r_[np.zeros(25), np.ones(25)])
     assert (z, p) == pytest.approx(_z_by_hand(np.array([50, 0]), np.array([25, 25])), rel=REL)
@@ -368,6 +375,12 @@ def test_ks_methods_forced(seed: int) -> None:
     # The sorted-sample form drift reports call is "auto" by default.
     d, p = stats_ks_sorted(ref, cur)
     assert (d, p) == pytest.approx(stats.ks(ref, cur), rel=1e-12)
+    # Too large for the exact distribution: SciPy's asymptotic fallback, without its warning.
+    rng = np.random.default_rng(seed)
+    big, big_cur = rng.normal(size=200_000), rng.normal(0.01, size=199_999)
+    assert stats.ks(big, big_cur, method="exact") == pytest.approx(
+        tuple(sps.ks_2samp(big, big_cur, method="asymp"))[:2], rel=1e-9, abs=0
+    )
     with pytest.raises(InvalidInputError, match="`method` must be"):
         stats.ks(ref, cur, method="approx")  # type: ignore[arg-type]
 
@@ -376,3 +389,73 @@ def stats_ks_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     from mloop.monitoring.stats._tests import ks_sorted
 
     return ks_sorted(SortedSample(np.sort(ref)), np.sort(cur))
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _message(fn, *args, **kwargs) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInputError) as err:
+        fn(*args, **kwargs)
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        stats.wasserstein,
+        stats.energy_distance,
+        stats.ks,
+        stats.cramer_von_mises,
+        stats.anderson_darling,
+    ],
+)
+def test_raw_sample_messages_name_the_sample(fn) -> None:  # type: ignore[no-untyped-def]
+    what = (
+        "a distance needs at least one"
+        if fn in (stats.wasserstein, stats.energy_distance)
+        else ("a two-sample test needs some")
+    )
+    good = [1.0, 2.0, 3.0, 4.0]
+    assert _message(fn, [np.nan], good) == f"`reference` has no finite values; {what}."
+    assert _message(fn, good, []) == f"`current` has no finite values; {what}."
+    shape = "must be 1-D; got an array of shape (2, 2)."
+    assert _message(fn, np.ones((2, 2)), good) == f"`reference` {shape}"
+    assert _message(fn, good, np.ones((2, 2))) == f"`current` {shape}"
+
+
+def test_statistics_messages() -> None:
+    counts = {"kind": "counts"}
+    assert _message(stats.jensen_shannon, [1, 2], [2, 1], base=1, **counts) == (
+        "`base` must be a float > 1; got 1."
+    )
+    for fn in _BINNED:
+        assert _message(fn, [], [1.0]) == (
+            "`reference` has no counted values (empty, or all missing); a distance needs at least "
+            "one on each side."
+        )
+        assert _message(fn, [1.0], [np.nan]) == (
+            "`current` has no counted values (empty, or all missing); a distance needs at least "
+            "one on each side."
+        )
+    assert _message(stats.psi, [1, 0], [0, 1], smoothing=0, **counts) == (
+        "psi is infinite when a bin is empty on one side only; use `smoothing` > 0."
+    )
+    assert _message(stats.ks, [1.0], [2.0], method="approx") == (
+        "`method` must be 'auto', 'exact' or 'asymp'; got 'approx'."
+    )
+    assert _message(stats.cramer_von_mises, [1.0], [1.0, 2.0]) == (
+        "Cramér-von Mises needs at least 2 finite values in each sample."
+    )
+    assert _message(stats.anderson_darling, [0.0, 2.0], [1.0]) == (
+        "Anderson-Darling needs at least 4 finite values in the two samples together; got 2 + 1."
+    )
+    assert _message(stats.chi_square, [0, 0], [1, 2], **counts) == (
+        "chi-square needs at least one counted value in each sample."
+    )
+    assert _message(stats.z_proportions, [1, 2, 3], [1, 0, 0], **counts) == (
+        "the z-test compares two categories; got 3. Use chi_square instead."
+    )
+    assert _message(stats.z_proportions, [1, 2], [0, 0], **counts) == (
+        "the z-test needs at least one counted value in each sample."
+    )

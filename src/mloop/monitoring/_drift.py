@@ -191,16 +191,17 @@ def _numeric_column(
     requested = opts.methods.get(name, "auto")
     # Numeric columns with few distinct values are compared value by value (Evidently's rule).
     discrete: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-    # Profiles keep exact value counts of columns with <= 20 distinct values; None means more.
+    # Profiles keep exact value counts of columns with <= 20 distinct values (set together, or
+    # neither); without them the column has more distinct values than the rule looks at.
     dv, dc = ref.discrete_values, ref.discrete_counts
-    n_unique = None if dv is None else int(dv.size)
-    if n_unique is not None and n_unique <= AUTO_DISCRETE_MAX and dv is not None and dc is not None:
+    n_unique: int | None = None
+    if dv is not None and dc is not None:
         cur_vals, cur_counts = (
             _runs(cur.values) if cur.weights is None else (cur.values, cur.weights)
         )
         union = np.union1d(dv, cur_vals)
         n_unique = int(union.size)
-        if union.size <= AUTO_DISCRETE_MAX:
+        if n_unique <= AUTO_DISCRETE_MAX:
             r = np.zeros(union.size, dtype=np.int64)
             c = np.zeros(union.size, dtype=np.int64)
             r[np.searchsorted(union, dv)] = dc
@@ -297,7 +298,7 @@ def _categorical_column(
         notes.append(f"reference holds {ref.source} values and current {cur.source} values; "
                      "compared as string labels")  # fmt: skip
     requested = opts.methods.get(name, "auto")
-    n_unique = int(np.count_nonzero((ref_counts + cur_counts) > 0))
+    n_unique = len(labels)  # each label is counted in the reference or the current data
     method = _auto_method("categorical", n_ref, n_unique) if requested == "auto" else requested
     threshold = _threshold(opts, name, method)
     if _SPECS[method].family != "counts":
@@ -409,7 +410,10 @@ def drift_report(
     scaled reference counts, which overstates drift for large samples). Missing and infinite values
     are left out of the statistics (``missing="bin"`` counts missing values as their own bin for the
     binned methods). A column with fewer than ``min_samples`` values on either side gets status
-    ``"insufficient_data"``, never a verdict.
+    ``"insufficient_data"``, never a verdict. A column's ``status`` is ``"ok"`` or ``"drift"`` (a
+    verdict), ``"insufficient_data"``, ``"missing_column"`` (not in ``current``) or ``"error"`` (the
+    method does not apply, or the column cannot be read); its ``method`` is ``"auto"`` and its
+    ``threshold`` 0 when the automatic choice was never made.
 
     Parameters
     ----------
@@ -437,7 +441,8 @@ def drift_report(
     missing : {"drop", "bin"}, default "drop"
         Leave missing values out, or count them as a bin in the binned methods.
     n_jobs : int, optional
-        Columns processed in parallel threads; by default ``min(4, os.cpu_count())``.
+        Columns processed in parallel threads; by default ``min(4, os.cpu_count())``. With 1 (or a
+        single column) every column is processed in the calling thread.
 
     Returns
     -------

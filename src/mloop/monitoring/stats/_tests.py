@@ -81,7 +81,8 @@ def ks(
         Samples; NaN and infinite values are left out.
     method : {"auto", "exact", "asymp"}, default "auto"
         As ``scipy.stats.ks_2samp``: "auto" is exact when both samples have at most 10,000 values,
-        else Smirnov's asymptotic distribution.
+        else Smirnov's asymptotic distribution. Where the exact p-value cannot be computed (very
+        large samples), "exact" falls back to the asymptotic one, as SciPy does, without its warning.
 
     Returns
     -------
@@ -183,8 +184,9 @@ def chi_square_from_counts(
     expected = np.outer(rows, table.sum(axis=0)) / table.sum()
     diff = table - expected
     if correction and k == 2:
-        # Yates' continuity correction, as scipy.stats.chi2_contingency applies for dof == 1.
-        diff = np.sign(diff) * np.maximum(np.abs(diff) - 0.5, 0.0)
+        # Yates' continuity correction, as scipy.stats.chi2_contingency applies for dof == 1 (only
+        # |diff| enters the statistic, so its sign is not kept).
+        diff = np.maximum(np.abs(diff) - 0.5, 0.0)
     stat = float(np.sum(diff * diff / expected))
     return stat, float(sps.chi2.sf(stat, k - 1))
 
