@@ -198,11 +198,14 @@ def test_manifest_listing_a_path_outside_the_package_is_refused(packaged: Path) 
         load_model_dir(packaged)
 
 
-def test_manifest_pointing_outside_the_verified_files_is_refused(tmp_path: Path, data: Any) -> None:
+@pytest.mark.parametrize("code_path", ["../elsewhere", "/tmp", "model.skops", ".."])
+def test_manifest_pointing_outside_the_verified_files_is_refused(
+    tmp_path: Path, data: Any, code_path: str
+) -> None:
     X, y = data
     save_model(LogisticRegression().fit(X, y), tmp_path / "m", input_example=X[:2])
-    _edit_manifest(tmp_path / "m", code_paths=["../elsewhere"])
-    with pytest.raises(ModelIntegrityError, match=r"code path '\.\./elsewhere'"):
+    _edit_manifest(tmp_path / "m", code_paths=[code_path])
+    with pytest.raises(ModelIntegrityError, match=f"code path {re.escape(repr(code_path))}"):
         load_model_dir(tmp_path / "m")
 
 
