@@ -37,8 +37,14 @@ PKG = "src/mloop"
 # left out: the same code runs on SQLite, and a server per mutant would not fit the time budget.
 MODULES: dict[str, list[str]] = {
     "store/_filter.py": ["tests/store", "-k", "not postgres"],
-    "monitoring/stats/_distances.py": ["tests/monitoring/test_stats.py"],
-    "monitoring/stats/_tests.py": ["tests/monitoring/test_stats.py"],
+    "monitoring/stats/_distances.py": [
+        "tests/monitoring/test_stats.py",
+        "tests/monitoring/test_stats_edges.py",
+    ],
+    "monitoring/stats/_tests.py": [
+        "tests/monitoring/test_stats.py",
+        "tests/monitoring/test_stats_edges.py",
+    ],
     "tracking/_spool.py": [
         "tests/tracking/test_spool_replay.py",
         "tests/tracking/test_spool_quarantine.py",
@@ -47,7 +53,10 @@ MODULES: dict[str, list[str]] = {
         "not postgres",
     ],
     "registry/_signature.py": ["tests/registry/test_signature.py"],
-    "monitoring/_drift.py": ["tests/monitoring/test_drift.py"],
+    "monitoring/_drift.py": [
+        "tests/monitoring/test_drift.py",
+        "tests/monitoring/test_drift_rules.py",
+    ],
     "tracking/_writer.py": ["tests/tracking", "-k", "not postgres"],
     "registry/_package.py": ["tests/registry/test_package.py"],
     "monitoring/_profile.py": ["tests/monitoring/test_profile.py"],
