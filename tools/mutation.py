@@ -91,6 +91,9 @@ def _workspace(module: str, tests: list[str]) -> Path:
         # mutmut's default (1 s of CPU over 15x the test's time) kills a mutant whose forked test
         # merely imports something the warm-up did not: a false kill. 10 s catches real hangs.
         "timeout_constant": 10.0,
+        # Fork each mutant from a server that has only collected the tests: forked straight from
+        # a process that ran them, polars' thread pool deadlocks the children.
+        "process_isolation": "forkserver",
     }
     body = "\n".join(f"{k} = {json.dumps(v)}" for k, v in config.items())
     (ws / "pyproject.toml").write_text(f"{pyproject}\n\n[tool.mutmut]\n{body}\n")
