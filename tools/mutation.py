@@ -151,10 +151,22 @@ def equivalent_marks() -> list[str]:
     out = []
     for module in MODULES:
         path = ROOT / PKG / module
-        for i, line in enumerate(path.read_text().splitlines(), 1):
-            if "pragma: no mutate" in line:
-                reason = re.sub(r".*pragma: no mutate\s*[-:—]*\s*", "", line).strip()
-                out.append(f"{PKG}/{module}:{i}: {reason or '(no reason given)'}")
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines, 1):
+            if "pragma: no mutate" not in line:
+                continue
+            reason = re.sub(r".*pragma: no mutate\s*[-:—]*\s*", "", line).strip()
+            j = i - 2
+            comment: list[str] = []
+            while not reason and j >= 0:
+                text = lines[j].strip()
+                if text.startswith("#"):
+                    comment.insert(0, text.lstrip("# "))
+                elif "pragma: no mutate" not in text:  # a run of marked lines shares one comment
+                    break
+                j -= 1
+            reason = reason or " ".join(comment)
+            out.append(f"{PKG}/{module}:{i}: {reason or '(no reason given)'}")
     return out
 
 
