@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -501,23 +502,29 @@ def test_pinned_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
     numpy, arrow = f"numpy=={np.__version__}", f"pyarrow=={pa.__version__}"
     skl = f"scikit-learn=={sklearn.__version__}"
     # names that are not installed are left out; empty names are skipped; no duplicates
-    assert _pinned("scikit-learn", ["", "no-such-dist-mloop", "numpy"], None) == [
+    assert _pinned("scikit-learn", ["", "no-such-dist-mloop", "numpy"]) == [
         skl,
         numpy,
         arrow,
     ]
-    assert _pinned(None, [], {"format": "pandas"}) == [numpy, arrow]
-    assert _pinned(None, [], {"format": "polars"}) == [numpy, arrow, f"polars=={pl.__version__}"]
+    assert _pinned(None, []) == [numpy, arrow]
     monkeypatch.setitem(sys.modules, "pandas", pd)
     monkeypatch.setitem(sys.modules, "polars", pl)
     monkeypatch.setitem(sys.modules, "scipy", scipy)
-    assert _pinned(None, [], None) == [
+    assert _pinned(None, []) == [
         numpy,
         arrow,
         f"pandas=={pd.__version__}",
         f"polars=={pl.__version__}",
         f"scipy=={scipy.__version__}",
     ]
+
+
+def test_a_polars_example_pins_polars(tmp_path: Path) -> None:
+    example = pl.DataFrame({"a": [1.0, 2.0]})
+    manifest = save_model(lambda d: np.zeros(len(d)), tmp_path / "m", input_example=example)
+    assert f"polars=={pl.__version__}" in manifest.requirements
+    assert f"cloudpickle=={cloudpickle.__version__}" in manifest.requirements
 
 
 def test_infer_lets_mloop_errors_through_and_prepares_classes(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def save_model(
                 signature = _infer(fl, model, input_example, saved.options)
         framework_version = fl.framework_version()
         if requirements is None:
-            reqs = _pinned(fl.framework, saved.requirements, example_ref)
+            reqs = _pinned(fl.framework, saved.requirements)
         else:
             reqs = [str(r) for r in requirements]
         for extra in map(str, extra_requirements):
@@ -308,16 +308,13 @@ def _mloop_version() -> str:
     return str(getattr(mloop, "__version__", "unknown"))
 
 
-def _pinned(
-    framework: str | None, extra: Sequence[str], example: Mapping[str, Any] | None
-) -> list[str]:
+def _pinned(framework: str | None, extra: Sequence[str]) -> list[str]:
     names: list[str] = [n for n in (framework, *extra) if n]
     names += ["numpy", "pyarrow"]
+    # the frame libraries in use; a polars input example implies polars is imported
     for module, dist in (("pandas", "pandas"), ("polars", "polars"), ("scipy", "scipy")):
         if module in sys.modules:
             names.append(dist)
-    if example and example.get("format") == "polars":
-        names.append("polars")
     out: list[str] = []
     for name in dict.fromkeys(names):
         version = _dist_version(name)
