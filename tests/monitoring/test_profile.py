@@ -513,6 +513,7 @@ def test_merge_with_different_bins_rederives_them_from_the_merged_sketch(seed: i
         expected = np.unique(np.quantile(both, np.arange(1, 5) / 5, method="inverted_cdf"))
         np.testing.assert_array_equal(merged.edges, expected)
         assert merged.bin_counts.tolist() == _true_counts(both, merged.edges)
+        assert merged.bin_counts.dtype == np.int64
         assert merged.n == 500 and merged.sketch.n == 500
         assert (merged.min, merged.max) == (both.min(), both.max())
         assert merged.mean == pytest.approx(both.mean(), rel=1e-12)

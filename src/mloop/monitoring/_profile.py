@@ -122,7 +122,7 @@ class NumericProfile:
             return SortedSample(self.values, self.weights)
         if self.sketch is None:
             return SortedSample(np.empty(0))
-        items = np.array(list(self.sketch), dtype=np.float64).reshape(-1, 2)
+        items = np.array(list(self.sketch), dtype=np.float64).reshape(self.sketch.num_retained, 2)
         # any kind: only items of equal value may change places (the same weighted sample)
         order = np.argsort(items[:, 0], kind="stable")  # pragma: no mutate - equal values swap
         return SortedSample(items[order, 0], items[order, 1].astype(np.int64))
