@@ -64,7 +64,7 @@ def prepare_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
         n_missing = int(np.count_nonzero(np.isnan(s)))
         end -= n_missing
     lo = int(np.searchsorted(s[:end], -np.inf, side="right"))
-    hi = int(np.searchsorted(s[:end], np.inf, side="left"))
+    hi = int(np.searchsorted(s[:end], np.inf))  # the first +inf (side="left" is the default)
     return s[lo:hi], n_missing, lo + (end - hi)
 
 
