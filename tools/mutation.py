@@ -49,6 +49,7 @@ MODULES: dict[str, list[str]] = {
         "tests/tracking/test_spool_replay.py",
         "tests/tracking/test_spool_quarantine.py",
         "tests/tracking/test_durability.py",
+        "tests/registry/test_offline_log_model.py",
         "-k",
         "not postgres",
     ],

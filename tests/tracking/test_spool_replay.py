@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
+import re
 import shutil
+import socket
 import zlib
 from pathlib import Path
 from typing import Any
@@ -202,7 +205,7 @@ def test_an_unreachable_store_stops_at_the_first_file_and_keeps_all(
     files = sorted(offline.spool_dir.glob("*.jsonl"))
     assert len(files) == 2
     result = replay_spool(_Down(), offline.spool_dir)  # type: ignore[arg-type]
-    assert (result.files, result.pending_files, result.failed, result.applied) == (0, 1, 0, 0)
+    assert (result.files, result.pending_files, result.failed, result.applied) == (0, 2, 0, 0)
     assert result.errors == [f"{files[0].name}: kept for later: down"]
     assert sorted(offline.spool_dir.glob("*.jsonl")) == files
     assert count_quarantined(offline.spool_dir) == 0
@@ -273,3 +276,208 @@ def test_append_waits_for_a_busy_file_unless_told_not_to(tmp_path: Path) -> None
     assert time.monotonic() - t0 >= 1.4
     assert [json.loads(x)["status"] for x in main.read_text().splitlines()] == ["a", "c"]
     w.close()
+
+
+def _batch(run_id: str, batch_id: str, **kw: Any) -> dict[str, Any]:
+    metrics = encode_metrics({"m": MetricSeries([0], [5], [1.5])})
+    return {"op": "log_batch", "run_id": run_id, "batch_id": batch_id, "metrics": metrics, **kw}
+
+
+def test_status_and_end_time_are_replayed(tmp_path: Path, store: Any) -> None:
+    run = store.create_run(store.get_or_create_project("p").id)
+    other = store.create_run(store.get_or_create_project("p").id)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a.jsonl").write_text(
+        encode_record(_batch(run.id, "b1", status="failed", end_ms=1234))
+        + encode_record({"op": "update_run", "run_id": other.id, "status": "killed", "end_ms": 99})
+    )
+    result = replay_spool(store, spool)
+    assert (result.applied, result.failed) == (2, 0)
+    got, got2 = store.get_run(run.id), store.get_run(other.id)
+    assert (got.status, got.end_ms, got.metrics["m"].last) == ("failed", 1234, 1.5)
+    assert (got2.status, got2.end_ms) == ("killed", 99)
+
+
+def test_a_conflicting_param_keeps_exactly_the_params(tmp_path: Path, store: Any) -> None:
+    run = store.create_run(store.get_or_create_project("p").id, params={"lr": "0.1"})
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    rec = _batch(run.id, "b7", params={"lr": "0.2"}, tags={"t": "v"}, status="finished", end_ms=7)
+    (spool / "a.jsonl").write_text(encode_record(rec))
+    result = replay_spool(store, spool)
+    assert (result.applied, result.duplicates, result.failed) == (1, 0, 1)
+    got = store.get_run(run.id)
+    assert (got.status, got.end_ms, got.tags["t"], got.metrics["m"].last) == (
+        "finished",
+        7,
+        "v",
+        1.5,
+    )
+    (kept,) = [json.loads(x) for x in (quarantine_dir(spool) / "a.jsonl").read_text().splitlines()]
+    assert kept["source"] == "a.jsonl" and kept["line"] == 1 and "write-once" in kept["error"]
+    assert kept["record"] == {
+        "op": "log_batch",
+        "run_id": run.id,
+        "batch_id": "b7-params",
+        "params": {"lr": "0.2"},
+    }
+    # Retrying: the params still conflict; they stay, exactly as they were.
+    retried = retry_quarantined(store, spool)
+    assert (retried.files, retried.applied, retried.failed) == (1, 0, 1)
+    (again,) = [json.loads(x) for x in (quarantine_dir(spool) / "a.jsonl").read_text().splitlines()]
+    assert again == kept
+
+
+def test_a_malformed_record_is_kept_with_its_place_and_reason(tmp_path: Path, store: Any) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a.jsonl").write_text(encode_record({"op": "log_batch", "batch_id": "x"}))
+    result = replay_spool(store, spool)
+    assert result.failed == 1
+    assert result.errors == ["a.jsonl:1: malformed 'log_batch' record: KeyError('run_id')"]
+    (kept,) = [json.loads(x) for x in (quarantine_dir(spool) / "a.jsonl").read_text().splitlines()]
+    assert kept == {
+        "source": "a.jsonl",
+        "line": 1,
+        "error": "malformed 'log_batch' record: KeyError('run_id')",
+        "record": {"op": "log_batch", "batch_id": "x"},
+    }
+
+
+def test_torn_records_are_counted_per_file(tmp_path: Path, store: Any) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    for name in ("a", "b"):
+        (spool / f"{name}.jsonl").write_text('{"op": "update_run", "ru')
+    result = replay_spool(store, spool)
+    assert (result.files, result.failed, result.torn) == (2, 2, 2)
+    assert result.quarantined == [str(quarantine_dir(spool) / f"{n}.jsonl") for n in "ab"]
+
+
+class _FailsOn:
+    """A real store that raises ``exc`` for the run ``run_id`` (and works otherwise)."""
+
+    def __init__(self, store: Any, run_id: str, exc: Exception) -> None:
+        self.store, self.run_id, self.exc = store, run_id, exc
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.store, name)
+        if name not in ("log_batch", "set_run_status"):
+            return attr
+
+        def call(run_id: str, *a: Any, **k: Any) -> Any:
+            if run_id == self.run_id:
+                raise self.exc
+            return attr(run_id, *a, **k)
+
+        return call
+
+
+def test_an_outage_in_the_middle_of_a_file_quarantines_nothing_of_it(
+    tmp_path: Path, store: Any
+) -> None:
+    a = store.create_run(store.get_or_create_project("p").id)
+    b = store.create_run(store.get_or_create_project("p").id)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a.jsonl").write_text(
+        encode_record(_batch(a.id, "b1")) + "damaged\n" + encode_record(_batch(b.id, "b2"))
+    )
+    down = _FailsOn(store, b.id, StoreUnavailableError("gone"))
+    result = replay_spool(down, spool)  # type: ignore[arg-type]
+    assert (result.files, result.applied, result.failed, result.torn) == (0, 1, 0, 0)
+    assert result.errors == ["a.jsonl: kept for later: gone"] and result.pending_files == 1
+    assert count_quarantined(spool) == 0 and (spool / "a.jsonl").exists()
+    later = replay_spool(store, spool)  # the first batch again: a duplicate, not applied twice
+    assert (later.applied, later.duplicates, later.failed) == (1, 1, 1)
+
+
+def test_an_unexpected_error_is_quarantined_by_sync_but_kept_by_the_live_writer(
+    tmp_path: Path, store: Any
+) -> None:
+    a = store.create_run(store.get_or_create_project("p").id)
+    b = store.create_run(store.get_or_create_project("p").id)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "a.jsonl").write_text(
+        encode_record(_batch(a.id, "b1")) + encode_record(_batch(b.id, "b2"))
+    )
+    odd = _FailsOn(store, a.id, RuntimeError("driver bug"))
+    result = replay_spool(odd, spool)  # type: ignore[arg-type]
+    assert (result.applied, result.failed) == (1, 1)
+    assert result.errors == ["a.jsonl:1: RuntimeError: driver bug"]
+    w = SpoolWriter(tmp_path / "live")
+    w.append(_batch(a.id, "b3"))
+    with pytest.raises(RuntimeError, match="driver bug"):
+        w.replay(odd)  # type: ignore[arg-type]
+    assert w.pending and count_quarantined(tmp_path / "live") == 0
+    w.close()
+
+
+def test_retry_counts_applied_duplicates_and_what_stays(tmp_path: Path, store: Any) -> None:
+    run = store.create_run(store.get_or_create_project("p").id)
+    spool = tmp_path / "spool"
+    store.log_batch(
+        run.id, metrics=decode_metrics(_batch(run.id, "dup")["metrics"]), batch_id="dup"
+    )
+    from mloop.tracking._quarantine import QuarantineEntry, quarantine
+
+    quarantine(
+        spool,
+        "one.jsonl",
+        [
+            QuarantineEntry("s1", 1, "was refused", record=_batch(run.id, "new")),
+            QuarantineEntry("s1", 2, "was refused", record=_batch(run.id, "dup")),
+            QuarantineEntry("s1", 3, "unreadable", raw="garbage"),
+        ],
+    )
+    quarantine(spool, "two.jsonl", [QuarantineEntry("s2", 9, "x", record={"op": "nope"})])
+    odd = _FailsOn(store, "0" * 32, RuntimeError("never"))
+    result = retry_quarantined(odd, spool)  # type: ignore[arg-type]
+    assert (result.files, result.applied, result.duplicates, result.failed) == (2, 1, 1, 2)
+    assert result.errors[0] == "s1:3: unreadable" and result.errors[1].startswith("s2:9: unknown")
+    assert count_quarantined(spool) == 2
+    bad = _FailsOn(store, run.id, ValueError("odd"))
+    quarantine(spool, "three.jsonl", [QuarantineEntry("s3", 4, "x", record=_batch(run.id, "z"))])
+    again = retry_quarantined(bad, spool)  # type: ignore[arg-type]
+    (kept,) = [
+        json.loads(x) for x in (quarantine_dir(spool) / "three.jsonl").read_text().splitlines()
+    ]
+    assert kept == {
+        "source": "s3",
+        "line": 4,
+        "error": "ValueError('odd')",
+        "record": _batch(run.id, "z"),
+    }
+    assert again.failed == 3 and again.pending_files == 0
+    down = _FailsOn(store, run.id, StoreUnavailableError("gone"))
+    stopped = retry_quarantined(down, spool)  # type: ignore[arg-type]
+    assert stopped.pending_files == 1 and "three.jsonl: kept for later: gone" in stopped.errors
+    assert count_quarantined(spool) == 3
+
+
+def test_the_writer_replays_its_late_file_too_and_adds_up_the_counts(
+    tmp_path: Path, store: Any
+) -> None:
+    run = store.create_run(store.get_or_create_project("p").id)
+    w = SpoolWriter(tmp_path)
+    assert w.path is None and w.paths == []
+    with w._lock:  # busy before the first record: the late file has no main file to follow
+        late = w.append(_batch(run.id, "b1"), wait_s=0)
+    assert re.fullmatch(r"[0-9a-f]{8}\.late-[0-9a-f]{6}\.jsonl", late.name)
+    main = w.append(_batch(run.id, "b2"))
+    assert re.fullmatch(
+        rf"{re.escape(socket.gethostname())}-{os.getpid()}-[0-9a-f]{{8}}\.jsonl", main.name
+    )
+    with w._lock:
+        w.append(_batch(run.id, "b1"), wait_s=0)  # the same batch again: a duplicate
+    w.append({"op": "teleport"})
+    result = w.replay(store)
+    assert (result.applied, result.duplicates, result.failed) == (2, 1, 1)
+    assert result.errors == [
+        f"{main.name}:2: unknown spool record op 'teleport' (known: create_run, log_batch, update_run, add_artifacts, log_input, register_version); was it written by a newer mloop? Upgrade mloop, then run `mloop sync --retry-quarantined`."
+    ]
+    assert len(result.quarantined) == 1
+    assert not w.pending and w.path is None and w.paths == [] and not late.exists()
+    assert w.replay(store).applied == 0  # nothing is left, the late file included

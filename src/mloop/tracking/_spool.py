@@ -65,7 +65,8 @@ def encode_metrics(metrics: Mapping[str, MetricSeries]) -> dict[str, list[Any]]:
             len(s),
             base64.b64encode(s.steps.astype("<i8").tobytes()).decode(),
             base64.b64encode(s.timestamps.astype("<i8").tobytes()).decode(),
-            base64.b64encode(s.values.astype("<f8").tobytes()).decode(),
+            # float64 is numpy's default: "<f8" pins the byte order only (big-endian hosts).
+            base64.b64encode(s.values.astype("<f8").tobytes()).decode(),  # pragma: no mutate
         ]
         for k, s in metrics.items()
     }
@@ -77,7 +78,8 @@ def decode_metrics(raw: Mapping[str, list[Any]]) -> dict[str, MetricSeries]:
         out[k] = MetricSeries(
             np.frombuffer(base64.b64decode(steps), dtype="<i8"),
             np.frombuffer(base64.b64decode(ts), dtype="<i8"),
-            np.frombuffer(base64.b64decode(values), dtype="<f8"),
+            # As in encode_metrics: only the byte order, on big-endian hosts.
+            np.frombuffer(base64.b64decode(values), dtype="<f8"),  # pragma: no mutate
         )
     return out
 
@@ -154,7 +156,7 @@ class SpoolWriter:
     @property
     def paths(self) -> list[Path]:
         """The files holding this writer's records (the main one, then the late one)."""
-        out = [self.path] if self._fh is not None and self.path is not None else []
+        out = [self.path] if self.path is not None else []
         return out + (self._late.paths if self._late is not None else [])
 
     @property
@@ -187,9 +189,9 @@ class SpoolWriter:
         return result
 
     def _discard_locked(self) -> None:
-        if self._fh is not None and self.path is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+        if self._fh is not None:
+            assert self.path is not None  # set together in _append_locked
+            self.path.unlink()
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
         self._fh = None
@@ -263,7 +265,10 @@ def decode_record(line: str) -> dict[str, Any]:
     if m is not None:
         body = line[: m.start()] + "}"
         # The line was read with surrogateescape: this gives back the bytes that were on disk.
-        if zlib.crc32(body.encode("utf-8", "surrogateescape")) != int(m.group(1), 16):
+        # (Codec names are case-insensitive: "UTF-8" is the same codec.)
+        if zlib.crc32(body.encode("utf-8", "surrogateescape")) != int(
+            m.group(1), 16
+        ):  # pragma: no mutate
             raise ValueError("damaged record (its checksum does not match)")
     else:
         body = line  # written before spool lines carried checksums
@@ -313,6 +318,8 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
         except ConflictError as exc:
             # A param conflicting with a value stored meanwhile: write everything else of the
             # batch, and keep the params (quarantined) rather than drop them.
+            if not (metrics or rec.get("tags") or rec.get("status")):
+                raise  # nothing else in it: the record is kept as it is
             store.log_batch(
                 rec["run_id"],
                 metrics=metrics,
@@ -367,13 +374,14 @@ def _replay_file(
     kept: list[QuarantineEntry] = []
     failed_before, torn_before = result.failed, result.torn
     errors_before = len(result.errors)
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        lines = fh.readlines()
+    # Bytes that are not UTF-8 (damage on disk) survive as surrogates, which the checksum catches.
+    # Codec names are case-insensitive: "UTF-8" is the same codec.
+    text = path.read_bytes().decode("utf-8", "surrogateescape")  # pragma: no mutate
+    lines = text.splitlines(keepends=True)
     try:
         for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            where = f"{path.name}:{lineno}"
             try:
                 rec = decode_record(line)
             except ValueError as exc:
@@ -410,9 +418,6 @@ def _replay_file(
                 kept.append(
                     QuarantineEntry(path.name, lineno, f"{type(exc).__name__}: {exc}", record=rec)
                 )
-            else:
-                continue
-            _log.debug("mloop: spool record %s quarantined", where)
     except Exception:
         # Nothing of this attempt is quarantined: the next attempt sees the same records again.
         result.failed, result.torn = failed_before, torn_before
@@ -427,9 +432,9 @@ def _replay_file(
         result.quarantined.append(str(qpath))
 
 
-def _claimable(spool_dir: Path) -> Generator[tuple[Path, IO[str]], None, None]:
+def _claimable(spool_dir: Path) -> Generator[tuple[Path, IO[bytes]], None, None]:
     for path in sorted(spool_dir.glob("*.jsonl")):
-        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+        fh = open(path, "rb")  # noqa: SIM115 - only held for its lock; closed below
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -448,8 +453,8 @@ def replay_spool(store: Store, spool_dir: Path) -> ReplayResult:
 
     Every record is applied or, when it fails for a reason a retry will not fix, quarantined with
     its file, line and error (:attr:`ReplayResult.errors`, :attr:`ReplayResult.quarantined`); the
-    records after a bad one are still applied. When the store is unreachable the file is kept for
-    the next attempt (:attr:`ReplayResult.pending_files`) and the remaining files are left alone.
+    records after a bad one are still applied. When the store is unreachable that file and the
+    ones after it are kept for the next attempt (:attr:`ReplayResult.pending_files` counts them).
     """
     result = ReplayResult()
     if not Path(spool_dir).is_dir():
@@ -459,7 +464,7 @@ def replay_spool(store: Store, spool_dir: Path) -> ReplayResult:
             try:
                 _replay_file(store, path, result, quarantine_unexpected=True)
             except StoreUnavailableError as exc:
-                result.pending_files += 1
+                result.pending_files += 1 + sum(1 for _ in files)
                 result.errors.append(f"{path.name}: kept for later: {exc.message}")
                 break
             path.unlink()
@@ -473,7 +478,7 @@ def retry_quarantined(store: Store, spool_dir: Path) -> ReplayResult:
     """
     result = ReplayResult()
     for path in quarantine_files(Path(spool_dir)):
-        with open(path, "a+", encoding="utf-8") as lock:
+        with open(path, "ab") as lock:  # only held for its lock
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             entries = list(read_quarantine(path))
             left: list[QuarantineEntry] = []
