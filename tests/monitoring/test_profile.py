@@ -358,6 +358,7 @@ def test_exact_value_counts_up_to_twenty_distinct_values(max_exact: int) -> None
             assert col.discrete_values is not None and col.discrete_counts is not None
             assert col.discrete_values.tolist() == (np.arange(20) * 0.5).tolist()
             assert col.discrete_counts.tolist() == [3] * 20 and col.n_unique == 20
+            assert col.discrete_counts.dtype == np.int64
         else:
             assert col.discrete_values is None and col.discrete_counts is None
             assert col.n_unique == (21 if col.is_exact else None)
@@ -742,3 +743,4 @@ def test_sketched_value_counts_probe_the_first_rows_before_sorting_everything(
             values, counts = real(x, return_counts=True)
             np.testing.assert_array_equal(col.discrete_values, values)
             np.testing.assert_array_equal(col.discrete_counts, counts)
+            assert col.discrete_counts is not None and col.discrete_counts.dtype == np.int64
