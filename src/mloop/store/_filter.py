@@ -306,10 +306,11 @@ def parse_order_by(
         ascending = True
         tok = p.peek()
         if tok is not None:
-            word = tok.text.upper() if tok.kind == "word" else ""
-            if word not in ("ASC", "DESC"):
+            # only a name spells ASC or DESC: a quoted token's text keeps its quotes
+            direction = tok.text.upper()
+            if direction not in ("ASC", "DESC"):
                 raise p.error(tok.pos, "ASC, DESC or the end of the clause", tok.text)
-            ascending = word == "ASC"
+            ascending = direction == "ASC"
             p.i += 1
             if (extra := p.peek()) is not None:
                 raise p.error(extra.pos, "the end of the clause", extra.text)
