@@ -319,7 +319,11 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
     else:  # different bins: re-derive them from the merged sketch (counts within eps * n)
         qs = np.arange(1, p.bins) / p.bins
         edges = np.unique(np.asarray(sketch.get_quantiles(qs), dtype=np.float64))
-        cdf = np.asarray(sketch.get_cdf(edges.tolist(), False), dtype=np.float64)
+        # rank of the values below each edge (bin i holds edges[i-1] <= x < edges[i])
+        below = sketch.get_cdf(  # pragma: no mutate - without False: the default, also exclusive
+            edges.tolist(), False
+        )
+        cdf = np.asarray(below, dtype=np.float64)
         counts = np.diff(np.round(np.concatenate(([0.0], cdf)) * n)).astype(np.int64)
     dv, dc = None, None
     if a.discrete_values is not None and b.discrete_values is not None:
@@ -341,8 +345,8 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
         n=n,
         n_missing=n_missing,
         n_inf=n_inf,
-        min=min(mins) if mins else None,
-        max=max(maxs) if maxs else None,
+        min=min(mins),  # n >= 1: at least one side has values
+        max=max(maxs),
         mean=mean,
         m2=m2,
         edges=edges,
