@@ -467,6 +467,7 @@ def test_integer_counting_is_used_only_for_a_modest_range(
     shifted = _num(mon.Profile.from_data({"k": np.array([1000, -5, -5, 7, -5, 1000])}), "k")
     assert shifted.values is not None and shifted.values.tolist() == [-5.0, 7.0, 1000.0]
     assert shifted.weights is not None and shifted.weights.tolist() == [3, 1, 2]
+    assert shifted.values.dtype == np.float64 and shifted.weights.dtype == np.int64
     assert (shifted.n_missing, shifted.n_inf, shifted.min) == (0, 0, -5.0)
 
 

@@ -169,7 +169,7 @@ def summarize_numeric(values: np.ndarray) -> tuple[SortedSample, int, int]:
             counts = np.bincount(offsets.astype(np.intp, copy=False))  # pragma: no mutate - memory
             present = np.flatnonzero(counts)
             sample = SortedSample(
-                (present + lo).astype(np.float64), counts[present].astype(np.int64)
+                np.asarray(present + lo, dtype=np.float64), counts[present].astype(np.int64)
             )
             return sample, 0, 0
     floats = values.astype(np.float64, copy=False)  # pragma: no mutate - copy= saves memory only
