@@ -505,7 +505,7 @@ def validate_input(
         warnings.warn(
             f"Dropped columns {extra} that are not in the model signature.",
             ExtraColumnsWarning,
-            stacklevel=2,
+            stacklevel=2,  # pragma: no mutate - the caller's line, tested outside mutation runs
         )
     return frame.select(wanted, to=to)
 
