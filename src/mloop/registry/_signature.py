@@ -37,7 +37,7 @@ __all__ = [
 DTYPES: tuple[str, ...] = _frames.DTYPES
 
 FrameFormat = Literal[
-    "pandas", "polars", "arrow", "numpy", "dict", "records"  # pragma: no mutate (only a type)
+    "pandas", "polars", "arrow", "numpy", "dict", "records"  # pragma: no mutate - only a type
 ]
 
 

@@ -26,7 +26,7 @@ from mloop.errors import InvalidInputError
 
 __all__ = ["Comparison", "OrderKey", "parse_filter", "parse_order_by"]
 
-Entity = Literal["metric", "param", "tag", "attribute"]  # pragma: no mutate (only a type)
+Entity = Literal["metric", "param", "tag", "attribute"]  # pragma: no mutate - only a type
 
 _ATTR_ALIASES = {"id": "run_id", "name": "run_name", "user_id": "user", "created": "start_time"}
 _PREFIXES: dict[str, Entity] = {
@@ -66,7 +66,7 @@ class OrderKey:
     ascending: bool
 
 
-@dataclass(frozen=True)  # pragma: no mutate (never hashed nor assigned: frozen or not)
+@dataclass(frozen=True)  # pragma: no mutate - never hashed nor assigned: frozen or not
 class _Tok:
     kind: str
     text: str
@@ -103,7 +103,7 @@ def _tokenize(text: str, what: str) -> list[_Tok]:
                 expected = f"a closing {char} for the quote opened here"
                 raise _error(text, pos, expected, text[pos:], what=what)
             raise _error(text, pos, "a name, a value or an operator", char, what=what)
-        kind = m.lastgroup or ""  # pragma: no mutate (every alternative is a named group)
+        kind = m.lastgroup or ""  # pragma: no mutate - every alternative is a named group
         if kind != "ws":
             toks.append(_Tok(kind, m.group(), pos))
         pos = m.end()
