@@ -188,6 +188,9 @@ def test_a_batch_the_store_refuses_is_written_but_for_the_refused_item_which_is_
     assert got.metrics["loss"].count == 100 and got.metrics["acc"].count == 100
     assert got.params == {"lr": "0.1"} and got.tags.get("owner") == "ana"
     assert "team" not in got.tags
+    w = run._writer  # the batch was written item by item: every point counted once
+    assert (w.points_written, w.points_spooled, w.refused) == (200, 0, 1)
+    assert got.end_ms is not None
     err = capsys.readouterr().err
     assert "refused" in err and "quarantine" in err
     assert count_quarantined(settings.spool_dir) == 1

@@ -194,7 +194,7 @@ class BackgroundWriter:
         """Write the run now if it is still pending (called through ``Store._ensure_written``)."""
         with self._io_lock:
             if self._new_run is not None:
-                self._write(Pending({}, {}, {}, 0))
+                self._write(Pending())
 
     # ------------------------------------------------------------------ scheduling
     def start(self) -> None:
@@ -386,21 +386,21 @@ class BackgroundWriter:
                 )
                 self._new_run = self._create_record = None
                 return
-            self._write(Pending({}, {}, {}, 0))  # the run first, alone
-        items = [Pending({k: s}, {}, {}, len(s)) for k, s in p.metrics.items()]
-        items += [Pending({}, {k: v}, {}, 0) for k, v in p.params.items()]
-        items += [Pending({}, {}, {k: v}, 0) for k, v in p.tags.items()]
+            self._write(Pending())  # the run first, alone
+        items = [Pending(metrics={k: s}, points=len(s)) for k, s in p.metrics.items()]
+        items += [Pending(params={k: v}) for k, v in p.params.items()]
+        items += [Pending(tags={k: v}) for k, v in p.tags.items()]
         if len(items) <= 1:  # this is what the store refuses
             bad = items[0] if items else p
             record = {"op": "log_batch", "run_id": self.run_id, "batch_id": new_batch_id()}
             self._keep_refused([self._entry({**record, **_batch_body(bad)}, exc.message)])
             if items and p.status is not None:
-                self._write(Pending({}, {}, {}, 0, p.status, p.end_ms))
+                self._write(Pending(status=p.status, end_ms=p.end_ms))
             return
         for item in items:
             self._write(item)
         if p.status is not None:
-            self._write(Pending({}, {}, {}, 0, p.status, p.end_ms))
+            self._write(Pending(status=p.status, end_ms=p.end_ms))
 
     def _entry(
         self, record: Mapping[str, Any] | None, why: str, raw: str | None = None
