@@ -3,6 +3,7 @@ the flusher's scheduling and what ``stop`` reports."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -174,3 +175,62 @@ def test_stop_reports_whether_everything_was_written_in_time(tmp_path: Path) -> 
         run.finish()  # the Run itself (its writer already stopped) leaves the active runs
     finally:
         store.close()
+
+
+class _Recorder:
+    """Stands in for a writer: records when the flusher services it."""
+
+    def __init__(self, interval: float) -> None:
+        self.flush_interval_s = interval
+        self.calls: list[tuple[float, bool]] = []
+
+    def _service(self, now: float, woken: bool) -> None:
+        self.calls.append((now, woken))
+
+
+def test_the_flusher_services_its_writers_at_their_interval_and_when_woken() -> None:
+    from mloop.tracking._writer import _Flusher
+
+    f = _Flusher()
+    slow, fast = _Recorder(30.0), _Recorder(0.05)
+    f.register(slow)  # type: ignore[arg-type]
+    thread = f._thread
+    assert thread is not None and thread.daemon and thread.name == "mloop-flusher"
+    f.register(fast)  # type: ignore[arg-type]
+    assert f._thread is thread  # one thread for every writer
+    time.sleep(0.6)
+    ticks = [c for c in fast.calls if not c[1]]
+    assert len(ticks) >= 3  # the shortest interval drives the loop, for every writer
+    assert len(slow.calls) == len(fast.calls)
+    assert all(isinstance(now, float) and now <= time.monotonic() for now, _ in fast.calls)
+    f.wake()
+    deadline = time.monotonic() + 5
+    while not any(w for _, w in fast.calls) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert any(w for _, w in fast.calls)
+    f.unregister(fast)  # type: ignore[arg-type]
+    f.unregister(slow)  # type: ignore[arg-type]
+    time.sleep(0.1)
+    n = len(fast.calls)
+    time.sleep(0.3)
+    assert len(fast.calls) == n  # unregistered writers are no longer serviced
+    f._pid = -1  # as in a forked child: the thread belongs to the parent
+    f.register(fast)  # type: ignore[arg-type]
+    assert f._thread is not thread and f._thread is not None and f._thread.is_alive()
+    f.unregister(fast)  # type: ignore[arg-type]
+
+
+def test_offline_writes_count_every_spooled_point(tmp_path: Path) -> None:
+    s = Settings.from_env({"MLOOP_MODE": "offline"}, home=tmp_path / "h", flush_interval_s=3600)
+    run = mloop.start_run(project="p", settings=s, system_metrics=False)
+    for i in range(7):
+        run.log({"a": float(i), "b": 1.0})
+    run.flush()
+    run.log({"a": 9.0})
+    w = run._writer
+    run.finish()
+    assert (w.points_spooled, w.points_written, w.batches_written) == (15, 0, 0)
+    lines = [json.loads(x) for f in s.spool_dir.glob("*.jsonl") for x in f.read_text().splitlines()]
+    assert [x["op"] for x in lines] == ["create_run", "log_batch", "log_batch"]
+    assert lines[-1]["status"] == "finished" and lines[-1]["end_ms"] >= lines[0]["run"]["start_ms"]
+    assert len({x["batch_id"] for x in lines[1:]}) == 2 and all(x["batch_id"] for x in lines[1:])

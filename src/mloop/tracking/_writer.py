@@ -495,7 +495,7 @@ class _Flusher:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._pid = 0  # pragma: no mutate - before any thread: register starts one whatever it is
 
     def register(self, writer: BackgroundWriter) -> None:
         import os
@@ -521,7 +521,8 @@ class _Flusher:
         while True:
             with self._lock:
                 writers = list(self._writers.values())
-            interval = min((w.flush_interval_s for w in writers), default=1.0)
+            # With no writers the default only sets how often an idle thread wakes: unobservable.
+            interval = min((w.flush_interval_s for w in writers), default=1.0)  # pragma: no mutate
             woken = self._wake.wait(interval)
             self._wake.clear()
             now = time.monotonic()
