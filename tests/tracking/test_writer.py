@@ -234,3 +234,62 @@ def test_offline_writes_count_every_spooled_point(tmp_path: Path) -> None:
     assert [x["op"] for x in lines] == ["create_run", "log_batch", "log_batch"]
     assert lines[-1]["status"] == "finished" and lines[-1]["end_ms"] >= lines[0]["run"]["start_ms"]
     assert len({x["batch_id"] for x in lines[1:]}) == 2 and all(x["batch_id"] for x in lines[1:])
+
+
+class _Beats:
+    def __init__(self) -> None:
+        self.beats: list[str] = []
+
+    def heartbeat(self, run_id: str) -> None:
+        self.beats.append(run_id)
+
+
+def test_a_heartbeat_is_sent_when_due_for_a_written_run_only(tmp_path: Path) -> None:
+    store = _Beats()
+    w = BackgroundWriter(store, "a" * 32, SpoolWriter(tmp_path), heartbeat_s=1000)  # type: ignore[arg-type]
+    w._maybe_heartbeat()
+    assert store.beats == []  # not due
+    w._last_heartbeat = time.monotonic() - 1001
+    w._maybe_heartbeat()
+    assert store.beats == ["a" * 32]
+    w._maybe_heartbeat()
+    assert store.beats == ["a" * 32]  # the clock restarted
+    w._last_heartbeat = time.monotonic() - 1001
+    w._new_run = object()  # type: ignore[assignment]  # not written yet: nothing to beat for
+    w._maybe_heartbeat()
+    assert store.beats == ["a" * 32]
+    w._new_run = None
+    w.store = None
+    w._maybe_heartbeat()
+    assert store.beats == ["a" * 32]
+
+
+def test_the_writer_drains_when_due_or_woken_and_never_waits_for_a_busy_writer(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    w = BackgroundWriter(None, "a" * 32, SpoolWriter(tmp_path), flush_interval_s=5.0)
+    w.start()
+    assert time.monotonic() < w._next_due <= time.monotonic() + 5.0
+    from mloop.tracking._writer import _FLUSHER
+
+    _FLUSHER.unregister(w)
+    w.queue.append((0, 1, {"m": 1.0}))
+    w._next_due = 100.0
+    w._service(99.9, False)
+    assert len(w.queue) == 1  # not due, not woken
+    w._service(100.0, False)
+    assert len(w.queue) == 0 and w.points_spooled == 1 and w._next_due == 105.0
+    w.queue.append((1, 2, {"m": 2.0}))
+    w._service(0.0, True)  # woken: drains whatever the schedule
+    assert len(w.queue) == 0 and w.points_spooled == 2 and w._next_due == 5.0
+    w.queue.append((2, 3, {"m": 3.0}))
+    with w._io_lock:  # finish() or flush() is writing
+        t = threading.Thread(target=w._service, args=(1000.0, True))
+        t0 = time.monotonic()
+        t.start()
+        t.join(2)
+        assert not t.is_alive() and time.monotonic() - t0 < 1.5
+    assert len(w.queue) == 1  # left for the writer that holds the lock
+    w.spool.close()

@@ -548,5 +548,6 @@ def _warn(message: str) -> None:
     """What the user must hear about their data: on stderr (always) and in the log."""
     import sys
 
-    print(f"mloop: {message}", file=sys.stderr, flush=True)
+    # flush: the line must be out before a crash that may follow; unobservable in a test.
+    print(f"mloop: {message}", file=sys.stderr, flush=True)  # pragma: no mutate
     _log.info("mloop: %s", message)
