@@ -201,7 +201,7 @@ def test_the_flusher_services_its_writers_at_their_interval_and_when_woken() -> 
     time.sleep(0.6)
     ticks = [c for c in fast.calls if not c[1]]
     assert len(ticks) >= 3  # the shortest interval drives the loop, for every writer
-    assert len(slow.calls) == len(fast.calls)
+    assert len(slow.calls) >= len(fast.calls)  # every pass services every writer
     assert all(isinstance(now, float) and now <= time.monotonic() for now, _ in fast.calls)
     f.wake()
     deadline = time.monotonic() + 5
