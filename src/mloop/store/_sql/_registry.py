@@ -22,7 +22,7 @@ from mloop.store._registry_entities import (
     RegistryEvent,
 )
 from mloop.store._sql import _schema as t
-from mloop.store._sql._search import _number_cmp, _string_cmp
+from mloop.store._sql import _search
 
 
 def _dumps(v: Any) -> str | None:
@@ -238,39 +238,7 @@ class SqlRegistryMixin:
     def _do_search_registered_models(
         self, ast: list[Comparison], order: list[OrderKey], limit: int, offset: int
     ) -> tuple[list[RegisteredModel], bool]:
-        rm = t.registered_models
-        cols = {"name": rm.c.name, "created": rm.c.created_ms, "updated": rm.c.updated_ms}
-        q = sa.select(rm)
-        for c in ast:
-            if c.entity == "attribute":
-                col = cols[c.key]
-                q = q.where(
-                    _number_cmp(col, c.op, c.value)
-                    if isinstance(c.value, float)
-                    else _string_cmp(col, c.op, c.value)
-                )
-            else:
-                tg = t.registered_model_tags
-                q = q.where(
-                    sa.exists().where(
-                        tg.c.name == rm.c.name,
-                        tg.c.key == c.key,
-                        _string_cmp(tg.c.value, c.op, c.value),
-                    )
-                )
-        order_cols: list[Any] = []
-        for i, o in enumerate(order):
-            if o.entity == "attribute":
-                col = cols[o.key]
-            else:
-                alias = t.registered_model_tags.alias(f"o{i}")
-                q = q.outerjoin(alias, sa.and_(alias.c.name == rm.c.name, alias.c.key == o.key))
-                col = alias.c.value
-            order_cols += [
-                sa.case((col.is_(None), 1), else_=0),
-                col.asc() if o.ascending else col.desc(),
-            ]
-        q = q.order_by(*order_cols, rm.c.name).limit(limit + 1).offset(offset)
+        q = _search.models_query(ast, order, limit=limit, offset=offset)
         with self._read() as conn:
             rows = conn.execute(q).all()
             return [self._model(conn, r) for r in rows[:limit]], len(rows) > limit
@@ -457,67 +425,9 @@ class SqlRegistryMixin:
         offset: int,
         include_deleted: bool,
     ) -> tuple[list[ModelVersion], bool]:
-        mv = t.model_versions
-        cols = {
-            "name": mv.c.name,
-            "version": mv.c.version,
-            "run_id": mv.c.source_run_id,
-            "flavor": mv.c.flavor,
-            "created": mv.c.created_ms,
-        }
-        q = sa.select(mv)
-        if not include_deleted:
-            q = q.where(mv.c.deleted == sa.false())
-        for c in ast:
-            if c.entity == "attribute":
-                col = cols[c.key]
-                q = q.where(
-                    _number_cmp(col, c.op, c.value)
-                    if isinstance(c.value, float)
-                    else _string_cmp(col, c.op, c.value)
-                )
-            elif c.entity == "metric":
-                m = t.model_version_metrics
-                assert isinstance(c.value, float)
-                q = q.where(
-                    sa.exists().where(
-                        m.c.name == mv.c.name,
-                        m.c.version == mv.c.version,
-                        m.c.key == c.key,
-                        _number_cmp(m.c.value, c.op, c.value),
-                    )
-                )
-            else:
-                tg = t.model_version_tags
-                q = q.where(
-                    sa.exists().where(
-                        tg.c.name == mv.c.name,
-                        tg.c.version == mv.c.version,
-                        tg.c.key == c.key,
-                        _string_cmp(tg.c.value, c.op, c.value),
-                    )
-                )
-        order_cols: list[Any] = []
-        for i, o in enumerate(order):
-            if o.entity == "attribute":
-                col = cols[o.key]
-            else:
-                table = t.model_version_metrics if o.entity == "metric" else t.model_version_tags
-                alias = table.alias(f"o{i}")
-                q = q.outerjoin(
-                    alias,
-                    sa.and_(
-                        alias.c.name == mv.c.name,
-                        alias.c.version == mv.c.version,
-                        alias.c.key == o.key,
-                    ),
-                )
-                col = alias.c.value
-            order_cols += [
-                sa.case((col.is_(None), 1), else_=0),
-                col.asc() if o.ascending else col.desc(),
-            ]
-        q = q.order_by(*order_cols, mv.c.name, mv.c.version.desc()).limit(limit + 1).offset(offset)
+        q = _search.versions_query(
+            ast, order, include_deleted=include_deleted, limit=limit, offset=offset
+        )
         with self._read() as conn:
             rows = conn.execute(q).all()
             return self._versions(conn, rows[:limit]), len(rows) > limit

@@ -1,90 +1,113 @@
-"""Compile the filter AST (``mloop.store._filter``) to one SQL query, identical on every backend."""
+"""The searchable entities (runs, registered models, model versions) as field maps, and their search
+queries; the filter AST is compiled by ``_compile``, identically on every backend."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
-from mloop.store._filter import Comparison, OrderKey
+from mloop.store._filter import (
+    MODEL_ATTRIBUTES,
+    RUN_ATTRIBUTES,
+    VERSION_ATTRIBUTES,
+    Comparison,
+    OrderKey,
+)
 from mloop.store._sql import _schema as t
+from mloop.store._sql._compile import Attribute, FieldMap, KeyValues, Kind, search_query
 
-# A run's effective status: ``running`` with a heartbeat older than the cutoff reads ``killed``.
+__all__ = [
+    "END",
+    "MODELS",
+    "RUNS",
+    "STATUS",
+    "VERSIONS",
+    "build_query",
+    "models_query",
+    "versions_query",
+]
+
+_r = t.runs
+# A run is lapsed when it reads ``running`` but its last heartbeat is older than the cutoff.
 # Built once; the cutoff is bound per query (parameter ``cutoff_ms``).
-STATUS = sa.case(
-    (
-        sa.and_(
-            t.runs.c.status == "running",
-            sa.func.coalesce(t.runs.c.heartbeat_ms, t.runs.c.start_ms)
-            < sa.bindparam("cutoff_ms", type_=sa.BigInteger),
-        ),
-        sa.literal("killed"),
+_LAPSED = sa.and_(
+    _r.c.status == "running",
+    sa.func.coalesce(_r.c.heartbeat_ms, _r.c.start_ms)
+    < sa.bindparam("cutoff_ms", type_=sa.BigInteger),
+)
+# A run's effective status: a lapsed run reads ``killed``.
+STATUS = sa.case((_LAPSED, sa.literal("killed")), else_=_r.c.status)
+# A run's effective end: a lapsed run without an end time ended, as far as anyone knows, at its
+# last heartbeat (what ``load_runs`` shows), so ``end_time`` filters and sorts it by that time.
+END = sa.case((sa.and_(_LAPSED, _r.c.end_ms.is_(None)), _r.c.heartbeat_ms), else_=_r.c.end_ms)
+
+
+def _attributes(
+    kinds: Mapping[str, str], columns: Mapping[str, ColumnElement[Any]]
+) -> dict[str, Attribute]:
+    """The parser's attribute names and kinds, each with its column: one list, checked here."""
+    if set(kinds) != set(columns):
+        raise AssertionError(f"attribute columns {sorted(columns)} != parser's {sorted(kinds)}")
+    return {name: Attribute(columns[name], cast(Kind, kind)) for name, kind in kinds.items()}
+
+
+RUNS = FieldMap(
+    "runs",
+    _attributes(
+        RUN_ATTRIBUTES,
+        {
+            "run_id": _r.c.id,
+            "run_name": _r.c.name,
+            "status": STATUS,
+            "user": _r.c.user,
+            "start_time": _r.c.start_ms,
+            "end_time": END,
+        },
     ),
-    else_=t.runs.c.status,
+    {
+        "metric": KeyValues(t.metric_summary, "number", lambda a: a.c.run_id == _r.c.id),
+        "param": KeyValues(t.params, "string", lambda a: a.c.run_id == _r.c.id),
+        "tag": KeyValues(t.tags, "string", lambda a: a.c.run_id == _r.c.id),
+    },
 )
 
+_rm = t.registered_models
+MODELS = FieldMap(
+    "registered models",
+    _attributes(
+        MODEL_ATTRIBUTES,
+        {"name": _rm.c.name, "created": _rm.c.created_ms, "updated": _rm.c.updated_ms},
+    ),
+    {"tag": KeyValues(t.registered_model_tags, "string", lambda a: a.c.name == _rm.c.name)},
+)
 
-def _string_cmp(col: ColumnElement[Any], op: str, value: Any) -> ColumnElement[Any]:
-    if op == "=":
-        return col == value
-    if op == "!=":
-        return col != value
-    if op == "LIKE":
-        return col.like(value)
-    if op == "ILIKE":
-        return sa.func.lower(col).like(sa.func.lower(sa.literal(value)))
-    if op == "IN":
-        return col.in_(list(value))
-    if op == "NOT IN":
-        return col.not_in(list(value))
-    raise AssertionError(op)  # the parser only produces the operators above
+_mv = t.model_versions
 
 
-def _number_cmp(col: ColumnElement[Any], op: str, value: float) -> ColumnElement[Any]:
-    return {
-        "=": col == value,
-        "!=": col != value,
-        ">": col > value,
-        ">=": col >= value,
-        "<": col < value,
-        "<=": col <= value,
-    }[op]
+def _of_version(a: Any) -> ColumnElement[bool]:
+    return sa.and_(a.c.name == _mv.c.name, a.c.version == _mv.c.version)
 
 
-_ATTR_COLUMNS = {
-    "run_id": "id",
-    "run_name": "name",
-    "user": "user",
-    "start_time": "start_ms",
-    "end_time": "end_ms",
-}
-
-
-def _attr_col(key: str, status: ColumnElement[Any]) -> ColumnElement[Any]:
-    if key == "status":
-        return status
-    return t.runs.c[_ATTR_COLUMNS[key]]
-
-
-def where_clause(c: Comparison, status: ColumnElement[Any]) -> ColumnElement[Any]:
-    r = t.runs
-    if c.entity == "attribute":
-        col = _attr_col(c.key, status)
-        if isinstance(c.value, float):
-            return _number_cmp(col, c.op, c.value)
-        return _string_cmp(col, c.op, c.value)
-    if c.entity == "metric":
-        ms = t.metric_summary
-        assert isinstance(c.value, float)
-        return sa.exists().where(
-            ms.c.run_id == r.c.id, ms.c.key == c.key, _number_cmp(ms.c.value, c.op, c.value)
-        )
-    table = t.params if c.entity == "param" else t.tags
-    cond = sa.exists().where(
-        table.c.run_id == r.c.id, table.c.key == c.key, _string_cmp(table.c.value, c.op, c.value)
-    )
-    return cond
+VERSIONS = FieldMap(
+    "model versions",
+    _attributes(
+        VERSION_ATTRIBUTES,
+        {
+            "name": _mv.c.name,
+            "version": _mv.c.version,
+            "run_id": _mv.c.source_run_id,
+            "flavor": _mv.c.flavor,
+            "created": _mv.c.created_ms,
+        },
+    ),
+    {
+        "metric": KeyValues(t.model_version_metrics, "number", _of_version),
+        "tag": KeyValues(t.model_version_tags, "string", _of_version),
+    },
+)
 
 
 def build_query(
@@ -96,29 +119,41 @@ def build_query(
     limit: int,
     offset: int,
 ) -> sa.Select[Any]:
-    """The search query; execute it with ``{"cutoff_ms": ...}`` (see :data:`STATUS`)."""
-    r = t.runs
-    status = STATUS
+    """The run search; execute it with ``{"cutoff_ms": ...}`` (see :data:`STATUS`)."""
     # The captured context (~3 KB a run) is left out: results load it lazily, a page at a time.
-    columns = [c for c in r.c if c.name != "context"]
-    q = sa.select(*columns, status.label("effective_status")).where(r.c.project_id.in_(project_ids))
+    columns = [c for c in _r.c if c.name != "context"]
+    q = sa.select(*columns, STATUS.label("effective_status")).where(
+        _r.c.project_id.in_(project_ids)
+    )
     if not include_deleted:
-        q = q.where(r.c.lifecycle_stage == "active")
-    for c in ast:
-        q = q.where(where_clause(c, status))
-    order_cols: list[Any] = []
-    for i, o in enumerate(order):
-        if o.entity == "attribute":
-            col = _attr_col(o.key, status)
-        else:
-            table = {"metric": t.metric_summary, "param": t.params, "tag": t.tags}[o.entity]
-            alias = table.alias(f"o{i}")
-            q = q.outerjoin(alias, sa.and_(alias.c.run_id == r.c.id, alias.c.key == o.key))
-            col = alias.c.value
-        # Missing values (and NaN metrics, stored as NULL) sort last in both directions, as in MLflow.
-        order_cols.append(sa.case((col.is_(None), 1), else_=0))
-        order_cols.append(col.asc() if o.ascending else col.desc())
+        q = q.where(_r.c.lifecycle_stage == "active")
+    tiebreak: list[Any] = []
     if not any(o.entity == "attribute" and o.key == "start_time" for o in order):
-        order_cols.append(r.c.start_ms.desc())
-    order_cols.append(r.c.id.asc())
-    return q.order_by(*order_cols).limit(limit + 1).offset(offset)
+        tiebreak.append(_r.c.start_ms.desc())  # newest first by default
+    tiebreak.append(_r.c.id.asc())
+    return search_query(q, RUNS, ast, order, tiebreak=tiebreak, limit=limit, offset=offset)
+
+
+def models_query(
+    ast: list[Comparison], order: list[OrderKey], *, limit: int, offset: int
+) -> sa.Select[Any]:
+    """The registered-model search, by name after ``order``."""
+    return search_query(
+        sa.select(_rm), MODELS, ast, order, tiebreak=[_rm.c.name], limit=limit, offset=offset
+    )
+
+
+def versions_query(
+    ast: list[Comparison],
+    order: list[OrderKey],
+    *,
+    include_deleted: bool,
+    limit: int,
+    offset: int,
+) -> sa.Select[Any]:
+    """The model-version search, by name then newest version after ``order``."""
+    q = sa.select(_mv)
+    if not include_deleted:
+        q = q.where(_mv.c.deleted == sa.false())
+    tiebreak = [_mv.c.name, _mv.c.version.desc()]
+    return search_query(q, VERSIONS, ast, order, tiebreak=tiebreak, limit=limit, offset=offset)
