@@ -1,0 +1,291 @@
+"""Decoding by type: a dataclass (or any annotated value) from its wire form, field by field."""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from mloop.codec._base import Attr, got, where_text
+from mloop.codec._decode import _array, _float, _int
+from mloop.codec._encode import fields_to_wire
+from mloop.errors import InvalidInputError
+
+_T = TypeVar("_T")
+
+
+_Decoder = Callable[[Any, Any], Any]
+
+
+def _any(value: Any, where: Any) -> Any:
+    return value
+
+
+def _str(value: Any, where: Any) -> str:
+    if type(value) is str:
+        return value
+    raise InvalidInputError(f"`{where_text(where)}` must be a string; got {got(value)}.")
+
+
+def _bool(value: Any, where: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise InvalidInputError(f"`{where_text(where)}` must be true or false; got {got(value)}.")
+
+
+def _none(value: Any, where: Any) -> None:
+    if value is not None:
+        raise InvalidInputError(f"`{where_text(where)}` must be null; got {got(value)}.")
+
+
+def _key_decoder(tp: Any) -> Callable[[Any, Any], Any]:
+    if tp is str or tp is Any:
+        return _str
+    if tp is int:
+
+        def int_key(key: Any, where: Any) -> int:
+            if type(key) is int:
+                return key
+            if type(key) is str and key.lstrip("-").isdigit():
+                return int(key)
+            raise InvalidInputError(f"`{where_text(where)}` keys must be integers; got {key!r}.")
+
+        return int_key
+    raise TypeError(f"the wire codec reads dict keys of type str or int; got {tp!r}.")
+
+
+@functools.cache
+def _decoder(tp: Any) -> _Decoder:
+    """The decoder of values annotated ``tp`` (built once per type)."""
+    simple = {Any: _any, object: _any, str: _str, bool: _bool, int: _int, float: _float}
+    if tp in simple:
+        return simple[tp]
+    if tp is type(None) or tp is None:
+        return _none
+    if tp is dict:
+        tp = dict[str, Any]
+    elif tp is list:
+        tp = list[Any]
+    elif tp is tuple:
+        tp = tuple[Any, ...]
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Literal:
+        return _literal_decoder(args)
+    if origin is typing.Union or origin is types.UnionType:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"the wire codec cannot tell the members of {tp!r} apart.")
+        dec = _decoder(inner[0])
+        return lambda v, where: None if v is None else dec(v, where)
+    if origin in (dict, cabc.Mapping, cabc.MutableMapping):
+        return _mapping_decoder(*(args or (str, Any)))
+    if origin in (list, cabc.Sequence, cabc.MutableSequence):
+        return _list_decoder(_decoder(args[0] if args else Any), list)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return _list_decoder(_decoder(args[0]), tuple)
+        return _fixed_tuple_decoder(tuple(_decoder(a) for a in args))
+    if tp is np.ndarray or origin is np.ndarray:
+        raise TypeError("numpy array fields need their dtype: pass `arrays={name: dtype}`.")
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return functools.partial(_nested_dataclass, tp)
+    raise TypeError(f"the wire codec cannot decode values of type {tp!r}.")
+
+
+def _literal_decoder(allowed: tuple[Any, ...]) -> _Decoder:
+    def literal(value: Any, where: Any) -> Any:
+        for a in allowed:
+            if value == a and type(value) is type(a):
+                return a
+        raise InvalidInputError(
+            f"`{where_text(where)}` must be one of {list(allowed)}; got {got(value)}."
+        )
+
+    return literal
+
+
+def _mapping_decoder(key_tp: Any, value_tp: Any) -> _Decoder:
+    key, val = _key_decoder(key_tp), _decoder(value_tp)
+
+    def mapping(value: Any, where: Any) -> dict[Any, Any]:
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(
+                f"`{where_text(where)}` must be a JSON object; got {got(value)}."
+            )
+        if val is _any and key is _str:
+            for k in value:
+                if type(k) is not str:
+                    key(k, where)
+            return dict(value)
+        return {key(k, where): val(v, (where, k)) for k, v in value.items()}
+
+    return mapping
+
+
+def _list_decoder(item: _Decoder, container: type) -> _Decoder:
+    def sequence(value: Any, where: Any) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise InvalidInputError(
+                f"`{where_text(where)}` must be a JSON array; got {got(value)}."
+            )
+        if item is _any:
+            return container(value)
+        return container(item(v, (where, i)) for i, v in enumerate(value))
+
+    return sequence
+
+
+def _fixed_tuple_decoder(items: tuple[_Decoder, ...]) -> _Decoder:
+    def fixed(value: Any, where: Any) -> tuple[Any, ...]:
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise InvalidInputError(
+                f"`{where_text(where)}` must be a JSON array of {len(items)} items; "
+                f"got {got(value)}."
+            )
+        return tuple(
+            dec(v, (where, i)) for i, (dec, v) in enumerate(zip(items, value, strict=True))
+        )
+
+    return fixed
+
+
+def _nested_dataclass(cls: type, value: Any, where: Any) -> Any:
+    from_dict = getattr(cls, "from_dict", None)
+    if callable(from_dict) and not getattr(from_dict, "_wire_generic", False):
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(
+                f"`{where_text(where)}` must be a JSON object of {cls.__name__}'s fields; "
+                f"got {got(value)}."
+            )
+        return from_dict(value)
+    return _dataclass(cls, value, where, {}, {})
+
+
+@functools.cache
+def _plan(cls: type) -> tuple[tuple[str, Any, bool], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (
+            f.name,
+            hints[f.name],
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+        if f.init
+    )
+
+
+def _dataclass(
+    cls: type[_T],
+    data: Any,
+    where: Any,
+    arrays: Mapping[str, npt.DTypeLike],
+    decoders: Mapping[str, Callable[[Any, str], Any]],
+) -> _T:
+    if not isinstance(data, Mapping):
+        raise InvalidInputError(
+            f"`{where_text(where)}` must be a JSON object of {cls.__name__}'s fields; "
+            f"got {got(data)}."
+        )
+    kwargs: dict[str, Any] = {}
+    missing: list[str] = []
+    for name, tp, required in _plan(cls):  # type: ignore[arg-type]
+        if name not in data:
+            if required:
+                missing.append(name)
+            continue
+        value, at = data[name], (where, Attr(name))
+        if name in decoders:
+            kwargs[name] = decoders[name](value, where_text(at))
+        elif name in arrays:
+            kwargs[name] = None if value is None else _array(value, np.dtype(arrays[name]), at)
+        else:
+            kwargs[name] = _decoder(tp)(value, at)
+    if missing:
+        raise InvalidInputError(
+            f"`{where_text(where)}` lacks the field(s) {missing} that {cls.__name__} requires; "
+            f"got keys {sorted(map(str, data))}."
+        )
+    try:
+        return cls(**kwargs)
+    except InvalidInputError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"`{where_text(where)}` is not a valid {cls.__name__}: {exc}"
+        ) from None
+
+
+def dataclass_from_wire(
+    cls: type[_T],
+    data: Any,
+    *,
+    what: str | None = None,
+    arrays: Mapping[str, npt.DTypeLike] | None = None,
+    decoders: Mapping[str, Callable[[Any, str], Any]] | None = None,
+) -> _T:
+    """Build the dataclass ``cls`` from its wire form, decoding each field by its annotation.
+
+    Fields annotated ``float`` (or ``float | None``, ``dict[str, float]``, ...) read ``"NaN"``,
+    ``"Infinity"``, ``"-Infinity"``; ``str`` fields keep any string; ``Any`` fields are returned as
+    parsed; ``Literal`` fields must hold one of their values; nested dataclasses are built through
+    their ``from_dict``. Keys that are not fields are ignored (a newer writer may add fields);
+    fields with defaults may be absent.
+
+    Parameters
+    ----------
+    cls : dataclass type
+    data : mapping
+        What ``loads`` returned for the entity.
+    what : str, optional
+        How errors name ``data`` (default: the class name).
+    arrays : mapping of field name to dtype, optional
+        Fields holding numpy arrays, read by :func:`array_from_wire` (``None`` stays ``None``).
+    decoders : mapping of field name to callable, optional
+        ``decode(value, what)`` for fields whose schema the annotation does not say.
+
+    Raises
+    ------
+    InvalidInputError
+        A required field is missing or a value does not fit its field, with the field's path.
+    """
+    return _dataclass(cls, data, what or cls.__name__, arrays or {}, decoders or {})
+
+
+def from_wire(tp: Any, value: Any, *, what: str = "value") -> Any:
+    """Decode ``value`` as the type ``tp`` says (``float``, ``dict[str, float | None]``, a
+    dataclass, ...): the same rules as :func:`dataclass_from_wire` for one field.
+
+    Examples
+    --------
+    >>> from_wire(dict[str, float], {"a": "NaN", "b": 1})
+    {'a': nan, 'b': 1.0}
+    >>> from_wire(dict[str, str], {"a": "NaN"})
+    {'a': 'NaN'}
+    """
+    return _decoder(tp)(value, what)
+
+
+class WireEntity:
+    """Mixin for frozen-dataclass entities: ``to_dict`` is :func:`fields_to_wire`, ``from_dict``
+    is :func:`dataclass_from_wire`, so ``E.from_dict(loads(dumps(e.to_dict())))`` rebuilds ``e``."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field in wire form (strict-JSON-safe: non-finite floats as strings)."""
+        return fields_to_wire(self)
+
+    @classmethod
+    def from_dict(cls: type[_T], data: Mapping[str, Any]) -> _T:
+        """Rebuild the entity from :meth:`to_dict`'s output (after a JSON round trip)."""
+        return dataclass_from_wire(cls, data)
+
+    from_dict.__func__._wire_generic = True  # type: ignore[attr-defined]
