@@ -1,4 +1,5 @@
-"""Webhook delivery: follow the registry event log from each hook's cursor and POST signed JSON.
+"""Webhook delivery: each hook is a follower of the event log (cursor ``webhook-<id>``) that POSTs
+signed JSON.
 
 Each request carries ``X-Mloop-Event`` (the type), ``X-Mloop-Delivery`` (``<hook>-<event>``) and
 ``X-Mloop-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw body under the hook's secret (verify
@@ -15,17 +16,18 @@ import json
 import logging
 import threading
 import time
-from dataclasses import asdict
 from typing import Any
 
 import httpx
 
-from mloop.store import Store
-from mloop.store._registry_entities import RegistryEvent, Webhook
+from mloop.store import Event, PollingListener, Store
+from mloop.store._registry_entities import Webhook
 
 __all__ = ["WebhookDispatcher", "sign", "verify_signature"]
 
 _log = logging.getLogger("mloop.registry")
+# deliver_pending checks for stop() between batches of this many events.
+_STOP_CHECK_EVERY = 50
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -37,10 +39,20 @@ def verify_signature(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(sign(secret, body), header or "")
 
 
-def _matches(hook: Webhook, event: RegistryEvent) -> bool:
-    if hook.model is not None and hook.model != event.model:
-        return False
-    return "*" in hook.events or event.type in hook.events
+def event_body(event: Event) -> dict[str, Any]:
+    """An event as a webhook receives it: its envelope with its payload's fields beside it.
+
+    For registry events that is the shape hooks received before the event log existed (``model``,
+    ``version``, ``alias``, ``before``, ``after``, ``reason``, ``report_id``), plus ``subject``.
+    """
+    return {
+        **event.payload,
+        "id": event.id,
+        "ts_ms": event.ts_ms,
+        "type": event.type,
+        "subject": event.subject,
+        "actor": event.actor,
+    }
 
 
 class WebhookDispatcher:
@@ -84,16 +96,27 @@ class WebhookDispatcher:
         delivered = 0
         for hook in self.store.list_webhooks():
             secret = self.store.get_webhook_secret(hook.id)
-            for event in self.store.list_events(after_id=hook.cursor, limit=1000):
-                if _matches(hook, event) and self._deliver(hook, secret, event):
-                    delivered += 1
-                self.store.advance_webhook_cursor(hook.id, event.id)
-                if self._stop.is_set():
-                    return delivered
+            follower = self.store.follow(
+                f"webhook-{hook.id}",
+                types=None if "*" in hook.events else list(hook.events),
+                subject=None if hook.model is None else f"models/{hook.model}",
+            )
+            ok = 0
+
+            def handle(event: Event, hook: Webhook = hook, secret: str = secret) -> None:
+                nonlocal ok
+                ok += self._deliver(hook, secret, event)
+
+            while not self._stop.is_set():
+                if follower.poll(handle, max_events=_STOP_CHECK_EVERY) < _STOP_CHECK_EVERY:
+                    break
+            delivered += ok
+            if self._stop.is_set():
+                break
         return delivered
 
-    def _deliver(self, hook: Webhook, secret: str, event: RegistryEvent) -> bool:
-        body = json.dumps({"event": asdict(event), "webhook_id": hook.id}, default=str).encode()
+    def _deliver(self, hook: Webhook, secret: str, event: Event) -> bool:
+        body = json.dumps({"event": event_body(event), "webhook_id": hook.id}, default=str).encode()
         headers = {
             "Content-Type": "application/json",
             "X-Mloop-Event": event.type,
@@ -133,15 +156,25 @@ class WebhookDispatcher:
         return False
 
     def start(self, *, poll_s: float = 1.0) -> WebhookDispatcher:
-        """Deliver in a background thread, polling the event log every ``poll_s``."""
+        """Deliver in a background thread: woken by new events where the store can notify
+        (PostgreSQL), else checking every ``poll_s``."""
 
         def loop() -> None:
             while not self._stop.is_set():
                 try:
-                    self.deliver_pending()
-                except Exception:
-                    _log.exception("mloop: webhook dispatch failed; retrying")
-                self._stop.wait(poll_s)
+                    with self.store.event_listener() as listener:
+                        while not self._stop.is_set():
+                            try:
+                                self.deliver_pending()
+                            except Exception:
+                                _log.exception("mloop: webhook dispatch failed; retrying")
+                            if isinstance(listener, PollingListener):
+                                self._stop.wait(poll_s)
+                            else:
+                                listener.wait(poll_s)
+                except Exception:  # no listener (the store is down): retry after a pause
+                    _log.exception("mloop: webhook dispatcher cannot listen for events")
+                    self._stop.wait(poll_s)
 
         self._thread = threading.Thread(target=loop, name="mloop-webhooks", daemon=True)
         self._thread.start()

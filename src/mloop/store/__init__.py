@@ -15,21 +15,35 @@ from mloop.store._entities import (
     Run,
     RunInput,
 )
+from mloop.store._events_base import (
+    EVENT_TYPES,
+    Event,
+    EventCursor,
+    EventListener,
+    PollingListener,
+)
 from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_by
+from mloop.store._follow import Follower
 from mloop.store._open import open_store, store_exists
 from mloop.store._sql import SqlStore
 
 __all__ = [
+    "EVENT_TYPES",
     "MAX_RESULTS_LIMIT",
     "RUN_STATUSES",
     "ArtifactEntry",
     "Comparison",
     "DatasetVersion",
+    "Event",
+    "EventCursor",
+    "EventListener",
+    "Follower",
     "MetricHistory",
     "MetricSeries",
     "MetricSummary",
     "OrderKey",
     "Page",
+    "PollingListener",
     "Project",
     "Run",
     "RunInput",

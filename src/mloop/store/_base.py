@@ -27,6 +27,7 @@ from mloop.store._entities import (
     RunInput,
     RunStatus,
 )
+from mloop.store._events_base import EventStoreMixin
 from mloop.store._filter import parse_filter, parse_order_by
 from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
@@ -104,7 +105,7 @@ def _reduce_arg(arr: np.ndarray, starts: np.ndarray, op: Any) -> np.ndarray:
     return out
 
 
-class Store(MonitorStoreMixin, RegistryStoreMixin, abc.ABC):
+class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
     """Metadata persistence for projects, runs, metrics, artifacts' index and datasets."""
 
     # ------------------------------------------------------------------ lifecycle

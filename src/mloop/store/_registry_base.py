@@ -415,7 +415,7 @@ class RegistryStoreMixin(abc.ABC):
     def create_webhook(
         self, url: str, *, secret: str, events: Sequence[str] = ("*",), model: str | None = None
     ) -> Webhook:
-        from mloop.store._registry_entities import EVENT_TYPES
+        from mloop.store._events_base import EVENT_TYPES
 
         if not isinstance(url, str) or not re.match(r"^https?://", url):
             raise InvalidInputError(

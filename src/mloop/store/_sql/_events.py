@@ -25,6 +25,7 @@ class SqlEventsMixin:
     _event: Any
     _lock_model: Any
     _version_row: Any
+    _upsert_cursor: Any
 
     # ------------------------------------------------------------------ events
     def _do_list_events(
@@ -101,15 +102,19 @@ class SqlEventsMixin:
             r.model,
             bool(r.active),
             r.created_ms,
-            r.cursor,
+            r.position or 0,
         )
+
+    def _hooks_query(self) -> Any:
+        """Webhooks with their position in the event log (the follower ``webhook-<id>``)."""
+        w, c = t.webhooks, t.event_cursors
+        name = sa.literal("webhook-") + sa.cast(w.c.id, sa.String)
+        return sa.select(w, c.c.position).select_from(w.outerjoin(c, c.c.name == name))
 
     def _do_create_webhook(
         self, url: str, secret: str, events: tuple[str, ...], model: str | None
     ) -> Webhook:
         with self._write() as conn:
-            # New hooks start at the end of the log: they deliver what happens from now on.
-            cursor = conn.execute(sa.select(sa.func.max(t.registry_events.c.id))).scalar() or 0
             wid = conn.execute(
                 t.webhooks.insert().values(
                     url=url,
@@ -118,11 +123,13 @@ class SqlEventsMixin:
                     model=model,
                     active=True,
                     created_ms=now_ms(),
-                    cursor=cursor,
                 )
             ).inserted_primary_key[0]
+            # New hooks start at the end of the log: they deliver what happens from now on.
+            head = conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar() or 0
+            self._upsert_cursor(conn, f"webhook-{wid}", int(head), forward=False)
             return self._webhook(
-                conn.execute(sa.select(t.webhooks).where(t.webhooks.c.id == wid)).one()
+                conn.execute(self._hooks_query().where(t.webhooks.c.id == wid)).one()
             )
 
     def _do_list_webhooks(self) -> list[Webhook]:
@@ -130,7 +137,7 @@ class SqlEventsMixin:
             return [
                 self._webhook(r)
                 for r in conn.execute(
-                    sa.select(t.webhooks)
+                    self._hooks_query()
                     .where(t.webhooks.c.active == sa.true())
                     .order_by(t.webhooks.c.id)
                 )
@@ -154,13 +161,8 @@ class SqlEventsMixin:
                 raise NotFoundError(f"webhook {webhook_id} does not exist.")
 
     def _do_advance_webhook_cursor(self, webhook_id: int, event_id: int) -> None:
-        w = t.webhooks
         with self._write() as conn:
-            conn.execute(
-                w.update()
-                .where(w.c.id == webhook_id, w.c.cursor < event_id)
-                .values(cursor=event_id)
-            )
+            self._upsert_cursor(conn, f"webhook-{webhook_id}", event_id, forward=True)
 
     def _do_record_delivery(
         self,

@@ -50,22 +50,50 @@ class SqlMonitorsMixin:
                     created_ms=ts,
                 )
             ).inserted_primary_key[0]
-            if alerts:
-                conn.execute(
-                    t.monitor_alerts.insert(),
-                    [
-                        {
-                            "result_id": rid,
-                            "monitor": monitor,
-                            "window_index": window_index,
-                            "name": str(a.get("name") or a.get("rule") or "alert"),
-                            "severity": str(a.get("severity") or "warning"),
-                            "message": str(a.get("message") or ""),
-                            "created_ms": int(a.get("created_ms") or ts),
-                            "payload": json.dumps(a, default=str, allow_nan=False),
-                        }
-                        for a in alerts
-                    ],
+            rows = [
+                {
+                    "result_id": rid,
+                    "monitor": monitor,
+                    "window_index": window_index,
+                    "name": str(a.get("name") or a.get("rule") or "alert"),
+                    "severity": str(a.get("severity") or "warning"),
+                    "message": str(a.get("message") or ""),
+                    "created_ms": int(a.get("created_ms") or ts),
+                    "payload": json.dumps(a, default=str, allow_nan=False),
+                }
+                for a in alerts
+            ]
+            # One insert per alert: the event log names each alert by its id.
+            alert_ids = [
+                conn.execute(t.monitor_alerts.insert().values(**row)).inserted_primary_key[0]
+                for row in rows
+            ]
+            subject = f"monitors/{monitor}"
+            window = {
+                "monitor": monitor,
+                "result_id": rid,
+                "window_index": window_index,
+                "window_start": start,
+                "window_end": end,
+            }
+            self._log_event(  # type: ignore[attr-defined]
+                conn,
+                "monitor_result",
+                subject,
+                payload={**window, "n_rows": n_rows, "n_alerts": len(rows)},
+            )
+            for aid, row in zip(alert_ids, rows, strict=True):
+                self._log_event(  # type: ignore[attr-defined]
+                    conn,
+                    "monitor_alert",
+                    subject,
+                    payload={
+                        **window,
+                        "alert_id": aid,
+                        "name": row["name"],
+                        "severity": row["severity"],
+                        "message": row["message"],
+                    },
                 )
         return MonitorResult(rid, monitor, window_index, start, end, n_rows, result, ts)
 

@@ -54,9 +54,27 @@ class SqlRegistryMixin:
         reason: str | None = None,
         report_id: str | None = None,
     ) -> RegistryEvent:
-        ts = now_ms()
+        # The registry's audit row shares its id with the event-log entry, written in the same
+        # transaction: registry event ids and event-log ids are one sequence.
+        logged = self._log_event(  # type: ignore[attr-defined]
+            conn,
+            type,
+            f"models/{model}",
+            actor=actor,
+            payload={
+                "model": model,
+                "version": version,
+                "alias": alias,
+                "before": before,
+                "after": after,
+                "reason": reason,
+                "report_id": report_id,
+            },
+        )
+        ts = logged.ts_ms
         eid = conn.execute(
             t.registry_events.insert().values(
+                id=logged.id,
                 ts_ms=ts,
                 type=type,
                 model=model,

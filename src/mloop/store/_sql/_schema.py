@@ -242,7 +242,6 @@ webhooks = sa.Table(
     sa.Column("model", sa.String(256), nullable=True),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
-    sa.Column("cursor", sa.Integer, nullable=False, server_default="0"),
 )
 
 webhook_deliveries = sa.Table(
@@ -289,4 +288,37 @@ monitor_alerts = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Index("ix_monitor_alerts_monitor", "monitor", "id"),
+)
+
+
+# ------------------------------------------------------------------------------------------ event log
+# One ordered stream of everything that happens. ``id`` is assigned in commit order (writers take
+# an advisory lock on PostgreSQL; SQLite has one writer), and AUTOINCREMENT keeps SQLite from
+# reusing the id of a deleted newest row: a cursor is one integer.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(600), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_events_type", "type", "id"),
+    sa.Index("ix_events_subject", "subject", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Followers' durable positions: every event with ``id <= position`` has been handled.
+event_cursors = sa.Table(
+    "event_cursors",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )

@@ -41,6 +41,7 @@ from mloop.store._sql._engine import (
 )
 from mloop.store._sql._events import SqlEventsMixin
 from mloop.store._sql._load import PageContexts, load_runs
+from mloop.store._sql._log import SqlEventLogMixin
 from mloop.store._sql._monitors import SqlMonitorsMixin
 from mloop.store._sql._raw import PIPELINE_MAX_BYTES, Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
@@ -65,7 +66,13 @@ _deadlines = threading.local()
 
 
 class SqlStore(
-    SqlArtifactsMixin, SqlMonitorsMixin, SqlEventsMixin, SqlAliasesMixin, SqlRegistryMixin, Store
+    SqlArtifactsMixin,
+    SqlMonitorsMixin,
+    SqlEventsMixin,
+    SqlAliasesMixin,
+    SqlRegistryMixin,
+    SqlEventLogMixin,
+    Store,
 ):
     """The metadata store on SQLite or PostgreSQL.
 
