@@ -1,12 +1,20 @@
-"""Entities the store returns: frozen dataclasses, never ORM rows."""
+"""Entities the store returns: frozen dataclasses, never ORM rows.
+
+Each has ``to_dict()`` (its wire form: strict JSON, non-finite floats as ``"NaN"``/``"Infinity"``)
+and ``from_dict()`` (the inverse, decoding by field types), so they travel between a server and
+the HTTP store through :mod:`mloop.codec` unchanged.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
+
+from mloop.codec import WireEntity, array_from_wire, dataclass_from_wire, fields_to_wire, to_wire
+from mloop.errors import InvalidInputError
 
 __all__ = [
     "RUN_STATUSES",
@@ -27,7 +35,7 @@ RUN_STATUSES: tuple[str, ...] = ("running", "finished", "failed", "killed")
 
 
 @dataclass(frozen=True)
-class Project:
+class Project(WireEntity):
     """A project (an MLflow experiment): string id, unique name."""
 
     id: str
@@ -39,7 +47,7 @@ class Project:
 
 
 @dataclass(frozen=True)
-class MetricSummary:
+class MetricSummary(WireEntity):
     """Per-(run, key) summary kept on every write: last by (step, timestamp), min and max, count."""
 
     key: str
@@ -52,7 +60,7 @@ class MetricSummary:
 
 
 @dataclass(frozen=True)
-class RunInput:
+class RunInput(WireEntity):
     """A dataset version recorded as an input of a run (MLflow's ``log_inputs``)."""
 
     dataset_sha256: str
@@ -61,7 +69,7 @@ class RunInput:
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(WireEntity):
     """A tracked run with its params, tags, metric summaries and captured context."""
 
     id: str
@@ -114,6 +122,33 @@ class MetricSeries:
     def __repr__(self) -> str:
         return f"MetricSeries(n={len(self)})"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The three columns as lists (values in wire form: ``"NaN"``, ``"Infinity"``...)."""
+        return {
+            "steps": to_wire(self.steps),
+            "timestamps": to_wire(self.timestamps),
+            "values": to_wire(self.values),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricSeries:
+        """The inverse of :meth:`to_dict`: int64 steps and timestamps, float64 values, exactly."""
+        if not isinstance(data, Mapping) or not {"steps", "timestamps", "values"} <= set(data):
+            raise InvalidInputError(
+                "`MetricSeries` must be a JSON object with `steps`, `timestamps` and `values`; "
+                f"got {data!r:.80}."
+            )
+        try:
+            return cls(
+                array_from_wire(data["steps"], np.int64, what="MetricSeries.steps"),
+                array_from_wire(data["timestamps"], np.int64, what="MetricSeries.timestamps"),
+                array_from_wire(data["values"], np.float64, what="MetricSeries.values"),
+            )
+        except InvalidInputError:
+            raise
+        except ValueError as exc:
+            raise InvalidInputError(f"`MetricSeries` is not valid: {exc}") from None
+
 
 @dataclass(frozen=True, eq=False)
 class MetricHistory:
@@ -137,9 +172,21 @@ class MetricHistory:
 
         return pd.DataFrame({"step": self.step, "timestamp": self.timestamp, "value": self.value})
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every field in wire form (the columns as lists)."""
+        return fields_to_wire(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricHistory:
+        """The inverse of :meth:`to_dict`: int64 ``step``/``timestamp``, float64 ``value``."""
+        return dataclass_from_wire(cls, data, arrays=_HISTORY_DTYPES)
+
+
+_HISTORY_DTYPES = {"step": np.int64, "timestamp": np.int64, "value": np.float64}
+
 
 @dataclass(frozen=True)
-class ArtifactEntry:
+class ArtifactEntry(WireEntity):
     """One file of a run's artifact tree: relative POSIX path -> content-addressed blob."""
 
     path: str
@@ -148,7 +195,7 @@ class ArtifactEntry:
 
 
 @dataclass(frozen=True)
-class DatasetVersion:
+class DatasetVersion(WireEntity):
     """A dataset version keyed by the sha256 of its content."""
 
     sha256: str
@@ -161,11 +208,14 @@ class DatasetVersion:
     profile: Mapping[str, Any] | None = None
 
 
+_Item = TypeVar("_Item")
+
+
 @dataclass(frozen=True)
-class Page:
+class Page(Generic[_Item]):
     """One page of results; ``next_page_token`` is None on the last page."""
 
-    items: list[Any]
+    items: list[_Item]
     next_page_token: str | None = None
 
     def __iter__(self):
@@ -173,3 +223,21 @@ class Page:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"items": [...], "next_page_token": ...}``, each item in its wire form."""
+        return {"items": to_wire(self.items), "next_page_token": self.next_page_token}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, item: Callable[[Any], _Item]) -> Page[_Item]:
+        """The inverse of :meth:`to_dict`; ``item`` builds each item (e.g. ``Run.from_dict``)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("items"), list):
+            raise InvalidInputError(
+                f"`Page` must be a JSON object with an `items` list; got {data!r:.80}."
+            )
+        token = data.get("next_page_token")
+        if token is not None and not isinstance(token, str):
+            raise InvalidInputError(
+                f"`Page.next_page_token` must be a string or null; got {token!r}."
+            )
+        return cls([item(x) for x in data["items"]], token)

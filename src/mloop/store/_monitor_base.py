@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mloop.codec import WireEntity
 from mloop.errors import InvalidInputError
 from mloop.store._validation import validate_name
 
@@ -14,7 +15,7 @@ __all__ = ["MonitorAlert", "MonitorResult", "MonitorStoreMixin"]
 
 
 @dataclass(frozen=True)
-class MonitorResult:
+class MonitorResult(WireEntity):
     """One completed window of a monitor: its JSON result (drift, quality, performance)."""
 
     id: int
@@ -28,7 +29,7 @@ class MonitorResult:
 
 
 @dataclass(frozen=True)
-class MonitorAlert:
+class MonitorAlert(WireEntity):
     """An alert a monitor fired; ``id`` is a cursor the retraining trigger follows."""
 
     id: int

@@ -1,10 +1,15 @@
-"""Registry entities: registered models, versions, aliases, audit events, webhooks."""
+"""Registry entities: registered models, versions, aliases, audit events, webhooks.
+
+Each has ``to_dict()`` (its wire form) and ``from_dict()`` (the inverse) through :mod:`mloop.codec`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from mloop.codec import WireEntity
 
 __all__ = [
     "EVENT_TYPES",
@@ -34,7 +39,7 @@ EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
-class RegisteredModel:
+class RegisteredModel(WireEntity):
     """A named model; its versions are numbered 1, 2, 3..."""
 
     name: str
@@ -48,7 +53,7 @@ class RegisteredModel:
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(WireEntity):
     """One registered version: where its files are, what produced it, and a snapshot of its run."""
 
     name: str
@@ -81,7 +86,7 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
-class ModelAlias:
+class ModelAlias(WireEntity):
     name: str
     alias: str
     version: int
@@ -91,7 +96,7 @@ class ModelAlias:
 
 
 @dataclass(frozen=True)
-class RegistryEvent:
+class RegistryEvent(WireEntity):
     """One entry of the ordered registry event log (the audit trail). ``id`` is the cursor."""
 
     id: int
@@ -108,7 +113,7 @@ class RegistryEvent:
 
 
 @dataclass(frozen=True)
-class Webhook:
+class Webhook(WireEntity):
     id: int
     url: str
     events: tuple[str, ...]
@@ -119,7 +124,7 @@ class Webhook:
 
 
 @dataclass(frozen=True)
-class WebhookDelivery:
+class WebhookDelivery(WireEntity):
     id: int
     webhook_id: int
     event_id: int
