@@ -9,7 +9,6 @@ drift that monitoring sees most; it cannot see concept drift.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.optimize import isotonic_regression
 
+from mloop.codec import dataclass_from_wire, dumps, to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import unknown_columns_error
 from mloop.monitoring._perf_inputs import _missing, _plain, _to_numpy
@@ -65,21 +65,29 @@ class PerformanceEstimate:
         return self.metrics[name]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary of the estimate."""
-        return {
-            "task": self.task,
-            "n": self.n,
-            "metrics": dict(self.metrics),
-            "reasons": dict(self.reasons),
-            "labels": [_plain(v) for v in self.labels],
-            "expected_confusion_matrix": self.expected_confusion_matrix,
-            "calibrated": list(self.calibrated),
-            "reference_metrics": dict(self.reference_metrics),
-        }
+        """Wire form of the estimate (:mod:`mloop.codec`)."""
+        return to_wire(
+            {
+                "task": self.task,
+                "n": self.n,
+                "metrics": self.metrics,
+                "reasons": self.reasons,
+                "labels": self.labels,
+                "expected_confusion_matrix": self.expected_confusion_matrix,
+                "calibrated": self.calibrated,
+                "reference_metrics": self.reference_metrics,
+            },
+            what="PerformanceEstimate",
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PerformanceEstimate:
+        """The inverse of :meth:`to_dict` (labels come back as JSON gave them)."""
+        return dataclass_from_wire(cls, data)
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The estimate as a JSON string."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
 
 class _Isotonic:

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-import json
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from mloop.codec import array_from_wire, dataclass_from_wire, dumps, to_wire
+
 __all__ = ["ColumnDrift", "ColumnHistogram", "ColumnStatus", "DriftReport"]
 
 ColumnStatus = Literal["ok", "drift", "insufficient_data", "missing_column", "error"]
 
 
-def _json_float(x: float | None) -> float | None:
-    if x is None:
+def _edges_from_wire(value: Any, what: str) -> np.ndarray | None:
+    if value is None:
         return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _json_array(a: np.ndarray) -> list[Any]:
-    if a.dtype.kind in "iub":
-        return [int(v) for v in a]
-    return [_json_float(v) for v in a]
+    if isinstance(value, list) and value and (value[0] is None or value[-1] is None):
+        # Written before the wire codec: the open end edges (-inf, +inf) were null.
+        value = list(value)
+        if value[0] is None:
+            value[0] = "-Infinity"
+        if value[-1] is None:
+            value[-1] = "Infinity"
+    return array_from_wire(value, np.float64, what=what)
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,15 +46,28 @@ class ColumnHistogram:
     current_missing: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form; the infinite end edges become ``None``."""
-        return {
-            "edges": None if self.edges is None else _json_array(self.edges),
-            "categories": self.categories,
-            "reference": _json_array(self.reference),
-            "current": _json_array(self.current),
-            "reference_missing": int(self.reference_missing),
-            "current_missing": int(self.current_missing),
-        }
+        """Wire form (:mod:`mloop.codec`): the open end edges are ``"-Infinity"``/``"Infinity"``."""
+        return to_wire(
+            {
+                "edges": self.edges,
+                "categories": self.categories,
+                "reference": self.reference,
+                "current": self.current,
+                "reference_missing": self.reference_missing,
+                "current_missing": self.current_missing,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnHistogram:
+        """The inverse of :meth:`to_dict`: float64 edges, int64 counts (old null end edges read
+        as -inf/+inf)."""
+        return dataclass_from_wire(
+            cls,
+            data,
+            arrays={"reference": np.int64, "current": np.int64},
+            decoders={"edges": _edges_from_wire},
+        )
 
 
 @dataclass(frozen=True)
@@ -100,21 +114,28 @@ class ColumnDrift:
         return self.status in ("ok", "drift")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (non-finite floats become ``None``)."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "method": self.method,
-            "statistic": _json_float(self.statistic),
-            "p_value": _json_float(self.p_value),
-            "threshold": _json_float(self.threshold),
-            "drifted": bool(self.drifted),
-            "n_reference": int(self.n_reference),
-            "n_current": int(self.n_current),
-            "status": self.status,
-            "message": self.message,
-            "histogram": None if self.histogram is None else self.histogram.to_dict(),
-        }
+        """Wire form (:mod:`mloop.codec`: non-finite floats as ``"NaN"``/``"Infinity"``)."""
+        return to_wire(
+            {
+                "name": self.name,
+                "kind": self.kind,
+                "method": self.method,
+                "statistic": self.statistic,
+                "p_value": self.p_value,
+                "threshold": self.threshold,
+                "drifted": bool(self.drifted),
+                "n_reference": self.n_reference,
+                "n_current": self.n_current,
+                "status": self.status,
+                "message": self.message,
+                "histogram": self.histogram,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnDrift:
+        """The inverse of :meth:`to_dict`."""
+        return dataclass_from_wire(cls, data)
 
 
 @dataclass(frozen=True)
@@ -158,24 +179,31 @@ class DriftReport:
         return "drift" if self.drifted else "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form of the whole report (no NaN or infinity anywhere)."""
-        return {
-            "drifted": self.drifted,
-            "status": self.status,
-            "share_drifted": self.share_drifted,
-            "n_drifted": self.n_drifted,
-            "n_evaluated": self.n_evaluated,
-            "n_columns": len(self.columns),
-            "drift_share": self.drift_share,
-            "n_reference_rows": self.n_reference_rows,
-            "n_current_rows": self.n_current_rows,
-            "extra_columns": list(self.extra_columns),
-            "columns": {name: col.to_dict() for name, col in self.columns.items()},
-        }
+        """Wire form of the whole report (:mod:`mloop.codec`), with the derived verdicts."""
+        return to_wire(
+            {
+                "drifted": self.drifted,
+                "status": self.status,
+                "share_drifted": self.share_drifted,
+                "n_drifted": self.n_drifted,
+                "n_evaluated": self.n_evaluated,
+                "n_columns": len(self.columns),
+                "drift_share": self.drift_share,
+                "n_reference_rows": self.n_reference_rows,
+                "n_current_rows": self.n_current_rows,
+                "extra_columns": list(self.extra_columns),
+                "columns": self.columns,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftReport:
+        """The inverse of :meth:`to_dict` (the derived verdicts are recomputed, not read)."""
+        return dataclass_from_wire(cls, data)
 
     def to_json(self, *, indent: int | None = None) -> str:
         """:meth:`to_dict` as JSON text."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
     def to_html(self, path: str | Path) -> Path:
         """Write a self-contained HTML report (charts drawn from the histograms) to ``path``."""

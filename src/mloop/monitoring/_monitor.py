@@ -396,14 +396,15 @@ class Monitor:
                     log.exception("monitor %s: alert sink %r failed", self.name, sink)
                     result.notes.append(f"alert sink {type(sink).__name__} failed: {exc}")
         if self._persist:
+            wire = result.to_dict()
             record = MonitorRecord(
                 monitor=self.name,
                 window_index=result.index,
                 window_start=result.start,
                 window_end=result.end,
                 n_rows=result.n_rows,
-                result=result.to_dict(),
-                alerts=[a.to_dict() for a in result.alerts],
+                result=wire,
+                alerts=wire["alerts"],
             )
             for hook in self._persist:
                 hook.write_result(record)

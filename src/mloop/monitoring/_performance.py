@@ -7,14 +7,14 @@ reason in ``PerformanceReport.reasons``; it is never a NaN and never an exceptio
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from mloop.codec import dataclass_from_wire, dumps, to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._perf_metrics import (
     binary_average_precision,
@@ -98,23 +98,31 @@ class PerformanceReport:
         return self.metrics[name]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary of the report (labels converted to plain Python values)."""
-        return {
-            "task": self.task,
-            "n": self.n,
-            "n_dropped": self.n_dropped,
-            "metrics": dict(self.metrics),
-            "reasons": dict(self.reasons),
-            "labels": [_plain(v) for v in self.labels],
-            "pos_label": _plain(self.pos_label),
-            "confusion_matrix": self.confusion_matrix,
-            "segments": {k: v.to_dict() for k, v in self.segments.items()},
-            "notes": list(self.notes),
-        }
+        """Wire form of the report (:mod:`mloop.codec`; labels as plain Python values)."""
+        return to_wire(
+            {
+                "task": self.task,
+                "n": self.n,
+                "n_dropped": self.n_dropped,
+                "metrics": self.metrics,
+                "reasons": self.reasons,
+                "labels": self.labels,
+                "pos_label": self.pos_label,
+                "confusion_matrix": self.confusion_matrix,
+                "segments": self.segments,
+                "notes": self.notes,
+            },
+            what="PerformanceReport",
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PerformanceReport:
+        """The inverse of :meth:`to_dict` (labels come back as JSON gave them)."""
+        return dataclass_from_wire(cls, data)
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The report as a JSON string."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
 
 def performance_report(

@@ -4,15 +4,14 @@ constant and empty columns — each a check with a threshold and a verdict.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from mloop.codec import dataclass_from_wire, dumps, fields_to_wire, from_wire, to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._summary import ColumnSummary, summarize
@@ -49,6 +48,47 @@ class QualityCheck:
     reference_value: Any = None
     threshold: float | None = None
     message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Wire form (:mod:`mloop.codec`: non-finite floats as ``"NaN"``/``"Infinity"``)."""
+        return fields_to_wire(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QualityCheck:
+        """The inverse of :meth:`to_dict`. Values are numbers, bools, ``[min, max]`` ranges or,
+        for the ``type`` check, type names; a numeric check's non-finite values read as floats."""
+        numeric = data.get("check") != "type"
+        decode = _numeric_value if numeric else _raw_value
+        return dataclass_from_wire(cls, data, decoders={"value": decode, "reference_value": decode})
+
+
+def _raw_value(value: Any, what: str) -> Any:
+    return value
+
+
+def _numeric_value(value: Any, what: str) -> Any:
+    if isinstance(value, str):
+        return from_wire(float, value, what=what)
+    if isinstance(value, list):
+        return [_numeric_value(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+# Per-column summaries (ColumnSummary.describe()): which of their entries are floats.
+_SUMMARY_FLOATS = frozenset({"missing_share", "min", "max"})
+
+
+def _summaries(value: Any, what: str) -> dict[str, dict[str, Any]]:
+    table = from_wire(dict[str, dict[str, Any]], value, what=what)
+    return {
+        column: {
+            k: from_wire(float | None, v, what=f"{what}[{column!r}][{k!r}]")
+            if k in _SUMMARY_FLOATS
+            else v
+            for k, v in summary.items()
+        }
+        for column, summary in table.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -95,23 +135,31 @@ class QualityReport:
         return {c.check: c for c in self.checks if c.column == name}
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dictionary of the report."""
-        return _json_safe(
+        """Wire form of the report (:mod:`mloop.codec`), with the derived counts."""
+        return to_wire(
             {
                 "passed": self.passed,
                 "n_failed": self.n_failed,
                 "n_warnings": self.n_warnings,
                 "n_reference": self.n_reference,
                 "n_current": self.n_current,
-                "checks": [asdict(c) for c in self.checks],
+                "checks": self.checks,
                 "reference": self.reference,
                 "current": self.current,
             }
         )
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> QualityReport:
+        """The inverse of :meth:`to_dict`; also reads reports stored before the wire codec
+        (infinity spelled ``"inf"``/``"-inf"``, NaN as ``null``)."""
+        return dataclass_from_wire(
+            cls, data, decoders={"reference": _summaries, "current": _summaries}
+        )
+
     def to_json(self, *, indent: int | None = None) -> str:
         """The report as a JSON string."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """Render the report as a self-contained HTML page; write it to ``path`` when given."""
@@ -121,18 +169,6 @@ class QualityReport:
         if path is not None:
             Path(path).write_text(page, encoding="utf-8")
         return page
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
 
 
 def quality_report(

@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from mloop.codec import WireEntity, dataclass_from_wire, dumps, to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._alerts import Alert
 from mloop.monitoring._cbpe import PerformanceEstimate
+from mloop.monitoring._drift_result import DriftReport
 from mloop.monitoring._performance import PerformanceReport
-from mloop.monitoring._quality import QualityReport, _json_safe
+from mloop.monitoring._quality import QualityReport
 
 __all__ = ["MonitorRecord", "ResultSink", "StoreResultSink", "WindowResult"]
 
@@ -72,7 +73,7 @@ class WindowResult:
         return ns
 
     def summary(self) -> dict[str, Any]:
-        """A small JSON-safe headline of the window (what a webhook carries)."""
+        """A small headline of the window in wire form (what a webhook carries)."""
         out: dict[str, Any] = {
             "monitor": self.monitor,
             "index": self.index,
@@ -89,27 +90,32 @@ class WindowResult:
             out["performance"] = dict(self.performance.metrics)
         if self.estimated_performance is not None:
             out["estimated_performance"] = dict(self.estimated_performance.metrics)
-        return _json_safe(out)
+        return to_wire(out, what="WindowResult")
 
     def to_dict(self) -> dict[str, Any]:
-        """The full window result, JSON-safe (histograms included, raw rows never)."""
-        return _json_safe(
+        """The full window result in wire form (histograms included, raw rows never)."""
+        return to_wire(
             {
                 **self.summary(),
-                "drift": None if self.drift is None else self.drift.to_dict(),
-                "quality": None if self.quality is None else self.quality.to_dict(),
-                "performance": None if self.performance is None else self.performance.to_dict(),
-                "estimated_performance": None
-                if self.estimated_performance is None
-                else self.estimated_performance.to_dict(),
-                "alerts": [a.to_dict() for a in self.alerts],
-                "notes": list(self.notes),
-            }
+                "drift": self.drift,
+                "quality": self.quality,
+                "performance": self.performance,
+                "estimated_performance": self.estimated_performance,
+                "alerts": self.alerts,
+                "notes": self.notes,
+            },
+            what="WindowResult",
         )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowResult:
+        """The inverse of :meth:`to_dict`; reads results stored before the wire codec too (the
+        summary's headline fields are derived, so they are not read back)."""
+        return dataclass_from_wire(cls, data, decoders={"drift": _drift_from_wire})
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The result as JSON."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """One HTML page with this window's drift, quality and performance."""
@@ -132,15 +138,20 @@ class WindowResult:
         return page
 
 
+def _drift_from_wire(value: Any, what: str) -> DriftReport | None:
+    return None if value is None else DriftReport.from_dict(value)
+
+
 # ---------------------------------------------------------------- persistence seam
 
 
 @dataclass(frozen=True)
-class MonitorRecord:
+class MonitorRecord(WireEntity):
     """What the persistence hook receives for each window: JSON-safe, self-describing.
 
     ``result`` is :meth:`WindowResult.to_dict` (per-column scores and verdicts, quality checks,
-    performance metrics); ``alerts`` is the list of :meth:`Alert.to_dict` fired on this window.
+    performance metrics); ``alerts`` is its ``alerts`` list (the alerts fired on this window), both
+    in wire form, so :meth:`WindowResult.from_dict` rebuilds the window from ``result``.
     """
 
     monitor: str
