@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mloop.codec import to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import Frame, as_frame
@@ -495,7 +496,8 @@ class Profile:
         return buf.getvalue()
 
     def summary(self) -> dict[str, Any]:
-        """JSON-safe overview: per column kind, counts and (for numeric) min/max/mean/std."""
+        """Overview in wire form (:mod:`mloop.codec`): per column kind, counts and (for numeric)
+        min/max/mean/std."""
         out: dict[str, Any] = {"n_rows": self.n_rows, "columns": {}}
         for name, col in self.columns.items():
             row: dict[str, Any] = {"kind": col.kind, "n": col.n, "n_missing": col.n_missing}
@@ -505,7 +507,7 @@ class Profile:
             else:
                 row["n_categories"] = len(col.categories)
             out["columns"][name] = row
-        return out
+        return to_wire(out, what="Profile.summary()")
 
 
 def _check_params(bins: int, max_exact: int, sketch_k: int) -> None:

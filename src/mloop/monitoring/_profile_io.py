@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mloop.codec import dumps, float_from_wire
 from mloop.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def dump(profile: Profile, fmt: str, version: int) -> dict[str, np.ndarray]:
         "sketch_k": profile.sketch_k,
         "columns": cols,
     }
-    arrays["meta"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    arrays["meta"] = np.frombuffer(dumps(header).encode(), dtype=np.uint8)
     return arrays
 
 
@@ -176,9 +177,22 @@ def load(path: Path, fmt: str, version: int) -> Profile:
                 raise _corrupt(path, f"{size:,} bytes; {detail}") from exc
 
 
+def _meta_float(meta: dict[str, Any], key: str, *, optional: bool = False) -> Any:
+    # Headers are written by the wire codec ("NaN", "Infinity"); older ones hold bare NaN tokens,
+    # which json.loads reads as floats. A value that is neither means a damaged file.
+    value = meta[key]
+    if optional and value is None:
+        return None
+    try:
+        return float_from_wire(value, what=key)
+    except InvalidInputError as exc:
+        raise ValueError(exc.message) from None
+
+
 def _read(npz: Any, path: Path, fmt: str, version: int) -> Profile:
     from mloop.monitoring._profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile
 
+    # Plain json.loads: a damaged header is a ValueError that load() reports as a corrupt profile.
     header = json.loads(npz["meta"].tobytes().decode())
     if not isinstance(header, dict) or header.get("format") != fmt:
         raise InvalidInputError(f"{str(path)!r} is not an mloop profile file.")
@@ -212,10 +226,10 @@ def _read(npz: Any, path: Path, fmt: str, version: int) -> Profile:
             n=int(meta["n"]),
             n_missing=int(meta["n_missing"]),
             n_inf=int(meta["n_inf"]),
-            min=meta["min"],
-            max=meta["max"],
-            mean=float(meta["mean"]),
-            m2=float(meta["m2"]),
+            min=_meta_float(meta, "min", optional=True),
+            max=_meta_float(meta, "max", optional=True),
+            mean=_meta_float(meta, "mean"),
+            m2=_meta_float(meta, "m2"),
             edges=arrays["edges"] if arrays["edges"] is not None else np.empty(0),
             bin_counts=arrays["bin_counts"]
             if arrays["bin_counts"] is not None
