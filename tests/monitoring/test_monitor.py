@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -198,20 +199,29 @@ def test_log_and_callback_sinks(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, list, list]]:
-    received: list = []
-    statuses: list[int] = []  # status codes to answer with, in order (default 200)
+    received: list = []  # (path, Authorization, JSON body, raw body, headers, arrival time)
+    # what to answer, in order (default 200): a status, or (status, headers, seconds to wait)
+    statuses: list = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.path, self.headers.get("Authorization"), json.loads(body)))
-            self.send_response(statuses.pop(0) if statuses else 200)
+            at = time.monotonic()
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            auth = self.headers.get("Authorization")
+            received.append((self.path, auth, json.loads(raw), raw, dict(self.headers), at))
+            reply = statuses.pop(0) if statuses else 200
+            status, headers, delay = reply if isinstance(reply, tuple) else (reply, {}, 0.0)
+            time.sleep(delay)
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -232,15 +242,39 @@ def test_webhook_sink_posts_json_to_a_real_server(http_server) -> None:
         {"x": np.arange(100.0)}, window_rows=10, drift=False, rules=["n_rows >= 10"], sinks=[sink]
     )
     (res,) = mon.update({"x": np.arange(10.0)})
+    assert sink.flush(timeout=30)
+    sink.close()
     assert len(received) == 2
-    path, auth, body = received[-1]
+    path, auth, body, *_ = received[-1]
     assert path == "/hook" and auth == "Bearer t"
     assert body["alert"]["rule"] == "n_rows >= 10" and body["alert"]["value"] == 10
     assert body["window"]["index"] == 0 and body["window"]["n_rows"] == 10
     assert res.notes == []
 
 
-def test_failing_webhook_never_breaks_the_stream(http_server) -> None:
+def test_a_slow_retrying_endpoint_does_not_delay_the_stream(http_server) -> None:
+    from mloop.monitoring import WebhookSink
+
+    url, received, statuses = http_server
+    statuses.extend([(503, {"Retry-After": "1"}, 0.5), (200, {}, 0.5)])
+    sink = WebhookSink(url, retries=3)
+    mon = Monitor({"x": np.arange(100.0)}, window_rows=10, drift=False, rules=["n_rows >= 1"])
+    mon.sinks.append(sink)
+    t0 = time.monotonic()
+    (res,) = mon.update({"x": np.arange(10.0)})
+    returned = time.monotonic() - t0
+    assert len(res.alerts) == 1 and res.notes == []
+    assert sink.close(timeout=30)
+    delivered = time.monotonic() - t0
+    assert len(received) == 2
+    assert delivered >= 2.0  # 0.5 s answer, >= 1 s Retry-After, 0.5 s answer ...
+    assert returned < delivered / 4  # ... and the stream waited for none of it
+    assert received[1][5] - received[0][5] >= 1.0
+
+
+def test_failing_webhook_never_breaks_the_stream(
+    http_server, caplog: pytest.LogCaptureFixture
+) -> None:
     url, received, statuses = http_server
     statuses.extend([400])
     mon = Monitor(
@@ -251,10 +285,73 @@ def test_failing_webhook_never_breaks_the_stream(http_server) -> None:
         sinks=[url, "http://127.0.0.1:9/unreachable"],
     )
     (res,) = mon.update({"x": np.arange(10.0)})
-    assert len(res.alerts) == 1
-    assert sum("alert sink WebhookSink failed" in n for n in res.notes) == 2
+    assert len(res.alerts) == 1 and res.notes == []  # delivered in the background
     (res2,) = mon.update({"x": np.arange(10.0)})
+    assert all(sink.close(timeout=30) for sink in mon.sinks)
     assert res2.index == 1 and len(received) == 2  # the stream carries on; the server saw both
+    failures = [r.getMessage() for r in caplog.records if r.name == "mloop.delivery"]
+    assert len(failures) == 3  # the 400 once (not retried), the unreachable endpoint twice
+    assert sum("HTTP 400" in m for m in failures) == 1
+    assert sum("ConnectError" in m and "after 3 attempt(s)" in m for m in failures) == 2
+    assert all("alert 'n_rows >= 1' of monitor 'monitor'" in m for m in failures)
+
+
+def test_synchronous_webhook_failures_are_noted_on_the_result(http_server) -> None:
+    from mloop.delivery import RetryPolicy
+    from mloop.monitoring import WebhookSink
+
+    url, received, statuses = http_server
+    statuses.extend([400, 503, 503])
+    fast = RetryPolicy(max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.01)
+    sink = WebhookSink(url, policy=fast, background=False)
+    mon = Monitor(
+        {"x": np.arange(100.0)},
+        window_rows=10,
+        drift=False,
+        rules=[AlertRule.parse("n_rows >= 1", repeat=True)],
+        sinks=[sink],
+    )
+    (res,) = mon.update({"x": np.arange(10.0)})  # 400: refused, not retried
+    (res2,) = mon.update({"x": np.arange(10.0)})  # 503 twice: gave up after 2 attempts
+    (res3,) = mon.update({"x": np.arange(10.0)})  # delivered
+    assert len(received) == 4
+    (note,) = res.notes
+    assert note.startswith("alert sink WebhookSink failed") and "HTTP 400" in note
+    assert "after 2 attempt(s)" in res2.notes[0] and "HTTP 503" in res2.notes[0]
+    assert res3.notes == []
+    assert "synchronous" in repr(sink) and "127.0.0.1" in repr(sink)
+
+
+def test_webhook_sink_signs_its_body(http_server) -> None:
+    from mloop.delivery import verify_signature
+    from mloop.monitoring import WebhookSink
+
+    url, received, _ = http_server
+    sink = WebhookSink(url, secret="s3cret")
+    mon = Monitor({"x": np.arange(100.0)}, window_rows=10, drift=False, rules=["n_rows >= 1"])
+    mon.sinks.append(sink)
+    mon.update({"x": np.arange(10.0)})
+    assert sink.close(timeout=30)
+    (_, _, body, raw, headers, _) = received[0]
+    assert body["alert"]["monitor"] == "monitor"
+    assert verify_signature("s3cret", raw, headers["X-Mloop-Signature"])
+
+
+def test_webhook_sink_options_are_checked() -> None:
+    from mloop.delivery import RetryPolicy
+    from mloop.monitoring import WebhookSink
+
+    with pytest.raises(InvalidInputError, match="http"):
+        WebhookSink("ftp://x")
+    with pytest.raises(InvalidInputError, match=r"`retries` must be an int >= 0; got -1"):
+        WebhookSink("http://x", retries=-1)
+    with pytest.raises(InvalidInputError, match="either `policy` or `timeout`/`retries`"):
+        WebhookSink("http://x", retries=1, policy=RetryPolicy())
+    with pytest.raises(InvalidInputError, match="`timeout_s` must be a finite number > 0"):
+        WebhookSink("http://x", timeout=0)
+    sink = WebhookSink("http://x/?token=abc", timeout=2.5, retries=4)
+    assert sink.policy.max_attempts == 5 and sink.policy.timeout_s == 2.5
+    assert "abc" not in repr(sink) and "background" in repr(sink)
 
 
 def test_persist_hook_receives_json_safe_records() -> None:

@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
+from mloop.delivery import BackgroundDeliverer, DeliveryRequest, RetryPolicy, deliver
 from mloop.errors import InvalidInputError
 from mloop.monitoring._rule_metrics import parse_metric
 
@@ -294,17 +296,41 @@ class CallbackSink:
 class WebhookSink:
     """HTTP POST each alert as JSON: ``{"alert": {...}, "window": {...}}``.
 
+    By default the alert is queued and sent by a background thread (started with the first alert),
+    so a slow or retrying endpoint never delays the stream that raised it; delivery failures are
+    logged (logger ``mloop.delivery``). With ``background=False`` the POST happens in :meth:`send`,
+    which raises :class:`~mloop.delivery.DeliveryError` when the alert could not be delivered.
+
+    Retries follow :class:`~mloop.delivery.RetryPolicy`: connection errors, timeouts, 408, 429 and
+    5xx are retried with jittered exponential backoff that honours ``Retry-After``; any other 4xx
+    is final.
+
     Parameters
     ----------
     url : str
     headers : mapping, optional
         E.g. an ``Authorization`` header.
-    timeout : float, default 5.0
-        Seconds per request.
-    retries : int, default 2
-        Extra attempts on connection errors and 5xx responses.
+    timeout : float, optional
+        Seconds per request (default 5.0).
+    retries : int, optional
+        Extra attempts after the first (default 2).
+    policy : RetryPolicy, optional
+        Full control of retries and timeouts; instead of ``timeout`` and ``retries``.
+    secret : str, optional
+        Sign each body: ``X-Mloop-Signature: sha256=<hmac>`` (check it with
+        :func:`mloop.delivery.verify_signature`).
     client : httpx.Client, optional
         Reuse a client (connection pool, proxies, TLS settings).
+    background : bool, default True
+        Deliver on a background thread; ``False`` delivers (and retries) in :meth:`send`.
+    queue_size : int, default 1000
+        Alerts waiting at most in background mode; beyond it an alert is dropped and logged.
+
+    Raises
+    ------
+    InvalidInputError
+        For a URL that is not http(s), a negative ``retries``, a non-positive ``timeout``, or
+        ``policy`` together with ``timeout``/``retries``.
     """
 
     def __init__(
@@ -312,40 +338,80 @@ class WebhookSink:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
-        timeout: float = 5.0,
-        retries: int = 2,
+        timeout: float | None = None,
+        retries: int | None = None,
+        policy: RetryPolicy | None = None,
+        secret: str | None = None,
         client: httpx.Client | None = None,
+        background: bool = True,
+        queue_size: int = 1000,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidInputError(f"`url` must be an http(s) URL; got {url!r}.")
+        if policy is not None and (timeout is not None or retries is not None):
+            raise InvalidInputError(
+                "Pass either `policy` or `timeout`/`retries`, not both; "
+                "set the timeout and attempts on the RetryPolicy."
+            )
+        if retries is not None and (
+            not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
+        ):
+            raise InvalidInputError(f"`retries` must be an int >= 0; got {retries!r}.")
+        if policy is None:
+            policy = RetryPolicy(
+                max_attempts=(2 if retries is None else retries) + 1,
+                timeout_s=5.0 if timeout is None else timeout,
+                backoff_base_s=0.1,
+                backoff_max_s=10.0,
+                max_elapsed_s=30.0,
+            )
+        elif not isinstance(policy, RetryPolicy):
+            raise InvalidInputError(f"`policy` must be a RetryPolicy; got {policy!r}.")
         self.url = url
         self.headers = dict(headers or {})
-        self.timeout = timeout
-        self.retries = max(0, int(retries))
+        self.policy = policy
+        self.timeout = policy.timeout_s
+        self.retries = policy.max_attempts - 1
+        self.background = background
+        self._secret = secret
         self._client = client
+        self._deliverer = (
+            BackgroundDeliverer(
+                policy=policy, client=client, maxsize=queue_size, name="mloop-alert-webhook"
+            )
+            if background
+            else None
+        )
+
+    def _request(self, alert: Alert, result: WindowResult) -> DeliveryRequest:
+        return DeliveryRequest.json(
+            self.url,
+            {"alert": alert.to_dict(), "window": result.summary()},
+            headers=self.headers,
+            secret=self._secret,
+            label=f"alert {alert.name!r} of monitor {alert.monitor!r}",
+        )
 
     def send(self, alert: Alert, result: WindowResult) -> None:
-        import httpx
+        """Queue the alert (background mode) or POST it now, raising if it was not delivered."""
+        request = self._request(alert, result)
+        if self._deliverer is not None:
+            self._deliverer.submit(request)
+            return
+        deliver(request, policy=self.policy, client=self._client).raise_for_error()
 
-        payload = {"alert": alert.to_dict(), "window": result.summary()}
-        client = self._client or httpx.Client(timeout=self.timeout)
-        try:
-            for attempt in range(self.retries + 1):
-                try:
-                    response = client.post(self.url, json=payload, headers=self.headers)
-                except httpx.TransportError:
-                    if attempt == self.retries:
-                        raise
-                    time.sleep(0.1 * 2**attempt)
-                    continue
-                if response.status_code >= 500 and attempt < self.retries:
-                    time.sleep(0.1 * 2**attempt)
-                    continue
-                response.raise_for_status()
-                return
-        finally:
-            if self._client is None:
-                client.close()
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until queued alerts are delivered or given up; ``False`` if ``timeout`` ran out."""
+        return True if self._deliverer is None else self._deliverer.flush(timeout)
+
+    def close(self, timeout: float | None = 10.0) -> bool:
+        """Flush for at most ``timeout`` seconds and stop the background thread."""
+        return True if self._deliverer is None else self._deliverer.close(timeout)
+
+    def __repr__(self) -> str:
+        # the host only: a webhook URL's path or query often carries a token
+        mode = "background" if self.background else "synchronous"
+        return f"WebhookSink(host={urlsplit(self.url).hostname!r}, {mode})"
 
 
 def as_sink(obj: Any) -> AlertSink:
