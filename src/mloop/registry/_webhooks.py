@@ -10,16 +10,21 @@ bad endpoint never blocks the log.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import threading
-import time
 from typing import Any
 
 import httpx
 
+from mloop.codec import dumps
+from mloop.delivery import (
+    Attempt,
+    DeliveryRequest,
+    RetryPolicy,
+    deliver,
+    sign,
+    verify_signature,
+)
 from mloop.store import Event, PollingListener, Store
 from mloop.store._registry_entities import Webhook
 
@@ -30,13 +35,8 @@ _log = logging.getLogger("mloop.registry")
 _STOP_CHECK_EVERY = 50
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str) -> bool:
-    """Constant-time check of an ``X-Mloop-Signature`` header."""
-    return hmac.compare_digest(sign(secret, body), header or "")
+class _Stopped(Exception):
+    """A delivery interrupted by :meth:`WebhookDispatcher.stop`."""
 
 
 def event_body(event: Event) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def event_body(event: Event) -> dict[str, Any]:
 
 
 class WebhookDispatcher:
-    """Deliver registry events to webhooks.
+    """Deliver events to webhooks: each hook follows the event log from its own cursor.
 
     Parameters
     ----------
@@ -64,7 +64,8 @@ class WebhookDispatcher:
     max_attempts : int
         Attempts per event before it is given up (and logged as failed).
     backoff_s : float
-        First retry delay; doubles each attempt.
+        First retry delay; doubles each attempt (jittered, and never shorter than a
+        ``Retry-After`` the endpoint sends).
     timeout_s : float
         Per-request timeout.
     """
@@ -79,16 +80,20 @@ class WebhookDispatcher:
         client: httpx.Client | None = None,
     ) -> None:
         self.store = store
-        self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
-        self.timeout_s = timeout_s
+        self.policy = RetryPolicy(
+            max_attempts=max_attempts,
+            backoff_base_s=backoff_s,
+            backoff_max_s=max(backoff_s * 2 ** (max_attempts - 1), backoff_s),
+            max_elapsed_s=max(60.0, timeout_s * max_attempts * 2),
+            timeout_s=timeout_s,
+        )
         self._client = client
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _http(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout_s)
+            self._client = httpx.Client(timeout=self.policy.timeout_s)
         return self._client
 
     def deliver_pending(self) -> int:
@@ -107,53 +112,50 @@ class WebhookDispatcher:
                 nonlocal ok
                 ok += self._deliver(hook, secret, event)
 
-            while not self._stop.is_set():
-                if follower.poll(handle, max_events=_STOP_CHECK_EVERY) < _STOP_CHECK_EVERY:
-                    break
+            try:
+                while not self._stop.is_set():
+                    if follower.poll(handle, max_events=_STOP_CHECK_EVERY) < _STOP_CHECK_EVERY:
+                        break
+            except _Stopped:
+                pass
             delivered += ok
             if self._stop.is_set():
                 break
         return delivered
 
     def _deliver(self, hook: Webhook, secret: str, event: Event) -> bool:
-        body = json.dumps({"event": event_body(event), "webhook_id": hook.id}, default=str).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Mloop-Event": event.type,
-            "X-Mloop-Delivery": f"{hook.id}-{event.id}",
-            "X-Mloop-Signature": sign(secret, body),
-        }
-        delay = self.backoff_s
-        for attempt in range(1, self.max_attempts + 1):
-            t0 = time.perf_counter()
-            status: int | None = None
-            error: str | None = None
-            try:
-                resp = self._http().post(hook.url, content=body, headers=headers)
-                status = resp.status_code
-                ok = 200 <= status < 300
-                if not ok:
-                    error = f"HTTP {status}"
-            except httpx.HTTPError as exc:
-                ok, error = False, f"{type(exc).__name__}: {exc}"
+        request = DeliveryRequest(
+            hook.url,
+            dumps({"event": event_body(event), "webhook_id": hook.id}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "X-Mloop-Event": event.type,
+                "X-Mloop-Delivery": f"{hook.id}-{event.id}",
+            },
+            label=f"webhook {hook.id} event {event.id}",
+        ).signed(secret)
+
+        def record(attempt: Attempt) -> None:
             self.store.record_delivery(
                 hook.id,
                 event.id,
-                attempt=attempt,
-                ok=ok,
-                status_code=status,
-                error=error,
-                duration_ms=int((time.perf_counter() - t0) * 1000),
+                attempt=attempt.number,
+                ok=attempt.ok,
+                status_code=attempt.status,
+                error=attempt.error,
+                duration_ms=int(attempt.duration_s * 1000),
             )
-            if ok:
-                return True
-            if status is not None and 400 <= status < 500 and status not in (408, 429):
-                break  # the endpoint refused this payload: retrying will not help
-            if attempt < self.max_attempts and self._stop.wait(delay):
-                break
-            delay *= 2
-        _log.warning("mloop: webhook %s gave up on event %s (%s)", hook.url, event.id, error)
-        return False
+
+        result = deliver(
+            request, policy=self.policy, client=self._http(), on_attempt=record, cancel=self._stop
+        )
+        if not result.ok and self._stop.is_set():
+            raise _Stopped  # cut short by stop(): leave the cursor before this event
+        if not result.ok:
+            _log.warning(
+                "mloop: webhook %s gave up on event %s (%s)", hook.url, event.id, result.error
+            )
+        return result.ok
 
     def start(self, *, poll_s: float = 1.0) -> WebhookDispatcher:
         """Deliver in a background thread: woken by new events where the store can notify
