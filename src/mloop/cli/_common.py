@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from typing import Any
 
 import typer
 from rich.console import Console
 
+from mloop.codec import dumps
 from mloop.config import Settings
 
 console = Console(highlight=False, soft_wrap=False)
@@ -23,23 +22,9 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def _json_safe(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _json_safe(dataclasses.asdict(obj))
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
-    if hasattr(obj, "tolist"):
-        return _json_safe(obj.tolist())
-    return obj
-
-
 def print_json(obj: Any) -> None:
-    """Strict JSON on stdout (NaN -> null, inf -> "Infinity"), for scripts and pipes."""
-    typer.echo(json.dumps(_json_safe(obj), indent=2, sort_keys=False))
+    """Strict JSON on stdout, in the wire codec's form (NaN -> "NaN", inf -> "Infinity")."""
+    typer.echo(dumps(obj, indent=2, what="output"))
 
 
 def fmt_value(v: Any) -> str:

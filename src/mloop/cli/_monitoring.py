@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from mloop.cli._common import console, fmt_value
+from mloop.cli._common import console, fmt_value, print_json
 from mloop.errors import InvalidInputError
 
 EXIT_NO_DRIFT = 0
@@ -242,9 +242,7 @@ def profile(
     )
     prof.save(output)
     if as_json:
-        import json
-
-        typer.echo(json.dumps(prof.summary(), indent=2))
+        print_json(prof.summary())
         return
     size = output.stat().st_size
     console.print(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import uuid
@@ -10,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop.codec import loads
 from mloop.errors import ConflictError, InvalidInputError
 from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
@@ -111,7 +111,7 @@ def log_model(
                 code_paths=code_paths,
                 requirements=requirements,
             )
-            manifest = json.loads((pkg / MANIFEST_FILE).read_text())
+            manifest = loads((pkg / MANIFEST_FILE).read_text(), what=MANIFEST_FILE)
             run.log_artifact(pkg, artifact_path=path)
         run.flush()
         return _register(reg, run, name, path, manifest, description=description, tags=clean_tags)

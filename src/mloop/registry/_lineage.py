@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
+from mloop.codec import WireEntity
 from mloop.errors import NotFoundError
 from mloop.store import Run, Store
 from mloop.store._registry_entities import ModelVersion
@@ -15,8 +16,10 @@ __all__ = ["Lineage", "VersionDiff", "build_lineage", "diff_versions"]
 
 
 @dataclass(frozen=True)
-class Lineage:
-    """Where a version came from. ``run`` is None when the source run was deleted or never existed."""
+class Lineage(WireEntity):
+    """Where a version came from. ``run`` is None when the source run was deleted or never existed.
+
+    ``to_dict()``/``from_dict()`` go through :mod:`mloop.codec`."""
 
     model: str
     version: int
@@ -28,9 +31,6 @@ class Lineage:
     config: Mapping[str, str]
     created_by: str | None
     created_ms: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def build_lineage(store: Store, mv: ModelVersion) -> Lineage:
@@ -72,9 +72,10 @@ def build_lineage(store: Store, mv: ModelVersion) -> Lineage:
 
 
 @dataclass(frozen=True)
-class VersionDiff:
+class VersionDiff(WireEntity):
     """Two versions side by side. Each mapping holds ``key -> (a, b)`` for keys that differ (or all,
-    in ``*_all``); metrics add the delta ``b - a``."""
+    in ``*_all``); metrics add the delta ``b - a``. ``to_dict()`` writes pairs as two-item lists;
+    ``from_dict()`` reads them back as tuples."""
 
     model: str
     a: int
@@ -87,9 +88,6 @@ class VersionDiff:
     flavor: tuple[str, str]
     git_commit: tuple[str | None, str | None]
     params_all: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def identical(self) -> bool:

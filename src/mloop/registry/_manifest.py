@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mloop.codec import loads, to_wire
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
 
 from ._signature import ModelSignature
@@ -92,24 +92,27 @@ class ModelManifest:
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-safe form written to ``MLOOP_MODEL.json``."""
-        return {
-            "format_version": self.format_version,
-            "flavor": self.flavor,
-            "flavor_options": self.flavor_options,
-            "framework": self.framework,
-            "framework_version": self.framework_version,
-            "python_version": self.python_version,
-            "mloop_version": self.mloop_version,
-            "signature": None if self.signature is None else self.signature.to_dict(),
-            "input_example": self.input_example,
-            "requirements": list(self.requirements),
-            "files": self.files,
-            "created_ms": self.created_ms,
-            "trusted_only": self.trusted_only,
-            "code_paths": list(self.code_paths),
-            "metadata": self.metadata,
-        }
+        """The wire form (:mod:`mloop.codec`) written to ``MLOOP_MODEL.json``."""
+        return to_wire(
+            {
+                "format_version": self.format_version,
+                "flavor": self.flavor,
+                "flavor_options": self.flavor_options,
+                "framework": self.framework,
+                "framework_version": self.framework_version,
+                "python_version": self.python_version,
+                "mloop_version": self.mloop_version,
+                "signature": None if self.signature is None else self.signature.to_dict(),
+                "input_example": self.input_example,
+                "requirements": list(self.requirements),
+                "files": self.files,
+                "created_ms": self.created_ms,
+                "trusted_only": self.trusted_only,
+                "code_paths": list(self.code_paths),
+                "metadata": self.metadata,
+            },
+            what="ModelManifest",
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelManifest:
@@ -158,7 +161,7 @@ def read_manifest(path: str | os.PathLike[str]) -> ModelManifest:
             f"No model package at {str(path)!r}: {MANIFEST_NAME} is missing."
         ) from None
     try:
-        return ModelManifest.from_dict(json.loads(raw))
+        return ModelManifest.from_dict(loads(raw, what=str(file)))
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidInputError(f"{file} is not a valid model manifest: {exc}.") from exc
 

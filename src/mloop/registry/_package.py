@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mloop.codec import dumps
 from mloop.errors import AlreadyExistsError, InvalidInputError, MloopError
 
 from . import _examples
@@ -240,7 +241,7 @@ def save_model(
             code_paths=(CODE_DIR,) if code else (),
             metadata=meta,
         )
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=1, sort_keys=True))
+        (tmp / MANIFEST_NAME).write_text(dumps(manifest, indent=1, sort_keys=True))
         if target.exists():
             target.rmdir()  # empty (checked above); rename cannot replace a directory everywhere
         os.replace(tmp, target)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -12,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mloop.codec import loads
 from mloop.config import Settings
 from mloop.errors import InvalidInputError, NotFoundError
 from mloop.registry._lineage import Lineage, VersionDiff, build_lineage, diff_versions
@@ -176,7 +176,7 @@ class Registry:
                 f"{ref} holds no mloop model package (no {MANIFEST_FILE}); log one with mloop.log_model()."
             ) from None
         with self.blobstore.open(entry.sha256) as fh:
-            return dict(json.loads(fh.read().decode("utf-8")))
+            return dict(loads(fh.read(), what=f"{ref}/{MANIFEST_FILE}"))
 
     def _create_version(
         self,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from mloop.codec import float_from_wire, to_wire
 from mloop.errors import InvalidInputError
 
 from . import _frames
@@ -186,7 +187,19 @@ class ParamSpec:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "default": self.default}
+        """Wire form: a non-finite float default is ``"NaN"``/``"Infinity"`` (:mod:`mloop.codec`)."""
+        return to_wire(
+            {"name": self.name, "dtype": self.dtype, "default": self.default}, what="ParamSpec"
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParamSpec:
+        """The inverse of :meth:`to_dict`: the default is read as its ``dtype`` says, so only a
+        float64 parameter's ``"NaN"`` becomes a float (a string default stays a string)."""
+        dtype, default = data["dtype"], data.get("default")
+        if dtype == "float64" and default is not None:
+            default = float_from_wire(default, what=f"default of parameter {data['name']!r}")
+        return cls(data["name"], dtype, default)
 
 
 # What a caller may pass for each parameter dtype (an int is a valid float64; a bool is only a bool).
@@ -232,9 +245,7 @@ class ModelSignature:
         return cls(
             Schema.from_dict(data["inputs"]),
             None if outputs is None else Schema.from_dict(outputs),
-            tuple(
-                ParamSpec(p["name"], p["dtype"], p.get("default")) for p in data.get("params", [])
-            ),
+            tuple(ParamSpec.from_dict(p) for p in data.get("params", [])),
         )
 
     def resolve_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
