@@ -6,6 +6,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from _services import service_missing
+from mloop.monitoring._drift import drift_report
 from mloop.monitoring._html import render_drift_report, render_report
 from mloop.monitoring._performance import performance_report
 from mloop.monitoring._quality import quality_report
@@ -262,3 +264,91 @@ def test_real_drift_report_of_100_columns_is_small_and_renders(
     assert page.locator("#drift-table svg.chart").count() == 100
     assert page.locator("#drift-table tr.st-drift").count() == report.n_drifted > 0
     page.close()
+
+
+ATTR = 'x" onmouseover="alert(3)'
+IMG = "<img src=x onerror=alert(2)>"
+
+
+class _Markup(HTMLParser):
+    """Every element and attribute the browser would build from the page, and its text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += attrs
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_hostile_names_are_escaped_everywhere_in_a_real_report() -> None:
+    rng = np.random.default_rng(3)
+    n = 2000
+    ref = {
+        EVIL: rng.normal(size=n),
+        ATTR: rng.normal(size=n),
+        "plan": rng.choice(["a", IMG], n),
+    }
+    cur = {
+        EVIL: rng.normal(loc=1.0, size=n),
+        ATTR: rng.normal(size=n),
+        "plan": rng.choice(["a", IMG, EVIL], n),  # a new, hostile category
+    }
+    y = rng.integers(0, 2, n)
+    page = render_report(
+        drift=drift_report(ref, cur),
+        quality=quality_report(ref, cur),
+        performance=performance_report(y, y, rng.random(n), segments=np.where(y, EVIL, ATTR)),
+        title=f"model {EVIL}",
+        subtitle=f"dataset {ATTR} {IMG}",
+    )
+    for hostile in (EVIL, ATTR, IMG):
+        assert hostile not in page
+    parsed = _Markup()
+    parsed.feed(page)
+    parsed.close()
+    # the browser builds our one script, no image and no event handler from these names
+    assert parsed.tags.count("script") == 1 and "img" not in parsed.tags
+    assert not [name for name, _ in parsed.attrs if name.startswith("on")]
+    # ... and shows them as the text they are: column cells, filter keys, segments, title
+    values = [v for _, v in parsed.attrs]
+    assert values.count(EVIL) >= 2 and values.count(ATTR) >= 2  # drift and quality rows
+    text = "".join(parsed.text)
+    assert text.count(EVIL) >= 4 and f"model {EVIL}" in text and f"dataset {ATTR} {IMG}" in text
+    # every occurrence of the payload is inside its escaped form
+    assert page.count("alert(1)") == page.count("&lt;script&gt;alert(1)&lt;/script&gt;") > 0
+
+
+def test_report_is_offline_with_no_url_at_all() -> None:
+    page = render_report(
+        drift=make_report(20), quality=quality_report({"x": [1.0, 2.0]}, {"x": [1.0, 5.0]})
+    )
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""\b(src|href|action|srcset)\s*=""", page)
+    assert "@import" not in page and "url(" not in page
+
+
+def test_templates_are_package_data_and_always_autoescape() -> None:
+    from importlib.resources import files
+
+    import jinja2
+
+    from mloop.monitoring._templates import environment
+
+    env = environment()
+    names = env.list_templates()
+    assert {"report.html.j2", "report.css", "report.js"} <= set(names)
+    folder = files("mloop.monitoring").joinpath("templates")
+    assert all(folder.joinpath(name).is_file() for name in names)
+    assert all(env.autoescape(name) for name in [*names, None])  # type: ignore[operator]
+    assert env.from_string("<p title='{{ x }}'>{{ x }}</p>").render(x=ATTR) == (
+        "<p title='x&#34; onmouseover=&#34;alert(3)'>x&#34; onmouseover=&#34;alert(3)</p>"
+    )
+    with pytest.raises(jinja2.UndefinedError):  # a misspelt variable fails, never renders blank
+        env.get_template("report.html.j2").render(title="t")

@@ -1,8 +1,10 @@
 """Self-contained offline HTML reports: drift, data quality, performance, or all of them on one page.
 
 One file, no CDN and no external request: styles, a ~40-line script (filter, sort) and inline SVG
-charts drawn from the reports' histograms. Raw rows never reach the page. Every user-provided string
-(column names, categories, messages) is escaped.
+charts drawn from the reports' histograms. Raw rows never reach the page. The markup lives in Jinja2
+templates (``templates/*.html.j2``) rendered with autoescaping, so every user-provided string (column
+names, categories, messages, titles) is escaped by construction; this module only computes what the
+templates show: order, verdicts, formatted numbers and the charts.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from mloop.monitoring._html_charts import esc, fmt, fmt_count, histogram_chart
-from mloop.monitoring._html_style import CSS, SCRIPT
+from mloop.monitoring._html_charts import fmt, fmt_count, histogram_chart
+from mloop.monitoring._templates import render
 
 __all__ = ["render_drift_report", "render_quality_report", "render_report"]
 
@@ -85,49 +87,40 @@ def render_report(
     str
         The HTML document.
     """
-    cards: list[str] = []
-    sections: list[str] = []
+    cards: list[dict[str, Any]] = []
     if drift is not None:
         cards += _drift_cards(drift)
-        sections.append(_drift_section(drift))
     if quality is not None:
         cards += _quality_cards(quality)
-        sections.append(_quality_section(quality))
+    sections = []
     if performance is not None:
         sections.append(_metrics_section("Model performance", performance, estimated=False))
     if estimate is not None:
         sections.append(
             _metrics_section("Estimated performance (CBPE, no labels)", estimate, estimated=True)
         )
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    sub = f"<p class='sub'>{esc(subtitle)}</p>" if subtitle else ""
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-        f"<header><div class='brand'>mloop<span>monitoring</span></div>"
-        f"<h1>{esc(title)}</h1>{sub}<p class='meta'>Generated {stamp}</p></header>"
-        f"<section class='cards'>{''.join(cards)}</section>"
-        f"{''.join(sections)}"
-        "<footer>Distributions are drawn from binned profiles; no raw rows are stored in this "
-        f"file.</footer><script>{SCRIPT}</script></body></html>"
+    return render(
+        "report.html.j2",
+        title=title,
+        subtitle=subtitle,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        cards=cards,
+        drift=None if drift is None else _drift_section(drift),
+        quality=None if quality is None else _quality_section(quality),
+        metric_sections=sections,
     )
 
 
 # ---------------------------------------------------------------- drift
 
 
-def _card(label: str, value: str, *, tone: str = "", note: str = "") -> str:
-    note_html = f"<div class='note'>{note}</div>" if note else ""
-    return (
-        f"<div class='card {tone}'><div class='label'>{esc(label)}</div>"
-        f"<div class='value'>{value}</div>{note_html}</div>"
-    )
+def _card(
+    label: str, value: str, *, small: str = "", tone: str = "", note: str = ""
+) -> dict[str, Any]:
+    return {"label": label, "value": value, "small": small, "tone": tone, "note": note}
 
 
-def _drift_cards(report: Any) -> list[str]:
+def _drift_cards(report: Any) -> list[dict[str, Any]]:
     cols = list(report.columns.values())
     statuses = [getattr(c, "status", "ok") for c in cols]
     drifted = bool(report.drifted)
@@ -147,15 +140,16 @@ def _drift_cards(report: Any) -> list[str]:
             "Dataset drift",
             "Drift detected" if drifted else "No drift",
             tone="bad" if drifted else "good",
-            note=esc(threshold_note),
+            note=threshold_note,
         ),
         _card(
             "Drifted columns",
-            f"{int(report.n_drifted)} <small>of {len(cols)}</small>",
+            str(int(report.n_drifted)),
+            small=f"of {len(cols)}",
             tone="bad" if report.n_drifted else "",
             note=f"{fmt(share * 100, digits=3)}% of columns",
         ),
-        _card("Columns checked", str(len(cols)), tone="warn" if other else "", note=esc(bad)),
+        _card("Columns checked", str(len(cols)), tone="warn" if other else "", note=bad),
     ]
 
 
@@ -179,77 +173,53 @@ def _status_rank(status: str) -> int:
     return {"drift": 0, "error": 1, "missing_column": 2, "insufficient_data": 3}.get(status, 4)
 
 
-def _drift_section(report: Any) -> str:
+def _drift_section(report: Any) -> dict[str, Any]:
     cols = sorted(
         report.columns.values(),
         key=lambda c: (_status_rank(getattr(c, "status", "ok")), -_severity(c), str(c.name)),
     )
-    rows = [_drift_row(c) for c in cols]
     statuses = sorted({getattr(c, "status", "ok") for c in cols}, key=_status_rank)
-    options = "".join(
-        f"<option value='{esc(s)}'>{esc(_STATUS_LABEL.get(s, s))}</option>" for s in statuses
-    )
-    return (
-        "<section class='panel' id='drift'><div class='panel-head'><h2>Column drift</h2>"
-        "<div class='legend'><span class='sw ref'></span>reference"
-        "<span class='sw cur'></span>current</div></div>"
-        "<div class='toolbar' data-table='drift-table'>"
-        "<input type='search' class='q' placeholder='Filter columns…' aria-label='Filter columns'>"
-        f"<select class='status' aria-label='Status'><option value='all'>All statuses</option>"
-        f"{options}</select><span class='count'><b class='shown'>{len(rows)}</b> of "
-        f"{len(rows)} columns</span></div>"
-        "<table id='drift-table' class='sortable'><thead><tr>"
-        "<th data-sort='name' data-type='text'>Column</th>"
-        "<th data-sort='status-rank' data-type='num'>Verdict</th>"
-        "<th data-sort='severity' data-type='num' class='num'>Statistic</th>"
-        "<th class='num'>n ref / cur</th><th>Reference vs current</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
-    )
+    return {
+        "rows": [_drift_row(c) for c in cols],
+        "options": [(s, _STATUS_LABEL.get(s, s)) for s in statuses],
+    }
 
 
-def _drift_row(col: Any) -> str:
+def _drift_row(col: Any) -> dict[str, Any]:
     status = str(getattr(col, "status", "drift" if col.drifted else "ok"))
-    label = _STATUS_LABEL.get(status, status)
     sev = _severity(col)
-    if col.p_value is not None:
-        stat = (
-            f"<div class='stat'>p = {fmt(col.p_value)}</div>"
-            f"<div class='thr'>{esc(col.method)} {fmt(col.statistic)} · drift if p &lt; "
-            f"{fmt(col.threshold)}</div>"
-        )
-    else:
-        stat = (
-            f"<div class='stat'>{fmt(col.statistic)}</div>"
-            f"<div class='thr'>{esc(col.method)} · drift if ≥ {fmt(col.threshold)}</div>"
-        )
+    gauge = None
     if col.statistic is not None or col.p_value is not None:
-        width = max(0.0, min(sev, 2.0)) / 2 * 100
-        stat += (
-            f"<div class='gauge' title='{esc(f'{sev:.2f}× the drift threshold')}'>"
-            f"<i style='width:{width:.0f}%'></i><b></b></div>"
-        )
+        gauge = {
+            "title": f"{sev:.2f}× the drift threshold",
+            "width": f"{max(0.0, min(sev, 2.0)) / 2 * 100:.0f}",
+        }
     hist = getattr(col, "histogram", None)
     message = getattr(col, "message", None)
-    if hist is not None:
-        chart = histogram_chart(hist)
-    else:
-        chart = f"<div class='nochart'>{esc(message or 'no distribution available')}</div>"
-    msg = f"<div class='msg'>{esc(message)}</div>" if message and hist is not None else ""
-    return (
-        f"<tr class='st-{esc(status)}' data-name='{esc(col.name)}' data-status='{esc(status)}' "
-        f"data-status-rank='{_status_rank(status)}' data-severity='{sev:.6g}'>"
-        f"<td class='name'><div>{esc(col.name)}</div><span class='kind'>{esc(col.kind)}</span>"
-        f"{msg}</td><td><span class='badge {esc(status)}'>{esc(label)}</span></td>"
-        f"<td class='num'>{stat}</td>"
-        f"<td class='num'>{fmt_count(col.n_reference)}<br><span class='muted'>"
-        f"{fmt_count(col.n_current)}</span></td><td class='chartcell'>{chart}</td></tr>"
-    )
+    return {
+        "name": col.name,
+        "kind": col.kind,
+        "status": status,
+        "label": _STATUS_LABEL.get(status, status),
+        "rank": _status_rank(status),
+        "severity": f"{sev:.6g}",
+        "method": col.method,
+        "statistic": fmt(col.statistic),
+        "p_value": None if col.p_value is None else fmt(col.p_value),
+        "threshold": fmt(col.threshold),
+        "gauge": gauge,
+        "n_reference": fmt_count(col.n_reference),
+        "n_current": fmt_count(col.n_current),
+        "chart": None if hist is None else histogram_chart(hist),
+        "nochart": message or "no distribution available",
+        "message": message if hist is not None else None,
+    }
 
 
 # ---------------------------------------------------------------- quality
 
 
-def _quality_cards(report: Any) -> list[str]:
+def _quality_cards(report: Any) -> list[dict[str, Any]]:
     checks = list(report.checks)
     failed = [c for c in checks if c.verdict == "fail"]
     warned = [c for c in checks if c.verdict == "warn"]
@@ -276,7 +246,7 @@ _CHECKS = (
 _VERDICT_RANK = {"fail": 0, "warn": 1, "pass": 2, "skip": 3}
 
 
-def _quality_section(report: Any) -> str:
+def _quality_section(report: Any) -> dict[str, Any]:
     """One row per column, one cell per check: the failures stand out, passes stay quiet."""
     by_column: dict[str, dict[str, Any]] = {}
     dataset: list[Any] = []
@@ -289,50 +259,39 @@ def _quality_section(report: Any) -> str:
     rows = []
     for name, checks in by_column.items():
         verdicts = [c.verdict for c in checks.values()]
-        worst = min(verdicts, key=lambda v: _VERDICT_RANK.get(v, 9))
-        n_bad = sum(v == "fail" for v in verdicts)
-        cells = "".join(_quality_cell(checks.get(key)) for key, _ in _CHECKS)
-        details = "; ".join(
-            c.message for c in checks.values() if c.verdict in ("fail", "warn") and c.message
-        )
+        worst = str(min(verdicts, key=lambda v: _VERDICT_RANK.get(v, 9)))
         rows.append(
-            (
-                _VERDICT_RANK.get(worst, 9),
-                name,
-                f"<tr class='v-{esc(worst)}' data-name='{esc(name)}' data-status='{esc(worst)}' "
-                f"data-status-rank='{_VERDICT_RANK.get(worst, 9)}' data-failed='{n_bad}'>"
-                f"<td class='name'>{esc(name)}</td>{cells}"
-                f"<td class='msg'>{esc(details)}</td></tr>",
-            )
+            {
+                "name": name,
+                "worst": worst,
+                "rank": _VERDICT_RANK.get(worst, 9),
+                "n_failed": sum(v == "fail" for v in verdicts),
+                "cells": [_quality_cell(checks.get(key)) for key, _ in _CHECKS],
+                "details": "; ".join(
+                    c.message
+                    for c in checks.values()
+                    if c.verdict in ("fail", "warn") and c.message
+                ),
+            }
         )
-    rows.sort(key=lambda r: (r[0], r[1]))
-    heads = "".join(f"<th class='chk'>{esc(label)}</th>" for _, label in _CHECKS)
-    verdicts = sorted({r[2].split("data-status='")[1].split("'")[0] for r in rows})
-    options = "".join(f"<option value='{esc(v)}'>{esc(v)}</option>" for v in verdicts)
-    banner = "".join(
-        f"<div class='banner {esc(c.verdict)}'>{esc(c.message or c.check)}</div>"
-        for c in dataset
-        if c.verdict != "pass"
-    )
-    return (
-        "<section class='panel' id='quality'><div class='panel-head'><h2>Data quality</h2>"
-        f"<span class='muted'>{fmt_count(getattr(report, 'n_current', None))} current rows · "
-        f"{fmt_count(getattr(report, 'n_reference', None))} reference rows</span></div>{banner}"
-        "<div class='toolbar' data-table='quality-table'>"
-        "<input type='search' class='q' placeholder='Filter columns…' aria-label='Filter columns'>"
-        f"<select class='status' aria-label='Verdict'><option value='all'>All verdicts</option>"
-        f"{options}</select><span class='count'><b class='shown'>{len(rows)}</b> of "
-        f"{len(rows)} columns</span></div>"
-        "<table id='quality-table' class='sortable'><thead><tr>"
-        "<th data-sort='name' data-type='text'>Column</th>"
-        f"{heads}<th data-sort='failed' data-type='num'>Details</th></tr></thead>"
-        f"<tbody>{''.join(r[2] for r in rows)}</tbody></table></section>"
-    )
+    rows.sort(key=lambda r: (r["rank"], r["name"]))
+    return {
+        "n_current": fmt_count(getattr(report, "n_current", None)),
+        "n_reference": fmt_count(getattr(report, "n_reference", None)),
+        "banners": [
+            {"verdict": c.verdict, "text": c.message or c.check}
+            for c in dataset
+            if c.verdict != "pass"
+        ],
+        "headings": [label for _, label in _CHECKS],
+        "options": [(v, v) for v in sorted({r["worst"] for r in rows})],
+        "rows": rows,
+    }
 
 
-def _quality_cell(check: Any) -> str:
+def _quality_cell(check: Any) -> dict[str, str] | None:
     if check is None:
-        return "<td class='chk'><span class='dot na' title='not applicable'>·</span></td>"
+        return None
     verdict = str(check.verdict)
     if check.check == "column_missing":
         text = "missing"
@@ -353,50 +312,37 @@ def _quality_cell(check: Any) -> str:
         tip.append(f"threshold {fmt(check.threshold)}")
     if check.message:
         tip.append(check.message)
-    return (
-        f"<td class='chk'><span class='dot {esc(verdict)}' title='{esc(chr(10).join(tip))}'>"
-        f"{esc(text)}</span></td>"
-    )
+    return {"verdict": verdict, "text": text, "tip": "\n".join(tip)}
 
 
 # ---------------------------------------------------------------- performance
 
 
-def _metrics_section(heading: str, report: Any, *, estimated: bool) -> str:
+def _metrics_section(heading: str, report: Any, *, estimated: bool) -> dict[str, Any]:
     metrics: dict[str, Any] = dict(report.metrics)
     reasons: dict[str, str] = dict(getattr(report, "reasons", {}) or {})
     reference: dict[str, Any] = dict(getattr(report, "reference_metrics", {}) or {})
-    tiles = "".join(
-        _metric_tile(k, v, reasons.get(k), reference.get(k)) for k, v in metrics.items()
-    )
-    n = getattr(report, "n", None)
-    extra = ""
     segments = getattr(report, "segments", None) or {}
-    if segments:
-        names = list(metrics)
-        head = "".join(f"<th class='num'>{esc(k)}</th>" for k in names)
-        body = "".join(
-            f"<tr><td class='name'>{esc(seg)}</td><td class='num'>{fmt_count(sub.n)}</td>"
-            + "".join(f"<td class='num'>{fmt(sub.metrics.get(k))}</td>" for k in names)
-            + "</tr>"
+    return {
+        "heading": heading,
+        "estimated": estimated,
+        "n": fmt_count(getattr(report, "n", None)),
+        "tiles": [
+            {
+                "label": name.replace("_", " "),
+                "value": fmt(value),
+                "reference": None if reference.get(name) is None else fmt(reference[name]),
+                "why": reasons.get(name) if value is None else None,
+            }
+            for name, value in metrics.items()
+        ],
+        "metric_names": list(metrics),
+        "segments": [
+            {
+                "name": seg,
+                "n": fmt_count(sub.n),
+                "cells": [fmt(sub.metrics.get(k)) for k in metrics],
+            }
             for seg, sub in segments.items()
-        )
-        extra = (
-            "<h3>By segment</h3><table class='seg'><thead><tr><th>Segment</th>"
-            f"<th class='num'>n</th>{head}</tr></thead><tbody>{body}</tbody></table>"
-        )
-    tag = "<span class='badge est'>estimated</span>" if estimated else ""
-    return (
-        f"<section class='panel'><div class='panel-head'><h2>{esc(heading)} {tag}</h2>"
-        f"<span class='muted'>{fmt_count(n)} rows</span></div>"
-        f"<div class='tiles'>{tiles}</div>{extra}</section>"
-    )
-
-
-def _metric_tile(name: str, value: Any, reason: str | None, reference: Any) -> str:
-    ref = f"<div class='note'>reference {fmt(reference)}</div>" if reference is not None else ""
-    why = f" title='{esc(reason)}'" if value is None and reason else ""
-    return (
-        f"<div class='tile'{why}><div class='label'>{esc(name.replace('_', ' '))}</div>"
-        f"<div class='value'>{fmt(value)}</div>{ref}</div>"
-    )
+        ],
+    }

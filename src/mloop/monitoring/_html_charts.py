@@ -1,16 +1,19 @@
 """A small inline SVG renderer: reference-vs-current bar charts drawn from histograms, not rows.
 
-Every string that reaches the markup goes through :func:`esc`; numbers are formatted here. The charts
-need no script and no external resource, so a report renders offline and in any mail client.
+Charts are computation (scales, bar geometry), so they are drawn here rather than in a template. Every
+string that reaches the markup goes through :func:`esc` and numbers are formatted here, so the finished
+SVG is :class:`~markupsafe.Markup` the templates insert as is. The charts need no script and no
+external resource (inline SVG in HTML needs no namespace URL), so a report renders offline and in
+any mail client.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any
 
 import numpy as np
+from markupsafe import Markup, escape
 
 __all__ = ["bar_chart", "esc", "fmt", "fmt_count", "histogram_chart"]
 
@@ -19,9 +22,9 @@ CUR_COLOR = "#2f6fde"
 MAX_CATEGORIES = 30
 
 
-def esc(value: Any) -> str:
+def esc(value: Any) -> Markup:
     """HTML-escape any value for text content or a quoted attribute."""
-    return html.escape(str(value), quote=True)
+    return escape(str(value))
 
 
 def fmt(value: Any, *, digits: int = 4) -> str:
@@ -61,7 +64,7 @@ def _shares(counts: np.ndarray, missing: int) -> tuple[np.ndarray, float, int]:
     return counts / total, missing / total, total
 
 
-def histogram_chart(hist: Any, *, width: int = 360, height: int = 120) -> str:
+def histogram_chart(hist: Any, *, width: int = 360, height: int = 120) -> Markup:
     """Reference-vs-current bars of a ``ColumnHistogram`` (numeric edges or categories)."""
     ref = np.asarray(hist.reference, dtype=np.float64).reshape(-1)
     cur = np.asarray(hist.current, dtype=np.float64).reshape(-1)
@@ -140,22 +143,25 @@ def bar_chart(
     width: int,
     height: int,
     empty: bool = False,
-) -> str:
-    """Grouped bars (reference grey, current blue) of shares, one hover tooltip per group."""
+) -> Markup:
+    """Grouped bars (reference grey, current blue) of shares, one hover tooltip per group.
+
+    The result is markup built only from :func:`esc`-escaped labels and formatted numbers.
+    """
     pad_l, pad_r, pad_t = 34, 6, 8
     pad_b = 34 if axis_labels else 18
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
     n = len(labels)
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        'role="img" xmlns="http://www.w3.org/2000/svg">'
+        'role="img">'
     ]
     if n == 0 or empty:
         parts.append(
             f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" class="ax" '
             'text-anchor="middle">no data</text></svg>'
         )
-        return "".join(parts)
+        return Markup("".join(parts))
     top = float(max(ref.max(initial=0.0), cur.max(initial=0.0))) or 1.0
     top = _nice_ceiling(top)
     base = pad_t + ph
@@ -203,7 +209,7 @@ def bar_chart(
                 'text-anchor="middle">NA</text>'
             )
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))
 
 
 def _nice_ceiling(x: float) -> float:
