@@ -4,7 +4,7 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +53,40 @@ def pg_database(pg_url: str) -> str:
     return create_database(pg_url, f"t{os.getpid()}_{next(_db_counter)}")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# Every backend the contract suites run on: its name -> the URI of a fresh, empty store on it.
+# The store is built from the URI by ``mloop.store.create_store`` (the backend registry), so a new
+# backend joins every suite that takes ``store``, ``store_factory`` or ``store_uri`` with one line.
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "sqlite": lambda request, tmp_path: f"sqlite:///{tmp_path / 'mloop.db'}",
+    "postgres": lambda request, tmp_path: request.getfixturevalue("pg_database"),
+}
+
+
+@pytest.fixture(params=list(BACKENDS))
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh store URI on each backend; the contract suite runs once per backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'mloop.db'}"
-    return request.getfixturevalue("pg_database")
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture
-def store(store_uri: str) -> Iterator[Any]:
-    from mloop.store import SqlStore
+def store_factory(store_uri: str) -> Iterator[Callable[..., Any]]:
+    """Makes store objects on the test's backend (several, for tests of concurrent clients)."""
+    from mloop.store import create_store
 
-    s = SqlStore(store_uri)
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        s = create_store(store_uri, **options)
+        made.append(s)
+        return s
+
     try:
-        yield s
+        yield make
     finally:
-        s.close()
+        for s in made:
+            s.close()
+
+
+@pytest.fixture
+def store(store_factory: Callable[..., Any]) -> Any:
+    return store_factory()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from mloop.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
-from mloop.store import ArtifactEntry, DatasetVersion, MetricSeries, RunInput, SqlStore, Store
+from mloop.store import ArtifactEntry, DatasetVersion, MetricSeries, RunInput, Store
 
 
 def series(steps, values, ts=None):
@@ -100,21 +102,18 @@ def test_status_transitions_and_nested_runs(store: Store, project, run) -> None:
         store.update_run(run.id, status="done")  # type: ignore[arg-type]
 
 
-def test_run_with_lapsed_heartbeat_reads_killed(store_uri: str) -> None:
-    s = SqlStore(store_uri, heartbeat_timeout_s=0.5)
-    try:
-        p = s.create_project("hb")
-        r = s.create_run(p.id, start_ms=1_000)  # heartbeat = start, long ago
-        live = s.create_run(p.id)
-        got = s.get_run(r.id)
-        assert got.status == "killed" and got.end_ms == 1_000
-        assert s.get_run(live.id).status == "running"
-        killed = s.search_runs(p.id, filter="status = 'killed'").items
-        assert [x.id for x in killed] == [r.id]
-        s.heartbeat(r.id)
-        assert s.get_run(r.id).status == "running"
-    finally:
-        s.close()
+def test_run_with_lapsed_heartbeat_reads_killed(store_factory: Callable[..., Any]) -> None:
+    s = store_factory(heartbeat_timeout_s=0.5)
+    p = s.create_project("hb")
+    r = s.create_run(p.id, start_ms=1_000)  # heartbeat = start, long ago
+    live = s.create_run(p.id)
+    got = s.get_run(r.id)
+    assert got.status == "killed" and got.end_ms == 1_000
+    assert s.get_run(live.id).status == "running"
+    killed = s.search_runs(p.id, filter="status = 'killed'").items
+    assert [x.id for x in killed] == [r.id]
+    s.heartbeat(r.id)
+    assert s.get_run(r.id).status == "running"
 
 
 # ---------------------------------------------------------------------------------------- params/tags

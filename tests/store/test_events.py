@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -377,9 +378,11 @@ def test_a_follower_is_woken_by_notify_on_postgresql(pg_database: str) -> None:
         reader.close()
 
 
-def test_concurrent_writers_never_commit_ids_out_of_order(store: Any, store_uri: str) -> None:
+def test_concurrent_writers_never_commit_ids_out_of_order(
+    store: Any, store_factory: Callable[..., Any]
+) -> None:
     """A follower reading while several threads append never skips an event."""
-    stores = [SqlStore(store_uri) for _ in range(4)]
+    stores = [store_factory() for _ in range(4)]
     f = store.follow("race", start="beginning", min_wait_s=0.001, max_wait_s=0.01)
     got: list[int] = []
     stop = threading.Event()
@@ -387,7 +390,7 @@ def test_concurrent_writers_never_commit_ids_out_of_order(store: Any, store_uri:
     t.start()
     try:
 
-        def write(s: SqlStore) -> None:
+        def write(s: Any) -> None:
             for _ in range(25):
                 s.append_event("monitor_alert", "monitors/race")
 
@@ -402,7 +405,5 @@ def test_concurrent_writers_never_commit_ids_out_of_order(store: Any, store_uri:
     finally:
         stop.set()
         t.join(10)
-        for s in stores:
-            s.close()
     assert sorted(got) == got and len(got) == 100
     assert got == [e.id for e in store.read_events(limit=1000)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mloop.store._backends import BackendFactory, create_store, register_backend, registered_schemes
 from mloop.store._base import MAX_RESULTS_LIMIT, Store, downsample_minmax
 from mloop.store._entities import (
     RUN_STATUSES,
@@ -32,6 +33,7 @@ __all__ = [
     "MAX_RESULTS_LIMIT",
     "RUN_STATUSES",
     "ArtifactEntry",
+    "BackendFactory",
     "Comparison",
     "DatasetVersion",
     "Event",
@@ -49,9 +51,12 @@ __all__ = [
     "RunInput",
     "SqlStore",
     "Store",
+    "create_store",
     "downsample_minmax",
     "open_store",
     "parse_filter",
     "parse_order_by",
+    "register_backend",
+    "registered_schemes",
     "store_exists",
 ]

@@ -1,4 +1,5 @@
-"""Open the store that settings point at (one instance per URI per process)."""
+"""Open the store that settings point at (one instance per URI per process), from the backend
+registered for its URI scheme (see ``_backends``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from mloop.config import Settings
 from mloop.errors import StoreUnavailableError
+from mloop.store._backends import create_store
 from mloop.store._base import Store
 
 _lock = threading.Lock()
@@ -22,18 +24,16 @@ def open_store(settings: Settings, *, cached: bool = True, create: bool = True) 
     With ``create=False`` (read-only commands) a SQLite store that does not exist yet is read as an
     empty store, and nothing is created on disk.
     """
-    from mloop.store._sql import SqlStore
-
     if not create and _missing_sqlite_file(settings.store_uri):
         _check_could_create(settings.store_uri)
         return _empty_store()
     key = (settings.store_uri, settings.heartbeat_s)
     if not cached:
-        return SqlStore(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
+        return create_store(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
     with _lock:
         store = _cache.get(key)
         if store is None:
-            store = SqlStore(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
+            store = create_store(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
             _cache[key] = store
         return store
 
@@ -76,12 +76,10 @@ def _check_could_create(uri: str) -> None:
 
 def _empty_store() -> Store:
     """One in-memory store with the schema and no rows: what a store not created yet contains."""
-    from mloop.store._sql import SqlStore
-
     with _lock:
         store = _cache.get(("sqlite://", 0.0))
         if store is None:
-            store = _cache[("sqlite://", 0.0)] = SqlStore("sqlite://")
+            store = _cache[("sqlite://", 0.0)] = create_store("sqlite://")
         return store
 
 
