@@ -88,7 +88,9 @@ class Monitor:
         :class:`InvalidInputError`, since it could never fire.
     sinks : iterable
         ``"log"``, an http(s) URL (webhook), a callable, or any object with
-        ``send(alert, result)``.
+        ``send(alert, result)``. A URL becomes a :class:`WebhookSink`, which posts alerts from a
+        background thread (retrying without delaying :meth:`update`); pass
+        ``WebhookSink(url, background=False)`` to post in :meth:`update` instead.
     store : Store, optional
         Persist every result through ``store.log_monitor_result(MonitorRecord)``.
     persist : ResultSink or callable, optional
