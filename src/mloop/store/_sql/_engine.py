@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -13,16 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from mloop.errors import InvalidInputError, StoreUnavailableError
+from mloop.store._sql._errors import translate
 
 __all__ = [
     "HEAD_REVISION",
     "create_store_engine",
     "describe_uri",
     "lock_wait",
-    "store_error",
     "upgrade_schema",
 ]
 
@@ -215,27 +214,5 @@ def upgrade_schema(engine: Engine, *, uri_for_messages: str) -> str:
 
                     command.upgrade(_alembic_config(conn), "head")
         return HEAD_REVISION
-    except (OperationalError, DatabaseError) as exc:
-        raise store_error(exc, uri_for_messages) from exc
-
-
-def store_error(exc: Exception, uri: str) -> StoreUnavailableError:
-    """Turn a driver error into one clear line naming the store and what to do."""
-    text = (
-        str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
-    )
-    where = describe_uri(uri)
-    if "file is not a database" in text or "malformed" in text:
-        return StoreUnavailableError(
-            f"store {where!r} is not a valid mloop database ({text}); point MLOOP_STORE_URI or "
-            "MLOOP_HOME elsewhere, or move the file away.",
-            details={"uri": where},
-        )
-    if "locked" in text:
-        return StoreUnavailableError(
-            f"store {where!r} stayed locked by other writers for {SQLITE_BUSY_TIMEOUT_S:.0f} s ({text}).",
-            details={"uri": where},
-        )
-    return StoreUnavailableError(
-        f"cannot use store {where!r}: {text}", details={"uri": where, "pid": os.getpid()}
-    )
+    except DBAPIError as exc:
+        raise translate(exc, describe_uri(uri_for_messages)) from exc

@@ -20,8 +20,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from mloop.store._entities import MetricSummary, Run, RunInput
+from mloop.store._sql._errors import translate
 from mloop.store._sql._raw import Cursor
 
 __all__ = ["PageContexts", "load_runs"]
@@ -76,14 +78,18 @@ class PageContexts:
 
     def raw(self, run_id: str) -> str | None:
         if self._raw is None:
-            with self._engine.connect() as conn:
-                cur = Cursor(conn)
-                try:
-                    rows = cur.execute(
-                        _CONTEXTS[conn.dialect.name], (_ids_param(cur, self._ids),)
-                    ).fetchall()
-                finally:
-                    cur.close()
+            try:
+                with self._engine.connect() as conn:
+                    cur = Cursor(conn)
+                    try:
+                        rows = cur.execute(
+                            _CONTEXTS[conn.dialect.name], (_ids_param(cur, self._ids),)
+                        ).fetchall()
+                    finally:
+                        cur.close()
+            except DBAPIError as exc:  # read after the search returned: translated here
+                where = self._engine.url.render_as_string(hide_password=True)
+                raise translate(exc, where) from exc
             self._raw = dict(rows)
         return self._raw.get(run_id)
 

@@ -12,7 +12,7 @@ the commit, not one per statement (``sync`` waits for all of them; results are r
 The SQL is written once with ``?`` placeholders and portable syntax (``INSERT ... ON CONFLICT``,
 quoted identifiers); for psycopg the placeholders become ``%s``. Driver errors are re-raised as the
 SQLAlchemy exception they would have been (``IntegrityError``, ``OperationalError``...), so callers
-and ``store_error`` handle both paths the same way.
+and ``_errors.classify`` handle both paths the same way.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DatabaseError, DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from mloop.errors import (
     AlreadyExistsError,
@@ -36,9 +36,9 @@ from mloop.store._sql._engine import (
     create_store_engine,
     describe_uri,
     lock_wait,
-    store_error,
     upgrade_schema,
 )
+from mloop.store._sql._errors import classify, translate
 from mloop.store._sql._events import SqlEventsMixin
 from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._log import SqlEventLogMixin
@@ -110,10 +110,10 @@ class SqlStore(
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except (OperationalError, DatabaseError) as exc:
-            if isinstance(exc, IntegrityError):
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError):  # the caller knows what a violation means
                 raise
-            raise store_error(exc, self.uri) from exc
+            raise translate(exc, describe_uri(self.uri)) from exc
 
     @contextlib.contextmanager
     def write_deadline(self, deadline: float | None) -> Iterator[None]:
@@ -147,15 +147,12 @@ class SqlStore(
                 finally:
                     if deadline is not None:
                         lock_wait(conn, None)
-        except (OperationalError, DatabaseError) as exc:
-            if isinstance(exc, IntegrityError):
+        except DBAPIError as exc:
+            if isinstance(exc, IntegrityError):  # the caller knows what a violation means
                 raise
-            if isinstance(exc, DataError):  # a value this backend refuses: not an outage
-                raise InvalidInputError(
-                    f"store {describe_uri(self.uri)!r} refused a value: "
-                    f"{str(exc.orig).strip().splitlines()[0]}"
-                ) from None
-            raise store_error(exc, self.uri) from exc
+            raise translate(exc, describe_uri(self.uri)) from exc
+        except OverflowError as exc:  # sqlite3: an int beyond 64 bits (PostgreSQL: SQLSTATE 22003)
+            raise translate(exc, describe_uri(self.uri)) from None
         except UnicodeEncodeError as exc:  # text validation should have refused it
             raise InvalidInputError(f"the store cannot encode a value: {exc}") from None
 
@@ -277,15 +274,14 @@ class SqlStore(
         if f["tags"]:
             _metrics.write_tags(cur, rid, f["tags"])
 
-    @staticmethod
-    def _create_error(exc: IntegrityError, project_id: str, run_id: str) -> Exception | None:
+    def _create_error(self, exc: IntegrityError, project_id: str, run_id: str) -> Exception:
         """The error a failed run insert means: a missing project or a taken run id."""
-        text = str(exc.orig)
-        if "foreign key" in text.lower():  # no existence query first: it would be a round trip
+        e = classify(exc)
+        if e.kind == "foreign_key":  # no existence query first: it would be a round trip
             return NotFoundError(f"project id {project_id!r} does not exist.")
-        if "runs" in text:  # "UNIQUE constraint failed: runs.id" / "... constraint "pk_runs""
+        if e.kind == "unique" and e.table == "runs":
             return AlreadyExistsError(f"run {run_id} already exists.")
-        return None
+        return translate(exc, describe_uri(self.uri))
 
     def _do_create_run(self, project_id: str, **f: Any) -> Run:
         pid = self._project_id(project_id)
@@ -293,10 +289,7 @@ class SqlStore(
             with self._write_cursor(payload_bytes(f["params"], f["tags"], f["context"])) as cur:
                 self._insert_run(cur, project_id, f)
         except IntegrityError as exc:
-            err = self._create_error(exc, project_id, f["run_id"])
-            if err is None:
-                raise
-            raise err from None
+            raise self._create_error(exc, project_id, f["run_id"]) from None
         # Built from what was written: reading it back would cost a second transaction per run.
         return Run(
             id=f["run_id"],
@@ -423,15 +416,14 @@ class SqlStore(
                     self._queue_status(cur, run_id, status, end_ms)
             return False
         except IntegrityError as exc:
-            if new_run is not None:
-                err = self._create_error(exc, new_run.project_id, run_id)
-                if err is not None:
-                    raise err from None
-            if "foreign key" in str(exc.orig).lower():  # rows of a run that does not exist
-                raise NotFoundError(f"run {run_id} does not exist.") from None
-            if batch_id is not None and "batches" in str(exc):
+            e = classify(exc)
+            if e.kind == "unique" and e.table == "batches" and batch_id is not None:
                 return False  # a concurrent replayer applied the same batch first
-            raise
+            if new_run is not None:
+                raise self._create_error(exc, new_run.project_id, run_id) from None
+            if e.kind == "foreign_key":  # rows of a run that does not exist
+                raise NotFoundError(f"run {run_id} does not exist.") from None
+            raise translate(exc, describe_uri(self.uri)) from None
 
     @staticmethod
     def _queue_status(cur: Cursor, run_id: str, status: str, end_ms: int | None) -> Any:
