@@ -402,9 +402,36 @@ class Run:
         return ds
 
     # ------------------------------------------------------------------ lifecycle
-    def flush(self, *, timeout_s: float | None = None) -> None:
-        """Block until everything logged so far is in the store (or, if it is unreachable, spooled)."""
-        self._writer.drain()
+    def flush(self, *, timeout_s: float | None = None) -> bool:
+        """Block until everything logged so far is in the store (or, if it is unreachable, spooled).
+
+        Parameters
+        ----------
+        timeout_s : float or None
+            Wait about this long at most: a write already under way gets until then to finish,
+            and the store waits for its locks no longer than that (what it cannot take in time is
+            spooled). None waits as long as it takes.
+
+        Returns
+        -------
+        bool
+            True when everything logged before the call reached the store or the spool; False
+            when a write stuck in an unresponsive store held the writer past ``timeout_s``. What
+            was logged then stays buffered, for a later flush or :meth:`finish` (which spools it
+            if the store still does not answer); nothing is lost.
+        """
+        if timeout_s is None:
+            self._writer.drain()
+            return True
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, (int, float))
+            or not 0 < timeout_s < float("inf")
+        ):
+            raise InvalidInputError(
+                f"`timeout_s` must be a positive number of seconds or None; got {timeout_s!r}."
+            )
+        return self._writer.flush(float(timeout_s))
 
     def finish(self, status: str = "finished") -> None:
         """Flush, stop the background threads and record the final status. Idempotent.

@@ -267,14 +267,38 @@ class BackgroundWriter:
     def drain(self) -> None:
         """Write everything buffered so far (called by the thread, ``flush()`` and exit)."""
         with self._io_lock:
-            self._write_held()
-            while not self.held:
-                pending = self._collect()
-                if not pending and self._new_run is None:
-                    if self.spool.pending and self._ensure_store() is not None:
-                        self._try_replay()
-                    return
-                self._write_safely(pending)
+            self._drain_locked()
+
+    def flush(self, timeout_s: float) -> bool:
+        """:meth:`drain` within ``timeout_s``, bounded as :meth:`stop` is.
+
+        A write the flusher is in the middle of is given until the deadline to finish; then this
+        write gets what is left of it (the store waits for its locks no longer than that, and
+        spools what it cannot take). Returns whether everything buffered reached the store or the
+        spool; False if a write stuck in the store held the writer past the deadline: what is
+        buffered then stays buffered, for the next flush (or ``stop``, which spools it).
+        """
+        deadline = time.monotonic() + timeout_s
+        if not self._io_lock.acquire(timeout=timeout_s):
+            return False
+        try:
+            store = self.store
+            with store.write_deadline(deadline) if store is not None else nullcontext():
+                self._drain_locked()
+        finally:
+            self._io_lock.release()
+        return True
+
+    def _drain_locked(self) -> None:
+        """:meth:`drain`'s work; the caller holds ``_io_lock``."""
+        self._write_held()
+        while not self.held:
+            pending = self._collect()
+            if not pending and self._new_run is None:
+                if self.spool.pending and self._ensure_store() is not None:
+                    self._try_replay()
+                return
+            self._write_safely(pending)
 
     def _write_safely(self, p: Pending) -> None:
         """Write ``p`` to the store, else the spool; if neither can take it, hold it in memory."""
