@@ -103,7 +103,8 @@ def _array(value: Any, dtype: np.dtype[Any], where: Any) -> np.ndarray:
         if kind == "f":
             return np.array(_float(value, where), dtype=dtype)
         if kind in "iu":
-            return _int_array(np.array(_int(value, where)), dtype, where)
+            n = _int(value, where)
+            return _int_array(n, np.array(n), dtype, where)
         if type(value) is not bool:
             raise InvalidInputError(f"`{where_text(where)}` must be a bool; got {got(value)}.")
         return np.array(value, dtype=dtype)
@@ -116,7 +117,7 @@ def _array(value: Any, dtype: np.dtype[Any], where: Any) -> np.ndarray:
             f"`{where_text(where)}` must be a list (of lists) of one shape: {exc}"
         ) from None
     if kind in "iu":
-        return _int_array(a, dtype, where)
+        return _int_array(value, a, dtype, where)
     if a.size and a.dtype.kind != "b":
         raise InvalidInputError(
             f"`{where_text(where)}` must be a list of bools; got items of type {a.dtype}."
@@ -124,16 +125,20 @@ def _array(value: Any, dtype: np.dtype[Any], where: Any) -> np.ndarray:
     return a.astype(dtype)
 
 
-def _int_array(a: np.ndarray, dtype: np.dtype[Any], where: Any) -> np.ndarray:
+def _int_array(value: Any, a: np.ndarray, dtype: np.dtype[Any], where: Any) -> np.ndarray:
     if a.size == 0:
         return a.astype(dtype)
     info = np.iinfo(dtype)
     if a.dtype.kind not in "iu":
-        raise InvalidInputError(
-            f"`{where_text(where)}` must be a list of integers in [{info.min}, {info.max}] "
-            f"({dtype}); got items of type "
-            f"{'int (out of range) or mixed' if a.dtype.kind == 'O' else a.dtype}."
-        )
+        # numpy reads ints beyond int64 as float64 (or object) when they are mixed with negative
+        # ones: look at the items themselves, never at that lossy array.
+        items = np.array(value, dtype=object)
+        if items.shape != a.shape or not all(type(x) is int for x in items.ravel()):
+            raise InvalidInputError(
+                f"`{where_text(where)}` must be a list of integers in [{info.min}, {info.max}] "
+                f"({dtype}); got items of type {a.dtype}."
+            )
+        a = items
     lo, hi = a.min(), a.max()
     if lo < info.min or hi > info.max:
         raise InvalidInputError(

@@ -83,11 +83,12 @@ def _enc_key(key: Any) -> str:
 
 def _enc_dict(d: Mapping[Any, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    converted = False  # a key written as text may now equal another key
     for key, value in d.items():
         if type(key) is not str:
-            key = _enc_key(key)
-            if key in out:
-                raise _Unencodable(key, f"two keys are written as {key!r}")
+            key, converted = _enc_key(key), True
+        if converted and key in out:
+            raise _Unencodable(key, f"two keys are written as {key!r}")
         try:
             out[key] = _enc(value)
         except _Unencodable as exc:
