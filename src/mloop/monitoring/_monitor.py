@@ -12,6 +12,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -317,9 +318,8 @@ class Monitor:
             notes=notes,
         )
         self._index += 1
-        alerts = self._evaluate(result)
-        result.alerts.extend(alerts)
-        self._dispatch(result)
+        # Built complete, never changed after: its alerts, then a note per alert a sink failed.
+        result = self._dispatch(replace(result, alerts=self._evaluate(result)))
         self.results.append(result)
         return result
 
@@ -389,14 +389,18 @@ class Monitor:
             )
         return alerts
 
-    def _dispatch(self, result: WindowResult) -> None:
+    def _dispatch(self, result: WindowResult) -> WindowResult:
+        """Send the alerts to the sinks and persist the result, with a note per failed send."""
+        failed: list[str] = []
         for alert in result.alerts:
             for sink in self.sinks:
                 try:
                     sink.send(alert, result)
                 except Exception as exc:  # a boundary: one failing sink must not stop the stream
                     log.exception("monitor %s: alert sink %r failed", self.name, sink)
-                    result.notes.append(f"alert sink {type(sink).__name__} failed: {exc}")
+                    failed.append(f"alert sink {type(sink).__name__} failed: {exc}")
+        if failed:
+            result = replace(result, notes=[*result.notes, *failed])
         if self._persist:
             wire = result.to_dict()
             record = MonitorRecord(
@@ -410,6 +414,7 @@ class Monitor:
             )
             for hook in self._persist:
                 hook.write_result(record)
+        return result
 
 
 # ---------------------------------------------------------------- helpers
