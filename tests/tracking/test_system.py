@@ -155,10 +155,13 @@ def test_restart_after_stop(no_pynvml: None) -> None:
     sampler.stop()
     n = len(rec.calls)
     sampler.start()
-    rec.wait_for(n + 1)
+    rec.wait_for(n + 1)  # sampling again after the restart
     sampler.stop()
-    time.sleep(0.15)
-    assert len(rec.calls) == sampler.samples_logged  # nothing logged after stop
+    stopped_at = len(rec.calls)
+    time.sleep(0.3)  # six intervals: a sampler still running would have logged by now
+    assert len(rec.calls) == stopped_at  # nothing logged after stop
+    assert sampler.samples_logged == stopped_at
+    assert not sampler.running
 
 
 def test_thread_is_daemon_and_stop_from_log_fn(no_pynvml: None) -> None:
