@@ -54,6 +54,7 @@ EXPECTED = {
         "Run",
         "active_run",
         "count_quarantined",
+        "ensure_written",
         "finish",
         "init",
         "log",

@@ -231,20 +231,6 @@ def test_log_batch_can_create_its_run_in_the_same_transaction(store: Store, proj
         store.get_run(orphan.run_id)
 
 
-def test_runs_registered_as_deferred_are_written_before_any_read(store: Store, project) -> None:
-    new = store.new_run(project.id, name="pending")
-    writes: list[str] = []
-
-    def write() -> None:
-        writes.append(new.run_id)
-        store.run_written(new.run_id)
-        store.log_batch(new.run_id, new_run=new)
-
-    store.defer_run(new.run_id, write)
-    assert [r.id for r in store.search_runs(project.id).items] == [new.run_id]
-    assert store.get_run(new.run_id).name == "pending" and writes == [new.run_id]
-
-
 def test_large_history_in_chunks_and_downsampling(store: Store, run) -> None:
     rng = np.random.default_rng(7)
     n = 200_000

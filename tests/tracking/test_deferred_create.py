@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import mloop
 from mloop.config import Settings
-from mloop.errors import StoreUnavailableError
+from mloop.errors import NotFoundError, StoreUnavailableError
 from mloop.store import SqlStore
 
 
@@ -67,9 +69,12 @@ def test_registering_a_model_from_a_pending_run_writes_the_run_first(tmp_path: P
     store = CountingStore(settings.store_uri)
     run = mloop.start_run(project="p", settings=settings, store=store, system_metrics=False)
     try:
-        mv = store.create_model_version(
-            "m", artifact_uri="file:///nowhere", flavor="python_function", source_run_id=run.id
-        )
+        from sklearn.dummy import DummyClassifier
+
+        from mloop.registry import Registry
+
+        model = DummyClassifier().fit([[0.0], [1.0]], [0, 1])
+        mv = mloop.log_model(model, "m", run=run, registry=Registry(settings=settings, store=store))
         assert mv.source_run_id == run.id and store.calls == ["log_batch+create"]
     finally:
         run.finish()
@@ -105,3 +110,32 @@ def test_creation_is_spooled_ahead_of_its_batches_when_the_store_is_down(tmp_pat
     assert got.status == "finished" and got.params == {"k": "1"}
     assert store.get_metric_history(run.id, "loss").value.tolist() == [float(i) for i in range(101)]
     assert list(settings.spool_dir.glob("*.jsonl")) == []
+
+
+def test_the_pending_runs_live_in_the_sdk_not_in_the_store(tmp_path: Path) -> None:
+    from mloop.tracking import _pending
+
+    settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=60.0)
+    store = CountingStore(settings.store_uri)
+    other = SqlStore(settings.store_uri)
+    a = mloop.start_run(project="p", name="a", settings=settings, store=store, system_metrics=False)  # fmt: skip
+    b = mloop.start_run(project="p", name="b", settings=settings, store=store, system_metrics=False)  # fmt: skip
+    try:
+        assert _pending.pending_runs(store) == [a.id, b.id] and _pending.pending_runs(other) == []
+        assert not any("pending" in k or "deferred" in k for k in vars(store))
+        # The store itself does not write pending runs on a read: it only stores.
+        with pytest.raises(NotFoundError):
+            store.get_run(a.id)
+        _pending.ensure_written(store, b.id)
+        assert store.calls == ["log_batch+create"] and _pending.pending_runs(store) == [a.id]
+        _pending.ensure_written(store, "f" * 32)  # not pending: nothing to do
+        _pending.ensure_written(store)  # every pending run of this store
+        assert store.calls == ["log_batch+create"] * 2 and _pending.pending_runs(store) == []
+        assert {r.name for r in other.search_runs([other.get_project_by_name("p").id]).items} == {
+            "a",
+            "b",
+        }
+    finally:
+        a.finish()
+        b.finish()
+        other.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -204,38 +204,7 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
         new = self.new_run(project_id, **fields)
         return self._do_create_run(new.project_id, **new.fields)
 
-    # Runs this process started whose row is written with their first batch (``log_batch`` with
-    # ``new_run``): anything that reads or changes such a run through this store writes it first,
-    # so the process always sees its own runs. Other processes see them within a flush interval.
-    def defer_run(self, run_id: str, write: Callable[[], None]) -> None:
-        """Register ``write`` as the way to write run ``run_id`` before it is read or changed."""
-        self._pending_runs()[run_id] = write
-
-    def run_written(self, run_id: str) -> None:
-        """``run_id`` is written (or spooled): no longer pending."""
-        self._pending_runs().pop(run_id, None)
-
-    def _pending_runs(self) -> dict[str, Callable[[], None]]:
-        pending = self.__dict__.get("_deferred_runs")
-        if pending is None:
-            pending = self.__dict__.setdefault("_deferred_runs", {})
-        return pending
-
-    def _ensure_written(self, run_id: str | None = None) -> None:
-        """Write the pending run ``run_id`` (every pending run when None) before using it."""
-        pending = self.__dict__.get("_deferred_runs")
-        if not pending:
-            return
-        if run_id is None:
-            for write in list(pending.values()):
-                write()
-        else:
-            write = pending.get(run_id)
-            if write is not None:
-                write()
-
     def get_run(self, run_id: str) -> Run:
-        self._ensure_written(run_id)
         return self._do_get_run(validate_run_id(run_id))
 
     def update_run(
@@ -253,7 +222,6 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
             )
         if name is not None:
             validate_name(name, what="run name")
-        self._ensure_written(run_id)
         self._do_update_run(run_id, status=status, end_ms=end_ms, name=name)
         return self._do_get_run(run_id)
 
@@ -264,19 +232,15 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
             raise InvalidInputError(
                 f"`status` must be one of {list(RUN_STATUSES)}; got {status!r}."
             )
-        self._ensure_written(run_id)
         self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
 
     def heartbeat(self, run_id: str, *, ts_ms: int | None = None) -> None:
-        self._ensure_written(run_id)
         self._do_heartbeat(validate_run_id(run_id), int(ts_ms if ts_ms is not None else now_ms()))
 
     def delete_run(self, run_id: str) -> None:
-        self._ensure_written(run_id)
         self._do_set_run_lifecycle(validate_run_id(run_id), "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        self._ensure_written(run_id)
         self._do_set_run_lifecycle(validate_run_id(run_id), "active")
 
     def log_batch(
@@ -321,12 +285,10 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
                 ms[key] = series
         p = validate_params(params or {})
         t = validate_tags(tags or {})
-        if new_run is None:
-            self._ensure_written(run_id)
-            if not (ms or p or t):
-                if status is not None:
-                    self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
-                return True
+        if new_run is None and not (ms or p or t):
+            if status is not None:
+                self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
+            return True
         return self._do_log_batch(
             run_id,
             metrics=ms,
@@ -360,7 +322,6 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
             raise InvalidInputError(
                 f"`max_points` must be an int >= 2 or None; got {max_points!r}."
             )
-        self._ensure_written(run_id)
         step, ts, value = self._do_get_metric_history(run_id, key)
         total = len(value)
         if max_points is not None and total > max_points:
@@ -384,7 +345,6 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
         offset = _decode_page_token(page_token)
         ast = parse_filter(filter or "")
         order = parse_order_by(order_by or [])
-        self._ensure_written()
         runs, more = self._do_search_runs(
             ids,
             ast=ast,
@@ -415,17 +375,14 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
             )
         if clean:
             validate_run_id(run_id)
-            self._ensure_written(run_id)
             # A registered version's files never change, on every backend (see _version_files).
             check_version_files(self, run_id, clean)
             self._do_add_artifacts(run_id, clean)
 
     def list_artifacts(self, run_id: str, *, prefix: str = "") -> list[ArtifactEntry]:
-        self._ensure_written(run_id)
         return self._do_list_artifacts(validate_run_id(run_id), prefix.strip("/"))
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
-        self._ensure_written(run_id)
         return self._do_get_artifact(validate_run_id(run_id), validate_artifact_path(path))
 
     def referenced_blobs(self) -> set[str]:
@@ -451,7 +408,6 @@ class Store(MonitorStoreMixin, RegistryStoreMixin, EventStoreMixin, abc.ABC):
     def log_input(self, run_id: str, run_input: RunInput) -> None:
         _validate_sha(run_input.dataset_sha256)
         validate_name(run_input.name, what="input name")
-        self._ensure_written(run_id)
         self._do_log_input(validate_run_id(run_id), run_input)
 
     # ------------------------------------------------------------------ hooks

@@ -92,10 +92,6 @@ def _expected(expected_version: object) -> int | _Unset | None:
 class RegistryStoreMixin(abc.ABC):
     """Registered models, versions, aliases, the event log and webhooks."""
 
-    @abc.abstractmethod
-    def _ensure_written(self, run_id: str | None = None) -> None:
-        """See ``Store._ensure_written`` (runs whose row is written with their first batch)."""
-
     # ------------------------------------------------------------------ models
     def create_registered_model(
         self,
@@ -178,7 +174,6 @@ class RegistryStoreMixin(abc.ABC):
         validate_model_name(name)
         if source_run_id is not None:
             validate_run_id(source_run_id)
-            self._ensure_written(source_run_id)  # a run this process started and has not written
         if not isinstance(artifact_uri, str) or not artifact_uri:
             raise InvalidInputError(
                 f"`artifact_uri` must be a non-empty str; got {artifact_uri!r}."

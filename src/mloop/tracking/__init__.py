@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mloop.tracking._client import Client
 from mloop.tracking._fluent import active_run, finish, init, log, start_run
+from mloop.tracking._pending import ensure_written
 from mloop.tracking._run import Run
 from mloop.tracking._spool import (
     ReplayResult,
@@ -19,6 +20,7 @@ __all__ = [
     "Run",
     "active_run",
     "count_quarantined",
+    "ensure_written",
     "finish",
     "init",
     "log",

@@ -34,6 +34,7 @@ from mloop.ids import new_batch_id
 from mloop.store import MetricSeries, Store
 from mloop.store._base import NewRun
 from mloop.store._validation import validate_metric_value
+from mloop.tracking import _pending
 from mloop.tracking._quarantine import QuarantineEntry, live_name, quarantine
 from mloop.tracking._spool import SpoolUnavailableError, SpoolWriter, encode_metrics
 
@@ -181,17 +182,17 @@ class BackgroundWriter:
         """Write the run itself with its first batch: one commit for a short run, not two.
 
         The flusher writes it at its next tick (within ``flush_interval_s``) if nothing else does
-        first; ``finish`` writes it with the last batch; and anything in this process that reads or
-        changes the run through the store writes it first (``Store.defer_run``). If the store is
+        first; ``finish`` writes it with the last batch; and every mloop API in this process that
+        reads or changes the run writes it first (see ``_pending``). If the store is
         unreachable, ``spool_record`` goes to the spool ahead of the run's batches.
         """
         assert self.store is not None
         self._new_run = new_run
         self._create_record = spool_record
-        self.store.defer_run(self.run_id, self.write_creation)
+        _pending.defer(self.store, self.run_id, self.write_creation)
 
     def write_creation(self) -> None:
-        """Write the run now if it is still pending (called through ``Store._ensure_written``)."""
+        """Write the run now if it is still pending (called through ``_pending.ensure_written``)."""
         with self._io_lock:
             if self._new_run is not None:
                 self._write(Pending())
@@ -360,7 +361,7 @@ class BackgroundWriter:
         batch_id = new_batch_id()
         if self._new_run is not None and self.store is not None:
             # This write owns the creation now: a store call made while it runs must not re-enter.
-            self.store.run_written(self.run_id)
+            _pending.written(self.store, self.run_id)
         if self._ensure_store() is not None and (not self.spool.pending or self._try_replay()):
             assert self.store is not None
             self._inflight = (batch_id, p)
@@ -447,7 +448,7 @@ class BackgroundWriter:
         if self._create_record is not None:
             self.spool.append(self._create_record, wait_s=wait_s)
         if self.store is not None:
-            self.store.run_written(self.run_id)
+            _pending.written(self.store, self.run_id)
         self._new_run = self._create_record = None
 
     def _spool_batch(
