@@ -374,7 +374,7 @@ def test_unsupported_current_column_is_an_error_of_that_column() -> None:
             assert (col.status, col.drifted, col.kind, col.method) == ("error", False, kind, "auto")
             assert (col.threshold, col.n_reference, col.statistic) == (0.0, 200, None)
             assert col.message == (
-                f"column {name!r} has unsupported type datetime64[D] in the current data"
+                f"column {name!r} has unsupported type date32[day] in the current data"
             )
     forced = mon.drift_report(ref, {"x": dates, "c": dates}, methods="psi").columns["x"]
     assert (forced.method, forced.threshold) == ("psi", 0.1)

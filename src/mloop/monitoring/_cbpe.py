@@ -19,9 +19,11 @@ from scipy.optimize import isotonic_regression
 from mloop.codec import dataclass_from_wire, dumps, to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import unknown_columns_error
+from mloop.monitoring._data import read
 from mloop.monitoring._perf_inputs import _missing, _plain, _to_numpy
 from mloop.monitoring._perf_metrics import binary_roc_auc
 from mloop.monitoring._performance import _encode, performance_report
+from mloop.tables import column_names
 
 __all__ = ["CBPE", "ESTIMATED_METRICS", "PerformanceEstimate", "estimate_performance"]
 
@@ -170,7 +172,7 @@ class CBPE:
 
         Parameters
         ----------
-        reference : DataFrame, pyarrow Table or mapping of column -> array
+        reference : any table :func:`mloop.tables.read_table` accepts
             Must hold the ``y_true`` and ``y_score`` columns.
 
         Returns
@@ -207,8 +209,9 @@ class CBPE:
             raise InvalidInputError(
                 f"A binary CBPE needs one score column (the positive class); got {score_cols!r}."
             )
-        y = _column(reference, self.y_true, "reference")
-        scores = np.column_stack([_score_column(reference, c, "reference") for c in score_cols])
+        cols = _columns_of(reference, [self.y_true, *score_cols], self.y_pred, "reference")
+        y = cols[self.y_true]
+        scores = np.column_stack([_scores(cols, c, "reference") for c in score_cols])
         keep = ~_missing(y) & ~np.isnan(scores).any(axis=1)
         y, scores = y[keep], scores[keep]
         if len(y) < 2 * self.n_folds:
@@ -261,7 +264,7 @@ class CBPE:
                 self.calibration == "auto" and (iso < raw or not _in_unit(s))
             )
             self.calibrators_.append(_Isotonic(s, t) if use else None)
-        pred_ref = self._predictions(reference, scores, keep)
+        pred_ref = self._predictions(cols, scores, keep)
         ref = performance_report(
             y_idx,
             pred_ref,
@@ -280,7 +283,7 @@ class CBPE:
 
         Parameters
         ----------
-        current : DataFrame, pyarrow Table or mapping of column -> array
+        current : any table :func:`mloop.tables.read_table` accepts
             Must hold the score columns (and ``y_pred`` if the reference had it).
 
         Returns
@@ -289,12 +292,11 @@ class CBPE:
         """
         if not hasattr(self, "calibrators_"):
             raise InvalidInputError("This CBPE is not fitted yet; call `fit(reference)` first.")
-        scores = np.column_stack(
-            [_score_column(current, c, "current") for c in self.score_columns_]
-        )
+        cols = _columns_of(current, self.score_columns_, self.y_pred, "current")
+        scores = np.column_stack([_scores(cols, c, "current") for c in self.score_columns_])
         keep = ~np.isnan(scores).any(axis=1)
         scores = scores[keep]
-        pred = self._predictions(current, scores, keep)
+        pred = self._predictions(cols, scores, keep)
         k = len(self.classes_)
         metrics: dict[str, float | None] = dict.fromkeys(ESTIMATED_METRICS)
         reasons: dict[str, str] = {}
@@ -359,9 +361,11 @@ class CBPE:
         uniform = np.full_like(cal, 1.0 / cal.shape[1])
         return np.divide(cal, sums, out=uniform, where=sums > 0)
 
-    def _predictions(self, frame: Any, scores: np.ndarray, keep: np.ndarray) -> np.ndarray:
-        if self.y_pred is not None and _has_column(frame, self.y_pred):
-            raw = _column(frame, self.y_pred, "frame")[keep]
+    def _predictions(
+        self, cols: dict[str, np.ndarray], scores: np.ndarray, keep: np.ndarray
+    ) -> np.ndarray:
+        if self.y_pred is not None and self.y_pred in cols:
+            raw = cols[self.y_pred][keep]
             index = {c: i for i, c in enumerate(self.classes_)}
             return _encode(raw, index, self.y_pred)
         if self.task_ == "binary":
@@ -392,7 +396,7 @@ def estimate_performance(
 
     Parameters
     ----------
-    reference, current : DataFrame, pyarrow Table or mapping of column -> array
+    reference, current : any table :func:`mloop.tables.read_table` accepts
         ``reference`` needs labels; ``current`` does not.
     y_true, y_score, y_pred, task, labels, pos_label, calibration, threshold
         See :class:`CBPE`.
@@ -463,32 +467,27 @@ def _set_auc(metrics: dict[str, float | None], reasons: dict[str, str], aucs: li
         metrics["roc_auc"] = float(np.mean(finite))
 
 
-def _names_of(frame: Any) -> list[str]:
-    names = getattr(frame, "column_names", None)
-    return [str(n) for n in (names if names is not None else getattr(frame, "columns", []))]
-
-
-def _has_column(frame: Any, name: str) -> bool:
-    if isinstance(frame, Mapping):
-        return name in frame
-    names = getattr(frame, "column_names", None) or getattr(frame, "columns", None)
-    return names is not None and name in list(names)
-
-
-def _column(frame: Any, name: str, what: str) -> np.ndarray:
-    if not _has_column(frame, name):
-        names = list(frame) if isinstance(frame, Mapping) else _names_of(frame)
+def _columns_of(
+    frame: Any, required: Sequence[str], optional: str | None, what: str
+) -> dict[str, np.ndarray]:
+    """The ``required`` columns (and ``optional`` when present) of any table, read once."""
+    names = column_names(frame, what=what)
+    present = set(names)
+    missing = [c for c in required if c not in present]
+    if missing:
         raise unknown_columns_error(
-            [name], names, what="CBPE (y_true, y_score or y_pred)", where=f"in the {what} data"
+            missing, names, what="CBPE (y_true, y_score or y_pred)", where=f"in the {what} data"
         )
-    col = frame[name]
-    if hasattr(col, "to_numpy") and not isinstance(col, np.ndarray):
-        col = col.to_numpy()
-    return _to_numpy(col).reshape(-1)
+    wanted = list(dict.fromkeys([*required, *([optional] if optional in present else [])]))
+    table = read(frame, columns=wanted, what=what)
+    return {
+        name: _to_numpy(col.to_numpy(zero_copy_only=False)).reshape(-1)
+        for name, col in zip(table.column_names, table.columns, strict=True)
+    }
 
 
-def _score_column(frame: Any, name: str, what: str) -> np.ndarray:
-    col = _column(frame, name, what)
+def _scores(cols: dict[str, np.ndarray], name: str, what: str) -> np.ndarray:
+    col = cols[name]
     try:
         return col.astype(np.float64)
     except (TypeError, ValueError) as exc:

@@ -417,9 +417,9 @@ def drift_report(
 
     Parameters
     ----------
-    reference : Profile, pandas/polars DataFrame, pyarrow Table, dict of arrays or file path
+    reference : Profile, or any table :func:`mloop.tables.read_table` accepts
         The reference data, or its :class:`Profile` (or the path of a saved one).
-    current : pandas/polars DataFrame, pyarrow Table, dict of arrays or file path
+    current : any table :func:`mloop.tables.read_table` accepts
         The window to check. Columns not in the reference are listed in
         ``report.extra_columns`` and otherwise ignored.
     columns : sequence of str, optional
@@ -475,7 +475,7 @@ def drift_report(
         raise InvalidInputError(f"`n_jobs` must be an int >= 1; got {n_jobs!r}.")
     cat = frozenset(categorical or ())
     reference = load_if_profile(reference)
-    cur_frame = as_frame(current)
+    cur_frame = as_frame(current, what="current")
     refs: dict[str, ColumnProfile | Callable[[], ColumnProfile]]
     if isinstance(reference, Profile):
         where, available = "in the reference profile", list(reference.columns)
@@ -484,7 +484,7 @@ def drift_report(
         refs = {n: reference.columns[n] for n in names}
         ref_rows = reference.n_rows
     else:
-        ref_frame = as_frame(reference, columns=columns)
+        ref_frame = as_frame(reference, columns=columns, what="reference")
         where, available = "in the reference data", ref_frame.available
         if columns is None:
             names = [n for n in ref_frame.names if ref_frame.kind(n) != "unsupported"]

@@ -17,16 +17,19 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 
 from mloop.errors import InvalidInputError
 from mloop.monitoring._alerts import Alert, AlertRule, AlertSink, as_sink
 from mloop.monitoring._cbpe import CBPE, PerformanceEstimate
 from mloop.monitoring._columns import check_columns
+from mloop.monitoring._data import read, refuse_profile
 from mloop.monitoring._performance import PerformanceReport, performance_report
+from mloop.monitoring._profile import Profile
 from mloop.monitoring._profile_io import load_if_profile
 from mloop.monitoring._quality import quality_report
 from mloop.monitoring._rule_metrics import RuleContext, check_available
-from mloop.monitoring._summary import frame_columns, summarize
+from mloop.monitoring._summary import summarize
 from mloop.monitoring._window import (
     MonitorRecord,
     ResultSink,
@@ -34,10 +37,13 @@ from mloop.monitoring._window import (
     WindowResult,
     _CallablePersist,
 )
+from mloop.tables import column_names, is_mixed, iter_batches, read_table
 
 __all__ = ["Monitor", "MonitorRecord", "ResultSink", "StoreResultSink", "WindowResult"]
 
 log = logging.getLogger("mloop.monitoring")
+#: Rows read at a time from a batch given as a file, folder or Dataset.
+UPDATE_ROWS = 1 << 16
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|hr|d|w)\s*$", re.IGNORECASE)
 _UNIT_NS = {
     "ms": 10**6,
@@ -57,9 +63,9 @@ class Monitor:
 
     Parameters
     ----------
-    reference : Profile, DataFrame, pyarrow Table, mapping of column -> array or file path
+    reference : Profile, or any table :func:`mloop.tables.read_table` accepts
         What "normal" looks like (a path may name a saved profile). Data is profiled once, at
-        construction.
+        construction; only the monitored, label, prediction and score columns are read.
     window_rows : int, optional
         Cut a window every this many rows.
     window : str or timedelta, optional
@@ -156,8 +162,11 @@ class Monitor:
         self.results: deque[WindowResult] = deque(maxlen=history)
 
         reference = load_if_profile(reference)
-        ref_data = None if _is_profile(reference) else frame_columns(reference)
-        available = list(reference.columns) if ref_data is None else list(ref_data)
+        if isinstance(reference, Profile):
+            available = list(reference.columns)
+        else:
+            refuse_profile(reference)
+            available = column_names(reference, what="reference")
         skip = {c for c in (y_true, timestamp_column) if c}
         self.columns = [c for c in available if c not in skip] if columns is None else list(columns)
         check_columns(self.columns, available, what="`columns`", where="in the reference")
@@ -170,8 +179,13 @@ class Monitor:
             listing="monitored columns",
         )
         cat = set(self.categorical)
-        if ref_data is not None:
-            mon = {c: ref_data[c] for c in self.columns}
+        ref_data: pa.Table | None = None
+        if not isinstance(reference, Profile):
+            scores = [y_score] if isinstance(y_score, str) else list(y_score or ())
+            wanted = [*self.columns, *(c for c in (y_true, y_pred, *scores) if c)]
+            present = set(available)
+            ref_data = read(reference, columns=[c for c in dict.fromkeys(wanted) if c in present])
+            mon = ref_data.select(self.columns)
             self._ref_summary = summarize(mon, categorical=cat)
             self._drift_reference: Any = _profile_or_data(mon, self.categorical) if drift else None
         else:
@@ -184,7 +198,7 @@ class Monitor:
             model = cbpe if isinstance(cbpe, CBPE) else None
             if model is not None and hasattr(model, "calibrators_"):
                 self._cbpe = model
-            elif ref_data is not None and y_true in ref_data:
+            elif ref_data is not None and y_true in ref_data.column_names:
                 model = model or CBPE(y_true=y_true or "label", y_score=y_score, y_pred=y_pred)
                 self._cbpe = model.fit(ref_data)
         # A rule on a metric this monitor never computes would never fire: refuse it now.
@@ -199,7 +213,7 @@ class Monitor:
         )
         for rule in self.rules:
             check_available(rule.target, rule.expression, context)
-        self._chunks: list[dict[str, np.ndarray]] = []
+        self._chunks: list[pa.Table] = []
         self._buffered = 0
         self._rows_seen = 0
         self._index = 0
@@ -209,14 +223,24 @@ class Monitor:
     # ------------------------------------------------------------------ streaming
 
     def update(self, batch: Any) -> list[WindowResult]:
-        """Consume one batch (any supported frame); return the windows it completed."""
-        cols = frame_columns(batch)
-        n = len(next(iter(cols.values()))) if cols else 0
-        if n == 0:
-            return []
-        if self.width_ns is None:
-            return self._update_rows(cols, n)
-        return self._update_time(cols, n)
+        """Consume one batch; return the windows it completed.
+
+        ``batch`` is any table :func:`mloop.tables.read_table` accepts. A Parquet file, folder or
+        pyarrow Dataset is consumed piece by piece (never read whole), so a batch may be larger
+        than memory.
+        """
+        refuse_profile(batch)
+        out: list[WindowResult] = []
+        for part in iter_batches(batch, what="batch", mixed="text", batch_rows=UPDATE_ROWS):
+            n = part.num_rows
+            if n == 0:
+                continue
+            table = pa.Table.from_batches([part])
+            if self.width_ns is None:
+                out += self._update_rows(table, n)
+            else:
+                out += self._update_time(table, n)
+        return out
 
     def flush(self) -> list[WindowResult]:
         """Close the partial window, if any (e.g. at the end of a stream)."""
@@ -233,24 +257,24 @@ class Monitor:
             return []
         return [self._close()]
 
-    def _update_rows(self, cols: dict[str, np.ndarray], n: int) -> list[WindowResult]:
+    def _update_rows(self, table: pa.Table, n: int) -> list[WindowResult]:
         assert self.window_rows is not None
         out: list[WindowResult] = []
         offset = 0
         while offset < n:
             take = min(self.window_rows - self._buffered, n - offset)
-            self._chunks.append({k: v[offset : offset + take] for k, v in cols.items()})
+            self._chunks.append(table.slice(offset, take))
             self._buffered += take
             offset += take
             if self._buffered == self.window_rows:
                 out.append(self._close())
         return out
 
-    def _update_time(self, cols: dict[str, np.ndarray], n: int) -> list[WindowResult]:
+    def _update_time(self, table: pa.Table, n: int) -> list[WindowResult]:
         assert self.width_ns is not None and self.timestamp_column is not None
-        if self.timestamp_column not in cols:
+        if self.timestamp_column not in table.column_names:
             raise InvalidInputError(f"The batch has no timestamp column {self.timestamp_column!r}.")
-        ts = _timestamps_ns(cols[self.timestamp_column])
+        ts = _timestamps_ns(_numpy(table.column(self.timestamp_column)))
         valid = ts != np.iinfo(np.int64).min
         wid = np.floor_divide(ts, self.width_ns)
         if self._open_window is not None:
@@ -266,14 +290,14 @@ class Monitor:
                 out.append(self._close())
             self._open_window = w
             m = keep & (wid == w)
-            self._chunks.append({k: v[m] for k, v in cols.items()})
+            self._chunks.append(table.filter(pa.array(m)))
             self._buffered += int(m.sum())
         return out
 
     # ------------------------------------------------------------------ per window
 
     def _close(self) -> WindowResult:
-        data = {k: np.concatenate([c[k] for c in self._chunks]) for k in self._chunks[0]}
+        data = _concat(self._chunks)
         n = self._buffered
         if self.width_ns is None:
             start: Any = self._rows_seen
@@ -291,7 +315,8 @@ class Monitor:
                 "timestamp) and were dropped"
             )
             self._dropped_late = 0
-        current = {k: v for k, v in data.items() if k in self.columns}
+        monitored = set(self.columns)
+        current = data.select([k for k in data.column_names if k in monitored])
         drift = None
         if self._drift_fn is not None:
             drift = self._drift_fn(self._drift_reference, current, **self._drift_kwargs())
@@ -331,12 +356,16 @@ class Monitor:
         return kwargs
 
     def _performance(
-        self, data: dict[str, np.ndarray], notes: list[str]
+        self, table: pa.Table, notes: list[str]
     ) -> tuple[PerformanceReport | None, PerformanceEstimate | None]:
+        names = [self.y_score] if isinstance(self.y_score, str) else list(self.y_score or ())
+        wanted = [c for c in (self.y_true, self.y_pred, *names) if c]
+        data = {
+            c: _numpy(table.column(c)) for c in dict.fromkeys(wanted) if c in table.column_names
+        }
         has_labels = bool(self.y_true and self.y_true in data and _any_present(data[self.y_true]))
         if has_labels and (self.y_pred in data or self.y_score is not None):
             score = None
-            names = [self.y_score] if isinstance(self.y_score, str) else list(self.y_score or ())
             if names and all(c in data for c in names):
                 stacked = np.column_stack([data[c] for c in names])
                 score = stacked[:, 0] if isinstance(self.y_score, str) else stacked
@@ -353,7 +382,7 @@ class Monitor:
             return report, None
         if self._cbpe is not None:
             try:
-                return None, self._cbpe.estimate(data)
+                return None, self._cbpe.estimate(table)
             except InvalidInputError as exc:
                 notes.append(f"performance not estimated: {exc}")
         return None, None
@@ -455,11 +484,54 @@ def _why_no_estimate(cbpe: Any, task: str, y_score: Any) -> str:
     return "the reference has no y_true= labels to fit CBPE on; pass a fitted CBPE as cbpe="
 
 
-def _is_profile(obj: Any) -> bool:
-    return type(obj).__name__ == "Profile" and hasattr(obj, "columns")
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(column.to_numpy(zero_copy_only=False))
 
 
-def _profile_or_data(data: dict[str, np.ndarray], categorical: list[str]) -> Any:
+def _concat(chunks: list[pa.Table]) -> pa.Table:
+    """One window from its chunks (batches differ: a column may be missing, or change type).
+
+    Types that widen (int to float, string to large_string) are unified, a column missing from
+    some batches is null there, and a column whose values are of several types across the
+    batches (or within one) becomes a mixed column of text labels, as within a single batch.
+    """
+    if not any(is_mixed(f) for chunk in chunks for f in chunk.schema):
+        try:
+            return pa.concat_tables(chunks, promote_options="permissive")
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            pass  # some column changed type: find which, below
+    names = list(dict.fromkeys(n for chunk in chunks for n in chunk.column_names))
+    arrays, fields = [], []
+    for name in names:
+        parts = [c.column(name) if name in c.column_names else pa.nulls(c.num_rows) for c in chunks]
+        marks = [
+            c.schema.field(name).metadata
+            for c in chunks
+            if name in c.column_names and is_mixed(c.schema.field(name))
+        ]
+        joined = None if marks else _unify(name, parts)
+        if joined is None:
+            values = np.concatenate(
+                [np.asarray(p.to_numpy(zero_copy_only=False), object) for p in parts]
+            )
+            joined = read_table({name: values}, what="batch", mixed="text")
+        field = joined.schema.field(0)
+        if marks and not is_mixed(field):  # every value was already a label: still mixed
+            field = field.with_metadata(marks[0])
+        arrays.append(joined.column(0))
+        fields.append(field)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _unify(name: str, parts: list[Any]) -> pa.Table | None:
+    """The parts of one column as one, their types unified; None if they have no common type."""
+    try:
+        return pa.concat_tables([pa.table({name: p}) for p in parts], promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return None
+
+
+def _profile_or_data(data: pa.Table, categorical: list[str]) -> Any:
     """Profile the reference once (fast per-window drift); fall back to the data itself."""
     try:
         module = importlib.import_module("mloop.monitoring._profile")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Literal
 
 import numpy as np
@@ -51,11 +52,10 @@ def _missing(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind == "f":
         return np.isnan(arr) if arr.ndim == 1 else np.isnan(arr).any(axis=1)
     if arr.dtype.kind == "O":
+        # pandas' NA can only be in the array if pandas is imported: never import it to check
+        na = getattr(sys.modules.get("pandas"), "NA", None)
         return np.fromiter(
-            (
-                v is None or (isinstance(v, float) and v != v) or type(v).__name__ == "NAType"
-                for v in arr
-            ),
+            (v is None or (isinstance(v, float) and v != v) or v is na for v in arr),
             dtype=bool,
             count=len(arr),
         )

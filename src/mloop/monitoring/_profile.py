@@ -30,16 +30,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 
 from mloop.codec import to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
-from mloop.monitoring._data import Frame, as_frame
+from mloop.monitoring._data import Frame, as_frame, refuse_profile
 from mloop.monitoring.stats._binning import bin_counts, bin_counts_sample, quantile_edges
 from mloop.monitoring.stats._ecdf import SortedSample
+from mloop.tables import column_names, iter_batches, reads_in_batches
 
 __all__ = [
     "DISCRETE_MAX",
+    "STREAM_ROWS",
     "CategoricalProfile",
     "NumericProfile",
     "Profile",
@@ -54,6 +57,8 @@ DISCRETE_MAX = 20
 _FORMAT = "mloop-profile"
 _savez: Any = np.savez  # its stubs type **kwds as the allow_pickle flag
 _VERSION = 1
+#: Rows per batch when a Parquet file, folder or Dataset is profiled piece by piece.
+STREAM_ROWS = 1 << 18
 
 
 def prepare_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -408,10 +413,17 @@ class Profile:
     ) -> Profile:
         """Profile a table.
 
+        Parquet files, folders of Parquet files and pyarrow Datasets are read in batches of
+        ``STREAM_ROWS`` rows, each profiled and merged, so memory stays near one batch (plus the
+        exact values kept for columns of at most ``max_exact`` values). Up to ``max_exact``
+        values per column the result is identical to profiling the whole table at once; beyond
+        that, the merged sketch keeps the KLL guarantee and the bin counts are within the
+        sketch's rank error (see the module docstring).
+
         Parameters
         ----------
-        data : pandas.DataFrame, polars.DataFrame, pyarrow.Table, dict of arrays or path
-            The reference data.
+        data : any table :func:`mloop.tables.read_table` accepts
+            The reference data (DataFrame, Arrow, numpy, dict, rows, or a path or URL).
         columns : sequence of str, optional
             Columns to profile; by default every column of a supported type.
         categorical : sequence of str, optional
@@ -434,9 +446,23 @@ class Profile:
             For unreadable data, unknown column names or invalid parameters.
         """
         _check_params(bins, max_exact, sketch_k)
-        frame = as_frame(data, columns=columns)
-        names = _select_columns(frame, columns)
         cat = set(categorical or ())
+        if reads_in_batches(data):
+            return _from_batches(cls, data, columns, cat, bins, max_exact, sketch_k)
+        frame = as_frame(data, columns=columns)
+        return cls._from_frame(frame, columns, cat, bins, max_exact, sketch_k)
+
+    @classmethod
+    def _from_frame(
+        cls,
+        frame: Frame,
+        columns: Sequence[str] | None,
+        cat: set[str],
+        bins: int,
+        max_exact: int,
+        sketch_k: int,
+    ) -> Profile:
+        names = _select_columns(frame, columns)
         check_columns(sorted(cat), frame.available, what="`categorical`", where="in the data")
         check_columns(
             sorted(cat), names, what="`categorical`", where="profiled", listing="profiled columns"
@@ -543,3 +569,36 @@ def profile_column(
         max_exact=max_exact,
         sketch_k=k,
     )
+
+
+def _from_batches(
+    cls: type[Profile],
+    data: Any,
+    columns: Sequence[str] | None,
+    cat: set[str],
+    bins: int,
+    max_exact: int,
+    sketch_k: int,
+) -> Profile:
+    """Profile batch by batch and merge, pairwise like a binary counter (O(n log b) merging)."""
+    refuse_profile(data)
+    available = column_names(data)
+    if columns is not None:
+        check_columns(columns, available, what="`columns`", where="in the data")
+    check_columns(sorted(cat), available, what="`categorical`", where="in the data")
+    levels: list[tuple[int, Profile]] = []
+    names = None if columns is None else list(columns)
+    for batch in iter_batches(data, columns=names, batch_rows=STREAM_ROWS):
+        frame = Frame(pa.Table.from_batches([batch]), available)
+        if names is None:  # every batch has the file's schema: the first decides the kinds
+            names = _select_columns(frame, None)
+        part = cls._from_frame(frame, names, cat, bins, max_exact, sketch_k)
+        level = 0
+        while levels and levels[-1][0] == level:
+            part = levels.pop()[1].merge(part)
+            level += 1
+        levels.append((level, part))
+    merged = levels.pop()[1]  # iter_batches yields at least one batch
+    while levels:
+        merged = levels.pop()[1].merge(merged)
+    return merged

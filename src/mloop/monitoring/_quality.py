@@ -197,8 +197,8 @@ def quality_report(
 
     Parameters
     ----------
-    reference : DataFrame, pyarrow Table, mapping of column -> array, Parquet path or Profile
-    current : DataFrame, pyarrow Table, mapping of column -> array or Parquet path
+    reference : Profile, or any table :func:`mloop.tables.read_table` accepts
+    current : any table :func:`mloop.tables.read_table` accepts
     columns : iterable of str, optional
         Restrict the checks to these reference columns.
     categorical : iterable of str, optional
@@ -229,8 +229,8 @@ def quality_report(
             )
         limits[key] = float(val)
     cat = set(categorical or ())
-    ref = summarize(reference, categorical=cat)
-    cur = summarize(current, categorical=cat)
+    ref = summarize(reference, categorical=cat, what="reference")
+    cur = summarize(current, categorical=cat, what="current")
     names = list(ref.columns) if columns is None else list(columns)
     check_columns(names, list(ref.columns), what="`columns`", where="in the reference")
     checks: list[QualityCheck] = []

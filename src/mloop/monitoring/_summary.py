@@ -6,19 +6,16 @@ quality against a profile without the reference rows.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from mloop.errors import InvalidInputError
-from mloop.monitoring._data import Frame, as_frame, read_table
+from mloop.monitoring._data import Frame, as_frame
+from mloop.monitoring._profile import Profile
 from mloop.monitoring._profile_io import load_if_profile
 
-__all__ = ["ColumnSummary", "DataSummary", "frame_columns", "summarize"]
+__all__ = ["ColumnSummary", "DataSummary", "summarize"]
 
 Kind = Literal["numeric", "categorical", "mixed", "empty", "unsupported"]
 
@@ -72,59 +69,19 @@ class DataSummary:
     columns: dict[str, ColumnSummary]
 
 
-def frame_columns(data: Any) -> dict[str, np.ndarray]:
-    """Column name -> 1-D numpy array of a pandas/polars frame, pyarrow Table, mapping or file path."""
-    if isinstance(data, (str, os.PathLike)):
-        data = read_table(Path(data))  # one reader: same formats and errors as everywhere
-    if isinstance(data, Mapping):
-        out = {}
-        for k, v in data.items():
-            arr = _to_numpy(v)
-            if arr.ndim != 1:
-                raise InvalidInputError(f"Column {k!r} must be one-dimensional; got {arr.shape}.")
-            out[str(k)] = arr
-        _same_length(out)
-        return out
-    if hasattr(data, "column_names") and hasattr(data, "column"):  # pyarrow Table
-        return {str(n): _to_numpy(data.column(n)) for n in data.column_names}
-    if hasattr(data, "columns") and hasattr(data, "__getitem__"):  # pandas / polars
-        return {str(c): _to_numpy(data[c]) for c in data.columns}
-    raise InvalidInputError(
-        "Data must be a pandas or polars DataFrame, a pyarrow Table, a mapping of column -> array "
-        f"or a Parquet path; got {type(data).__name__}."
-    )
-
-
-def _to_numpy(col: Any) -> np.ndarray:
-    if hasattr(col, "to_numpy") and not isinstance(col, np.ndarray):
-        try:
-            return np.asarray(col.to_numpy(zero_copy_only=False))  # pyarrow
-        except TypeError:
-            return np.asarray(col.to_numpy())
-    return np.asarray(col)
-
-
-def _same_length(cols: dict[str, np.ndarray]) -> None:
-    lengths = {k: len(v) for k, v in cols.items()}
-    if len(set(lengths.values())) > 1:
-        raise InvalidInputError(f"Columns have different lengths: {lengths}.")
-
-
-def summarize(data: Any, *, categorical: set[str] | frozenset[str] = frozenset()) -> DataSummary:
+def summarize(
+    data: Any, *, categorical: set[str] | frozenset[str] = frozenset(), what: str = "data"
+) -> DataSummary:
     """Summarise every column of ``data`` (or of a ``Profile``), read through ``as_frame``."""
     if isinstance(data, DataSummary):
         return data
     data = load_if_profile(data)
-    if _is_profile(data):
+    if isinstance(data, Profile):
         return _from_profile(data)
-    frame = as_frame(data)
+    frame = as_frame(data, what=what)
     return DataSummary(
         frame.n_rows, {k: _summarize(frame, k, k in categorical) for k in frame.names}
     )
-
-
-def _is_profile(obj: Any) -> bool:
-    return type(obj).__name__ == "Profile" and hasattr(obj, "columns")
 
 
 def _summarize(frame: Frame, name: str, force_categorical: bool) -> ColumnSummary:
@@ -175,7 +132,7 @@ def _numeric(values: np.ndarray, vtype: str, n: int, n_missing: int) -> ColumnSu
     )
 
 
-def _from_profile(profile: Any) -> DataSummary:
+def _from_profile(profile: Profile) -> DataSummary:
     """Summaries of a stored ``Profile`` (no rows needed: counts, range and categories suffice)."""
     cols: dict[str, ColumnSummary] = {}
     rows = int(profile.n_rows)
