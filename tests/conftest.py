@@ -90,3 +90,20 @@ def store_factory(store_uri: str) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def store(store_factory: Callable[..., Any]) -> Any:
     return store_factory()
+
+
+_PG_FIXTURES = frozenset({"pg_url", "pg_database"})
+# Backends (``BACKENDS`` above) that need a service, and the marker that selects their tests.
+_BACKEND_MARKS = {"postgres": pytest.mark.postgres}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses PostgreSQL ``postgres`` (``-m "not postgres"`` leaves them out):
+    those that take a PostgreSQL fixture, and those a backend-parametrized fixture runs on it."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        mark = _BACKEND_MARKS.get(params.get("store_uri"))
+        if mark is None and _PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            mark = pytest.mark.postgres
+        if mark is not None and item.get_closest_marker(mark.name) is None:
+            item.add_marker(mark)
