@@ -2,7 +2,8 @@
 
 The digest (``dataset_digest``) identifies the *data*, not a file: the same rows logged from pandas,
 polars, Arrow, a dict of numpy arrays or a Parquet/CSV file give the same digest, however they are
-chunked, so the same data logged twice is one stored dataset version.
+chunked, so the same data logged twice is one stored dataset version. Inputs are read by
+:func:`mloop.tables.read_table` (the same kinds every table-taking API accepts).
 
 Canonical form, applied by :func:`to_arrow_table` before hashing and storing:
 
@@ -13,7 +14,8 @@ Canonical form, applied by :func:`to_arrow_table` before hashing and storing:
   are kept, so the types are part of the content (``int32`` and ``int64`` data differ, and so do
   ``timestamp[ns]`` and ``timestamp[us]``);
 - a pandas index is dropped unless it is named (``df.set_index("id")``): then it becomes a column,
-  as ``reset_index`` would make it.
+  as ``reset_index`` would make it; column names that are not ``str`` become ``str(name)``
+  (both are the reader's conventions).
 
 Digest: sha256 of a version tag, the Arrow IPC stream of the canonical table cut into batches of a
 fixed number of rows (so chunking cannot matter), with nulls of primitive and string columns replaced
@@ -24,11 +26,8 @@ keeps under a null are undefined and differ between producers).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +38,12 @@ import pyarrow.parquet as pq
 from mloop.artifacts._blobstore import BlobStore, IntegrityError, _check_sha
 from mloop.errors import InvalidInputError, NotFoundError
 from mloop.store._entities import DatasetVersion
+from mloop.tables import read_table
 
 __all__ = ["dataset_digest", "load_dataset", "store_dataset", "to_arrow_table"]
 
 _DIGEST_TAG = b"mloop-dataset-digest-v1\n"
 _DIGEST_BATCH_ROWS = 1 << 16
-_SUPPORTED = (
-    "a pandas or polars DataFrame, a pyarrow Table or RecordBatch, a dict of 1-d numpy arrays, "
-    "or a path to a .parquet, .csv, .json/.jsonl, .arrow or .feather file"
-)
 
 
 # ---------------------------------------------------------------------------- conversion
@@ -74,109 +70,16 @@ def _canonicalize(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
-def _from_pandas(df: Any) -> pa.Table:
-    if any(n is not None for n in df.index.names):
-        try:
-            df = df.reset_index()
-        except ValueError as exc:  # the index's name is also a column's
-            raise InvalidInputError(
-                f"`data` index names must differ from its column names; got {exc}. Rename the "
-                "index or drop it with `df.reset_index(drop=True)`."
-            ) from None
-    if not all(isinstance(c, str) for c in df.columns):
-        bad = next(c for c in df.columns if not isinstance(c, str))
-        raise InvalidInputError(
-            f"`data` columns must be str names; got column {bad!r} of type {type(bad).__name__}. "
-            "Rename the columns, e.g. `df.columns = df.columns.map(str)`."
-        )
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    return table.replace_schema_metadata(None)
-
-
-def _from_dict(data: Mapping[Any, Any]) -> pa.Table:
-    import numpy as np
-
-    arrays: dict[str, Any] = {}
-    length: int | None = None
-    for key, value in data.items():
-        if not isinstance(key, str):
-            raise InvalidInputError(
-                f"`data` dict keys must be str column names; got {key!r} of type "
-                f"{type(key).__name__}."
-            )
-        arr = np.asarray(value)
-        if arr.ndim != 1:
-            raise InvalidInputError(
-                f"`data['{key}']` must be a 1-d array; got shape {arr.shape}. Split the columns "
-                "or flatten the array."
-            )
-        if length is not None and len(arr) != length:
-            raise InvalidInputError(
-                f"`data` arrays must all have one length; got {length} rows before and "
-                f"{len(arr)} in '{key}'."
-            )
-        length = len(arr)
-        arrays[key] = arr
-    return pa.table(arrays)
-
-
-def _from_file(path: Path) -> pa.Table:
-    if not path.is_file():
-        raise InvalidInputError(
-            f"`data` is a path, so it must name an existing file; got '{path}'. "
-            f"`data` can be {_SUPPORTED}."
-        )
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
-    base = suffix.removesuffix(".gz")
-    try:
-        if base in (".parquet", ".pq"):
-            return pq.read_table(path)
-        if base in (".csv", ".tsv"):
-            import pyarrow.csv as pcsv
-
-            parse = pcsv.ParseOptions(delimiter="\t" if base == ".tsv" else ",")
-            return pcsv.read_csv(path, parse_options=parse)
-        if base in (".json", ".jsonl", ".ndjson"):
-            return _read_json(path)
-        if base in (".arrow", ".feather", ".ipc"):
-            import pyarrow.feather as feather
-
-            return feather.read_table(path)
-    except (pa.ArrowInvalid, OSError, ValueError) as exc:
-        raise InvalidInputError(f"Cannot read '{path}' as {base[1:]}: {exc}") from exc
-    raise InvalidInputError(
-        f"`data` file must end in .parquet, .csv, .tsv, .json, .jsonl, .arrow or .feather; got "
-        f"'{path.name}'."
-    )
-
-
-def _read_json(path: Path) -> pa.Table:
-    import pyarrow.json as pjson
-
-    with open(path, "rb") as f:
-        head = f.read(4096).lstrip()
-    if head.startswith(b"["):
-        # A JSON array of records (not newline-delimited): small files only, read whole.
-        with open(path, encoding="utf-8") as f:
-            records = json.load(f)
-        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise InvalidInputError(
-                f"`data` JSON file '{path}' must hold objects, one per line, or an array of "
-                "objects."
-            )
-        return pa.Table.from_pylist(records)
-    return pjson.read_json(path)
-
-
 def to_arrow_table(data: Any) -> pa.Table:
     """Convert tabular data to a canonical :class:`pyarrow.Table`.
 
     Parameters
     ----------
-    data : pandas.DataFrame, polars.DataFrame, pyarrow.Table, pyarrow.RecordBatch, dict or path
-        A dict maps str column names to 1-d numpy arrays (or sequences numpy can convert) of one
-        length. A str or path names a ``.parquet``, ``.csv``, ``.tsv``, ``.json`` / ``.jsonl``
-        (newline-delimited, or an array of objects), ``.arrow`` or ``.feather`` file.
+    data : any table :func:`mloop.tables.read_table` accepts
+        A pandas or polars DataFrame, a pyarrow Table, RecordBatch or Dataset, a numpy
+        structured array, a dict of 1-d arrays, a list of row dicts, or a local path or fsspec
+        URL of a Parquet, CSV/TSV, JSON lines (or JSON array), Arrow IPC/Feather file or a folder
+        of Parquet files.
 
     Returns
     -------
@@ -186,8 +89,8 @@ def to_arrow_table(data: Any) -> pa.Table:
     Raises
     ------
     InvalidInputError
-        For an unsupported type (the message names it), a missing or unreadable file, non-str
-        column names, or dict arrays that are not 1-d or differ in length.
+        For an unsupported type (the message lists what is accepted), a missing or unreadable
+        file, dict arrays that are not 1-d or differ in length, a column mixing value types.
 
     Examples
     --------
@@ -196,30 +99,7 @@ def to_arrow_table(data: Any) -> pa.Table:
     x: int64
     y: large_string
     """
-    table: pa.Table
-    pd = sys.modules.get("pandas")
-    pl = sys.modules.get("polars")
-    if isinstance(data, pa.Table):
-        table = data
-    elif isinstance(data, pa.RecordBatch):
-        table = pa.Table.from_batches([data])
-    elif pd is not None and isinstance(data, pd.DataFrame):
-        table = _from_pandas(data)
-    elif pl is not None and isinstance(data, pl.DataFrame):
-        table = data.to_arrow()
-    elif pl is not None and isinstance(data, pl.LazyFrame):
-        raise InvalidInputError(
-            "`data` must be materialized; got a polars LazyFrame. Pass `lazy_frame.collect()`."
-        )
-    elif isinstance(data, Mapping):
-        table = _from_dict(data)
-    elif isinstance(data, (str, os.PathLike)):
-        table = _from_file(Path(os.fspath(data)))
-    else:
-        raise InvalidInputError(
-            f"`data` must be {_SUPPORTED}; got {type(data).__module__}.{type(data).__qualname__}."
-        )
-    return _canonicalize(table)
+    return _canonicalize(read_table(data, what="data"))
 
 
 # ---------------------------------------------------------------------------- digest
@@ -333,7 +213,8 @@ def store_dataset(
     name : str
         The dataset's name in the run (e.g. ``"train"``).
     source_uri : str, optional
-        Where the data came from. Defaults to the file's ``file://`` URI when ``data`` is a path.
+        Where the data came from. Defaults to the file's ``file://`` URI when ``data`` is a path,
+        and to the URL itself when it is one.
 
     Returns
     -------
@@ -357,7 +238,8 @@ def store_dataset(
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"`name` must be a non-empty str; got {name!r}.")
     if source_uri is None and isinstance(data, (str, os.PathLike)):
-        source_uri = Path(os.fspath(data)).absolute().as_uri()
+        text = os.fspath(data)
+        source_uri = text if "://" in text else Path(text).absolute().as_uri()
     table = to_arrow_table(data)
     digest = dataset_digest(table)
     key = _dataset_key(digest)
