@@ -157,6 +157,9 @@ WORKER = textwrap.dedent(
 )
 
 
+WORKERS_TIMEOUT_S = 180
+
+
 @pytest.mark.slow
 @pytest.mark.no_mutation  # mloop runs in a child process, which never sees a mutant
 def test_four_processes_logging_into_one_sqlite_store(tmp_path: Path) -> None:
@@ -173,7 +176,16 @@ def test_four_processes_logging_into_one_sqlite_store(tmp_path: Path) -> None:
         )
         for i in range(4)
     ]
-    outs = [p.communicate(timeout=600) for p in procs]
+    # All four together get WORKERS_TIMEOUT_S (about 11 s on a loaded 2-core machine): within
+    # pytest-timeout's 300 s cap, with room left for reading the results back.
+    deadline = time.monotonic() + WORKERS_TIMEOUT_S
+    try:
+        outs = [p.communicate(timeout=max(deadline - time.monotonic(), 0.1)) for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+            p.communicate()
+        pytest.fail(f"4 processes did not log {steps:,} steps each within {WORKERS_TIMEOUT_S} s")
     for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert "locked" not in err and "spool" not in err, err
