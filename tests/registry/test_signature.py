@@ -112,7 +112,10 @@ def test_infer_signature_with_output(df: pd.DataFrame) -> None:
 
 
 def test_unsupported_inputs_are_refused() -> None:
-    with pytest.raises(InvalidInputError, match="Unsupported input type"):
+    with pytest.raises(InvalidInputError, match=r"Unsupported input type int; expected a table"):
+        infer_schema(42)
+    # a str is a path, as for every API that takes a table: one that names no table file says so
+    with pytest.raises(InvalidInputError, match=r"cannot read `data` 'text': expected a \.parquet"):
         infer_schema("text")
     with pytest.raises(InvalidInputError, match="0-d"):
         infer_schema(np.array(1.0))

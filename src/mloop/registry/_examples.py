@@ -1,6 +1,6 @@
 """Input examples stored beside a packaged model, read back in the form the user gave them.
 
-Tables (pandas, polars, pyarrow, dicts of columns, lists of row dicts) are stored as
+Tables (pandas, polars, pyarrow, dicts of columns, lists of row dicts, files) are stored as
 ``input_example.parquet``, one array as ``input_example.npy`` and named arrays as
 ``input_example.npz`` (both without pickle). The manifest records the original container in
 ``format`` so :func:`read` gives back the same kind of object, and so ``predict`` can feed the model
@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mloop.errors import InvalidInputError
+from mloop.tables import table_kind
 
 from . import _frames
 
@@ -38,13 +39,14 @@ FEED_FORMATS: dict[str, Any] = {
 
 
 def _frame_format(value: Any) -> str:
-    if _frames._is_pandas(value, "DataFrame"):
-        return "pandas"
-    if _frames._is_polars(value, "DataFrame"):
-        return "polars"
-    if isinstance(value, pa.Table | pa.RecordBatch):
+    kind = table_kind(value)
+    if kind in ("pandas", "polars", "records"):
+        return str(kind)
+    if kind in ("arrow", "dataset"):
         return "arrow"
-    return "records" if isinstance(value, list) else "dict"
+    if kind == "path":  # a file's rows, given to the model as a DataFrame when pandas is there
+        return "pandas" if _frames._pandas_available() else "arrow"
+    return "dict"
 
 
 def write(example: Any, root: Path) -> dict[str, Any]:
@@ -53,10 +55,8 @@ def write(example: Any, root: Path) -> dict[str, Any]:
     try:
         if kind == "frame":
             fmt = _frame_format(value)
-            if fmt == "pandas":
-                table = pa.Table.from_pandas(value)
-            elif fmt == "arrow":
-                table = value if isinstance(value, pa.Table) else pa.Table.from_batches([value])
+            if table_kind(value) == "pandas":
+                table = pa.Table.from_pandas(value)  # with its index, for a faithful read back
             else:
                 frame = _frames.as_frame(value)
                 assert isinstance(frame, _frames.ArrowFrame)
@@ -74,6 +74,8 @@ def write(example: Any, root: Path) -> dict[str, Any]:
         np.savez(root / NPZ, **value)
         return {"format": "tensors", "path": NPZ}
     except (pa.ArrowException, ValueError, TypeError) as exc:
+        if isinstance(exc, InvalidInputError):
+            raise
         raise InvalidInputError(
             f"input_example cannot be stored ({type(exc).__name__}: {exc}); pass an example "
             "with plain numeric, boolean, string, datetime or categorical columns."

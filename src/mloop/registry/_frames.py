@@ -2,9 +2,11 @@
 
 :mod:`._signature` states the rules (which dtype may become which); this module applies them to a
 concrete container without converting it more than needed: a pandas frame is checked and cast in
-pandas (the common case costs a column lookup per spec), a polars frame or a dict goes through a
-pyarrow table (zero-copy for polars). pandas and polars are never imported here: an object is
-recognised through ``sys.modules``, so a user who has neither never pays for them.
+pandas (the common case costs a column lookup per spec, and the model gets a pandas frame back);
+every other table :func:`mloop.tables.read_table` accepts (polars, Arrow, numpy structured arrays,
+dicts, row dicts, paths and URLs of files) goes through the reader's pyarrow table (zero-copy for
+polars and Arrow). pandas and polars are never imported here: an object is recognised by
+``isinstance`` against the classes of the modules already in ``sys.modules``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mloop.errors import InvalidInputError
+from mloop.tables import ACCEPTED, read_table, table_kind
 
 DTYPES: tuple[str, ...] = (
     "bool",
@@ -120,18 +123,12 @@ def _is_view(t: pa.DataType, check: str) -> bool:
     return bool(fn is not None and fn(t))
 
 
-def _module(name: str) -> Any:
-    return sys.modules.get(name)
-
-
-def _is_pandas(obj: Any, cls: str) -> bool:
-    pd = _module("pandas")
-    return pd is not None and isinstance(obj, getattr(pd, cls))
-
-
-def _is_polars(obj: Any, cls: str) -> bool:
-    pl = _module("polars")
-    return pl is not None and isinstance(obj, getattr(pl, cls))
+def _is_series(obj: Any) -> bool:
+    """A pandas or polars Series (only possible when that library is imported)."""
+    pd, pl = sys.modules.get("pandas"), sys.modules.get("polars")
+    return (pd is not None and isinstance(obj, pd.Series)) or (
+        pl is not None and isinstance(obj, pl.Series)
+    )
 
 
 def describe(data: Any) -> str:
@@ -142,14 +139,19 @@ def describe(data: Any) -> str:
 
 
 def classify(data: Any, *, prefer_columns: bool = False) -> tuple[str, Any]:
-    """Sort ``data`` into ``("frame", x)``, ``("tensor", ndarray)`` or ``("tensors", dict)``."""
-    if _is_pandas(data, "DataFrame") or _is_polars(data, "DataFrame"):
-        return "frame", data
-    if isinstance(data, pa.Table | pa.RecordBatch):
+    """Sort ``data`` into ``("frame", x)``, ``("tensor", ndarray)`` or ``("tensors", dict)``.
+
+    Frames are the tables :func:`mloop.tables.read_table` accepts, except plain numpy arrays,
+    which are tensors (a structured array is a frame: its fields are named columns).
+    """
+    kind = table_kind(data)
+    if kind == "records":
+        return "frame", list(data)
+    if kind is not None and kind not in ("numpy", "mapping"):
         return "frame", data
     if isinstance(data, np.ndarray):
-        return "tensor", data
-    if _is_pandas(data, "Series") or _is_polars(data, "Series"):
+        return ("frame", data) if data.dtype.names is not None else ("tensor", data)
+    if _is_series(data):
         return "tensor", data.to_numpy()
     if isinstance(data, Mapping):
         if not data:
@@ -165,12 +167,10 @@ def classify(data: Any, *, prefer_columns: bool = False) -> tuple[str, Any]:
             )
         return "tensors", arrays
     if isinstance(data, list | tuple):
-        if data and all(isinstance(row, Mapping) for row in data):
-            return "frame", list(data)
         return "tensor", _as_array(data, "list")
     raise InvalidInputError(
-        f"Unsupported input type {describe(data)}; expected a pandas or polars DataFrame, a "
-        "pyarrow Table, a dict of arrays, a numpy array or a list."
+        f"Unsupported input type {describe(data)}; expected a table ({ACCEPTED}), a numpy array "
+        "or a list."
     )
 
 
@@ -183,7 +183,7 @@ def _as_array(value: Any, where: str) -> np.ndarray:
 
 def output_as_data(output: Any) -> Any:
     """Model output in a form :func:`classify` reads (series and lists become arrays)."""
-    if _is_pandas(output, "Series") or _is_polars(output, "Series"):
+    if _is_series(output):
         return output.to_numpy()
     if isinstance(output, list | tuple) and not (output and isinstance(output[0], Mapping)):
         return np.asarray(output)
@@ -191,27 +191,17 @@ def output_as_data(output: Any) -> Any:
 
 
 def as_frame(value: Any) -> PandasFrame | ArrowFrame:
-    """Wrap a frame-kind value (see :func:`classify`) in a column accessor."""
-    if _is_pandas(value, "DataFrame"):
+    """Wrap a frame-kind value (see :func:`classify`) in a column accessor.
+
+    A pandas frame stays pandas (models that take one get it back); any other table is read by
+    :func:`mloop.tables.read_table`, and remembers whether it was polars or Arrow, so that a
+    model fed without an explicit container gets the kind it was given.
+    """
+    kind = table_kind(value)
+    if kind == "pandas":
         return PandasFrame(value)
-    if isinstance(value, pa.Table):
-        return ArrowFrame(value, "arrow")
-    if isinstance(value, pa.RecordBatch):
-        return ArrowFrame(pa.Table.from_batches([value]), "arrow")
-    if _is_polars(value, "DataFrame"):
-        return ArrowFrame(value.to_arrow(), "polars")
-    if isinstance(value, list):
-        try:
-            return ArrowFrame(pa.Table.from_pylist(value), "dict")
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise InvalidInputError(f"Cannot read the list of rows as a table: {exc}.") from exc
-    columns: dict[str, pa.ChunkedArray | pa.Array] = {}
-    for key, col in value.items():
-        try:
-            columns[str(key)] = pa.array(np.asarray(col) if isinstance(col, list | tuple) else col)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise InvalidInputError(f"column {key!r} holds values of mixed types: {exc}.") from exc
-    return ArrowFrame(pa.table(columns), "dict")
+    source = {"polars": "polars", "arrow": "arrow", "dataset": "arrow"}.get(str(kind), "dict")
+    return ArrowFrame(read_table(value, what="data"), source)
 
 
 class PandasFrame:
