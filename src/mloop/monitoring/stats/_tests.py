@@ -183,17 +183,11 @@ def chi_square_from_counts(
     rows = table.sum(axis=1)
     if np.any(rows == 0):
         raise InvalidInputError("chi-square needs at least one counted value in each sample.")
-    k = table.shape[1]
-    if k < 2:
-        return 0.0, 1.0  # a single category: both samples are identical in distribution
-    expected = np.outer(rows, table.sum(axis=0)) / table.sum()
-    diff = table - expected
-    if correction and k == 2:
-        # Yates' continuity correction, as scipy.stats.chi2_contingency applies for dof == 1 (only
-        # |diff| enters the statistic, so its sign is not kept).
-        diff = np.maximum(np.abs(diff) - 0.5, 0.0)
-    stat = float(np.sum(diff * diff / expected))
-    return stat, float(sps.chi2.sf(stat, k - 1))
+    # SciPy refuses a column of zeros (a zero expected frequency); it has been dropped above, and a
+    # single category left (0 degrees of freedom) gives SciPy's (0.0, 1.0). Yates' correction
+    # applies at 1 degree of freedom, i.e. two categories.
+    res = sps.chi2_contingency(table, correction=correction)
+    return float(res.statistic), float(res.pvalue)
 
 
 def chi_square(
