@@ -18,6 +18,7 @@ from mloop.errors import InvalidInputError
 
 _PLAIN = frozenset({str, int, bool, type(None)})
 _NUMBERS = frozenset({float, int, bool})
+_SCALARS = _PLAIN | {float}
 _WHAT_CAN = (
     "str, int, float, bool, None, list, tuple, dict, numpy array or scalar, dataclass, Enum, "
     "Path or datetime"
@@ -61,6 +62,8 @@ def _enc_list(seq: Any) -> list[Any]:
                 return list(seq)
         except OverflowError:  # an int too large for a float: the item-by-item path keeps it
             pass
+    elif kinds <= _SCALARS and all(map(math.isfinite, [x for x in seq if type(x) is float])):
+        return list(seq)  # e.g. a float array's wire form, "NaN" strings and all
     out = []
     for i, item in enumerate(seq):
         try:
@@ -151,6 +154,12 @@ def _enc_other(obj: Any) -> Any:
         return _enc_dict(obj)
     if isinstance(obj, (list, tuple)):
         return _enc_list(obj)
+    cls = type(obj)
+    if getattr(cls, "_wire_fields_", False):  # a WireEntity: its fields, walked once
+        return _enc_fields(obj)
+    hook = getattr(cls, "_wire_", None)
+    if callable(hook):  # an entity's plain form (arrays, floats), encoded in this one walk
+        return _enc(hook(obj))
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         to_dict = getattr(obj, "to_dict", None)
         return _enc(to_dict()) if callable(to_dict) else _enc_fields(obj)
@@ -201,7 +210,9 @@ def to_wire(obj: Any, *, what: str = "obj") -> Any:
     ----------
     obj : Any
         Plain data, numpy arrays and scalars, dataclasses (through their ``to_dict()`` when they
-        define one), ``Enum``, ``Path``, ``datetime``, and any nesting of those.
+        define one), ``Enum``, ``Path``, ``datetime``, and any nesting of those. An object whose
+        class defines ``_wire_(self)`` is encoded as what that returns (plain Python: arrays and
+        non-finite floats allowed), so nested entities are walked once, not once per level.
     what : str, default "obj"
         How errors name ``obj``.
 

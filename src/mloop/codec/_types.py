@@ -278,6 +278,7 @@ class WireEntity:
     is :func:`dataclass_from_wire`, so ``E.from_dict(loads(dumps(e.to_dict())))`` rebuilds ``e``."""
 
     __slots__ = ()
+    _wire_fields_: typing.ClassVar[bool] = True  # to_wire() encodes the fields directly
 
     def to_dict(self) -> dict[str, Any]:
         """Every field in wire form (strict-JSON-safe: non-finite floats as strings)."""

@@ -66,21 +66,22 @@ class PerformanceEstimate:
     def __getitem__(self, name: str) -> float | None:
         return self.metrics[name]
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            "task": self.task,
+            "n": self.n,
+            "metrics": self.metrics,
+            "reasons": self.reasons,
+            "labels": self.labels,
+            "expected_confusion_matrix": self.expected_confusion_matrix,
+            "calibrated": self.calibrated,
+            "reference_metrics": self.reference_metrics,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form of the estimate (:mod:`mloop.codec`)."""
-        return to_wire(
-            {
-                "task": self.task,
-                "n": self.n,
-                "metrics": self.metrics,
-                "reasons": self.reasons,
-                "labels": self.labels,
-                "expected_confusion_matrix": self.expected_confusion_matrix,
-                "calibrated": self.calibrated,
-                "reference_metrics": self.reference_metrics,
-            },
-            what="PerformanceEstimate",
-        )
+        return to_wire(self, what="PerformanceEstimate")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceEstimate:
@@ -89,7 +90,7 @@ class PerformanceEstimate:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The estimate as a JSON string."""
-        return dumps(self.to_dict(), indent=indent)
+        return dumps(self, indent=indent, what=type(self).__name__)
 
 
 class _Isotonic:

@@ -45,18 +45,20 @@ class ColumnHistogram:
     reference_missing: int
     current_missing: int
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            "edges": self.edges,
+            "categories": self.categories,
+            "reference": self.reference,
+            "current": self.current,
+            "reference_missing": self.reference_missing,
+            "current_missing": self.current_missing,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form (:mod:`mloop.codec`): the open end edges are ``"-Infinity"``/``"Infinity"``."""
-        return to_wire(
-            {
-                "edges": self.edges,
-                "categories": self.categories,
-                "reference": self.reference,
-                "current": self.current,
-                "reference_missing": self.reference_missing,
-                "current_missing": self.current_missing,
-            }
-        )
+        return to_wire(self, what="ColumnHistogram")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnHistogram:
@@ -113,24 +115,26 @@ class ColumnDrift:
     def has_verdict(self) -> bool:
         return self.status in ("ok", "drift")
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "method": self.method,
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "threshold": self.threshold,
+            "drifted": bool(self.drifted),
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "status": self.status,
+            "message": self.message,
+            "histogram": self.histogram,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form (:mod:`mloop.codec`: non-finite floats as ``"NaN"``/``"Infinity"``)."""
-        return to_wire(
-            {
-                "name": self.name,
-                "kind": self.kind,
-                "method": self.method,
-                "statistic": self.statistic,
-                "p_value": self.p_value,
-                "threshold": self.threshold,
-                "drifted": bool(self.drifted),
-                "n_reference": self.n_reference,
-                "n_current": self.n_current,
-                "status": self.status,
-                "message": self.message,
-                "histogram": self.histogram,
-            }
-        )
+        return to_wire(self, what="ColumnDrift")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnDrift:
@@ -178,23 +182,25 @@ class DriftReport:
             return "insufficient_data"
         return "drift" if self.drifted else "ok"
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            "drifted": self.drifted,
+            "status": self.status,
+            "share_drifted": self.share_drifted,
+            "n_drifted": self.n_drifted,
+            "n_evaluated": self.n_evaluated,
+            "n_columns": len(self.columns),
+            "drift_share": self.drift_share,
+            "n_reference_rows": self.n_reference_rows,
+            "n_current_rows": self.n_current_rows,
+            "extra_columns": list(self.extra_columns),
+            "columns": self.columns,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form of the whole report (:mod:`mloop.codec`), with the derived verdicts."""
-        return to_wire(
-            {
-                "drifted": self.drifted,
-                "status": self.status,
-                "share_drifted": self.share_drifted,
-                "n_drifted": self.n_drifted,
-                "n_evaluated": self.n_evaluated,
-                "n_columns": len(self.columns),
-                "drift_share": self.drift_share,
-                "n_reference_rows": self.n_reference_rows,
-                "n_current_rows": self.n_current_rows,
-                "extra_columns": list(self.extra_columns),
-                "columns": self.columns,
-            }
-        )
+        return to_wire(self, what="DriftReport")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftReport:
@@ -203,7 +209,7 @@ class DriftReport:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """:meth:`to_dict` as JSON text."""
-        return dumps(self.to_dict(), indent=indent)
+        return dumps(self, indent=indent, what=type(self).__name__)
 
     def to_html(self, path: str | Path) -> Path:
         """Write a self-contained HTML report (charts drawn from the histograms) to ``path``."""

@@ -97,23 +97,24 @@ class PerformanceReport:
     def __getitem__(self, name: str) -> float | None:
         return self.metrics[name]
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            "task": self.task,
+            "n": self.n,
+            "n_dropped": self.n_dropped,
+            "metrics": self.metrics,
+            "reasons": self.reasons,
+            "labels": self.labels,
+            "pos_label": self.pos_label,
+            "confusion_matrix": self.confusion_matrix,
+            "segments": self.segments,
+            "notes": self.notes,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form of the report (:mod:`mloop.codec`; labels as plain Python values)."""
-        return to_wire(
-            {
-                "task": self.task,
-                "n": self.n,
-                "n_dropped": self.n_dropped,
-                "metrics": self.metrics,
-                "reasons": self.reasons,
-                "labels": self.labels,
-                "pos_label": self.pos_label,
-                "confusion_matrix": self.confusion_matrix,
-                "segments": self.segments,
-                "notes": self.notes,
-            },
-            what="PerformanceReport",
-        )
+        return to_wire(self, what="PerformanceReport")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceReport:
@@ -122,7 +123,7 @@ class PerformanceReport:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The report as a JSON string."""
-        return dumps(self.to_dict(), indent=indent)
+        return dumps(self, indent=indent, what=type(self).__name__)
 
 
 def performance_report(

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mloop.codec import dataclass_from_wire, dumps, fields_to_wire, from_wire, to_wire
+from mloop.codec import WireEntity, dataclass_from_wire, dumps, from_wire, to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._summary import ColumnSummary, summarize
@@ -33,8 +33,9 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 
 
 @dataclass(frozen=True)
-class QualityCheck:
-    """One check of one column (``column`` is ``None`` for dataset-level checks).
+class QualityCheck(WireEntity):
+    """One check of one column (``column`` is ``None`` for dataset-level checks); ``to_dict()`` is
+    its wire form (:mod:`mloop.codec`).
 
     ``verdict`` is "fail" when ``value`` exceeds ``threshold`` (or the check's condition holds),
     "warn" for notable but harmless findings (an extra column), "skip" when the check does not apply
@@ -49,15 +50,11 @@ class QualityCheck:
     threshold: float | None = None
     message: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Wire form (:mod:`mloop.codec`: non-finite floats as ``"NaN"``/``"Infinity"``)."""
-        return fields_to_wire(self)
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QualityCheck:
         """The inverse of :meth:`to_dict`. Values are numbers, bools, ``[min, max]`` ranges or,
         for the ``type`` check, type names; a numeric check's non-finite values read as floats."""
-        numeric = data.get("check") != "type"
+        numeric = not isinstance(data, Mapping) or data.get("check") != "type"
         decode = _numeric_value if numeric else _raw_value
         return dataclass_from_wire(cls, data, decoders={"value": decode, "reference_value": decode})
 
@@ -134,20 +131,22 @@ class QualityReport:
         """The checks of one column, by check name."""
         return {c.check: c for c in self.checks if c.column == name}
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            "passed": self.passed,
+            "n_failed": self.n_failed,
+            "n_warnings": self.n_warnings,
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "checks": self.checks,
+            "reference": self.reference,
+            "current": self.current,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form of the report (:mod:`mloop.codec`), with the derived counts."""
-        return to_wire(
-            {
-                "passed": self.passed,
-                "n_failed": self.n_failed,
-                "n_warnings": self.n_warnings,
-                "n_reference": self.n_reference,
-                "n_current": self.n_current,
-                "checks": self.checks,
-                "reference": self.reference,
-                "current": self.current,
-            }
-        )
+        return to_wire(self, what="QualityReport")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> QualityReport:
@@ -159,7 +158,7 @@ class QualityReport:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The report as a JSON string."""
-        return dumps(self.to_dict(), indent=indent)
+        return dumps(self, indent=indent, what=type(self).__name__)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """Render the report as a self-contained HTML page; write it to ``path`` when given."""

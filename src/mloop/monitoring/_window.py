@@ -92,20 +92,21 @@ class WindowResult:
             out["estimated_performance"] = dict(self.estimated_performance.metrics)
         return to_wire(out, what="WindowResult")
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            **self.summary(),
+            "drift": self.drift,
+            "quality": self.quality,
+            "performance": self.performance,
+            "estimated_performance": self.estimated_performance,
+            "alerts": self.alerts,
+            "notes": self.notes,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The full window result in wire form (histograms included, raw rows never)."""
-        return to_wire(
-            {
-                **self.summary(),
-                "drift": self.drift,
-                "quality": self.quality,
-                "performance": self.performance,
-                "estimated_performance": self.estimated_performance,
-                "alerts": self.alerts,
-                "notes": self.notes,
-            },
-            what="WindowResult",
-        )
+        return to_wire(self, what="WindowResult")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WindowResult:
@@ -115,7 +116,7 @@ class WindowResult:
 
     def to_json(self, *, indent: int | None = None) -> str:
         """The result as JSON."""
-        return dumps(self.to_dict(), indent=indent)
+        return dumps(self, indent=indent, what=type(self).__name__)
 
     def to_html(self, path: str | Path | None = None) -> str:
         """One HTML page with this window's drift, quality and performance."""

@@ -91,28 +91,29 @@ class ModelManifest:
     metadata: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {
+            "format_version": self.format_version,
+            "flavor": self.flavor,
+            "flavor_options": self.flavor_options,
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "python_version": self.python_version,
+            "mloop_version": self.mloop_version,
+            "signature": None if self.signature is None else self.signature.to_dict(),
+            "input_example": self.input_example,
+            "requirements": list(self.requirements),
+            "files": self.files,
+            "created_ms": self.created_ms,
+            "trusted_only": self.trusted_only,
+            "code_paths": list(self.code_paths),
+            "metadata": self.metadata,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The wire form (:mod:`mloop.codec`) written to ``MLOOP_MODEL.json``."""
-        return to_wire(
-            {
-                "format_version": self.format_version,
-                "flavor": self.flavor,
-                "flavor_options": self.flavor_options,
-                "framework": self.framework,
-                "framework_version": self.framework_version,
-                "python_version": self.python_version,
-                "mloop_version": self.mloop_version,
-                "signature": None if self.signature is None else self.signature.to_dict(),
-                "input_example": self.input_example,
-                "requirements": list(self.requirements),
-                "files": self.files,
-                "created_ms": self.created_ms,
-                "trusted_only": self.trusted_only,
-                "code_paths": list(self.code_paths),
-                "metadata": self.metadata,
-            },
-            what="ModelManifest",
-        )
+        return to_wire(self, what="ModelManifest")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelManifest:

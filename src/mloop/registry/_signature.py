@@ -186,11 +186,13 @@ class ParamSpec:
                 f"expected one of {list(_PARAM_TYPES)}."
             )
 
+    def _wire_(self) -> dict[str, Any]:
+        # Plain values (arrays, non-finite floats): the codec encodes them in one walk.
+        return {"name": self.name, "dtype": self.dtype, "default": self.default}
+
     def to_dict(self) -> dict[str, Any]:
         """Wire form: a non-finite float default is ``"NaN"``/``"Infinity"`` (:mod:`mloop.codec`)."""
-        return to_wire(
-            {"name": self.name, "dtype": self.dtype, "default": self.default}, what="ParamSpec"
-        )
+        return to_wire(self, what="ParamSpec")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParamSpec:

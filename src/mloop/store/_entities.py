@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import numpy as np
 
-from mloop.codec import WireEntity, array_from_wire, dataclass_from_wire, fields_to_wire, to_wire
+from mloop.codec import WireEntity, array_from_wire, dataclass_from_wire, to_wire
 from mloop.errors import InvalidInputError
 
 __all__ = [
@@ -122,13 +122,12 @@ class MetricSeries:
     def __repr__(self) -> str:
         return f"MetricSeries(n={len(self)})"
 
+    def _wire_(self) -> dict[str, Any]:
+        return {"steps": self.steps, "timestamps": self.timestamps, "values": self.values}
+
     def to_dict(self) -> dict[str, Any]:
         """The three columns as lists (values in wire form: ``"NaN"``, ``"Infinity"``...)."""
-        return {
-            "steps": to_wire(self.steps),
-            "timestamps": to_wire(self.timestamps),
-            "values": to_wire(self.values),
-        }
+        return to_wire(self, what="MetricSeries")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricSeries:
@@ -151,7 +150,7 @@ class MetricSeries:
 
 
 @dataclass(frozen=True, eq=False)
-class MetricHistory:
+class MetricHistory(WireEntity):
     """A metric's history, ordered by (step, timestamp): numpy columns ``step``, ``timestamp``, ``value``.
 
     ``downsampled`` is true when ``max_points`` reduced the history; ``total`` is the full point count.
@@ -171,10 +170,6 @@ class MetricHistory:
         import pandas as pd
 
         return pd.DataFrame({"step": self.step, "timestamp": self.timestamp, "value": self.value})
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field in wire form (the columns as lists)."""
-        return fields_to_wire(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MetricHistory:
@@ -224,9 +219,12 @@ class Page(Generic[_Item]):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _wire_(self) -> dict[str, Any]:
+        return {"items": self.items, "next_page_token": self.next_page_token}
+
     def to_dict(self) -> dict[str, Any]:
         """``{"items": [...], "next_page_token": ...}``, each item in its wire form."""
-        return {"items": to_wire(self.items), "next_page_token": self.next_page_token}
+        return to_wire(self, what="Page")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, item: Callable[[Any], _Item]) -> Page[_Item]:
