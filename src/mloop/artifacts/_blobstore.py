@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import shutil
 import threading
 import uuid
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar
 
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
+from mloop.store._validation import is_sha256, validate_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 
@@ -33,7 +33,6 @@ CHUNK_SIZE = 1 << 20
 # Part size for remote writes and read-ahead for remote reads: S3's minimum part is 5 MiB, and
 # bigger parts mean fewer requests; 8 MiB bounds what a transfer holds in memory.
 _REMOTE_BLOCK = 8 << 20
-_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class IntegrityError(MloopError):
@@ -44,11 +43,7 @@ class IntegrityError(MloopError):
 
 
 def _check_sha(sha: str) -> str:
-    if not isinstance(sha, str) or not _SHA_RE.match(sha):
-        raise InvalidInputError(
-            f"`sha256` must be 64 lowercase hex characters; got {sha!r}.", details={"sha256": sha}
-        )
-    return sha
+    return validate_sha256(sha)  # the store's validator: one spelling of a digest everywhere
 
 
 def _blob_key(sha: str) -> str:
@@ -462,7 +457,7 @@ class BlobStore:
                     continue
                 with os.scandir(prefix.path) as it:
                     for entry in it:
-                        if _SHA_RE.match(entry.name):
+                        if is_sha256(entry.name):
                             with contextlib.suppress(FileNotFoundError):
                                 st = entry.stat()
                                 yield entry.name, st.st_size, st.st_mtime
@@ -474,7 +469,7 @@ class BlobStore:
             return
         for path, info in found.items():
             name = path.rsplit("/", 1)[-1]
-            if _SHA_RE.match(name):
+            if is_sha256(name):
                 mtime = info.get("LastModified") or info.get("mtime") or info.get("created")
                 ts = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0.0)
                 yield name, int(info.get("size") or 0), ts

@@ -16,12 +16,14 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_PARAM_VALUE",
     "MAX_TAG_VALUE",
+    "is_sha256",
     "storable_text",
     "validate_artifact_path",
     "validate_key",
     "validate_metric_value",
     "validate_params",
     "validate_run_id",
+    "validate_sha256",
     "validate_tags",
     "validate_text",
 ]
@@ -185,9 +187,30 @@ def validate_tags(tags: Mapping[str, Any]) -> dict[str, str]:
 
 
 def validate_run_id(run_id: object) -> str:
-    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+    # fullmatch: with match, the pattern's "$" also matches before a trailing newline
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
         raise InvalidInputError(f"run id must be 32 lowercase hex characters; got {run_id!r}.")
     return run_id
+
+
+_SHA256_RE = re.compile("[0-9a-f]{64}")
+
+
+def is_sha256(value: object) -> bool:
+    """Whether ``value`` is a sha256 in mloop's spelling: exactly 64 lowercase hex characters."""
+    return isinstance(value, str) and _SHA256_RE.fullmatch(value) is not None
+
+
+def validate_sha256(sha256: object, *, name: str = "sha256") -> str:
+    """``sha256`` if it is 64 lowercase hex characters (nothing before or after, not even a
+    newline); an :class:`InvalidInputError` otherwise. Every entry point taking a digest uses it."""
+    if not is_sha256(sha256):
+        raise InvalidInputError(
+            f"`{name}` must be 64 lowercase hex characters; got {sha256!r}.",
+            details={"sha256": sha256 if isinstance(sha256, str) else repr(sha256)},
+        )
+    assert isinstance(sha256, str)
+    return sha256
 
 
 def validate_name(name: object, *, what: str) -> str:
