@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,15 @@ def _columns() -> dict[str, np.ndarray]:
 
 
 def _memory_url(name: str) -> str:
-    return f"memory://tables-{uuid.uuid4().hex}/{name}"
+    return f"memory://tables-test/{uuid.uuid4().hex}/{name}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_memory_files() -> Iterator[None]:
+    yield
+    memory = fsspec.filesystem("memory")
+    if memory.exists("/tables-test"):
+        memory.rm("/tables-test", recursive=True)
 
 
 def _write(kind: str, tmp_path: Path) -> Any:
