@@ -158,6 +158,33 @@ def test_handled_types() -> None:
     assert to_wire([[np.nan], (np.inf,)]) == [["NaN"], ["Infinity"]]
 
 
+class Hooked:
+    """A class that gives its plain form through ``_wire_``."""
+
+    def __init__(self, values: np.ndarray, child: Any = None) -> None:
+        self.values, self.child = values, child
+
+    def _wire_(self) -> dict[str, Any]:
+        return {"values": self.values, "child": self.child}
+
+
+def test_wire_hook_gives_the_plain_form_encoded_once() -> None:
+    obj = Hooked(np.array([np.nan, 1.0]), Hooked(np.array([-np.inf]), Plain(np.inf)))
+    assert to_wire({"h": obj}) == {
+        "h": {
+            "values": ["NaN", 1.0],
+            "child": {"values": ["-Infinity"], "child": {"x": "Infinity", "tags": []}},
+        }
+    }
+    with pytest.raises(InvalidInputError, match=r"`obj\['h'\]\['child'\]` cannot be written"):
+        to_wire({"h": Hooked(np.zeros(1), {1, 2})})
+
+
+def test_lists_mixing_strings_and_floats() -> None:
+    assert to_wire(["NaN", 1.5, None, "x", 2]) == ["NaN", 1.5, None, "x", 2]
+    assert to_wire(["x", math.nan, -math.inf]) == ["x", "NaN", "-Infinity"]
+
+
 def test_wire_form_is_idempotent_and_never_guesses_on_strings() -> None:
     once = to_wire({"p": "NaN", "x": float("nan")})
     assert once == {"p": "NaN", "x": "NaN"}
