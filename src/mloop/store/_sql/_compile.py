@@ -27,7 +27,17 @@ from sqlalchemy.sql.selectable import FromClause
 from mloop.errors import InvalidInputError
 from mloop.store._filter import Comparison, Entity, OrderKey
 
-__all__ = ["OPERATORS", "Attribute", "FieldMap", "KeyValues", "compile_filter", "compile_order"]
+__all__ = [
+    "ESCAPE",
+    "OPERATORS",
+    "Attribute",
+    "FieldMap",
+    "KeyValues",
+    "compile_comparison",
+    "compile_filter",
+    "compile_order",
+    "search_query",
+]
 
 Kind = Literal["string", "number"]
 
