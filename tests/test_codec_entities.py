@@ -745,3 +745,31 @@ def test_window_results_read_back_from_a_store(tmp_path: Any) -> None:
         assert alert.rule == "share_drifted >= 0" and alert == live.alerts[0]
     finally:
         store.close()
+
+
+def test_manifests_written_before_the_codec_still_read(tmp_path: Any) -> None:
+    """Manifests were written by json.dumps with its default bare ``Infinity``/``NaN`` tokens."""
+    import json
+
+    from mloop.registry._manifest import MANIFEST_NAME, read_manifest
+
+    sig = ModelSignature(
+        Schema([ColSpec("x", "float64")]),
+        params=(ParamSpec("cut", "float64", math.inf), ParamSpec("mode", "string", "NaN")),
+    )
+    old = {**ModelManifest("sklearn", None, None, "3.11", "0.1", {}, 1).to_dict()}
+    old["signature"] = {
+        **sig.to_dict(),
+        "params": [
+            {"name": "cut", "dtype": "float64", "default": math.inf},
+            {"name": "mode", "dtype": "string", "default": "NaN"},
+        ],
+    }
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps(old))  # bare Infinity, as before
+    assert "Infinity" in (tmp_path / MANIFEST_NAME).read_text()
+    manifest = read_manifest(tmp_path)
+    assert manifest.signature == sig
+    # Written again, it is strict JSON with the codec's spelling.
+    text = dumps(manifest)
+    json.loads(text, parse_constant=lambda t: pytest.fail(f"bare {t}"))
+    assert '"default":"Infinity"' in text and '"default":"NaN"' in text
