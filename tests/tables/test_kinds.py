@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -454,28 +454,3 @@ def test_docstring_examples_run() -> None:
     for module in (tables, _columns, _kinds, _memory, _reader):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
-
-
-def test_public_api() -> None:
-    assert set(tables.__all__) == {
-        "ACCEPTED",
-        "BATCH_ROWS",
-        "Mixed",
-        "TableInput",
-        "TableKind",
-        "check_columns",
-        "column_names",
-        "is_mixed",
-        "is_table",
-        "iter_batches",
-        "read_table",
-        "reads_in_batches",
-        "table_kind",
-        "unknown_columns_error",
-        "value_label",
-    }
-    for name in tables.__all__:
-        assert hasattr(tables, name)
-
-
-Call = Callable[..., Any]
