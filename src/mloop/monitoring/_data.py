@@ -147,6 +147,8 @@ class _Column:
     """One column of a :class:`Frame`: its kind, and conversions to float64 or categorical codes."""
 
     def __init__(self, arr: pa.ChunkedArray | pa.Array, source: str | None = None) -> None:
+        if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1:
+            arr = arr.chunk(0)  # one chunk converts to numpy without a copy
         self.arr = arr
         self.kind: ColumnKind
         self.kind, inferred = _arrow_kind(arr.type)
