@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from mloop.errors import InvalidInputError
 from mloop.monitoring._alerts import Alert, AlertRule, AlertSink, as_sink
+from mloop.monitoring._batches import column_values, concat
 from mloop.monitoring._cbpe import CBPE, PerformanceEstimate
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import read, refuse_profile
@@ -37,7 +38,7 @@ from mloop.monitoring._window import (
     WindowResult,
     _CallablePersist,
 )
-from mloop.tables import column_names, is_mixed, iter_batches, read_table
+from mloop.tables import column_names, iter_batches
 
 __all__ = ["Monitor", "MonitorRecord", "ResultSink", "StoreResultSink", "WindowResult"]
 
@@ -274,7 +275,7 @@ class Monitor:
         assert self.width_ns is not None and self.timestamp_column is not None
         if self.timestamp_column not in table.column_names:
             raise InvalidInputError(f"The batch has no timestamp column {self.timestamp_column!r}.")
-        ts = _timestamps_ns(_numpy(table.column(self.timestamp_column)))
+        ts = _timestamps_ns(column_values(table.column(self.timestamp_column)))
         valid = ts != np.iinfo(np.int64).min
         wid = np.floor_divide(ts, self.width_ns)
         if self._open_window is not None:
@@ -297,7 +298,7 @@ class Monitor:
     # ------------------------------------------------------------------ per window
 
     def _close(self) -> WindowResult:
-        data = _concat(self._chunks)
+        data = concat(self._chunks)
         n = self._buffered
         if self.width_ns is None:
             start: Any = self._rows_seen
@@ -361,7 +362,9 @@ class Monitor:
         names = [self.y_score] if isinstance(self.y_score, str) else list(self.y_score or ())
         wanted = [c for c in (self.y_true, self.y_pred, *names) if c]
         data = {
-            c: _numpy(table.column(c)) for c in dict.fromkeys(wanted) if c in table.column_names
+            c: column_values(table.column(c))
+            for c in dict.fromkeys(wanted)
+            if c in table.column_names
         }
         has_labels = bool(self.y_true and self.y_true in data and _any_present(data[self.y_true]))
         if has_labels and (self.y_pred in data or self.y_score is not None):
@@ -482,53 +485,6 @@ def _why_no_estimate(cbpe: Any, task: str, y_score: Any) -> str:
     if y_score is None:
         return "no y_score= column to estimate from"
     return "the reference has no y_true= labels to fit CBPE on; pass a fitted CBPE as cbpe="
-
-
-def _numpy(column: pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(column.to_numpy(zero_copy_only=False))
-
-
-def _concat(chunks: list[pa.Table]) -> pa.Table:
-    """One window from its chunks (batches differ: a column may be missing, or change type).
-
-    Types that widen (int to float, string to large_string) are unified, a column missing from
-    some batches is null there, and a column whose values are of several types across the
-    batches (or within one) becomes a mixed column of text labels, as within a single batch.
-    """
-    if not any(is_mixed(f) for chunk in chunks for f in chunk.schema):
-        try:
-            return pa.concat_tables(chunks, promote_options="permissive")
-        except (pa.ArrowTypeError, pa.ArrowInvalid):
-            pass  # some column changed type: find which, below
-    names = list(dict.fromkeys(n for chunk in chunks for n in chunk.column_names))
-    arrays, fields = [], []
-    for name in names:
-        parts = [c.column(name) if name in c.column_names else pa.nulls(c.num_rows) for c in chunks]
-        marks = [
-            c.schema.field(name).metadata
-            for c in chunks
-            if name in c.column_names and is_mixed(c.schema.field(name))
-        ]
-        joined = None if marks else _unify(name, parts)
-        if joined is None:
-            values = np.concatenate(
-                [np.asarray(p.to_numpy(zero_copy_only=False), object) for p in parts]
-            )
-            joined = read_table({name: values}, what="batch", mixed="text")
-        field = joined.schema.field(0)
-        if marks and not is_mixed(field):  # every value was already a label: still mixed
-            field = field.with_metadata(marks[0])
-        arrays.append(joined.column(0))
-        fields.append(field)
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def _unify(name: str, parts: list[Any]) -> pa.Table | None:
-    """The parts of one column as one, their types unified; None if they have no common type."""
-    try:
-        return pa.concat_tables([pa.table({name: p}) for p in parts], promote_options="permissive")
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return None
 
 
 def _profile_or_data(data: pa.Table, categorical: list[str]) -> Any:
