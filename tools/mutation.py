@@ -90,7 +90,17 @@ def _workspace(module: str, tests: list[str]) -> Path:
         "source_paths": [f"{PKG}/"],
         "only_mutate": [f"{PKG}/{module}"],
         "pytest_add_cli_args_test_selection": tests,
-        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-m", "not no_mutation"],
+        # --timeout: a mutant that deadlocks sleeps, and mutmut's own limit is on CPU time; the
+        # suite's 300 s per test would make each such mutant cost five minutes.
+        "pytest_add_cli_args": [
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-m",
+            "not no_mutation",
+            "--timeout",
+            "60",
+        ],
         "do_not_mutate_patterns": MESSAGE_LINES,
         # mutmut's default (1 s of CPU over 15x the test's time) kills a mutant whose forked test
         # merely imports something the warm-up did not: a false kill. 10 s catches real hangs.

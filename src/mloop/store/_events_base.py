@@ -179,9 +179,9 @@ class EventStoreMixin(abc.ABC):
         limit: int = 1000,
     ) -> list[Event]:
         """Events with ``after_id < id (<= until_id)``, oldest first, at most ``limit``."""
-        from mloop.store._base import _validate_max_results
+        from mloop.store._common import validate_max_results
 
-        _validate_max_results(limit, name="limit")
+        validate_max_results(limit, name="limit")
         return self._do_read_events(
             _validate_position(after_id, name="after_id"),
             validate_event_types(types),

@@ -67,9 +67,9 @@ class MonitorStoreMixin(abc.ABC):
     def list_monitor_results(
         self, monitor: str, *, after_id: int = 0, limit: int = 1000
     ) -> list[MonitorResult]:
-        from mloop.store._base import _validate_max_results
+        from mloop.store._common import validate_max_results
 
-        _validate_max_results(limit, name="limit")
+        validate_max_results(limit, name="limit")
         return self._do_list_monitor_results(
             validate_name(monitor, what="monitor name"), int(after_id), limit
         )
@@ -78,9 +78,9 @@ class MonitorStoreMixin(abc.ABC):
         self, *, monitor: str | None = None, after_id: int = 0, limit: int = 1000
     ) -> list[MonitorAlert]:
         """Alerts in firing order after the cursor ``after_id`` (all monitors, or one)."""
-        from mloop.store._base import _validate_max_results
+        from mloop.store._common import validate_max_results
 
-        _validate_max_results(limit, name="limit")
+        validate_max_results(limit, name="limit")
         if monitor is not None:
             validate_name(monitor, what="monitor name")
         return self._do_list_monitor_alerts(monitor, int(after_id), limit)

@@ -120,10 +120,10 @@ class RegistryStoreMixin(abc.ABC):
         page_token: str | None = None,
     ) -> Page:
         """Models matching ``filter`` (``name LIKE 'churn%' and tags.team = 'growth'``)."""
-        from mloop.store._base import _decode_page_token, _encode_page_token, _validate_max_results
+        from mloop.store._common import decode_page_token, encode_page_token, validate_max_results
 
-        _validate_max_results(max_results)
-        offset = _decode_page_token(page_token)
+        validate_max_results(max_results)
+        offset = decode_page_token(page_token)
         ast = parse_filter(filter or "", attributes=MODEL_ATTRIBUTES)
         order = parse_order_by(order_by or [], attributes=MODEL_ATTRIBUTES)
         checks: list[Any] = [*ast, *order]
@@ -133,7 +133,7 @@ class RegistryStoreMixin(abc.ABC):
                     f"models can be filtered on name and tags only; got {c.entity}s.{c.key}."
                 )
         items, more = self._do_search_registered_models(ast, order, max_results, offset)
-        return Page(items, _encode_page_token(offset + len(items)) if more else None)
+        return Page(items, encode_page_token(offset + len(items)) if more else None)
 
     def update_registered_model(
         self, name: str, *, description: str, actor: str | None = None
@@ -221,10 +221,10 @@ class RegistryStoreMixin(abc.ABC):
         ``name`` restricts to one model's versions. It is added to the parsed filter, never pasted
         into its text, so an error in ``filter`` is reported at its position in ``filter``.
         """
-        from mloop.store._base import _decode_page_token, _encode_page_token, _validate_max_results
+        from mloop.store._common import decode_page_token, encode_page_token, validate_max_results
 
-        _validate_max_results(max_results)
-        offset = _decode_page_token(page_token)
+        validate_max_results(max_results)
+        offset = decode_page_token(page_token)
         ast = parse_filter(filter or "", attributes=VERSION_ATTRIBUTES)
         if name is not None:
             ast = [Comparison("attribute", "name", "=", validate_model_name(name)), *ast]
@@ -238,7 +238,7 @@ class RegistryStoreMixin(abc.ABC):
         items, more = self._do_search_model_versions(
             ast, order, max_results, offset, include_deleted
         )
-        return Page(items, _encode_page_token(offset + len(items)) if more else None)
+        return Page(items, encode_page_token(offset + len(items)) if more else None)
 
     def update_model_version(
         self, name: str, version: int, *, description: str, actor: str | None = None
@@ -365,9 +365,9 @@ class RegistryStoreMixin(abc.ABC):
         newest_first: bool = False,
     ) -> list[RegistryEvent]:
         """The registry event log, oldest first from the cursor ``after_id`` (or newest first)."""
-        from mloop.store._base import _validate_max_results
+        from mloop.store._common import validate_max_results
 
-        _validate_max_results(limit, name="limit")
+        validate_max_results(limit, name="limit")
         if model is not None:
             validate_model_name(model)
         if alias is not None:

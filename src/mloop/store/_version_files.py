@@ -43,7 +43,7 @@ def version_artifact_path(artifact_uri: str, run_id: str) -> str | None:
 
 
 def _versions_of_run(store: Store, run_id: str) -> list[tuple[str, ModelVersion]]:
-    from mloop.store._base import MAX_RESULTS_LIMIT
+    from mloop.store._common import MAX_RESULTS_LIMIT
 
     out: list[tuple[str, ModelVersion]] = []
     token: str | None = None

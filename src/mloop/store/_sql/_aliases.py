@@ -12,17 +12,11 @@ from mloop.errors import ConflictError, InvalidInputError, NotFoundError
 from mloop.ids import now_ms
 from mloop.store._registry_entities import ModelAlias
 from mloop.store._sql import _schema as t
+from mloop.store._sql._registry import SqlRegistryMixin
 
 
-class SqlAliasesMixin:
+class SqlAliasesMixin(SqlRegistryMixin):
     """Mixed into :class:`SqlStore` with :class:`SqlRegistryMixin` (``_event``, ``_lock_model``...)."""
-
-    _read: Any
-    _write: Any
-    _event: Any
-    _lock_model: Any
-    _version_row: Any
-    _missing: Any
 
     # ------------------------------------------------------------------ aliases
     def _alias_row(self, conn: Connection, name: str, alias: str, *, lock: bool = False) -> Any:

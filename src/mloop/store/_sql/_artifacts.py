@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from mloop.errors import NotFoundError
 from mloop.store._entities import ArtifactEntry, DatasetVersion, RunInput
 from mloop.store._sql import _schema as t
+from mloop.store._sql._tx import SqlBase
 
 _IN_CHUNK = 900
 
@@ -20,12 +21,8 @@ def _chunks(items: list[str], n: int = _IN_CHUNK) -> Any:
         yield items[i : i + n]
 
 
-class SqlArtifactsMixin:
+class SqlArtifactsMixin(SqlBase):
     """Mixed into :class:`SqlStore` (uses its ``_read``/``_write`` and ``_require_run``)."""
-
-    _read: Any
-    _write: Any
-    _require_run: Any
 
     # ------------------------------------------------------------------ artifacts index
     def _do_add_artifacts(self, run_id: str, entries: list[ArtifactEntry]) -> None:

@@ -11,21 +11,15 @@ from mloop.errors import NotFoundError
 from mloop.ids import now_ms
 from mloop.store._registry_entities import RegistryEvent, Webhook, WebhookDelivery
 from mloop.store._sql import _schema as t
+from mloop.store._sql._registry import SqlRegistryMixin
 
 
 def _loads(v: str | None) -> Any:
     return None if v is None else json.loads(v)
 
 
-class SqlEventsMixin:
+class SqlEventsMixin(SqlRegistryMixin):
     """Mixed into :class:`SqlStore` with :class:`SqlRegistryMixin` (which owns ``_event``)."""
-
-    _read: Any
-    _write: Any
-    _event: Any
-    _lock_model: Any
-    _version_row: Any
-    _upsert_cursor: Any
 
     # ------------------------------------------------------------------ events
     def _do_list_events(
@@ -124,7 +118,7 @@ class SqlEventsMixin:
                     active=True,
                     created_ms=now_ms(),
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             # New hooks start at the end of the log: they deliver what happens from now on.
             head = conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar() or 0
             self._upsert_cursor(conn, f"webhook-{wid}", int(head), forward=False)
@@ -187,7 +181,7 @@ class SqlEventsMixin:
                     ts_ms=ts,
                     duration_ms=duration_ms,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
         return WebhookDelivery(
             did, webhook_id, event_id, attempt, ok, status_code, error, ts, duration_ms
         )

@@ -13,6 +13,7 @@ from mloop.errors import NotFoundError, StoreUnavailableError
 from mloop.ids import now_ms
 from mloop.store._events_base import Event, EventCursor, EventListener, PollingListener
 from mloop.store._sql import _schema as t
+from mloop.store._sql._tx import SqlBase
 
 __all__ = ["NOTIFY_CHANNEL", "SqlEventLogMixin"]
 
@@ -37,13 +38,8 @@ def _cursor(r: Any) -> EventCursor:
     return EventCursor(r.name, r.position, r.updated_ms)
 
 
-class SqlEventLogMixin:
+class SqlEventLogMixin(SqlBase):
     """Mixed into :class:`SqlStore`; uses its ``_read``/``_write`` transactions."""
-
-    _read: Any
-    _write: Any
-    engine: Engine
-    dialect: str
 
     # ------------------------------------------------------------------ appending
     def _log_event(

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from mloop.ids import now_ms
 from mloop.store._monitor_base import MonitorAlert, MonitorResult
 from mloop.store._sql import _schema as t
+from mloop.store._sql._log import SqlEventLogMixin
 
 
 def _bound(v: Any) -> str | None:
@@ -22,10 +23,7 @@ def _unbound(v: str | None) -> Any:
     return v
 
 
-class SqlMonitorsMixin:
-    _read: Any
-    _write: Any
-
+class SqlMonitorsMixin(SqlEventLogMixin):
     def _do_log_monitor_result(
         self,
         monitor: str,
@@ -49,7 +47,7 @@ class SqlMonitorsMixin:
                     result=body,
                     created_ms=ts,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             rows = [
                 {
                     "result_id": rid,
@@ -65,7 +63,7 @@ class SqlMonitorsMixin:
             ]
             # One insert per alert: the event log names each alert by its id.
             alert_ids = [
-                conn.execute(t.monitor_alerts.insert().values(**row)).inserted_primary_key[0]
+                conn.execute(t.monitor_alerts.insert().values(**row)).inserted_primary_key[0]  # type: ignore[index]
                 for row in rows
             ]
             subject = f"monitors/{monitor}"
@@ -76,14 +74,14 @@ class SqlMonitorsMixin:
                 "window_start": start,
                 "window_end": end,
             }
-            self._log_event(  # type: ignore[attr-defined]
+            self._log_event(
                 conn,
                 "monitor_result",
                 subject,
                 payload={**window, "n_rows": n_rows, "n_alerts": len(rows)},
             )
             for aid, row in zip(alert_ids, rows, strict=True):
-                self._log_event(  # type: ignore[attr-defined]
+                self._log_event(
                     conn,
                     "monitor_alert",
                     subject,

@@ -23,6 +23,7 @@ from mloop.store._registry_entities import (
 )
 from mloop.store._sql import _schema as t
 from mloop.store._sql import _search
+from mloop.store._sql._log import SqlEventLogMixin
 
 
 def _dumps(v: Any) -> str | None:
@@ -33,11 +34,8 @@ def _loads(v: str | None) -> Any:
     return None if v is None else json.loads(v)
 
 
-class SqlRegistryMixin:
+class SqlRegistryMixin(SqlEventLogMixin):
     """Mixed into :class:`SqlStore`; uses its ``_read``/``_write`` transactions."""
-
-    _read: Any
-    _write: Any
 
     # ------------------------------------------------------------------ helpers
     def _event(
@@ -56,7 +54,7 @@ class SqlRegistryMixin:
     ) -> RegistryEvent:
         # The registry's audit row shares its id with the event-log entry, written in the same
         # transaction: registry event ids and event-log ids are one sequence.
-        logged = self._log_event(  # type: ignore[attr-defined]
+        logged = self._log_event(
             conn,
             type,
             f"models/{model}",

@@ -2,48 +2,42 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from mloop.errors import (
     AlreadyExistsError,
     InvalidInputError,
     NotFoundError,
-    StoreUnavailableError,
 )
 from mloop.ids import now_ms
-from mloop.store._base import NewRun, Store
+from mloop.store._base import Store
 from mloop.store._entities import (
     MetricSeries,
     Project,
     Run,
 )
 from mloop.store._filter import Comparison, OrderKey
+from mloop.store._runs_base import NewRun, RunFields
 from mloop.store._sql import _metrics, _search
 from mloop.store._sql import _schema as t
 from mloop.store._sql._aliases import SqlAliasesMixin
 from mloop.store._sql._artifacts import SqlArtifactsMixin
 from mloop.store._sql._engine import (
-    create_store_engine,
     describe_uri,
-    lock_wait,
-    upgrade_schema,
 )
 from mloop.store._sql._errors import classify, translate
 from mloop.store._sql._events import SqlEventsMixin
 from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._log import SqlEventLogMixin
 from mloop.store._sql._monitors import SqlMonitorsMixin
-from mloop.store._sql._raw import PIPELINE_MAX_BYTES, Cursor, payload_bytes
+from mloop.store._sql._raw import Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
 
 __all__ = ["SqlStore"]
@@ -59,10 +53,6 @@ _INSERT_RUN = (
 
 class _AlreadyApplied(Exception):
     """A replayed batch: roll its transaction back."""
-
-
-# The write deadline of each thread (``Store.write_deadline``).
-_deadlines = threading.local()
 
 
 class SqlStore(
@@ -85,90 +75,6 @@ class SqlStore(
     upgrade : bool
         Bring the schema to the newest migration on open (safe under concurrent openers).
     """
-
-    def __init__(
-        self, uri: str, *, heartbeat_timeout_s: float = 90.0, upgrade: bool = True
-    ) -> None:
-        self.uri = uri
-        self.heartbeat_timeout_ms = int(heartbeat_timeout_s * 1000)
-        self.engine = create_store_engine(uri)
-        self.dialect = self.engine.dialect.name
-        if upgrade:
-            upgrade_schema(self.engine, uri_for_messages=uri)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __repr__(self) -> str:
-        from mloop.store._sql._engine import describe_uri
-
-        return f"SqlStore({describe_uri(self.uri)!r})"
-
-    # ------------------------------------------------------------------ transactions
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
-        except DBAPIError as exc:
-            if isinstance(exc, IntegrityError):  # the caller knows what a violation means
-                raise
-            raise translate(exc, describe_uri(self.uri)) from exc
-
-    @contextlib.contextmanager
-    def write_deadline(self, deadline: float | None) -> Iterator[None]:
-        before = getattr(_deadlines, "value", None)
-        _deadlines.value = deadline
-        try:
-            yield
-        finally:
-            _deadlines.value = before
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[Connection]:
-        deadline = getattr(_deadlines, "value", None)
-        try:
-            with self.engine.connect() as conn:
-                conn.execution_options(mloop_write=True)
-                if deadline is not None:
-                    wait_s = deadline - time.monotonic()
-                    if wait_s <= 0:
-                        raise StoreUnavailableError(
-                            f"store {describe_uri(self.uri)!r}: no time left to wait for it "
-                            "(the flush timeout has passed)."
-                        )
-                    lock_wait(conn, wait_s)
-                try:
-                    with conn.begin():
-                        if deadline is not None and self.dialect == "postgresql":
-                            ms = max(int((deadline - time.monotonic()) * 1000), 1)
-                            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-                        yield conn
-                finally:
-                    if deadline is not None:
-                        lock_wait(conn, None)
-        except DBAPIError as exc:
-            if isinstance(exc, IntegrityError):  # the caller knows what a violation means
-                raise
-            raise translate(exc, describe_uri(self.uri)) from exc
-        except OverflowError as exc:  # sqlite3: an int beyond 64 bits (PostgreSQL: SQLSTATE 22003)
-            raise translate(exc, describe_uri(self.uri)) from None
-        except UnicodeEncodeError as exc:  # text validation should have refused it
-            raise InvalidInputError(f"the store cannot encode a value: {exc}") from None
-
-    @contextlib.contextmanager
-    def _write_cursor(self, payload: int = 0) -> Iterator[Cursor]:
-        """A write transaction (see :meth:`_write`) seen through its driver cursor.
-
-        On PostgreSQL its statements are pipelined unless ``payload`` (bytes) is large.
-        """
-        with self._write() as conn:
-            cur = Cursor(conn)
-            try:
-                with cur.pipelined(payload <= PIPELINE_MAX_BYTES):
-                    yield cur
-            finally:
-                cur.close()
 
     # ------------------------------------------------------------------ projects
     def _project_from_row(self, conn: Connection, row: Any) -> Project:
@@ -283,7 +189,7 @@ class SqlStore(
             return AlreadyExistsError(f"run {run_id} already exists.")
         return translate(exc, describe_uri(self.uri))
 
-    def _do_create_run(self, project_id: str, **f: Any) -> Run:
+    def _do_create_run(self, project_id: str, f: RunFields) -> Run:
         pid = self._project_id(project_id)
         try:
             with self._write_cursor(payload_bytes(f["params"], f["tags"], f["context"])) as cur:
@@ -323,10 +229,6 @@ class SqlStore(
             if row is None:
                 raise NotFoundError(f"run {run_id} does not exist.")
             return load_runs(conn, [row])[0]
-
-    def _require_run(self, conn: Connection, run_id: str) -> None:
-        if conn.execute(_RUN_EXISTS, {"rid": run_id}).first() is None:
-            raise NotFoundError(f"run {run_id} does not exist.")
 
     @staticmethod
     def _status_values(status: str, end_ms: int | None) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""Helpers every part of the Store contract shares: result limits, page tokens, sha256 checks."""
+
+from __future__ import annotations
+
+import math
+
+from mloop.errors import InvalidInputError
+
+__all__ = [
+    "MAX_RESULTS_LIMIT",
+    "decode_page_token",
+    "encode_page_token",
+    "validate_max_results",
+    "validate_sha",
+]
+
+MAX_RESULTS_LIMIT = 50_000
+_SHA_CHARS = frozenset("0123456789abcdef")
+
+
+def validate_sha(sha: object) -> str:
+    if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _SHA_CHARS:
+        raise InvalidInputError(f"sha256 must be 64 lowercase hex characters; got {sha!r}.")
+    return sha
+
+
+def validate_max_results(value: object, *, name: str = "max_results") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESULTS_LIMIT:
+        raise InvalidInputError(
+            f"`{name}` must be an int in [1, {MAX_RESULTS_LIMIT}]; got {value!r}."
+        )
+    return value
+
+
+def encode_page_token(offset: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str | None) -> int:
+    import base64
+    import binascii
+
+    if token is None or token == "":
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        if not raw.startswith("o:"):
+            raise ValueError
+        offset = int(raw[2:])
+        if offset < 0 or math.isnan(offset):
+            raise ValueError
+        return offset
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInputError(
+            f"`page_token` is not a token returned by a previous search; got {token!r}."
+        ) from None
