@@ -148,7 +148,7 @@ class BackgroundWriter:
         self._next_due = 0.0
         self._last_heartbeat = time.monotonic()
         self._on_error = on_error or _warn
-        self._final_status: tuple[str, int | None] | None = None
+        self._final_status: tuple[str | None, int | None] = (None, None)  # set by stop()
         # A run created by start_run is written with its first batch (see ``defer_creation``).
         self._new_run: NewRun | None = None
         self._create_record: dict[str, Any] | None = None
@@ -224,8 +224,7 @@ class BackgroundWriter:
         """
         self._write_held()
         p = self._collect()
-        if self._final_status is not None:
-            p.status, p.end_ms = self._final_status
+        p.status, p.end_ms = self._final_status
         if p or p.status is not None or self._new_run is not None:
             self._write_safely(p)
         self.final_written = True
@@ -487,7 +486,7 @@ class BackgroundWriter:
         reached the store or the spool in time; :attr:`points_spooled` counts what was spooled.
         """
         deadline = time.monotonic() + timeout_s
-        self._final_status = (status, end_ms) if status is not None else None
+        self._final_status = (status, end_ms)
         _FLUSHER.unregister(self)
         if not self._io_lock.acquire(timeout=timeout_s):
             # A write is stuck (the store hangs). Spool its batch and the rest, and do not wait
