@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from mloop.errors import InvalidInputError
+from mloop.store._validation import validate_sha256
 
 __all__ = [
     "MAX_RESULTS_LIMIT",
@@ -15,13 +16,11 @@ __all__ = [
 ]
 
 MAX_RESULTS_LIMIT = 50_000
-_SHA_CHARS = frozenset("0123456789abcdef")
 
 
 def validate_sha(sha: object) -> str:
-    if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _SHA_CHARS:
-        raise InvalidInputError(f"sha256 must be 64 lowercase hex characters; got {sha!r}.")
-    return sha
+    """The one sha256 check, shared with the artifact store (:func:`validate_sha256`)."""
+    return validate_sha256(sha)
 
 
 def validate_max_results(value: object, *, name: str = "max_results") -> int:
