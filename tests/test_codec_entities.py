@@ -40,8 +40,11 @@ from mloop.registry import (
 from mloop.registry._manifest import ModelManifest
 from mloop.registry._signature import DTYPES, ColSpec, ModelSignature, ParamSpec, Schema, TensorSpec
 from mloop.store import (
+    EVENT_TYPES,
     ArtifactEntry,
     DatasetVersion,
+    Event,
+    EventCursor,
     MetricHistory,
     MetricSeries,
     MetricSummary,
@@ -498,6 +501,16 @@ monitor_alerts = st.builds(
     created_ms=ms,
     payload=json_map,
 )
+log_events = st.builds(
+    Event,
+    id=st.integers(1, 2**62),
+    ts_ms=ms,
+    type=st.sampled_from(EVENT_TYPES),
+    subject=text,
+    actor=st.none() | text,
+    payload=json_map,
+)
+cursors = st.builds(EventCursor, name=text, position=st.integers(0, 2**62), updated_ms=ms)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -535,6 +548,8 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "MonitorRecord": (records, MonitorRecord.from_dict),
     "MonitorResult": (monitor_results, MonitorResult.from_dict),
     "MonitorAlert": (monitor_alerts, MonitorAlert.from_dict),
+    "Event": (log_events, Event.from_dict),
+    "EventCursor": (cursors, EventCursor.from_dict),
 }
 
 

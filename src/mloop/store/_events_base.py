@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from mloop.codec import WireEntity
 from mloop.errors import InvalidInputError
 from mloop.store._registry_entities import EVENT_TYPES as REGISTRY_EVENT_TYPES
 from mloop.store._validation import validate_text
@@ -47,7 +48,7 @@ _CURSOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*")
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(WireEntity):
     """One entry of the event log.
 
     ``subject`` names what the event is about, as a path: ``models/<name>``,
@@ -63,7 +64,7 @@ class Event:
 
 
 @dataclass(frozen=True)
-class EventCursor:
+class EventCursor(WireEntity):
     """A named consumer's position: every event with ``id <= position`` has been handled."""
 
     name: str
