@@ -117,7 +117,7 @@ def test_flush_spools_what_a_locked_store_cannot_take_in_time(
         store.close()
 
 
-def test_flush_without_a_timeout_writes_everything(tmp_path: Path) -> None:
+def test_flush_writes_everything_with_or_without_a_timeout(tmp_path: Path) -> None:
     s = _settings(tmp_path)
     store = SqlStore(s.store_uri)
     try:
@@ -126,6 +126,11 @@ def test_flush_without_a_timeout_writes_everything(tmp_path: Path) -> None:
         assert run.flush() is True
         assert run.flush(timeout_s=5) is True  # nothing left: still True
         assert store.get_metric_history(run.id, "m").value.tolist() == [1.0]
+        run.log({"m": 2.0})
+        assert run.flush(timeout_s=5) is True  # a healthy store takes it within the timeout
+        assert store.get_metric_history(run.id, "m").value.tolist() == [1.0, 2.0]
+        w = run._writer
+        assert (w.points_written, w.points_spooled) == (2, 0)  # written, not spooled
         run.finish()
     finally:
         store.close()
