@@ -484,3 +484,18 @@ def test_monitor_from_a_profile_reference() -> None:
     assert res.quality.column("x")["out_of_range"].verdict == "fail"
     assert res.quality.column("c")["unseen_categories"].verdict == "fail"
     assert len(res.alerts) == 1
+
+
+def test_an_alert_on_an_infinite_value_is_delivered_in_wire_form(http_server) -> None:
+    from dataclasses import replace
+
+    from mloop.monitoring import WebhookSink
+
+    url, received, _ = http_server
+    mon = Monitor({"x": np.arange(100.0)}, window_rows=10, drift=False, rules=["n_rows >= 1"])
+    (res,) = mon.update({"x": np.arange(10.0)})
+    alert = replace(res.alerts[0], value=float("inf"), threshold=float("nan"))
+    assert alert.to_dict()["value"] == "Infinity" and alert.to_dict()["threshold"] == "NaN"
+    WebhookSink(url, background=False).send(alert, res)
+    body = received[-1][2]
+    assert body["alert"]["value"] == "Infinity" and body["alert"]["threshold"] == "NaN"

@@ -9,10 +9,11 @@ import operator
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from mloop.codec import fields_to_wire
 from mloop.delivery import BackgroundDeliverer, DeliveryRequest, RetryPolicy, deliver
 from mloop.errors import InvalidInputError
 from mloop.monitoring._rule_metrics import parse_metric
@@ -92,8 +93,8 @@ class Alert:
     created_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     def to_dict(self) -> dict[str, Any]:
-        """The alert as a JSON-safe dictionary."""
-        return asdict(self)
+        """The alert in wire form (strict JSON: a NaN or infinite value as "NaN"/"Infinity")."""
+        return fields_to_wire(self)
 
 
 class AlertRule:
