@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar
 
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
-from mloop.store._validation import is_sha256, validate_sha256
+from mloop.store import is_sha256, validate_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from mloop.artifacts._blobstore import BlobStore, IntegrityError, _check_sha
 from mloop.errors import InvalidInputError, NotFoundError
-from mloop.store._entities import DatasetVersion
+from mloop.store import DatasetVersion
 from mloop.tables import read_table
 
 __all__ = ["dataset_digest", "load_dataset", "store_dataset", "to_arrow_table"]

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from mloop.errors import InvalidInputError
-from mloop.store._validation import (
+from mloop.store import (
     validate_artifact_path,  # one definition: the store enforces it too
 )
 

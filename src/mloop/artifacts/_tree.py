@@ -11,7 +11,7 @@ from typing import TypeVar
 from mloop.artifacts._blobstore import BlobStore
 from mloop.artifacts._paths import collect_files, validate_artifact_path
 from mloop.errors import InvalidInputError
-from mloop.store._entities import ArtifactEntry
+from mloop.store import ArtifactEntry
 
 __all__ = ["download_tree", "upload_tree"]
 

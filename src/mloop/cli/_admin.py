@@ -15,14 +15,10 @@ db_app = typer.Typer(help="The metadata store's schema.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the store's schema to the newest migration (opening a store does it too)."""
-    from mloop.store._sql._engine import create_store_engine, describe_uri, upgrade_schema
+    from mloop.store import describe_uri, upgrade_store
 
     s = settings()
-    engine = create_store_engine(s.store_uri)
-    try:
-        rev = upgrade_schema(engine, uri_for_messages=s.store_uri)
-    finally:
-        engine.dispose()
+    rev = upgrade_store(s.store_uri)
     console.print(f"store {describe_uri(s.store_uri)} is at schema revision {rev}")
 
 

@@ -188,7 +188,7 @@ def alias_set(
     ] = None,
 ) -> None:
     """Point NAME@ALIAS at VERSION (atomic; audited)."""
-    from mloop.store._registry_base import UNSET
+    from mloop.store import UNSET
 
     a = _registry().set_alias(
         name,

@@ -47,7 +47,7 @@ def _pairs(values: list[str], what: str) -> dict[str, str] | str | None:
 
 
 def _load_reference(path: Path) -> Any:
-    from mloop.monitoring._profile_io import load_if_profile
+    from mloop.monitoring import load_if_profile
 
     if not path.exists():
         raise InvalidInputError(f"reference {str(path)!r} does not exist.")

@@ -41,6 +41,7 @@ from mloop.monitoring._performance import (
     expected_calibration_error,
     performance_report,
 )
+from mloop.monitoring._profile_io import load_if_profile
 from mloop.monitoring._quality import QualityCheck, QualityReport, quality_report
 
 # --- end of quality / performance / monitors -------------------------------------------------
@@ -70,6 +71,7 @@ __all__ = [
     "drift_report",
     "estimate_performance",
     "expected_calibration_error",
+    "load_if_profile",
     "performance_report",
     "quality_report",
     "render_report",

@@ -25,10 +25,7 @@ from mloop.monitoring._profile import (
     summarize_numeric,
 )
 from mloop.monitoring._profile_io import load_if_profile
-from mloop.monitoring.stats import _distances as dist
-from mloop.monitoring.stats import _tests as tests
-from mloop.monitoring.stats._binning import bin_counts_sample
-from mloop.monitoring.stats._ecdf import cdf_distances
+from mloop.monitoring.stats import anderson_darling, cramer_von_mises, kernels
 
 __all__ = ["DriftMethod", "drift_report"]
 
@@ -94,13 +91,13 @@ _SPECS: dict[str, _Spec] = {
 
 _Result = tuple[float, float | None]
 _COUNT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], _Result]] = {
-    "chisquare": lambda r, c: tests.chi_square_from_counts(r, c),
-    "z": lambda r, c: tests.z_from_counts(r, c),
-    "jensenshannon": lambda r, c: (dist.jensen_shannon_from_counts(r, c), None),
-    "psi": lambda r, c: (dist.psi_from_counts(r, c), None),
-    "kl": lambda r, c: (dist.kl_from_counts(r, c), None),
-    "hellinger": lambda r, c: (dist.hellinger_from_counts(r, c), None),
-    "tv": lambda r, c: (dist.tv_from_counts(r, c), None),
+    "chisquare": lambda r, c: kernels.chi_square_from_counts(r, c),
+    "z": lambda r, c: kernels.z_from_counts(r, c),
+    "jensenshannon": lambda r, c: (kernels.jensen_shannon_from_counts(r, c), None),
+    "psi": lambda r, c: (kernels.psi_from_counts(r, c), None),
+    "kl": lambda r, c: (kernels.kl_from_counts(r, c), None),
+    "hellinger": lambda r, c: (kernels.hellinger_from_counts(r, c), None),
+    "tv": lambda r, c: (kernels.tv_from_counts(r, c), None),
 }
 
 
@@ -214,7 +211,7 @@ def _numeric_column(
     else:
         edges = np.concatenate(([-np.inf], ref.edges, [np.inf]))
         hist = ColumnHistogram(
-            edges, None, ref.bin_counts, bin_counts_sample(cur, ref.edges), ref.n_missing,
+            edges, None, ref.bin_counts, kernels.bin_counts_sample(cur, ref.edges), ref.n_missing,
             cur_missing,
         )  # fmt: skip
     method = _auto_method("numeric", n_ref, n_unique) if requested == "auto" else requested
@@ -246,7 +243,7 @@ def _numeric_column(
                 f"{method} needs the exact reference values; the profile of {name!r} holds a "
                 "sketch (build it with a larger `max_exact`)"
             )
-        fn = tests.cramer_von_mises if method == "cramer_von_mises" else tests.anderson_darling
+        fn = cramer_von_mises if method == "cramer_von_mises" else anderson_darling
         result: _Result = fn(ref.expanded(), cur.expand())
     else:
         sample = ref.sample()
@@ -256,19 +253,19 @@ def _numeric_column(
             if method == "ks":
                 bound = eps
             elif method == "wasserstein":
-                bound = eps * width / max(ref.std, dist.WASSERSTEIN_STD_FLOOR)
+                bound = eps * width / max(ref.std, kernels.WASSERSTEIN_STD_FLOOR)
             else:  # energy = sqrt(2) * L2 distance of the CDFs
                 bound = eps * float(np.sqrt(2.0 * width))
             notes.append(f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact")
         if method == "ks":
-            result = tests.ks_sorted(sample, cur.expand())
+            result = kernels.ks_sorted(sample, cur.expand())
         elif method == "wasserstein":
             result = (
-                dist.wasserstein_sorted(sample, cur, normed=True, reference_std=ref.std),
+                kernels.wasserstein_sorted(sample, cur, normed=True, reference_std=ref.std),
                 None,
             )
         else:
-            l2 = cdf_distances(sample, cur.expand(), which=("l2",))["l2"]
+            l2 = kernels.cdf_distances(sample, cur.expand(), which=("l2",))["l2"]
             result = (float(np.sqrt(2.0) * l2), None)
     return _verdict(name, "numeric", method, threshold, result, n_ref, n_cur, hist, notes)
 

@@ -36,8 +36,12 @@ from mloop.codec import to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import Frame, as_frame, refuse_profile
-from mloop.monitoring.stats._binning import bin_counts, bin_counts_sample, quantile_edges
-from mloop.monitoring.stats._ecdf import SortedSample
+from mloop.monitoring.stats.kernels import (
+    SortedSample,
+    bin_counts,
+    bin_counts_sample,
+    quantile_edges,
+)
 from mloop.tables import column_names, iter_batches, reads_in_batches
 
 __all__ = [

@@ -9,7 +9,7 @@ from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
 from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri
 from mloop.registry._webhooks import WebhookDispatcher, verify_signature
-from mloop.store._registry_entities import (
+from mloop.store import (
     ModelAlias,
     ModelVersion,
     RegisteredModel,

@@ -13,9 +13,7 @@ from mloop.codec import loads
 from mloop.errors import ConflictError, InvalidInputError
 from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
-from mloop.store._registry_base import validate_model_name
-from mloop.store._registry_entities import ModelVersion
-from mloop.store._validation import validate_artifact_path, validate_tags
+from mloop.store import ModelVersion, validate_artifact_path, validate_model_name, validate_tags
 
 if TYPE_CHECKING:
     from mloop.registry._package import PackagedModel
@@ -192,7 +190,7 @@ def _register(
 
 
 def _validate_version_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
-    from mloop.tracking._register import REGISTRATION_TAG
+    from mloop.tracking import REGISTRATION_TAG
 
     clean = validate_tags(tags or {})
     if REGISTRATION_TAG in clean:

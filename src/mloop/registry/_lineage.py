@@ -9,8 +9,7 @@ from typing import Any
 
 from mloop.codec import WireEntity
 from mloop.errors import NotFoundError
-from mloop.store import Run, Store
-from mloop.store._registry_entities import ModelVersion
+from mloop.store import ModelVersion, Run, Store
 
 __all__ = ["Lineage", "VersionDiff", "build_lineage", "diff_versions"]
 

@@ -17,9 +17,16 @@ from mloop.errors import InvalidInputError, NotFoundError
 from mloop.registry._lineage import Lineage, VersionDiff, build_lineage, diff_versions
 from mloop.registry._manifest import MANIFEST_NAME
 from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri, parse_version_spec
-from mloop.store import Page, Store, open_store
-from mloop.store._registry_base import UNSET
-from mloop.store._registry_entities import ModelAlias, ModelVersion, RegisteredModel, RegistryEvent
+from mloop.store import (
+    UNSET,
+    ModelAlias,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    RegistryEvent,
+    Store,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from mloop.artifacts import BlobStore
@@ -191,7 +198,7 @@ class Registry:
         description: str = "",
         tags: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
-        from mloop.tracking._register import create_version_from_run
+        from mloop.tracking import create_version_from_run
 
         ref = parse_model_uri(artifact_uri)
         assert isinstance(ref, RunArtifactRef)

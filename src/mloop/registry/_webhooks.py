@@ -25,8 +25,7 @@ from mloop.delivery import (
     sign,
     verify_signature,
 )
-from mloop.store import Event, PollingListener, Store
-from mloop.store._registry_entities import Webhook
+from mloop.store import Event, PollingListener, Store, Webhook
 
 __all__ = ["WebhookDispatcher", "sign", "verify_signature"]
 

@@ -26,12 +26,36 @@ from mloop.store._events_base import (
 from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_by
 from mloop.store._follow import Follower
 from mloop.store._open import open_store, store_exists
-from mloop.store._sql import SqlStore
+from mloop.store._registry_base import UNSET, validate_alias, validate_model_name
+from mloop.store._registry_entities import (
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    RegistryEvent,
+    Webhook,
+    WebhookDelivery,
+)
+from mloop.store._runs_base import NewRun, RunFields
+from mloop.store._sql import SqlStore, describe_uri, upgrade_store
+from mloop.store._validation import (
+    is_sha256,
+    storable_text,
+    validate_artifact_path,
+    validate_key,
+    validate_metric_value,
+    validate_name,
+    validate_params,
+    validate_run_id,
+    validate_sha256,
+    validate_tags,
+    validate_text,
+)
 
 __all__ = [
     "EVENT_TYPES",
     "MAX_RESULTS_LIMIT",
     "RUN_STATUSES",
+    "UNSET",
     "ArtifactEntry",
     "BackendFactory",
     "Comparison",
@@ -43,20 +67,43 @@ __all__ = [
     "MetricHistory",
     "MetricSeries",
     "MetricSummary",
+    "ModelAlias",
+    "ModelVersion",
+    "NewRun",
     "OrderKey",
     "Page",
     "PollingListener",
     "Project",
+    "RegisteredModel",
+    "RegistryEvent",
     "Run",
+    "RunFields",
     "RunInput",
     "SqlStore",
     "Store",
+    "Webhook",
+    "WebhookDelivery",
     "create_store",
+    "describe_uri",
     "downsample_minmax",
+    "is_sha256",
     "open_store",
     "parse_filter",
     "parse_order_by",
     "register_backend",
     "registered_schemes",
+    "storable_text",
     "store_exists",
+    "upgrade_store",
+    "validate_alias",
+    "validate_artifact_path",
+    "validate_key",
+    "validate_metric_value",
+    "validate_model_name",
+    "validate_name",
+    "validate_params",
+    "validate_run_id",
+    "validate_sha256",
+    "validate_tags",
+    "validate_text",
 ]

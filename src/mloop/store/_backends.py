@@ -89,7 +89,7 @@ def create_store(uri: str, **options: Any) -> Store:
         with _lock:
             factory = _backends.get(scheme) or _backends.get(scheme.split("+", 1)[0])
     if factory is None:
-        from mloop.store._sql._engine import describe_uri
+        from mloop.store._sql import describe_uri
 
         raise InvalidInputError(
             f"no store backend serves {describe_uri(uri)!r}; known schemes: "

@@ -14,8 +14,14 @@ from typing import Any
 from mloop.config import Settings
 from mloop.errors import MloopError, NotFoundError, StoreUnavailableError
 from mloop.ids import new_id, now_ms
-from mloop.store import Store, open_store
-from mloop.store._validation import validate_name, validate_params, validate_run_id, validate_tags
+from mloop.store import (
+    Store,
+    open_store,
+    validate_name,
+    validate_params,
+    validate_run_id,
+    validate_tags,
+)
 from mloop.tracking._run import Run, flatten_config, warn
 
 __all__ = ["active_run", "finish", "init", "log", "start_run"]

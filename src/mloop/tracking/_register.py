@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mloop.errors import NotFoundError
-from mloop.store import Store
-from mloop.store._registry_entities import ModelVersion
+from mloop.store import ModelVersion, Store
 from mloop.tracking._pending import ensure_written
 
 __all__ = ["REGISTRATION_TAG", "create_version_from_run", "replay_registration"]

@@ -22,8 +22,11 @@ from mloop.errors import (
     StoreUnavailableError,
 )
 from mloop.ids import now_ms
-from mloop.store import ArtifactEntry, DatasetVersion, RunInput, Store
-from mloop.store._validation import (
+from mloop.store import (
+    ArtifactEntry,
+    DatasetVersion,
+    RunInput,
+    Store,
     validate_key,
     validate_metric_value,
     validate_params,
@@ -318,7 +321,7 @@ class Run:
         )
 
     def _log_bytes(self, data: bytes, artifact_file: str) -> ArtifactEntry:
-        from mloop.store._validation import validate_artifact_path
+        from mloop.store import validate_artifact_path
 
         path = validate_artifact_path(artifact_file, name="artifact_file")
         self._refuse_pending_package([path])
@@ -371,7 +374,7 @@ class Run:
         path to a Parquet/CSV/JSON file. The same content logged twice is one dataset version.
         """
         from mloop.artifacts import store_dataset
-        from mloop.store._validation import validate_name, validate_text
+        from mloop.store import validate_name, validate_text
 
         validate_name(name, what="dataset name")
         validate_text(context, what="input `context`")

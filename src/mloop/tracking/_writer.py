@@ -31,9 +31,7 @@ from mloop.errors import (
     StoreUnavailableError,
 )
 from mloop.ids import new_batch_id
-from mloop.store import MetricSeries, Store
-from mloop.store._base import NewRun
-from mloop.store._validation import validate_metric_value
+from mloop.store import MetricSeries, NewRun, Store, validate_metric_value
 from mloop.tracking import _pending
 from mloop.tracking._quarantine import QuarantineEntry, live_name, quarantine
 from mloop.tracking._spool import SpoolUnavailableError, SpoolWriter, encode_metrics

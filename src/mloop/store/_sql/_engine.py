@@ -23,6 +23,7 @@ __all__ = [
     "describe_uri",
     "lock_wait",
     "upgrade_schema",
+    "upgrade_store",
 ]
 
 # The newest migration; a test asserts it equals Alembic's head, so the fast path below stays honest.
@@ -216,3 +217,12 @@ def upgrade_schema(engine: Engine, *, uri_for_messages: str) -> str:
         return HEAD_REVISION
     except DBAPIError as exc:
         raise translate(exc, describe_uri(uri_for_messages)) from exc
+
+
+def upgrade_store(uri: str) -> str:
+    """Bring the store at ``uri`` to the newest schema revision; returns that revision."""
+    engine = create_store_engine(uri)
+    try:
+        return upgrade_schema(engine, uri_for_messages=uri)
+    finally:
+        engine.dispose()
