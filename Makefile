@@ -33,6 +33,7 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench examples tools
 	$(VENV)/bin/ruff check src tests bench examples tools
 	$(VENV)/bin/mypy src/mloop
+	$(VENV)/bin/lint-imports
 
 $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 	$(PY) -m pip install -q -r bench/requirements.txt

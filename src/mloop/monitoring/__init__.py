@@ -41,7 +41,7 @@ from mloop.monitoring._performance import (
     expected_calibration_error,
     performance_report,
 )
-from mloop.monitoring._profile_io import load_if_profile
+from mloop.monitoring._profile import load_if_profile
 from mloop.monitoring._quality import QualityCheck, QualityReport, quality_report
 
 # --- end of quality / performance / monitors -------------------------------------------------

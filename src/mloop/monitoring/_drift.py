@@ -21,10 +21,10 @@ from mloop.monitoring._profile import (
     NumericProfile,
     Profile,
     _runs,
+    load_if_profile,
     profile_column,
     summarize_numeric,
 )
-from mloop.monitoring._profile_io import load_if_profile
 from mloop.monitoring.stats import anderson_darling, cramer_von_mises, kernels
 
 __all__ = ["DriftMethod", "drift_report"]

@@ -26,8 +26,7 @@ from mloop.monitoring._cbpe import CBPE, PerformanceEstimate
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import read, refuse_profile
 from mloop.monitoring._performance import PerformanceReport, performance_report
-from mloop.monitoring._profile import Profile
-from mloop.monitoring._profile_io import load_if_profile
+from mloop.monitoring._profile import Profile, load_if_profile
 from mloop.monitoring._quality import quality_report
 from mloop.monitoring._rule_metrics import RuleContext, check_available
 from mloop.monitoring._summary import summarize

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,14 @@ from mloop.codec import to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import Frame, as_frame, refuse_profile
+from mloop.monitoring._profile_io import (
+    FORMAT,
+    VERSION,
+    ProfileClasses,
+    dump,
+    load,
+    looks_like_profile,
+)
 from mloop.monitoring.stats.kernels import (
     SortedSample,
     bin_counts,
@@ -50,6 +59,7 @@ __all__ = [
     "CategoricalProfile",
     "NumericProfile",
     "Profile",
+    "load_if_profile",
     "prepare_numeric",
     "profile_categorical",
     "profile_numeric",
@@ -58,9 +68,7 @@ __all__ = [
 
 #: Numeric columns with at most this many distinct values keep exact value counts even when sketched.
 DISCRETE_MAX = 20
-_FORMAT = "mloop-profile"
 _savez: Any = np.savez  # its stubs type **kwds as the allow_pickle flag
-_VERSION = 1
 #: Rows per batch when a Parquet file, folder or Dataset is profiled piece by piece.
 STREAM_ROWS = 1 << 18
 
@@ -504,25 +512,21 @@ class Profile:
 
     def save(self, path: str | Path) -> None:
         """Write the profile to ``path`` (an ``.npz`` archive: arrays + JSON metadata)."""
-        from mloop.monitoring._profile_io import dump
-
-        arrays = dump(self, _FORMAT, _VERSION)
+        arrays = dump(self, FORMAT, VERSION)
         with open(path, "wb") as fh:
             _savez(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
         """Read a profile written by :meth:`save`."""
-        from mloop.monitoring._profile_io import load
-
-        return load(Path(path), _FORMAT, _VERSION)
+        return load(
+            Path(path), FORMAT, VERSION, ProfileClasses(cls, NumericProfile, CategoricalProfile)
+        )
 
     def to_bytes(self) -> bytes:
         """The saved form as bytes (for an artifact store)."""
-        from mloop.monitoring._profile_io import dump
-
         buf = io.BytesIO()
-        _savez(buf, **dump(self, _FORMAT, _VERSION))
+        _savez(buf, **dump(self, FORMAT, VERSION))
         return buf.getvalue()
 
     def summary(self) -> dict[str, Any]:
@@ -606,3 +610,15 @@ def _from_batches(
     while levels:
         merged = levels.pop()[1].merge(merged)
     return merged
+
+
+def load_if_profile(data: Any) -> Any:
+    """``data`` itself, or the :class:`Profile` it names when it is the path of a saved profile.
+
+    Raises :class:`InvalidInputError` (naming the file and how to re-create it) for a damaged one.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data)
+        if path.is_file() and looks_like_profile(path):
+            return Profile.load(path)
+    return data

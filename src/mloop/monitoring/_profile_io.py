@@ -7,11 +7,10 @@ code on load. KLL sketches are stored in their own compact binary serialization.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -19,10 +18,30 @@ from mloop.codec import dumps, float_from_wire
 from mloop.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from mloop.monitoring._profile import Profile
+    from mloop.monitoring._profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile
 
-__all__ = ["dump", "load", "load_if_profile", "looks_like_profile", "not_a_table"]
 
+class ProfileClasses(NamedTuple):
+    """The classes a loaded profile is built from (given by ``Profile.load``, which owns them)."""
+
+    profile: type[Profile]
+    numeric: type[NumericProfile]
+    categorical: type[CategoricalProfile]
+
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ProfileClasses",
+    "dump",
+    "load",
+    "looks_like_profile",
+    "not_a_table",
+]
+
+#: The ``format`` and newest ``version`` a profile file's header carries.
+FORMAT = "mloop-profile"
+VERSION = 1
 _NUMERIC_ARRAYS = ("edges", "bin_counts", "values", "weights", "discrete_values", "discrete_counts")
 #: Suffixes a saved profile goes by (``mloop profile -o ref.profile``; ``np.savez`` habit ``.npz``).
 PROFILE_SUFFIXES = (".profile", ".npz")
@@ -49,8 +68,6 @@ def _num(x: float | None) -> float | None:
 
 def dump(profile: Profile, fmt: str, version: int) -> dict[str, np.ndarray]:
     """Arrays to ``np.savez``; entry ``meta`` holds the JSON metadata as bytes."""
-    from mloop.monitoring._profile import NumericProfile
-
     arrays: dict[str, np.ndarray] = {}
     cols: list[dict[str, Any]] = []
     for i, (name, col) in enumerate(profile.columns.items()):
@@ -61,7 +78,7 @@ def dump(profile: Profile, fmt: str, version: int) -> dict[str, np.ndarray]:
             "n": col.n,
             "n_missing": col.n_missing,
         }
-        if isinstance(col, NumericProfile):
+        if col.kind == "numeric":
             meta.update(n_inf=col.n_inf, min=_num(col.min), max=_num(col.max))
             meta.update(mean=col.mean, m2=col.m2)
             for key in _NUMERIC_ARRAYS:
@@ -102,25 +119,17 @@ def looks_like_profile(path: Path) -> bool:
         return False
 
 
-def load_if_profile(data: Any) -> Any:
-    """``data`` itself, or the :class:`Profile` it names when it is the path of a saved profile.
+def _fields(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return args, kwargs
 
-    Raises :class:`InvalidInputError` (naming the file and how to re-create it) for a damaged one.
-    """
-    if isinstance(data, (str, os.PathLike)):
-        path = Path(data)
-        if path.is_file() and looks_like_profile(path):
-            from mloop.monitoring._profile import Profile
 
-            return Profile.load(path)
-    return data
+# Reads every entry of a profile file and builds nothing: enough to tell intact from damaged.
+_CHECK_ONLY = ProfileClasses(_fields, _fields, _fields)  # type: ignore[arg-type]
 
 
 def not_a_table(path: Path) -> InvalidInputError:
     """The error for a saved profile given where rows are needed (after checking it is intact)."""
-    from mloop.monitoring._profile import Profile
-
-    Profile.load(path)  # a damaged profile is reported as such
+    load(path, FORMAT, VERSION, _CHECK_ONLY)  # a damaged profile is reported as such
     return InvalidInputError(
         f"{str(path)!r} is a saved mloop profile, not a table of rows; only a reference can be a "
         "profile (`mloop drift REFERENCE`, drift_report, quality_report, Monitor). Pass a "
@@ -136,7 +145,7 @@ def _corrupt(path: Path, detail: str) -> InvalidInputError:
     )
 
 
-def load(path: Path, fmt: str, version: int) -> Profile:
+def load(path: Path, fmt: str, version: int, classes: ProfileClasses) -> Profile:
     """Read a profile file; :class:`InvalidInputError` if it is not one or it is damaged."""
     if not path.exists():
         raise InvalidInputError(f"profile file {str(path)!r} does not exist.")
@@ -169,7 +178,7 @@ def load(path: Path, fmt: str, version: int) -> Profile:
                     f"metadata; it holds {sorted(npz.files)[:5]})."
                 )
             try:
-                return _read(npz, path, fmt, version)
+                return _read(npz, path, fmt, version, classes)
             except InvalidInputError:
                 raise
             except _DAMAGE as exc:
@@ -189,9 +198,7 @@ def _meta_float(meta: dict[str, Any], key: str, *, optional: bool = False) -> An
         raise ValueError(exc.message) from None
 
 
-def _read(npz: Any, path: Path, fmt: str, version: int) -> Profile:
-    from mloop.monitoring._profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile
-
+def _read(npz: Any, path: Path, fmt: str, version: int, classes: ProfileClasses) -> Profile:
     # Plain json.loads: a damaged header is a ValueError that load() reports as a corrupt profile.
     header = json.loads(npz["meta"].tobytes().decode())
     if not isinstance(header, dict) or header.get("format") != fmt:
@@ -204,7 +211,7 @@ def _read(npz: Any, path: Path, fmt: str, version: int) -> Profile:
     columns: dict[str, ColumnProfile] = {}
     for i, meta in enumerate(header["columns"]):
         if meta["kind"] == "categorical":
-            columns[meta["name"]] = CategoricalProfile(
+            columns[meta["name"]] = classes.categorical(
                 source=meta["source"],
                 n=int(meta["n"]),
                 n_missing=int(meta["n_missing"]),
@@ -221,7 +228,7 @@ def _read(npz: Any, path: Path, fmt: str, version: int) -> Profile:
             from datasketches import kll_doubles_sketch
 
             sketch = kll_doubles_sketch.deserialize(npz[f"c{i}.sketch"].tobytes())
-        columns[meta["name"]] = NumericProfile(
+        columns[meta["name"]] = classes.numeric(
             source=meta["source"],
             n=int(meta["n"]),
             n_missing=int(meta["n_missing"]),
@@ -240,7 +247,7 @@ def _read(npz: Any, path: Path, fmt: str, version: int) -> Profile:
             discrete_values=arrays["discrete_values"],
             discrete_counts=arrays["discrete_counts"],
         )
-    return Profile(
+    return classes.profile(
         columns,
         int(header["n_rows"]),
         int(header["bins"]),

@@ -12,8 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mloop.monitoring._data import Frame, as_frame
-from mloop.monitoring._profile import Profile
-from mloop.monitoring._profile_io import load_if_profile
+from mloop.monitoring._profile import Profile, load_if_profile
 
 __all__ = ["ColumnSummary", "DataSummary", "summarize"]
 

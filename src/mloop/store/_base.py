@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from collections.abc import Sequence
+from typing import Literal
 
 from mloop.store._common import MAX_RESULTS_LIMIT
 from mloop.store._downsample import downsample_minmax
 from mloop.store._events_base import EventStoreMixin
+from mloop.store._follow import Follower
 from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._runs_base import NewRun, RunStoreMixin
@@ -46,3 +49,31 @@ class Store(RunStoreMixin, RegistryStoreMixin, MonitorStoreMixin, EventStoreMixi
         flush timeout. Backends without lock waits need not override it.
         """
         return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------ following the log
+    def follow(
+        self,
+        name: str,
+        *,
+        types: Sequence[str] | None = None,
+        subject: str | None = None,
+        start: Literal["end", "beginning"] = "end",
+        batch_size: int = 100,
+        min_wait_s: float = 0.01,
+        max_wait_s: float = 1.0,
+    ) -> Follower:
+        """A consumer of the log with the durable cursor ``name`` (created at ``start`` if new).
+
+        See :class:`~mloop.store.Follower`: at-least-once delivery, the cursor advanced only after
+        the handler returns, resumed from the cursor after a crash.
+        """
+        return Follower(
+            self,
+            name,
+            types=types,
+            subject=subject,
+            start=start,
+            batch_size=batch_size,
+            min_wait_s=min_wait_s,
+            max_wait_s=max_wait_s,
+        )

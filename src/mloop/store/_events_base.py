@@ -6,7 +6,7 @@ windows and alerts, and, as later layers add them, check reports, deployments an
 An event's ``id`` is monotonic *in commit order*: a reader that has seen event ``n`` will never later
 see a new event with an id below ``n``. That is what lets a cursor be a single integer.
 
-Consumers follow the log through :meth:`EventStoreMixin.follow` (see :mod:`mloop.store._follow`):
+Consumers follow the log through ``Store.follow`` (see :mod:`mloop.store._follow`):
 a named cursor stored in the store, advanced only after the handler returns.
 """
 
@@ -18,15 +18,12 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from mloop.codec import WireEntity
 from mloop.errors import InvalidInputError
 from mloop.store._registry_entities import EVENT_TYPES as REGISTRY_EVENT_TYPES
 from mloop.store._validation import validate_text
-
-if TYPE_CHECKING:
-    from mloop.store._follow import Follower
 
 __all__ = [
     "EVENT_TYPES",
@@ -219,35 +216,6 @@ class EventStoreMixin(abc.ABC):
 
     def delete_cursor(self, name: str) -> None:
         self._do_delete_cursor(validate_cursor_name(name))
-
-    def follow(
-        self,
-        name: str,
-        *,
-        types: Sequence[str] | None = None,
-        subject: str | None = None,
-        start: Literal["end", "beginning"] = "end",
-        batch_size: int = 100,
-        min_wait_s: float = 0.01,
-        max_wait_s: float = 1.0,
-    ) -> Follower:
-        """A consumer of the log with the durable cursor ``name`` (created at ``start`` if new).
-
-        See :class:`~mloop.store.Follower`: at-least-once delivery, the cursor advanced only after
-        the handler returns, resumed from the cursor after a crash.
-        """
-        from mloop.store._follow import Follower
-
-        return Follower(
-            self,  # type: ignore[arg-type]
-            name,
-            types=types,
-            subject=subject,
-            start=start,
-            batch_size=batch_size,
-            min_wait_s=min_wait_s,
-            max_wait_s=max_wait_s,
-        )
 
     @contextlib.contextmanager
     def event_listener(self) -> Iterator[EventListener]:

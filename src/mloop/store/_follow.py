@@ -16,18 +16,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from mloop.errors import InvalidInputError, StoreUnavailableError
 from mloop.store._events_base import (
     Event,
+    EventStoreMixin,
     PollingListener,
     validate_cursor_name,
     validate_event_types,
 )
-
-if TYPE_CHECKING:
-    from mloop.store._base import Store
 
 __all__ = ["Follower"]
 
@@ -42,6 +40,7 @@ class Follower:
     Parameters
     ----------
     store : Store
+        Any store (the follower uses its event log and cursors).
     name : str
         The cursor's name, unique per consumer (``"serving-churn-api"``, ``"webhook-3"``). Two
         followers with different names each see every event; two processes with the same name
@@ -72,7 +71,7 @@ class Follower:
 
     def __init__(
         self,
-        store: Store,
+        store: EventStoreMixin,
         name: str,
         *,
         types: Sequence[str] | None = None,

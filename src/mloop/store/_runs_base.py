@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import Any, TypedDict, cast
 
 import numpy as np
 
@@ -44,10 +44,7 @@ from mloop.store._validation import (
     validate_tags,
     validate_text,
 )
-from mloop.store._version_files import check_version_files
-
-if TYPE_CHECKING:
-    from mloop.store._base import Store
+from mloop.store._version_files import VersionFilesStore, check_version_files
 
 __all__ = ["NewRun", "RunFields", "RunStoreMixin"]
 
@@ -335,7 +332,7 @@ class RunStoreMixin(abc.ABC):
             validate_run_id(run_id)
             # A registered version's files never change, on every backend (see _version_files).
             # It reads the registry part too: the runs part only ever lives composed in a Store.
-            check_version_files(cast("Store", self), run_id, clean)
+            check_version_files(cast(VersionFilesStore, self), run_id, clean)
             self._do_add_artifacts(run_id, clean)
 
     def list_artifacts(self, run_id: str, *, prefix: str = "") -> list[ArtifactEntry]:

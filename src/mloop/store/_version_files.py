@@ -15,17 +15,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mloop.errors import ConflictError, InvalidInputError
 from mloop.store._entities import ArtifactEntry
 from mloop.store._validation import validate_artifact_path
 
 if TYPE_CHECKING:
-    from mloop.store._base import Store
+    from mloop.store._entities import Page
     from mloop.store._registry_entities import ModelVersion
 
-__all__ = ["check_version_files", "version_artifact_path"]
+
+class VersionFilesStore(Protocol):
+    """What the check reads: the registry's versions and the artifact index (any whole Store)."""
+
+    def search_model_versions(
+        self,
+        filter: str | None = ...,
+        *,
+        max_results: int = ...,
+        page_token: str | None = ...,
+        include_deleted: bool = ...,
+    ) -> Page: ...
+
+    def list_artifacts(self, run_id: str, *, prefix: str = ...) -> list[ArtifactEntry]: ...
+
+
+__all__ = ["VersionFilesStore", "check_version_files", "version_artifact_path"]
 
 _RUNS_URI = re.compile(r"^runs:/(?P<run_id>[0-9a-f]{32})(?:/(?P<path>.*))?$")
 
@@ -42,7 +58,7 @@ def version_artifact_path(artifact_uri: str, run_id: str) -> str | None:
         return None
 
 
-def _versions_of_run(store: Store, run_id: str) -> list[tuple[str, ModelVersion]]:
+def _versions_of_run(store: VersionFilesStore, run_id: str) -> list[tuple[str, ModelVersion]]:
     from mloop.store._common import MAX_RESULTS_LIMIT
 
     out: list[tuple[str, ModelVersion]] = []
@@ -67,7 +83,9 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + "/")
 
 
-def check_version_files(store: Store, run_id: str, entries: Sequence[ArtifactEntry]) -> None:
+def check_version_files(
+    store: VersionFilesStore, run_id: str, entries: Sequence[ArtifactEntry]
+) -> None:
     """Raise :class:`ConflictError` if writing ``entries`` would change a registered version's files.
 
     Nothing is written by the caller when this raises, so a call is refused as a whole.

@@ -160,6 +160,7 @@ def start_run(
             store=store,
             system_metrics=system_metrics,
         )
+    run._on_finish.append(_forget)
     run._start_background()
     with _lock:
         _active.append(run)

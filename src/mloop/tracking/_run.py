@@ -8,7 +8,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -136,6 +136,8 @@ class Run:
         # yet): folder -> model name. Writes under them are refused here, as the store would.
         self.pending_packages: dict[str, str] = {}
         self._spool = SpoolWriter(settings.spool_dir)
+        # Called with this run when it finishes (whatever started it keeps its own state).
+        self._on_finish: list[Callable[[Run], None]] = []
         self._writer = BackgroundWriter(
             store,
             run_id,
@@ -487,9 +489,8 @@ class Run:
                 f"mloop: run {self.id}: {w.refused} value(s) the store refused are kept in "
                 f"{w.quarantine_path}; the rest of the run is written. See `mloop sync`."
             )
-        from mloop.tracking import _fluent
-
-        _fluent._forget(self)
+        for callback in self._on_finish:  # e.g. the fluent API forgets its active run
+            callback(self)
         if w.held:
             points = sum(p.points for p in w.held)
             assert w.hold_error is not None
