@@ -271,3 +271,18 @@ def test_concurrent_promotions_processes_exactly_one_wins(store: Store, store_ur
     with mp.get_context("spawn").Pool(4) as pool:
         results = pool.starmap(_promote_in_process, [(store_uri, v, start_at) for v in range(2, 6)])
     assert sorted(results) == ["conflict"] * 3 + ["won"]
+
+
+def test_lineage_datasets_need_a_valid_sha256(store: Store) -> None:
+    store.create_registered_model("lin")
+    good = "a" * 64
+    for bad in ([{"name": "train"}], [{"sha256": good + "\n"}], [{"sha256": "XYZ"}], ["abc"]):
+        with pytest.raises(InvalidInputError, match=r"datasets\[0\]"):
+            store.create_model_version(
+                "lin", artifact_uri="file:///m", flavor="sklearn", datasets=bad
+            )
+    assert store.search_model_versions("name = 'lin'").items == []
+    mv = store.create_model_version(
+        "lin", artifact_uri="file:///m", flavor="sklearn", datasets=[{"sha256": good, "name": "t"}]
+    )
+    assert mv.datasets == [{"sha256": good, "name": "t"}]

@@ -24,7 +24,7 @@ from mloop.store._registry_entities import (
     Webhook,
     WebhookDelivery,
 )
-from mloop.store._validation import validate_run_id, validate_tags
+from mloop.store._validation import validate_run_id, validate_sha256, validate_tags
 
 __all__ = ["UNSET", "RegistryStoreMixin", "validate_alias", "validate_model_name"]
 
@@ -180,6 +180,12 @@ class RegistryStoreMixin(abc.ABC):
             )
         if not isinstance(flavor, str) or not flavor:
             raise InvalidInputError(f"`flavor` must be a non-empty str; got {flavor!r}.")
+        for i, d in enumerate(datasets):
+            if not isinstance(d, Mapping) or "sha256" not in d:
+                raise InvalidInputError(
+                    f"`datasets[{i}]` must be a mapping with a 'sha256' key; got {d!r}."
+                )
+            validate_sha256(d["sha256"], name=f"datasets[{i}]['sha256']")
         return self._do_create_model_version(
             name,
             dict(
