@@ -285,4 +285,4 @@ def test_lineage_datasets_need_a_valid_sha256(store: Store) -> None:
     mv = store.create_model_version(
         "lin", artifact_uri="file:///m", flavor="sklearn", datasets=[{"sha256": good, "name": "t"}]
     )
-    assert mv.datasets == [{"sha256": good, "name": "t"}]
+    assert list(mv.datasets) == [{"sha256": good, "name": "t"}]
