@@ -79,7 +79,9 @@ def test_every_entry_point_refuses_a_malformed_sha256(tmp_path: Path, bad: str) 
     try:
         entry_points = {**_blob_entry_points(tmp_path), **_store_entry_points(store)}
         for name, call in entry_points.items():
-            with pytest.raises(InvalidInputError, match="`sha256` must be 64 lowercase hex") as info:
+            with pytest.raises(
+                InvalidInputError, match="`sha256` must be 64 lowercase hex"
+            ) as info:
                 call(bad)
             assert repr(bad) in info.value.message, name
     finally:
