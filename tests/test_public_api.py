@@ -54,7 +54,6 @@ EXPECTED = {
         "Run",
         "active_run",
         "count_quarantined",
-        "ensure_written",
         "finish",
         "init",
         "log",

@@ -58,7 +58,16 @@ MODULES: dict[str, list[str]] = {
         "tests/monitoring/test_drift.py",
         "tests/monitoring/test_drift_rules.py",
     ],
-    "tracking/_writer.py": ["tests/tracking", "-k", "not postgres"],
+    # The tracking suite but for the framework integrations, system metrics and run context,
+    # which use the writer only as every run does (and are the slowest to repeat per mutant).
+    "tracking/_writer.py": [
+        "tests/tracking",
+        "--ignore=tests/tracking/test_integrations.py",
+        "--ignore=tests/tracking/test_system.py",
+        "--ignore=tests/tracking/test_context.py",
+        "-k",
+        "not postgres",
+    ],
     "registry/_package.py": ["tests/registry/test_package.py"],
     "monitoring/_profile.py": ["tests/monitoring/test_profile.py"],
 }

@@ -439,3 +439,19 @@ def test_search_results_carry_the_context_lazily(store: Store, project) -> None:
     for i, rid in enumerate(ids):
         assert found[rid].context["packages"] == {"numpy": f"2.{i}"}
         assert dict(found[rid].context) == dict(store.get_run(rid).context)
+
+
+def test_run_barriers_are_called_before_a_run_is_read_or_changed(store: Store, project) -> None:
+    run = store.create_run(project.id)
+    seen: list[str | None] = []
+    store.add_run_barrier(seen.append)
+    store.add_run_barrier(seen.append)  # once per callable
+    store.get_run(run.id)
+    store.list_artifacts(run.id)
+    store.log_batch(run.id, tags={"k": "v"})
+    store.search_runs(project.id)
+    store.heartbeat(run.id)
+    assert seen == [run.id, run.id, run.id, None, run.id]
+    store.remove_run_barrier(seen.append)
+    store.get_run(run.id)
+    assert len(seen) == 5

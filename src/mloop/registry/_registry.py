@@ -175,9 +175,6 @@ class Registry:
         )
 
     def _read_manifest(self, ref: RunArtifactRef) -> dict[str, Any]:
-        from mloop.tracking import ensure_written
-
-        ensure_written(self.store, ref.run_id)  # a run this process started, not written yet
         self.store.get_run(ref.run_id)  # NotFoundError names the run
         try:
             entry = self.store.get_artifact(ref.run_id, f"{ref.path}/{MANIFEST_FILE}")

@@ -92,6 +92,10 @@ def _expected(expected_version: object) -> int | _Unset | None:
 class RegistryStoreMixin(abc.ABC):
     """Registered models, versions, aliases, the event log and webhooks."""
 
+    @abc.abstractmethod
+    def before_run_access(self, run_id: str | None) -> None:
+        """See ``RunStoreMixin.before_run_access`` (a version's source run is read first)."""
+
     # ------------------------------------------------------------------ models
     def create_registered_model(
         self,
@@ -174,6 +178,7 @@ class RegistryStoreMixin(abc.ABC):
         validate_model_name(name)
         if source_run_id is not None:
             validate_run_id(source_run_id)
+            self.before_run_access(source_run_id)  # a run this process started, not written yet
         if not isinstance(artifact_uri, str) or not artifact_uri:
             raise InvalidInputError(
                 f"`artifact_uri` must be a non-empty str; got {artifact_uri!r}."

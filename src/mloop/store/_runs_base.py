@@ -7,7 +7,7 @@ input identically.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypedDict, cast
 
 import numpy as np
@@ -159,7 +159,29 @@ class RunStoreMixin(abc.ABC):
         new = self.new_run(project_id, **fields)
         return self._do_create_run(new.project_id, new.fields)
 
+    # Layers above may keep runs that exist only in their process so far (the SDK writes a run
+    # with its first batch: one commit for a short run). They register a barrier here, and every
+    # method that reads or changes a run calls it first, so this process always sees its own runs.
+    # The store keeps only the callables; which runs are pending is the registering layer's state.
+    def add_run_barrier(self, barrier: Callable[[str | None], None]) -> None:
+        """Call ``barrier(run_id)`` before any read or change of run ``run_id`` through this store
+        (``barrier(None)`` before a search across runs)."""
+        barriers: list[Callable[[str | None], None]] = self.__dict__.setdefault("_barriers", [])
+        if barrier not in barriers:
+            barriers.append(barrier)
+
+    def remove_run_barrier(self, barrier: Callable[[str | None], None]) -> None:
+        barriers = self.__dict__.get("_barriers", [])
+        if barrier in barriers:
+            barriers.remove(barrier)
+
+    def before_run_access(self, run_id: str | None) -> None:
+        """Run the barriers for ``run_id`` (None: every run); a no-op when none is registered."""
+        for barrier in self.__dict__.get("_barriers", ()):
+            barrier(run_id)
+
     def get_run(self, run_id: str) -> Run:
+        self.before_run_access(run_id)
         return self._do_get_run(validate_run_id(run_id))
 
     def update_run(
@@ -177,6 +199,7 @@ class RunStoreMixin(abc.ABC):
             )
         if name is not None:
             validate_name(name, what="run name")
+        self.before_run_access(run_id)
         self._do_update_run(run_id, status=status, end_ms=end_ms, name=name)
         return self._do_get_run(run_id)
 
@@ -187,15 +210,19 @@ class RunStoreMixin(abc.ABC):
             raise InvalidInputError(
                 f"`status` must be one of {list(RUN_STATUSES)}; got {status!r}."
             )
+        self.before_run_access(run_id)
         self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
 
     def heartbeat(self, run_id: str, *, ts_ms: int | None = None) -> None:
+        self.before_run_access(run_id)
         self._do_heartbeat(validate_run_id(run_id), int(ts_ms if ts_ms is not None else now_ms()))
 
     def delete_run(self, run_id: str) -> None:
+        self.before_run_access(run_id)
         self._do_set_run_lifecycle(validate_run_id(run_id), "deleted")
 
     def restore_run(self, run_id: str) -> None:
+        self.before_run_access(run_id)
         self._do_set_run_lifecycle(validate_run_id(run_id), "active")
 
     def log_batch(
@@ -240,6 +267,8 @@ class RunStoreMixin(abc.ABC):
                 ms[key] = series
         p = validate_params(params or {})
         t = validate_tags(tags or {})
+        if new_run is None:
+            self.before_run_access(run_id)
         if new_run is None and not (ms or p or t):
             if status is not None:
                 self._do_update_run(run_id, status=status, end_ms=end_ms, name=None)
@@ -270,6 +299,7 @@ class RunStoreMixin(abc.ABC):
     ) -> MetricHistory:
         """The full history ordered by (step, timestamp), or downsampled to about ``max_points``."""
         validate_run_id(run_id)
+        self.before_run_access(run_id)
         validate_key(key)
         if max_points is not None and (
             isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2
@@ -300,6 +330,7 @@ class RunStoreMixin(abc.ABC):
         offset = decode_page_token(page_token)
         ast = parse_filter(filter or "")
         order = parse_order_by(order_by or [])
+        self.before_run_access(None)
         runs, more = self._do_search_runs(
             ids,
             ast=ast,
@@ -330,15 +361,18 @@ class RunStoreMixin(abc.ABC):
             )
         if clean:
             validate_run_id(run_id)
+            self.before_run_access(run_id)
             # A registered version's files never change, on every backend (see _version_files).
             # It reads the registry part too: the runs part only ever lives composed in a Store.
             check_version_files(cast(VersionFilesStore, self), run_id, clean)
             self._do_add_artifacts(run_id, clean)
 
     def list_artifacts(self, run_id: str, *, prefix: str = "") -> list[ArtifactEntry]:
+        self.before_run_access(run_id)
         return self._do_list_artifacts(validate_run_id(run_id), prefix.strip("/"))
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
+        self.before_run_access(run_id)
         return self._do_get_artifact(validate_run_id(run_id), validate_artifact_path(path))
 
     def referenced_blobs(self) -> set[str]:
@@ -364,6 +398,7 @@ class RunStoreMixin(abc.ABC):
     def log_input(self, run_id: str, run_input: RunInput) -> None:
         validate_sha(run_input.dataset_sha256)
         validate_name(run_input.name, what="input name")
+        self.before_run_access(run_id)
         self._do_log_input(validate_run_id(run_id), run_input)
 
     # ------------------------------------------------------------------ hooks

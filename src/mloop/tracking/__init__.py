@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mloop.tracking._client import Client
 from mloop.tracking._fluent import active_run, finish, init, log, start_run
-from mloop.tracking._pending import ensure_written
 from mloop.tracking._register import REGISTRATION_TAG, create_version_from_run
 from mloop.tracking._run import Run
 from mloop.tracking._spool import (
@@ -23,7 +22,6 @@ __all__ = [
     "active_run",
     "count_quarantined",
     "create_version_from_run",
-    "ensure_written",
     "finish",
     "init",
     "log",

@@ -19,7 +19,6 @@ from mloop.store import (
     Store,
     open_store,
 )
-from mloop.tracking._pending import ensure_written
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,7 +77,6 @@ class Client:
 
     # ------------------------------------------------------------------ runs
     def get_run(self, run_id: str) -> Run:
-        ensure_written(self.store, run_id)
         return self.store.get_run(run_id)
 
     def search_runs(
@@ -98,7 +96,6 @@ class Client:
         ``client.search_runs("churn", "metrics.acc > 0.9 and params.max_depth = '8'",
         order_by=["metrics.acc DESC"], max_results=100)``
         """
-        ensure_written(self.store)  # every run this process started is in the results
         return self.store.search_runs(
             self._project_ids(projects),
             filter=filter,
@@ -113,7 +110,6 @@ class Client:
     ) -> MetricHistory:
         """numpy columns ``step``/``timestamp``/``value`` ordered by step; ``max_points`` downsamples,
         keeping each bucket's minimum and maximum so spikes stay visible."""
-        ensure_written(self.store, run_id)
         return self.store.get_metric_history(run_id, key, max_points=max_points)
 
     def runs_frame(
@@ -143,16 +139,13 @@ class Client:
         return pd.DataFrame(rows)
 
     def set_terminated(self, run_id: str, status: str = "finished") -> Run:
-        ensure_written(self.store, run_id)
         return self.store.update_run(run_id, status=status)  # type: ignore[arg-type]
 
     def delete_run(self, run_id: str) -> None:
-        ensure_written(self.store, run_id)
         self.store.delete_run(run_id)
 
     # ------------------------------------------------------------------ artifacts & datasets
     def list_artifacts(self, run_id: str, path: str = "") -> list[ArtifactEntry]:
-        ensure_written(self.store, run_id)
         return self.store.list_artifacts(run_id, prefix=path)
 
     def download_artifacts(
@@ -164,7 +157,6 @@ class Client:
         """
         from mloop.artifacts import download_tree
 
-        ensure_written(self.store, run_id)
         entries = self.store.list_artifacts(run_id, prefix=path)
         if not entries:
             raise NotFoundError(

@@ -1,13 +1,12 @@
 """Runs this process started whose row is not written yet (it is written with their first batch).
 
 ``start_run`` does not write the run: its row goes to the store with the first batch, so a short
-run costs one commit, not two. Until then the run exists only here. Every mloop API that reads or
-changes a run by id (the tracking client, a run's artifacts and inputs, registering a model from
-it, lineage) calls :func:`ensure_written` first, so this process always sees its own runs; other
-processes see them within a flush interval. Code that reads the store object directly, under
-mloop's APIs, sees a pending run after the writer's next tick.
+run costs one commit, not two. Until then the run exists only here. The first time a store gets a
+pending run, this module registers a barrier on it (``Store.add_run_barrier``): any read or change
+of a pending run through that store writes the run first, so this process always sees its own runs;
+other processes see them within a flush interval.
 
-This is SDK state, so it lives here and not in the store: the store only stores.
+This is SDK state, so it lives here and not in the store: the store keeps only the barrier.
 """
 
 from __future__ import annotations
@@ -25,12 +24,33 @@ _lock = threading.Lock()
 _pending: weakref.WeakKeyDictionary[Store, dict[str, Callable[[], None]]] = (
     weakref.WeakKeyDictionary()
 )
+_barred: weakref.WeakSet[Store] = weakref.WeakSet()  # stores that have this module's barrier
 
 
 def defer(store: Store, run_id: str, write: Callable[[], None]) -> None:
     """Register ``write`` as the way to write run ``run_id`` before it is read or changed."""
     with _lock:
-        _pending.setdefault(store, {})[run_id] = write
+        runs = _pending.get(store)
+        if runs is None:
+            runs = _pending[store] = {}
+            new_store = store not in _barred
+            _barred.add(store)
+        else:
+            new_store = False
+        runs[run_id] = write
+    if new_store:
+        store.add_run_barrier(_barrier_for(store))
+
+
+def _barrier_for(store: Store) -> Callable[[str | None], None]:
+    ref = weakref.ref(store)  # the barrier must not keep its store alive
+
+    def barrier(run_id: str | None) -> None:
+        target = ref()
+        if target is not None:
+            ensure_written(target, run_id)
+
+    return barrier
 
 
 def written(store: Store, run_id: str) -> None:

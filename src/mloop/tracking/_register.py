@@ -14,7 +14,6 @@ from typing import Any
 
 from mloop.errors import NotFoundError
 from mloop.store import ModelVersion, Store
-from mloop.tracking._pending import ensure_written
 
 __all__ = ["REGISTRATION_TAG", "create_version_from_run", "replay_registration"]
 
@@ -35,7 +34,6 @@ def create_version_from_run(
 ) -> ModelVersion:
     """Register ``runs:/<run_id>/<artifact_path>`` with a snapshot of the run (metrics, params,
     datasets, git commit) and the hash of the package's manifest file ``manifest_file``."""
-    ensure_written(store, run_id)  # a run this process started and has not written yet
     run = store.get_run(run_id)
     datasets = []
     for i in run.inputs:

@@ -275,8 +275,6 @@ class Run:
 
     def _record(self, op: str, fn: Any, record: Mapping[str, Any]) -> None:
         """Run a store write now, or spool it (in order) when the store is out of reach."""
-        if self.store is not None:
-            self._writer.write_creation()  # the run's own row first (a no-op once written)
         if self.store is not None and not self._spool.pending:
             try:
                 fn()
@@ -357,7 +355,6 @@ class Run:
         if self.store is None:
             return False
         try:
-            self._writer.write_creation()
             return bool(self.store.list_artifacts(self.id, prefix=path))
         except (StoreUnavailableError, NotFoundError):  # not reachable, or the run is still spooled
             return False
