@@ -6,7 +6,8 @@ drift benchmarks, on this tree and on a base revision, interleaved round by roun
 The base revision is checked out into a temporary git worktree and run with this venv (its own bench
 scripts, its own ``src`` first on ``PYTHONPATH``). Each round runs every job once on each tree, the
 order alternating between rounds so that a shift in the machine's background load hits both. The
-table shows the median of each measurement on each tree and the ratio this/base (> 1: slower now).
+table shows the median of each measurement on each tree and the slowdown: time now / time before
+(> 1: slower now; for throughputs, points per second, the inverse ratio).
 Peers are not run: with the peer unchanged, an unchanged mloop time means an unchanged ratio.
 """
 
@@ -50,17 +51,25 @@ def _worktree(rev: str) -> Iterator[Path]:
             )
 
 
-def _jobs(only: set[str], drift_files: dict[str, Path] | None) -> list[tuple[str, list[str]]]:
+def _jobs(
+    only: set[str],
+    drift_files: dict[str, Path] | None,
+    sections: str = TRACKING_SECTIONS,
+    repeat: int = 3,
+) -> list[tuple[str, list[str]]]:
+    """Each job is one worker process; it repeats its work ``repeat`` times, as the benchmarks do
+    (the first repetition in a process pays one-time costs the others do not)."""
     jobs: list[tuple[str, list[str]]] = []
     if "tracking" in only:
-        for s in TRACKING_SECTIONS:
+        for s in sections:
             args = ["tracking.py", "--worker", "mloop", "--section", s, "--backend", "sqlite"]
-            jobs.append((f"tracking ({s})", [*args, "--repeat", "1", "--scale", "1"]))
+            jobs.append((f"tracking ({s})", [*args, "--repeat", str(repeat), "--scale", "1"]))
     if "registry" in only:
-        jobs.append(("registry", ["registry.py", "--worker", "mloop", "--repeat", "1"]))
+        jobs.append(("registry", ["registry.py", "--worker", "mloop", "--repeat", str(repeat)]))
     if "drift" in only and drift_files is not None:
         files = [f"--{k}={v}" for k, v in drift_files.items()]
-        jobs.append(("drift 1M rows", ["drift.py", "--worker", "mloop", "--repeat", "1", *files]))
+        argv = ["drift.py", "--worker", "mloop", "--repeat", str(repeat), *files]
+        jobs.append(("drift 1M rows", argv))
     return jobs
 
 
@@ -84,11 +93,18 @@ def _is_time(job: str, key: str) -> bool:
     return key.startswith("results.")
 
 
+def _is_rate(key: str) -> bool:
+    """Tracking's ingest measurements are throughputs (points per second): higher is better."""
+    return key.startswith("results.ingest_")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--base", required=True, help="the git revision to compare against")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=3, help="repetitions inside each worker")
     p.add_argument("--only", default="tracking,registry,drift")
+    p.add_argument("--sections", default=TRACKING_SECTIONS, help="tracking sections (of 'abcd')")
     args = p.parse_args()
     only = set(args.only.split(","))
     drift_files = None
@@ -101,7 +117,7 @@ def main() -> int:
         trees = {"this": ROOT, "base": base}
         for r in range(args.rounds):
             order = ["base", "this"] if r % 2 == 0 else ["this", "base"]
-            for job, argv in _jobs(only, drift_files):
+            for job, argv in _jobs(only, drift_files, args.sections, args.repeat):
                 for tree in order:
                     root = trees[tree]
                     env = quiet_env(OMP_NUM_THREADS="2")
@@ -120,12 +136,14 @@ def main() -> int:
         if not before or not after:
             continue
         b, a = statistics.median(before), statistics.median(after)
-        rows.append({"job": job, "measure": key, "base_s": b, "this_s": a, "ratio": a / b})
-    print(f"\n{'job':<16} {'measure':<34} {'base':>10} {'this':>10} {'this/base':>9}")
+        # The ratio is always "time now / time before": > 1 is slower, for rates too.
+        ratio = b / a if _is_rate(key) else a / b
+        rows.append({"job": job, "measure": key, "base": b, "this": a, "slowdown": ratio})
+    print(f"\n{'job':<16} {'measure':<34} {'base':>10} {'this':>10} {'slowdown':>9}")
     for row in rows:
         print(
-            f"{row['job']:<16} {row['measure']:<34} {row['base_s']:>10.4g} {row['this_s']:>10.4g} "
-            f"{row['ratio']:>9.2f}"
+            f"{row['job']:<16} {row['measure']:<34} {row['base']:>10.4g} {row['this']:>10.4g} "
+            f"{row['slowdown']:>9.2f}"
         )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / "compare.json"

@@ -328,3 +328,15 @@ def test_stop_past_its_deadline_says_whether_anything_had_to_be_spooled(tmp_path
         busy.spool.close()
     finally:
         store.close()
+
+
+def test_logging_wakes_the_writer_once_per_flush_at_entries(tmp_path: Path) -> None:
+    s = Settings.from_env({"MLOOP_MODE": "offline"}, home=tmp_path / "h", flush_interval_s=3600)
+    run = mloop.start_run(project="p", settings=s, system_metrics=False)
+    wakes: list[int] = []
+    run._writer.wake = lambda: wakes.append(len(run._queue))  # type: ignore[method-assign]
+    run._flush_at = 5
+    for i in range(17):
+        run.log({"m": float(i)}, step=i)
+    assert wakes == [5, 10, 15]  # not on every call once the buffer is past 5
+    run.finish()

@@ -208,7 +208,10 @@ class Run:
         self._queue.append(
             (step, time.time_ns() // 1_000_000, clean if clean is not None else dict(metrics))
         )
-        if len(self._queue) >= self._flush_at:
+        n = len(self._queue)
+        # Wake the writer once per flush_at entries, not on every call past it: while it drains,
+        # each wake-up would contend for the flusher's lock with the thread that logs.
+        if n >= self._flush_at and n % self._flush_at == 0:
             self._writer.wake()
 
     def _enqueue(self, step: int, metrics: Mapping[str, Any]) -> None:
