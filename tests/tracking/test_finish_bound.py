@@ -3,39 +3,18 @@ it spooled, and ``mloop sync`` later writes all of it exactly once (SQLite and P
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import mloop
+from _locks import locked
 from mloop.config import Settings
 from mloop.store import SqlStore
 from mloop.tracking import replay_spool
 
 TIMEOUT_S = 2.0
-
-
-@contextlib.contextmanager
-def _locked(store_uri: str) -> Iterator[None]:
-    """Another client holds the store's write lock (SQLite) or the runs table (PostgreSQL)."""
-    if store_uri.startswith("sqlite"):
-        conn: Any = sqlite3.connect(store_uri[len("sqlite:///") :], isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-    else:
-        import psycopg
-
-        conn = psycopg.connect(store_uri.replace("postgresql+psycopg", "postgresql"))
-        conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        conn.rollback()
-        conn.close()
 
 
 @pytest.mark.parametrize("flusher", ["idle", "stuck in a write"])
@@ -50,7 +29,7 @@ def test_finish_with_the_store_locked_honours_its_timeout_and_counts_what_it_spo
         run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
         run.log({"m": 0.0})
         run.flush()  # the run and its first point are in the store
-        with _locked(store_uri):
+        with locked(store_uri):
             for i in range(1, 1001):
                 run.log({"m": float(i)})
             if flusher != "idle":

@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import mloop
+from _locks import locked
 from mloop.config import Settings
 from mloop.errors import InvalidInputError
 from mloop.store import SqlStore
@@ -72,24 +70,6 @@ def test_flush_returns_within_its_timeout_while_a_write_hangs(tmp_path: Path) ->
         store.close()
 
 
-@contextlib.contextmanager
-def _locked(store_uri: str) -> Iterator[None]:
-    """Another client holds the write lock (SQLite) or the metric tables (PostgreSQL)."""
-    if store_uri.startswith("sqlite"):
-        conn: Any = sqlite3.connect(store_uri[len("sqlite:///") :], isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-    else:
-        import psycopg
-
-        conn = psycopg.connect(store_uri.replace("postgresql+psycopg", "postgresql"))
-        conn.execute("LOCK TABLE runs IN ACCESS EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        conn.rollback()
-        conn.close()
-
-
 def test_flush_spools_what_a_locked_store_cannot_take_in_time(
     tmp_path: Path, store_uri: str
 ) -> None:
@@ -99,7 +79,7 @@ def test_flush_spools_what_a_locked_store_cannot_take_in_time(
         run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
         run.log({"m": 0.0})
         run.flush()
-        with _locked(store_uri):
+        with locked(store_uri):
             for i in range(1, 101):
                 run.log({"m": float(i)})
             t0 = time.monotonic()

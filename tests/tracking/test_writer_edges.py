@@ -330,13 +330,36 @@ def test_stop_past_its_deadline_says_whether_anything_had_to_be_spooled(tmp_path
         store.close()
 
 
-def test_logging_wakes_the_writer_once_per_flush_at_entries(tmp_path: Path) -> None:
+def test_logging_past_flush_at_wakes_the_writer_and_a_woken_flusher_is_not_set_again(
+    tmp_path: Path,
+) -> None:
+    import threading as th
+
+    from mloop.tracking._writer import _Flusher
+
     s = Settings.from_env({"MLOOP_MODE": "offline"}, home=tmp_path / "h", flush_interval_s=3600)
     run = mloop.start_run(project="p", settings=s, system_metrics=False)
     wakes: list[int] = []
     run._writer.wake = lambda: wakes.append(len(run._queue))  # type: ignore[method-assign]
     run._flush_at = 5
-    for i in range(17):
+    for i in range(7):
         run.log({"m": float(i)}, step=i)
-    assert wakes == [5, 10, 15]  # not on every call once the buffer is past 5
+    assert wakes == [5, 6, 7]  # every call past flush_at asks, until the writer drains
     run.finish()
+
+    sets: list[bool] = []
+
+    class _Counting(th.Event):
+        def set(self) -> None:
+            sets.append(True)
+            super().set()
+
+    f = _Flusher()
+    f._wake = _Counting()
+    f.wake()
+    f.wake()
+    f.wake()
+    assert len(sets) == 1  # already set: no lock taken again
+    f._wake.clear()
+    f.wake()
+    assert len(sets) == 2

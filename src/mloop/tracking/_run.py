@@ -208,11 +208,8 @@ class Run:
         self._queue.append(
             (step, time.time_ns() // 1_000_000, clean if clean is not None else dict(metrics))
         )
-        n = len(self._queue)
-        # Wake the writer once per flush_at entries, not on every call past it: while it drains,
-        # each wake-up would contend for the flusher's lock with the thread that logs.
-        if n >= self._flush_at and n % self._flush_at == 0:
-            self._writer.wake()
+        if len(self._queue) >= self._flush_at:
+            self._writer.wake()  # cheap when already woken: see _Flusher.wake
 
     def _enqueue(self, step: int, metrics: Mapping[str, Any]) -> None:
         """Buffer values without touching the step counter (system metrics, summary).

@@ -537,7 +537,10 @@ class _Flusher:
             self._writers.pop(id(writer), None)
 
     def wake(self) -> None:
-        self._wake.set()
+        # Every run.log past flush_at calls this until the flusher wakes and clears the event:
+        # setting an event takes its lock, and that lock is what the waiting flusher contends on.
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _loop(self) -> None:
         while True:
