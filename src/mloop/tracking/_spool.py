@@ -266,9 +266,8 @@ def decode_record(line: str) -> dict[str, Any]:
         body = line[: m.start()] + "}"
         # The line was read with surrogateescape: this gives back the bytes that were on disk.
         # (Codec names are case-insensitive: "UTF-8" is the same codec.)
-        if zlib.crc32(body.encode("utf-8", "surrogateescape")) != int(
-            m.group(1), 16
-        ):  # pragma: no mutate
+        on_disk = body.encode("utf-8", "surrogateescape")  # pragma: no mutate
+        if zlib.crc32(on_disk) != int(m.group(1), 16):
             raise ValueError("damaged record (its checksum does not match)")
     else:
         body = line  # written before spool lines carried checksums
