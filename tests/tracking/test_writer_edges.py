@@ -363,3 +363,55 @@ def test_logging_past_flush_at_wakes_the_writer_and_a_woken_flusher_is_not_set_a
     f._wake.clear()
     f.wake()
     assert len(sets) == 2
+
+
+def test_a_refused_batch_of_two_items_keeps_only_the_refused_one(tmp_path: Path) -> None:
+    store = _store_with_run(tmp_path, _Refuses)
+    try:
+        w = BackgroundWriter(store, RID, SpoolWriter(tmp_path / "spool"))
+        w._write(Pending(tags={"bad": "1", "fine": "2"}))
+        assert store.get_run(RID).tags.get("fine") == "2"
+        kept = _kept(tmp_path / "spool")
+        assert len(kept) == 1 and kept[0].record["tags"] == {"bad": "1"}
+        w.spool.close()
+    finally:
+        store.close()
+
+
+def test_direct_writes_are_counted_and_leave_nothing_in_flight(tmp_path: Path) -> None:
+    store = _store_with_run(tmp_path)
+    try:
+        w = BackgroundWriter(store, RID, SpoolWriter(tmp_path / "spool"))
+        for i in range(3):
+            w._write(Pending(metrics={"m": _series(float(i))}, points=1))
+            assert w._inflight is None
+        assert (w.batches_written, w.points_written) == (3, 3)
+    finally:
+        store.close()
+
+
+class _DownRecording(SqlStore):
+    """Unreachable, but records the batch id each write was attempted under."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.tried: list[str | None] = []
+
+    def _do_log_batch(self, run_id: str, **kw: Any) -> bool:
+        self.tried.append(kw.get("batch_id"))
+        raise StoreUnavailableError("store 'down' is unreachable")
+
+
+def test_a_batch_the_store_could_not_take_is_spooled_under_the_id_it_was_tried_with(
+    tmp_path: Path,
+) -> None:
+    store = _store_with_run(tmp_path, _DownRecording)
+    try:
+        w = BackgroundWriter(store, RID, SpoolWriter(tmp_path / "spool"))
+        w._write(Pending(metrics={"m": _series(1.0)}, points=1))
+        w.spool.close()
+        (tried,) = store.tried  # type: ignore[attr-defined]
+        (record,) = _spooled(tmp_path / "spool")
+        assert tried is not None and record["batch_id"] == tried
+    finally:
+        store.close()
