@@ -78,6 +78,7 @@ MODULES: dict[str, list[str]] = {
         "not polars and not test_predict_validates_against_the_signature",
     ],
     "monitoring/_profile.py": ["tests/monitoring/test_profile.py"],
+    "monitoring/_profile_columns.py": ["tests/monitoring/test_profile.py"],
 }
 
 # Modules whose tests use polars (see _workspace).

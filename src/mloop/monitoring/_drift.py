@@ -15,13 +15,12 @@ from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import CategoricalData, Frame, as_frame, number_labels
 from mloop.monitoring._drift_result import ColumnDrift, ColumnHistogram, DriftReport
-from mloop.monitoring._profile import (
+from mloop.monitoring._profile import Profile, load_if_profile
+from mloop.monitoring._profile_columns import (
     CategoricalProfile,
     ColumnProfile,
     NumericProfile,
-    Profile,
     _runs,
-    load_if_profile,
     profile_column,
     summarize_numeric,
 )

@@ -23,12 +23,11 @@ Profiles merge (``profile(A).merge(profile(B))`` has the counts, bins and exact 
 from __future__ import annotations
 
 import io
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +36,19 @@ from mloop.codec import to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import Frame, as_frame, refuse_profile
+from mloop.monitoring._profile_columns import (
+    DISCRETE_MAX,
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    _merge_categorical,
+    _merge_numeric,
+    prepare_numeric,
+    profile_categorical,
+    profile_column,
+    profile_numeric,
+    summarize_numeric,
+)
 from mloop.monitoring._profile_io import (
     FORMAT,
     VERSION,
@@ -44,12 +56,6 @@ from mloop.monitoring._profile_io import (
     dump,
     load,
     looks_like_profile,
-)
-from mloop.monitoring.stats.kernels import (
-    SortedSample,
-    bin_counts,
-    bin_counts_sample,
-    quantile_edges,
 )
 from mloop.tables import column_names, iter_batches, reads_in_batches
 
@@ -66,328 +72,9 @@ __all__ = [
     "summarize_numeric",
 ]
 
-#: Numeric columns with at most this many distinct values keep exact value counts even when sketched.
-DISCRETE_MAX = 20
 _savez: Any = np.savez  # its stubs type **kwds as the allow_pickle flag
 #: Rows per batch when a Parquet file, folder or Dataset is profiled piece by piece.
 STREAM_ROWS = 1 << 18
-
-
-def prepare_numeric(values: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Sort once; return ``(finite values sorted, n_missing, n_infinite)`` without extra copies."""
-    s = np.sort(values)
-    end = s.size
-    n_missing = 0
-    if end and np.isnan(s[-1]):
-        n_missing = int(np.count_nonzero(np.isnan(s)))
-        end -= n_missing
-    lo = int(np.searchsorted(s[:end], -np.inf, side="right"))
-    hi = int(np.searchsorted(s[:end], np.inf))  # the first +inf (side="left" is the default)
-    return s[lo:hi], n_missing, lo + (end - hi)
-
-
-def _runs(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of a sorted array and their multiplicities."""
-    if sorted_values.size == 0:
-        return sorted_values, np.empty(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
-    counts = np.diff(np.append(starts, sorted_values.size)).astype(np.int64)
-    return sorted_values[starts], counts
-
-
-@dataclass(eq=False)
-class NumericProfile:
-    """Profile of one numeric column (see the module docstring)."""
-
-    source: str
-    n: int
-    n_missing: int
-    n_inf: int
-    min: float | None
-    max: float | None
-    mean: float
-    m2: float
-    edges: np.ndarray
-    bin_counts: np.ndarray
-    values: np.ndarray | None = None
-    weights: np.ndarray | None = None
-    sketch: Any = None
-    discrete_values: np.ndarray | None = None
-    discrete_counts: np.ndarray | None = None
-    kind: Literal["numeric"] = field(default="numeric", init=False)
-
-    @property
-    def is_exact(self) -> bool:
-        return self.sketch is None
-
-    @property
-    def std(self) -> float:
-        """Population standard deviation (``ddof=0``)."""
-        return math.sqrt(self.m2 / self.n) if self.n else float("nan")
-
-    @property
-    def n_unique(self) -> int | None:
-        """Number of distinct finite values; ``None`` when sketched with > 20 distinct values."""
-        if self.discrete_values is not None:
-            return int(self.discrete_values.size)
-        if self.values is None:
-            return None
-        return int(self.values.size) if self.weights is not None else _runs(self.values)[0].size
-
-    def sample(self) -> SortedSample:
-        """The reference distribution: exact values, or the sketch's weighted items."""
-        if self.values is not None:
-            return SortedSample(self.values, self.weights)
-        if self.sketch is None:
-            return SortedSample(np.empty(0))
-        items = np.array(list(self.sketch), dtype=np.float64).reshape(self.sketch.num_retained, 2)
-        # any kind: only items of equal value may change places (the same weighted sample)
-        order = np.argsort(items[:, 0], kind="stable")  # pragma: no mutate - equal values swap
-        return SortedSample(items[order, 0], items[order, 1].astype(np.int64))
-
-    def expanded(self) -> np.ndarray:
-        """All exact finite values, sorted (only for exact profiles)."""
-        if self.values is None:
-            raise InvalidInputError("this column profile is sketched; it holds no exact values.")
-        return SortedSample(self.values, self.weights).expand()
-
-    def rank_error(self) -> float:
-        """Bound on ``sup |F_sketch - F|`` (0 for exact profiles)."""
-        if self.sketch is None:
-            return 0.0
-        return float(self.sketch.normalized_rank_error(True))
-
-
-@dataclass(eq=False)
-class CategoricalProfile:
-    """Profile of one categorical column: sorted labels and their counts."""
-
-    source: str
-    n: int
-    n_missing: int
-    categories: list[str]
-    counts: np.ndarray
-    kind: Literal["categorical"] = field(default="categorical", init=False)
-
-
-ColumnProfile = NumericProfile | CategoricalProfile
-
-
-def summarize_numeric(values: np.ndarray) -> tuple[SortedSample, int, int]:
-    """Finite values as a sorted sample, plus the missing and infinite counts.
-
-    Complete integer columns with a modest range are counted with ``np.bincount`` (one linear pass,
-    giving distinct values and multiplicities); everything else is sorted once.
-    """
-    if values.dtype.kind in ("i", "u") and values.size:
-        lo, hi = int(values.min()), int(values.max())
-        if hi - lo <= 4 * values.size + 1024:
-            offsets = values - lo
-            # copy=False only spares a copy when the offsets are already intp
-            counts = np.bincount(offsets.astype(np.intp, copy=False))  # pragma: no mutate - memory
-            present = np.flatnonzero(counts)
-            sample = SortedSample(
-                np.asarray(present + lo, dtype=np.float64), counts[present].astype(np.int64)
-            )
-            return sample, 0, 0
-    floats = values.astype(np.float64, copy=False)  # pragma: no mutate - copy= saves memory only
-    s, n_missing, n_inf = prepare_numeric(floats)
-    return SortedSample(s), n_missing, n_inf
-
-
-def _exact_numeric(
-    sample: SortedSample, *, source: str, n_missing: int, n_inf: int, bins: int
-) -> NumericProfile:
-    # One canonical form (distinct values + multiplicities) for every route to an exact profile,
-    # so a profile from raw rows, from integers counted directly or from a merge is identical.
-    uniq, counts = (
-        _runs(sample.values) if sample.weights is None else (sample.values, sample.weights)
-    )
-    canonical = SortedSample(uniq, counts)
-    n = int(counts.sum())
-    mean = float(np.dot(uniq, counts) / n) if n else 0.0
-    m2 = float(np.dot((uniq - mean) ** 2, counts)) if n else 0.0
-    edges = quantile_edges(canonical, bins)
-    rle = 2 * uniq.size <= n  # at most half as many distinct values as values
-    small = uniq.size <= DISCRETE_MAX
-    values = uniq if rle else (sample.values if sample.weights is None else canonical.expand())
-    return NumericProfile(
-        source=source,
-        n=n,
-        n_missing=n_missing,
-        n_inf=n_inf,
-        min=float(uniq[0]) if n else None,
-        max=float(uniq[-1]) if n else None,
-        mean=mean,
-        m2=m2,
-        edges=edges,
-        bin_counts=bin_counts_sample(canonical, edges),
-        values=values,
-        weights=counts if rle else None,
-        discrete_values=uniq if small else None,
-        discrete_counts=counts if small else None,
-    )
-
-
-def _new_sketch(k: int) -> Any:
-    try:
-        from datasketches import kll_doubles_sketch
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "profiles of columns with more than `max_exact` values need the datasketches "
-            "package: pip install 'mloop[sketches]'"
-        ) from exc
-    return kll_doubles_sketch(k)
-
-
-def _small_value_counts(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Exact value counts if there are at most DISCRETE_MAX distinct values, else None (cheap)."""
-    probe = np.unique(finite[:10_000])
-    if probe.size > DISCRETE_MAX:
-        return None
-    idx = np.searchsorted(probe, finite).clip(0, max(probe.size - 1, 0))
-    if probe.size == 0 or not np.array_equal(probe[idx], finite):
-        uniq = np.unique(finite)
-        if uniq.size > DISCRETE_MAX:
-            return None
-        probe, idx = uniq, np.searchsorted(uniq, finite)
-    # every index occurs (probe holds only values of `finite`), so minlength changes nothing;
-    # it keeps the counts aligned with probe should that ever change
-    counts = np.bincount(idx, minlength=probe.size)  # pragma: no mutate - every index occurs
-    return probe, counts.astype(np.int64)
-
-
-def profile_numeric(
-    values: np.ndarray, *, source: str, bins: int, max_exact: int, sketch_k: int
-) -> NumericProfile:
-    """Profile one numeric column (float64, NaN = missing)."""
-    if values.dtype.kind in ("i", "u") and values.size <= max_exact:
-        sample, n_missing, n_inf = summarize_numeric(values)
-        return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
-    values = values.astype(np.float64, copy=False)  # pragma: no mutate - copy= saves memory only
-    is_finite = np.isfinite(values)
-    n = int(np.count_nonzero(is_finite))
-    if n <= max_exact:
-        sample, n_missing, n_inf = summarize_numeric(values)
-        return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
-    finite = values[is_finite]
-    del is_finite
-    n_missing = int(np.count_nonzero(np.isnan(values)))
-    sketch = _new_sketch(sketch_k)
-    sketch.update(finite)
-    ranks = np.floor(np.arange(1, bins) / bins * (n - 1)).astype(np.int64)
-    edges = np.unique(np.partition(finite, ranks)[ranks])  # bins == 1: no ranks, no edges
-    small = _small_value_counts(finite)
-    mean = float(np.mean(finite))
-    return NumericProfile(
-        source=source,
-        n=n,
-        n_missing=n_missing,
-        n_inf=int(values.size - n - n_missing),
-        min=float(finite.min()),
-        max=float(finite.max()),
-        mean=mean,
-        m2=float(np.var(finite)) * n,
-        edges=edges,
-        bin_counts=bin_counts(finite, edges),
-        sketch=sketch,
-        discrete_values=None if small is None else small[0],
-        discrete_counts=None if small is None else small[1],
-    )
-
-
-def profile_categorical(frame: Frame, name: str) -> CategoricalProfile:
-    """Profile one categorical column of ``frame``."""
-    data = frame.categorical(name)
-    counts = data.counts()
-    order = sorted(range(len(data.categories)), key=data.categories.__getitem__)
-    return CategoricalProfile(
-        source=data.source,
-        n=int(counts.sum()),
-        n_missing=data.n_missing,
-        categories=[data.categories[i] for i in order],
-        counts=counts[order] if order else counts,
-    )
-
-
-def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericProfile:
-    n = a.n + b.n
-    source = a.source if a.source == b.source else "float"
-    n_missing, n_inf = a.n_missing + b.n_missing, a.n_inf + b.n_inf
-    if n == 0 or (a.is_exact and b.is_exact and n <= p.max_exact):
-        # "stable" (timsort) merges the two sorted runs in linear time; every kind gives the same
-        # sorted values (only the order of -0.0 and 0.0 could differ)
-        parts = np.concatenate((a.expanded(), b.expanded()))
-        s = np.sort(parts, kind="stable")  # pragma: no mutate - same values, any sort kind
-        return _exact_numeric(
-            SortedSample(s), source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins
-        )
-    sketch = _new_sketch(p.sketch_k)
-    for part in (a, b):
-        if part.sketch is not None:
-            sketch.merge(part.sketch)
-        elif part.n:
-            sketch.update(part.expanded())
-    # n >= 1 from here on
-    delta = b.mean - a.mean
-    mean = (a.mean * a.n + b.mean * b.n) / n
-    m2 = a.m2 + b.m2 + delta * delta * a.n * b.n / n
-    if a.edges.shape == b.edges.shape and np.array_equal(a.edges, b.edges):
-        edges, counts = a.edges, a.bin_counts + b.bin_counts
-    else:  # different bins: re-derive them from the merged sketch (counts within eps * n)
-        qs = np.arange(1, p.bins) / p.bins
-        edges = np.unique(np.asarray(sketch.get_quantiles(qs), dtype=np.float64))
-        # rank of the values below each edge (bin i holds edges[i-1] <= x < edges[i])
-        below = sketch.get_cdf(  # pragma: no mutate - without False: the default, also exclusive
-            edges.tolist(), False
-        )
-        cdf = np.asarray(below, dtype=np.float64)
-        counts = np.diff(np.round(np.concatenate(([0.0], cdf)) * n)).astype(np.int64)
-    dv, dc = None, None
-    if a.discrete_values is not None and b.discrete_values is not None:
-        dv = np.union1d(a.discrete_values, b.discrete_values)
-        if dv.size <= DISCRETE_MAX:
-            dc = np.zeros(dv.size, dtype=np.int64)
-            for vals, cnts in (
-                (a.discrete_values, a.discrete_counts),
-                (b.discrete_values, b.discrete_counts),
-            ):
-                if cnts is not None:
-                    dc[np.searchsorted(dv, vals)] += cnts
-        else:
-            dv = None
-    mins = [x for x in (a.min, b.min) if x is not None]
-    maxs = [x for x in (a.max, b.max) if x is not None]
-    return NumericProfile(
-        source=source,
-        n=n,
-        n_missing=n_missing,
-        n_inf=n_inf,
-        min=min(mins),  # n >= 1: at least one side has values
-        max=max(maxs),
-        mean=mean,
-        m2=m2,
-        edges=edges,
-        bin_counts=counts,
-        sketch=sketch,
-        discrete_values=dv,
-        discrete_counts=dc,
-    )
-
-
-def _merge_categorical(a: CategoricalProfile, b: CategoricalProfile) -> CategoricalProfile:
-    cats = sorted(set(a.categories) | set(b.categories))
-    index = {c: i for i, c in enumerate(cats)}
-    counts = np.zeros(len(cats), dtype=np.int64)
-    for part in (a, b):
-        counts[[index[c] for c in part.categories]] += part.counts
-    return CategoricalProfile(
-        source=a.source if a.source == b.source else "mixed",
-        n=a.n + b.n,
-        n_missing=a.n_missing + b.n_missing,
-        categories=cats,
-        counts=counts,
-    )
 
 
 @dataclass(eq=False)
@@ -557,26 +244,6 @@ def _select_columns(frame: Frame, columns: Sequence[str] | None) -> list[str]:
     if columns is None:
         return [n for n in frame.names if frame.kind(n) != "unsupported"]
     return check_columns(columns, frame.available, what="`columns`", where="in the data")
-
-
-def profile_column(
-    frame: Frame, name: str, *, categorical: bool, bins: int, max_exact: int, k: int
-) -> ColumnProfile:
-    """Profile column ``name`` of ``frame`` as categorical or by its own kind."""
-    kind = frame.kind(name)
-    if kind == "unsupported":
-        raise InvalidInputError(
-            f"column {name!r} has unsupported type {frame.source(name)}; leave it out."
-        )
-    if categorical or kind == "categorical":
-        return profile_categorical(frame, name)
-    return profile_numeric(
-        frame.numeric_raw(name),
-        source=frame.source(name),
-        bins=bins,
-        max_exact=max_exact,
-        sketch_k=k,
-    )
 
 
 def _from_batches(

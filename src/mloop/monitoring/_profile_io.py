@@ -18,7 +18,8 @@ from mloop.codec import dumps, float_from_wire
 from mloop.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from mloop.monitoring._profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile
+    from mloop.monitoring._profile import Profile
+    from mloop.monitoring._profile_columns import CategoricalProfile, ColumnProfile, NumericProfile
 
 
 class ProfileClasses(NamedTuple):
