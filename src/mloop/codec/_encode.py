@@ -7,7 +7,7 @@ import datetime as _dt
 import enum
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import PurePath
 from typing import Any
 
@@ -234,8 +234,13 @@ def to_wire(obj: Any, *, what: str = "obj") -> Any:
     >>> to_wire({"x": np.array([1.0, -np.inf]), "n": np.int64(3)})
     {'x': [1.0, '-Infinity'], 'n': 3}
     """
+    return _encoded(_enc, obj, what)
+
+
+def _encoded(encode: Callable[[Any], Any], obj: Any, what: str) -> Any:
+    """``encode(obj)``, with what it cannot encode reported as an error naming ``what``."""
     try:
-        return _enc(obj)
+        return encode(obj)
     except _Unencodable as exc:
         raise _refuse(exc, what) from None
     except RecursionError:
@@ -249,14 +254,7 @@ def fields_to_wire(obj: Any, *, what: str | None = None) -> dict[str, Any]:
     if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
         raise TypeError(f"fields_to_wire() needs a dataclass instance; got {type(obj).__name__}.")
     name = what or type(obj).__name__
-    try:
-        return _enc_fields(obj)
-    except _Unencodable as exc:
-        raise _refuse(exc, name) from None
-    except RecursionError:
-        raise InvalidInputError(
-            f"`{name}` cannot be written as JSON: it nests too deeply or contains itself."
-        ) from None
+    return _encoded(_enc_fields, obj, name)
 
 
 def dumps(
