@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict
 
 from mloop.errors import InvalidInputError
 from mloop.store._entities import Page
@@ -13,6 +13,7 @@ from mloop.store._filter import (
     MODEL_ATTRIBUTES,
     VERSION_ATTRIBUTES,
     Comparison,
+    OrderKey,
     parse_filter,
     parse_order_by,
 )
@@ -87,6 +88,23 @@ def _expected(expected_version: object) -> int | _Unset | None:
     if expected_version is UNSET or expected_version is None:
         return expected_version
     return validate_version(expected_version)
+
+
+class VersionFields(TypedDict):
+    """A validated model version's columns, as ``create_model_version`` passes them on."""
+
+    artifact_uri: str
+    flavor: str
+    source_run_id: str | None
+    signature: dict[str, Any] | None
+    manifest: dict[str, Any]
+    metrics: dict[str, float]
+    params: dict[str, str]
+    datasets: list[dict[str, Any]]
+    git_commit: str | None
+    description: str
+    tags: dict[str, str]
+    actor: str | None
 
 
 class RegistryStoreMixin(abc.ABC):
@@ -193,7 +211,7 @@ class RegistryStoreMixin(abc.ABC):
             validate_sha256(d["sha256"], name=f"datasets[{i}]['sha256']")
         return self._do_create_model_version(
             name,
-            dict(
+            VersionFields(
                 artifact_uri=artifact_uri,
                 flavor=flavor,
                 source_run_id=source_run_id,
@@ -483,7 +501,7 @@ class RegistryStoreMixin(abc.ABC):
     def _do_get_registered_model(self, name: str) -> RegisteredModel: ...
     @abc.abstractmethod
     def _do_search_registered_models(
-        self, ast: Any, order: Any, limit: int, offset: int
+        self, ast: list[Comparison], order: list[OrderKey], limit: int, offset: int
     ) -> tuple[list[RegisteredModel], bool]: ...
     @abc.abstractmethod
     def _do_update_registered_model(
@@ -498,14 +516,19 @@ class RegistryStoreMixin(abc.ABC):
         self, name: str, version: int | None, key: str, actor: str | None
     ) -> None: ...
     @abc.abstractmethod
-    def _do_create_model_version(self, name: str, fields: dict[str, Any]) -> ModelVersion: ...
+    def _do_create_model_version(self, name: str, fields: VersionFields) -> ModelVersion: ...
     @abc.abstractmethod
     def _do_get_model_version(self, name: str, version: int) -> ModelVersion: ...
     @abc.abstractmethod
     def _do_get_latest_version(self, name: str) -> ModelVersion: ...
     @abc.abstractmethod
     def _do_search_model_versions(
-        self, ast: Any, order: Any, limit: int, offset: int, include_deleted: bool
+        self,
+        ast: list[Comparison],
+        order: list[OrderKey],
+        limit: int,
+        offset: int,
+        include_deleted: bool,
     ) -> tuple[list[ModelVersion], bool]: ...
     @abc.abstractmethod
     def _do_update_model_version(
@@ -516,9 +539,28 @@ class RegistryStoreMixin(abc.ABC):
         self, name: str, version: int, actor: str | None, reason: str | None
     ) -> ModelVersion: ...
     @abc.abstractmethod
-    def _do_set_alias(self, name: str, alias: str, version: int, **kw: Any) -> ModelAlias: ...
+    def _do_set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        actor: str | None,
+        reason: str | None,
+        expected_version: int | _Unset | None,
+        report_id: str | None,
+        event_type: Literal["alias_set", "alias_rollback"],
+    ) -> ModelAlias: ...
     @abc.abstractmethod
-    def _do_delete_alias(self, name: str, alias: str, **kw: Any) -> None: ...
+    def _do_delete_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        actor: str | None,
+        reason: str | None,
+        expected_version: int | _Unset | None,
+    ) -> None: ...
     @abc.abstractmethod
     def _do_get_alias(self, name: str, alias: str) -> ModelAlias: ...
     @abc.abstractmethod

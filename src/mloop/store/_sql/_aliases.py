@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mloop.errors import ConflictError, InvalidInputError, NotFoundError
 from mloop.ids import now_ms
+from mloop.store._registry_base import _Unset
 from mloop.store._registry_entities import ModelAlias
 from mloop.store._sql import _schema as t
 from mloop.store._sql._registry import SqlRegistryMixin
@@ -44,7 +45,18 @@ class SqlAliasesMixin(SqlRegistryMixin):
                 details={"current_version": current, "expected_version": expected},
             )
 
-    def _do_set_alias(self, name: str, alias: str, version: int, **kw: Any) -> ModelAlias:
+    def _do_set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        actor: str | None,
+        reason: str | None,
+        expected_version: int | _Unset | None,
+        report_id: str | None,
+        event_type: Literal["alias_set", "alias_rollback"],
+    ) -> ModelAlias:
         al = t.model_aliases
         try:
             with self._write() as conn:
@@ -56,8 +68,8 @@ class SqlAliasesMixin(SqlRegistryMixin):
                     )
                 row = self._alias_row(conn, name, alias, lock=True)
                 current = row.version if row is not None else None
-                self._check_expected(name, alias, current, kw["expected_version"])
-                if row is not None and row.protected and not kw["reason"]:
+                self._check_expected(name, alias, current, expected_version)
+                if row is not None and row.protected and not reason:
                     raise InvalidInputError(
                         f"alias {name}@{alias} is protected: moving it requires a `reason`."
                     )
@@ -70,26 +82,26 @@ class SqlAliasesMixin(SqlRegistryMixin):
                             version=version,
                             protected=False,
                             updated_ms=ts,
-                            updated_by=kw["actor"],
+                            updated_by=actor,
                         )
                     )
                 else:
                     conn.execute(
                         al.update()
                         .where(al.c.name == name, al.c.alias == alias)
-                        .values(version=version, updated_ms=ts, updated_by=kw["actor"])
+                        .values(version=version, updated_ms=ts, updated_by=actor)
                     )
                 self._event(
                     conn,
-                    kw["event_type"],
+                    event_type,
                     name,
                     version=version,
                     alias=alias,
-                    actor=kw["actor"],
+                    actor=actor,
                     before=current,
                     after=version,
-                    reason=kw["reason"],
-                    report_id=kw["report_id"],
+                    reason=reason,
+                    report_id=report_id,
                 )
                 return ModelAlias(
                     name,
@@ -97,7 +109,7 @@ class SqlAliasesMixin(SqlRegistryMixin):
                     version,
                     bool(row.protected) if row is not None else False,
                     ts,
-                    kw["actor"],
+                    actor,
                 )
         except IntegrityError:
             # Two creators of the same new alias: the loser sees the winner's row.
@@ -105,12 +117,20 @@ class SqlAliasesMixin(SqlRegistryMixin):
                 f"alias {name}@{alias} was created concurrently by another change; re-read and retry."
             ) from None
 
-    def _do_delete_alias(self, name: str, alias: str, **kw: Any) -> None:
+    def _do_delete_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        actor: str | None,
+        reason: str | None,
+        expected_version: int | _Unset | None,
+    ) -> None:
         al = t.model_aliases
         with self._write() as conn:
             row = self._locked_alias(conn, name, alias)
-            self._check_expected(name, alias, row.version, kw["expected_version"])
-            if row.protected and not kw["reason"]:
+            self._check_expected(name, alias, row.version, expected_version)
+            if row.protected and not reason:
                 raise InvalidInputError(
                     f"alias {name}@{alias} is protected: deleting it requires a `reason`."
                 )
@@ -121,9 +141,9 @@ class SqlAliasesMixin(SqlRegistryMixin):
                 name,
                 version=row.version,
                 alias=alias,
-                actor=kw["actor"],
+                actor=actor,
                 before=row.version,
-                reason=kw["reason"],
+                reason=reason,
             )
 
     def _do_get_alias(self, name: str, alias: str) -> ModelAlias:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from mloop.errors import AlreadyExistsError, ConflictError, NotFoundError
 from mloop.ids import now_ms
 from mloop.store._filter import Comparison, OrderKey
+from mloop.store._registry_base import VersionFields
 from mloop.store._registry_entities import (
     ModelVersion,
     RegisteredModel,
@@ -326,7 +327,7 @@ class SqlRegistryMixin(SqlEventLogMixin):
             self._event(conn, "tag_deleted", name, version=version, actor=actor, before={key: old})
 
     # ------------------------------------------------------------------ versions
-    def _do_create_model_version(self, name: str, f: dict[str, Any]) -> ModelVersion:
+    def _do_create_model_version(self, name: str, f: VersionFields) -> ModelVersion:
         for attempt in range(3):
             try:
                 with self._write() as conn:
