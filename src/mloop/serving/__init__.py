@@ -3,4 +3,6 @@ Protocol v2), hot-swapped when their alias moves; deployments with canary and sh
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from mloop.serving._batch import BatchPredictionStats, predict_file
+
+__all__: list[str] = ["BatchPredictionStats", "predict_file"]
