@@ -44,7 +44,7 @@ app = typer.Typer(
 )
 
 # Feature modules that contribute commands; each exposes ``register(app: typer.Typer) -> None``.
-_FEATURE_MODULES: tuple[str, ...] = ("_runs", "_admin", "_models", "_monitoring")
+_FEATURE_MODULES: tuple[str, ...] = ("_runs", "_admin", "_models", "_monitoring", "_predict")
 
 _registered = False
 
