@@ -45,6 +45,8 @@ from mloop.store import (
     DatasetVersion,
     Event,
     EventCursor,
+    InferenceChunk,
+    InferenceLabel,
     MetricHistory,
     MetricSeries,
     MetricSummary,
@@ -511,6 +513,26 @@ log_events = st.builds(
     payload=json_map,
 )
 cursors = st.builds(EventCursor, name=text, position=st.integers(0, 2**62), updated_ms=ms)
+inference_chunks = st.builds(
+    InferenceChunk,
+    id=st.integers(1, 2**62),
+    deployment=text,
+    sha256=st.text("0123456789abcdef", min_size=64, max_size=64),
+    size=st.integers(0, 2**62),
+    n_rows=st.integers(0, 2**40),
+    first_ts_ms=ms,
+    last_ts_ms=ms,
+    model_versions=st.dictionaries(tricky, st.integers(0, 2**40), max_size=3),
+    created_ms=ms,
+)
+inference_labels = st.builds(
+    InferenceLabel,
+    id=st.integers(1, 2**62),
+    deployment=text,
+    request_id=name,
+    label=st.booleans() | st.integers() | finite | tricky,
+    ts_ms=ms,
+)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -550,6 +572,8 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "MonitorAlert": (monitor_alerts, MonitorAlert.from_dict),
     "Event": (log_events, Event.from_dict),
     "EventCursor": (cursors, EventCursor.from_dict),
+    "InferenceChunk": (inference_chunks, InferenceChunk.from_dict),
+    "InferenceLabel": (inference_labels, InferenceLabel.from_dict),
 }
 
 

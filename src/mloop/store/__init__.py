@@ -25,6 +25,7 @@ from mloop.store._events_base import (
 )
 from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_by
 from mloop.store._follow import Follower
+from mloop.store._inference_base import InferenceChunk, InferenceLabel, validate_request_id
 from mloop.store._open import open_store, store_exists
 from mloop.store._registry_base import UNSET, validate_alias, validate_model_name
 from mloop.store._registry_entities import (
@@ -64,6 +65,8 @@ __all__ = [
     "EventCursor",
     "EventListener",
     "Follower",
+    "InferenceChunk",
+    "InferenceLabel",
     "MetricHistory",
     "MetricSeries",
     "MetricSummary",
@@ -102,6 +105,7 @@ __all__ = [
     "validate_model_name",
     "validate_name",
     "validate_params",
+    "validate_request_id",
     "validate_run_id",
     "validate_sha256",
     "validate_tags",

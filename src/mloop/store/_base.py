@@ -3,7 +3,8 @@
 - :class:`~mloop.store._runs_base.RunStoreMixin`: projects, runs, metrics, artifacts, datasets;
 - :class:`~mloop.store._registry_base.RegistryStoreMixin`: models, versions, aliases, webhooks;
 - :class:`~mloop.store._monitor_base.MonitorStoreMixin`: monitor windows and alerts;
-- :class:`~mloop.store._events_base.EventStoreMixin`: the event log and its followers' cursors.
+- :class:`~mloop.store._events_base.EventStoreMixin`: the event log and its followers' cursors;
+- :class:`~mloop.store._inference_base.InferenceStoreMixin`: the inference log's index and labels.
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
 PostgreSQL and HTTP reject bad input identically. A backend is one class that implements every
@@ -21,6 +22,7 @@ from mloop.store._common import MAX_RESULTS_LIMIT
 from mloop.store._downsample import downsample_minmax
 from mloop.store._events_base import EventStoreMixin
 from mloop.store._follow import Follower
+from mloop.store._inference_base import InferenceStoreMixin
 from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._runs_base import NewRun, RunStoreMixin
@@ -28,7 +30,14 @@ from mloop.store._runs_base import NewRun, RunStoreMixin
 __all__ = ["MAX_RESULTS_LIMIT", "NewRun", "Store", "downsample_minmax"]
 
 
-class Store(RunStoreMixin, RegistryStoreMixin, MonitorStoreMixin, EventStoreMixin, abc.ABC):
+class Store(
+    RunStoreMixin,
+    RegistryStoreMixin,
+    MonitorStoreMixin,
+    EventStoreMixin,
+    InferenceStoreMixin,
+    abc.ABC,
+):
     """Metadata persistence: every part of the contract, one object."""
 
     # ------------------------------------------------------------------ lifecycle

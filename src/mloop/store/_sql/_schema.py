@@ -322,3 +322,78 @@ event_cursors = sa.Table(
     sa.Column("position", sa.BigInteger, nullable=False),
     sa.Column("updated_ms", sa.BigInteger, nullable=False),
 )
+
+
+# ------------------------------------------------------------------------------------------ serving
+# A deployment's current spec; every change is also a row of ``deployment_revisions`` (its history,
+# which a rollback restores from) and an event of the log.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("model", sa.String(600), nullable=False),
+    sa.Column("canary", sa.String(600), nullable=True),
+    sa.Column("canary_percent", sa.Double, nullable=False),
+    sa.Column("shadow", sa.String(600), nullable=True),
+    sa.Column("sticky_key", sa.String(255), nullable=True),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=True),
+    sa.Column("updated_by", sa.String(255), nullable=True),
+)
+
+deployment_revisions = sa.Table(
+    "deployment_revisions",
+    metadata,
+    sa.Column("name", sa.String(128), sa.ForeignKey("deployments.name"), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+# The inference log's index: one row per Parquet chunk in the artifact store. ``id`` is a reader's
+# cursor (assigned in commit order per deployment; never reused, hence AUTOINCREMENT on SQLite).
+inference_chunks = sa.Table(
+    "inference_chunks",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("deployment", sa.String(500), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("n_rows", sa.BigInteger, nullable=False),
+    sa.Column("first_ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_ts_ms", sa.BigInteger, nullable=False),
+    sa.Column("model_versions", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("deployment", "sha256"),
+    sa.Index("ix_inference_chunks_deployment", "deployment", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Delayed labels, one per (deployment, request id): a new label replaces the row (and its id).
+inference_labels = sa.Table(
+    "inference_labels",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("deployment", sa.String(500), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("ts_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("deployment", "request_id"),
+    sa.Index("ix_inference_labels_deployment", "deployment", "id"),
+    sqlite_autoincrement=True,
+)

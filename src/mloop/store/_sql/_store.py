@@ -34,6 +34,7 @@ from mloop.store._sql._engine import (
 )
 from mloop.store._sql._errors import classify, translate
 from mloop.store._sql._events import SqlEventsMixin
+from mloop.store._sql._inference import SqlInferenceMixin
 from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._log import SqlEventLogMixin
 from mloop.store._sql._monitors import SqlMonitorsMixin
@@ -58,6 +59,7 @@ class _AlreadyApplied(Exception):
 class SqlStore(
     SqlArtifactsMixin,
     SqlMonitorsMixin,
+    SqlInferenceMixin,
     SqlEventsMixin,
     SqlAliasesMixin,
     SqlRegistryMixin,
