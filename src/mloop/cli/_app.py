@@ -44,7 +44,14 @@ app = typer.Typer(
 )
 
 # Feature modules that contribute commands; each exposes ``register(app: typer.Typer) -> None``.
-_FEATURE_MODULES: tuple[str, ...] = ("_runs", "_admin", "_models", "_monitoring", "_predict")
+_FEATURE_MODULES: tuple[str, ...] = (
+    "_runs",
+    "_admin",
+    "_models",
+    "_monitoring",
+    "_predict",
+    "_serve",
+)
 
 _registered = False
 

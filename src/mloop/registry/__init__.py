@@ -7,6 +7,7 @@ from mloop.registry._api import load_model, log_model, register_model
 from mloop.registry._lineage import Lineage, VersionDiff
 from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
+from mloop.registry._signature import ModelSignature, validate_input
 from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri
 from mloop.registry._webhooks import WebhookDispatcher, verify_signature
 from mloop.store import (
@@ -23,6 +24,7 @@ __all__ = [
     "Lineage",
     "ModelAlias",
     "ModelRef",
+    "ModelSignature",
     "ModelVersion",
     "PendingModelVersion",
     "RegisteredModel",
@@ -37,5 +39,6 @@ __all__ = [
     "log_model",
     "parse_model_uri",
     "register_model",
+    "validate_input",
     "verify_signature",
 ]

@@ -1,0 +1,76 @@
+"""``mloop serve``: a registered model (or a deployment) behind HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mloop.errors import InvalidInputError
+
+
+def serve(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL_URI|DEPLOYMENT",
+            help="models:/NAME@ALIAS or models:/NAME/VERSION, or the name of a deployment "
+            "(mloop deploy create).",
+        ),
+    ],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    max_batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Micro-batching: predict concurrent requests together, up to this many rows."
+        ),
+    ] = None,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="Micro-batching: how long a batch waits to fill.")
+    ] = 5.0,
+    max_queue_rows: Annotated[
+        int | None,
+        typer.Option(help="Micro-batching: rows allowed to wait before 503 (default 64 batches)."),
+    ] = None,
+    log_sample: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of requests recorded in the inference log, 0 to 1 (default: 1 for a "
+            "deployment, 0 for a bare model URI)."
+        ),
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(help="Per-request timeout (504 past it).")] = 60.0,
+    max_body_mb: Annotated[float, typer.Option(help="Largest request body (413 past it).")] = 16.0,
+    no_follow: Annotated[
+        bool, typer.Option("--no-follow", help="Do not hot-swap when the alias moves.")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve a model: MLflow's scoring protocol at POST /invocations, Open Inference Protocol v2
+    under /v2, /ping, /health, /metrics, POST /feedback.
+
+    The server follows the event log: when the alias it serves moves (a promotion, a rollback),
+    the new version is loaded, verified and swapped in without dropping a request.
+    """
+    from mloop.serving import ServeOptions, resolve_target
+    from mloop.serving import serve as run
+
+    if workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1; got {workers}.")
+    spec, default_sample = resolve_target(target)
+    options = ServeOptions(
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        timeout_s=timeout_s,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_queue_rows=max_queue_rows,
+        log_sample=default_sample if log_sample is None else log_sample,
+        follow=not no_follow,
+    )
+    run(spec, host=host, port=port, workers=workers, options=options, log_level=log_level)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
