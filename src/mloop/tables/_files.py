@@ -287,8 +287,28 @@ def _row_groups(file: Any, columns: list[str], batch_rows: int) -> Iterator[pa.R
     """Decode one row group at a time. ``ParquetFile.iter_batches`` reads ahead without a bound
     (pyarrow 26: 351 MB of Arrow memory to stream a 300 MB file in 50,000-row batches, against
     44 MB this way), so memory would grow with the file, not with the batch."""
+    rest: pa.Table | None = None  # the rows of the row groups read so far not yielded yet
     for i in range(file.num_row_groups):
-        yield from file.read_row_group(i, columns=columns).to_batches(max_chunksize=batch_rows)
+        table = file.read_row_group(i, columns=columns)
+        if rest is not None:
+            table = pa.concat_tables([rest, table])
+        full = table.num_rows - table.num_rows % batch_rows
+        for start in range(0, full, batch_rows):  # whole batches, across row-group boundaries
+            yield _one_batch(table.slice(start, batch_rows))
+        # a copy (< batch_rows rows): a slice would keep the whole row group's buffers alive
+        rest = (
+            table.slice(full).take(pa.array(range(table.num_rows - full)))
+            if full < table.num_rows
+            else None
+        )
+    if rest is not None and rest.num_rows:
+        yield _one_batch(rest)
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    """The rows of ``table`` as one batch, copied only when they span two row groups."""
+    batches = table.to_batches()
+    return batches[0] if len(batches) == 1 else table.combine_chunks().to_batches()[0]
 
 
 def _guarded(
