@@ -43,6 +43,8 @@ from mloop.store import (
     EVENT_TYPES,
     ArtifactEntry,
     DatasetVersion,
+    Deployment,
+    DeploymentRevision,
     Event,
     EventCursor,
     InferenceChunk,
@@ -525,6 +527,30 @@ inference_chunks = st.builds(
     model_versions=st.dictionaries(tricky, st.integers(0, 2**40), max_size=3),
     created_ms=ms,
 )
+deployments = st.builds(
+    Deployment,
+    name=name,
+    model=text,
+    canary=st.none() | text,
+    canary_percent=floats,
+    shadow=st.none() | text,
+    sticky_key=st.none() | text,
+    config=json_map,
+    revision=st.integers(1, 2**31 - 1),
+    created_ms=ms,
+    updated_ms=ms,
+    created_by=st.none() | text,
+    updated_by=st.none() | text,
+)
+deployment_revisions = st.builds(
+    DeploymentRevision,
+    name=name,
+    revision=st.integers(1, 2**31 - 1),
+    spec=json_map,
+    actor=st.none() | text,
+    reason=st.none() | tricky,
+    created_ms=ms,
+)
 inference_labels = st.builds(
     InferenceLabel,
     id=st.integers(1, 2**62),
@@ -573,6 +599,8 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Event": (log_events, Event.from_dict),
     "EventCursor": (cursors, EventCursor.from_dict),
     "InferenceChunk": (inference_chunks, InferenceChunk.from_dict),
+    "Deployment": (deployments, Deployment.from_dict),
+    "DeploymentRevision": (deployment_revisions, DeploymentRevision.from_dict),
     "InferenceLabel": (inference_labels, InferenceLabel.from_dict),
 }
 

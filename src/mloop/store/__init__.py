@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from mloop.store._backends import BackendFactory, create_store, register_backend, registered_schemes
 from mloop.store._base import MAX_RESULTS_LIMIT, Store, downsample_minmax
+from mloop.store._deploy_base import (
+    Deployment,
+    DeploymentRevision,
+    validate_deployment_name,
+    validate_model_uri,
+)
 from mloop.store._entities import (
     RUN_STATUSES,
     ArtifactEntry,
@@ -61,6 +67,8 @@ __all__ = [
     "BackendFactory",
     "Comparison",
     "DatasetVersion",
+    "Deployment",
+    "DeploymentRevision",
     "Event",
     "EventCursor",
     "EventListener",
@@ -100,9 +108,11 @@ __all__ = [
     "upgrade_store",
     "validate_alias",
     "validate_artifact_path",
+    "validate_deployment_name",
     "validate_key",
     "validate_metric_value",
     "validate_model_name",
+    "validate_model_uri",
     "validate_name",
     "validate_params",
     "validate_request_id",

@@ -4,7 +4,8 @@
 - :class:`~mloop.store._registry_base.RegistryStoreMixin`: models, versions, aliases, webhooks;
 - :class:`~mloop.store._monitor_base.MonitorStoreMixin`: monitor windows and alerts;
 - :class:`~mloop.store._events_base.EventStoreMixin`: the event log and its followers' cursors;
-- :class:`~mloop.store._inference_base.InferenceStoreMixin`: the inference log's index and labels.
+- :class:`~mloop.store._inference_base.InferenceStoreMixin`: the inference log's index and labels;
+- :class:`~mloop.store._deploy_base.DeploymentStoreMixin`: deployments and their revisions.
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
 PostgreSQL and HTTP reject bad input identically. A backend is one class that implements every
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from mloop.store._common import MAX_RESULTS_LIMIT
+from mloop.store._deploy_base import DeploymentStoreMixin
 from mloop.store._downsample import downsample_minmax
 from mloop.store._events_base import EventStoreMixin
 from mloop.store._follow import Follower
@@ -36,6 +38,7 @@ class Store(
     MonitorStoreMixin,
     EventStoreMixin,
     InferenceStoreMixin,
+    DeploymentStoreMixin,
     abc.ABC,
 ):
     """Metadata persistence: every part of the contract, one object."""

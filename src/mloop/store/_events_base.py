@@ -37,7 +37,17 @@ __all__ = [
 # One type per thing that happens. The registry's types keep their names (webhooks subscribe to
 # them); a new layer adds its types here, in the one list every backend and consumer validates with.
 MONITOR_EVENT_TYPES: tuple[str, ...] = ("monitor_result", "monitor_alert")
-EVENT_TYPES: tuple[str, ...] = REGISTRY_EVENT_TYPES + MONITOR_EVENT_TYPES
+# Subject ``deployments/<name>`` (``models/<name>`` for the serving_* events of a plain
+# ``mloop serve URI``): a deployment's changes, and a server's model swaps.
+DEPLOYMENT_EVENT_TYPES: tuple[str, ...] = (
+    "deployment_created",
+    "deployment_updated",
+    "deployment_rollback",
+    "deployment_deleted",
+    "serving_swapped",
+    "serving_swap_failed",
+)
+EVENT_TYPES: tuple[str, ...] = REGISTRY_EVENT_TYPES + MONITOR_EVENT_TYPES + DEPLOYMENT_EVENT_TYPES
 
 MAX_SUBJECT = 600
 MAX_CURSOR_NAME = 255
@@ -49,7 +59,7 @@ class Event(WireEntity):
     """One entry of the event log.
 
     ``subject`` names what the event is about, as a path: ``models/<name>``,
-    ``monitors/<name>``. ``payload`` holds the event's facts (JSON values).
+    ``monitors/<name>``, ``deployments/<name>``. ``payload`` holds the event's facts (JSON values).
     """
 
     id: int
