@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mloop.serving._batch import BatchPredictionStats, predict_file
+from mloop.serving._deployments import Deployments, DeploymentStatus, ResolvedModel, parse_canary
 from mloop.serving._traffic import ServeSpec, Traffic
 
 if TYPE_CHECKING:
@@ -14,10 +15,14 @@ if TYPE_CHECKING:
 
 __all__: list[str] = [
     "BatchPredictionStats",
+    "DeploymentStatus",
+    "Deployments",
+    "ResolvedModel",
     "ServeOptions",
     "ServeSpec",
     "Traffic",
     "create_app",
+    "parse_canary",
     "predict_file",
     "resolve_target",
     "serve",
