@@ -31,7 +31,14 @@ from ._batcher import Batcher
 from ._metrics import ServingMetrics
 from ._model import ServedModel, as_serving_error
 from ._oip import infer_request, infer_response, model_metadata
-from ._payload import ServingError, bad_request, encode_predictions, load_json, parse_invocation
+from ._payload import (
+    Block,
+    ServingError,
+    bad_request,
+    encode_predictions,
+    load_json,
+    parse_invocation,
+)
 from ._traffic import Controller, ServeSpec
 
 __all__ = ["ServeOptions", "create_app"]
@@ -57,6 +64,7 @@ class ServeOptions:
     verify: bool = True
     follow: bool = True
     shadow_queue: int = 1000
+    inline_below_s: float = 0.002
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1:
@@ -186,12 +194,18 @@ class _State:
         """Validate and predict (in the batcher or the predict thread), within the timeout."""
         loop = asyncio.get_running_loop()
         timeout = self.options.timeout_s
-        if self.batcher is not None and isinstance(data, pa.Table) and model.signature is not None:
-            try:
-                table = validate_input(data, model.signature, to="arrow")
-            except MloopError as exc:
-                raise as_serving_error(exc) from None
-            return await asyncio.wait_for(self.batcher.predict(model, table, params), timeout)
+        if self.batcher is not None and isinstance(data, pa.Table | Block):
+            if isinstance(data, pa.Table) and model.signature is not None:
+                try:  # each request's own errors are its own 400, before it joins a batch
+                    data = validate_input(data, model.signature, to="arrow")
+                except MloopError as exc:
+                    raise as_serving_error(exc) from None
+            return await asyncio.wait_for(self.batcher.predict(model, data, params), timeout)
+        if model.cost_s[0] < self.options.inline_below_s:
+            # A model call this short runs in the event loop: a hand-off to a thread would cost
+            # more than the call (and queue behind the GIL); nothing it does can outlast the
+            # timeout by more than its own few milliseconds.
+            return _predict_one(model, data, params, self.metrics)
         fut = loop.run_in_executor(self.executor, _predict_one, model, data, params, self.metrics)
         return await asyncio.wait_for(fut, timeout)
 
@@ -206,7 +220,9 @@ class _State:
         """Log the request (and the shadow's answer) off the request path."""
         if self.logger is None and shadow is None:
             return
-        if not isinstance(features, pa.Table):
+        if isinstance(features, Block):
+            features = features.values_table()
+        elif not isinstance(features, pa.Table):
             features = None
         ts_ms = int(time.time() * 1000)
         if shadow is None:
@@ -288,7 +304,10 @@ def _pid() -> int:
 def _predict_one(
     model: ServedModel, data: Any, params: dict[str, Any] | None, metrics: ServingMetrics
 ) -> Any:
+    t0 = time.perf_counter()
     out = model.predict(data, params=params)
+    cost = model.cost_s
+    cost[0] += 0.1 * ((time.perf_counter() - t0) - cost[0])  # moving average of a call
     rows = getattr(data, "num_rows", None) or getattr(data, "shape", (1,))[0]
     metrics.batch_rows.observe(rows)
     return out

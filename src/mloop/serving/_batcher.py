@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._model import ServedModel
-from ._payload import ServingError
+from ._payload import Block, ServingError
 
 __all__ = ["Batcher", "join_outputs", "slice_output"]
 
@@ -33,7 +33,7 @@ log = logging.getLogger("mloop.serving")
 @dataclass(eq=False)
 class _Piece:
     model: ServedModel
-    table: pa.Table
+    table: pa.Table | Block
     params_key: Any
     params: dict[str, Any] | None
     future: asyncio.Future[Any]
@@ -120,7 +120,7 @@ class Batcher:
         self._executor.shutdown(wait=True)
 
     async def predict(
-        self, model: ServedModel, table: pa.Table, params: dict[str, Any] | None
+        self, model: ServedModel, table: pa.Table | Block, params: dict[str, Any] | None
     ) -> Any:
         """Queue one request's validated rows; its predictions, in order."""
         n = int(table.num_rows)
@@ -137,7 +137,7 @@ class Batcher:
         step = self.max_batch_size
         for start in range(0, max(n, 1), step):
             fut: asyncio.Future[Any] = loop.create_future()
-            piece = _Piece(model, table.slice(start, step), key, params, fut)
+            piece = _Piece(model, _slice_rows(table, start, step), key, params, fut)
             self._queue.append(piece)
             self.queued_rows += piece.rows
             futures.append(fut)
@@ -216,7 +216,19 @@ class Batcher:
         )
 
 
+def _slice_rows(data: pa.Table | Block, start: int, n: int) -> pa.Table | Block:
+    if isinstance(data, Block):
+        return Block(data.values[start : start + n], data.columns, None)
+    return data.slice(start, n)
+
+
 def _predict_batch(pieces: list[_Piece]) -> Any:
     first = pieces[0]
-    table = pieces[0].table if len(pieces) == 1 else pa.concat_tables([p.table for p in pieces])
-    return first.model.predict(table, params=first.params)
+    if len(pieces) == 1:
+        data = first.table
+    elif all(isinstance(p.table, Block) for p in pieces):
+        data = Block.concat([p.table for p in pieces if isinstance(p.table, Block)])
+    else:
+        tables = [p.table if isinstance(p.table, pa.Table) else p.table.to_table() for p in pieces]
+        data = pa.concat_tables(tables, promote_options="permissive")
+    return first.model.predict(data, params=first.params)

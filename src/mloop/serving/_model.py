@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from mloop.errors import InvalidInputError, MloopError
-from mloop.registry import ModelRef, ModelVersion, Registry, parse_model_uri
+from mloop.registry import ModelRef, ModelVersion, Registry, parse_model_uri, validate_input
 
-from ._payload import ServingError, bad_request
+from ._payload import Block, ServingError, bad_request
 
 __all__ = ["ServedModel", "load_served", "version_label"]
 
@@ -39,6 +40,13 @@ class ServedModel:
     loaded_ms: int
     load_s: float
     columns: tuple[str, ...] | None = field(default=None)
+    # The fast path: float64 rows in this column order are fed to the model as one numpy array
+    # (checked at load to predict exactly what the validated DataFrame path predicts).
+    fast_columns: tuple[str, ...] | None = field(default=None)
+    nullable: bool = True
+    # Moving average of one model call in seconds (measured at load on the input example, then
+    # on requests): short calls run in the event loop, long ones in the predict thread.
+    cost_s: list[float] = field(default_factory=lambda: [1.0])
 
     @property
     def label(self) -> str:
@@ -53,11 +61,22 @@ class ServedModel:
         return self.model.signature
 
     def prepare(self, data: Any) -> Any:
-        """Validate a request against the signature; the features to log and to predict on.
+        """The request's rows, ready for :meth:`predict` and for the inference log.
 
-        Columns the signature does not name are dropped here (as MLflow does), silently: the
-        server does not warn per request.
+        Numeric rows stay a :class:`Block` when this model takes the fast path (every signature
+        column present, float64, no missing value where none is allowed); otherwise they become an
+        Arrow table for the signature check. Columns the signature does not name are dropped
+        here (as MLflow does), silently: the server does not warn per request.
         """
+        if isinstance(data, Block):
+            fast = self.fast_columns
+            if fast is not None:
+                block = data.select(fast)
+                if block is not None:
+                    values = block.values.astype(np.float64, copy=False)
+                    if self.nullable or not np.isnan(values).any():
+                        return Block(values, block.columns, None)
+            data = data.to_table()
         cols = self.columns
         if cols is not None and isinstance(data, pa.Table) and data.column_names != list(cols):
             present = set(data.column_names)
@@ -68,6 +87,11 @@ class ServedModel:
         self, data: Any, *, params: Mapping[str, Any] | None = None, method: str | None = None
     ) -> Any:
         """Signature check, then the flavor's predict. A mismatch is a 400 naming the columns."""
+        if isinstance(data, Block):  # prepared by this model: checked already
+            if params or method:
+                data = data.values_table()
+            else:
+                return self.model.raw.predict(data.values)
         try:
             return self.model.predict(data, params=params, method=method)
         except InvalidInputError as exc:
@@ -97,9 +121,57 @@ def load_served(registry: Registry, uri: str, *, verify: bool = True) -> ServedM
         columns=_columns(model.signature),
     )
     if verify:
+        t0 = time.perf_counter()
         smoke_test(served)
+        served.cost_s[0] = time.perf_counter() - t0
+    fast = _fast_columns(served)
+    if fast is not None:
+        nullable = any(getattr(s, "nullable", True) for s in model.signature.inputs.specs)  # type: ignore[union-attr]
+        served = replace(served, fast_columns=fast, nullable=nullable)
     object.__setattr__(served, "load_s", time.perf_counter() - start)
     return served
+
+
+def _fast_columns(served: ServedModel) -> tuple[str, ...] | None:
+    """The column order in which this model can take a float64 array instead of a DataFrame.
+
+    Only for scikit-learn models whose signature is all float64 and whose ``feature_names_in_``
+    are the signature's columns in the same order, and only when the array gives exactly the
+    predictions the DataFrame gives on the stored input example. Then the names are checked here
+    (by position) instead of by scikit-learn, which would warn that the array has none.
+    """
+    sig = served.signature
+    cols = served.columns
+    if served.model.flavor != "sklearn" or sig is None or cols is None:
+        return None
+    if any(str(s.dtype) != "float64" for s in sig.inputs.specs):
+        return None
+    names = getattr(served.model.raw, "feature_names_in_", None)
+    if names is None or [str(n) for n in names] != list(cols):
+        return None
+    example = served.model.input_example
+    if example is None:
+        return None
+    try:
+        table = validate_input(example, sig, to="arrow")
+        block = np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float64)
+        _quiet_feature_names()
+        same = np.array_equal(
+            np.asarray(served.model.raw.predict(block)),
+            np.asarray(served.model.predict(example)),
+        )
+    except Exception as exc:  # the model's own code: no fast path, the general one still works
+        log.info("mloop serve: %s takes the DataFrame path (%s)", served.label, exc)
+        return None
+    return cols if same else None
+
+
+def _quiet_feature_names() -> None:
+    """In the server, scikit-learn's "X does not have valid feature names" is expected (the fast
+    path checked them); silence only that message, once."""
+    warnings.filterwarnings(
+        "ignore", message="X does not have valid feature names", category=UserWarning
+    )
 
 
 def _columns(signature: Any) -> tuple[str, ...] | None:

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 __all__ = [
     "CONTENT_TYPES",
+    "Block",
     "ParsedRequest",
     "ServingError",
     "encode_predictions",
@@ -78,6 +79,54 @@ def bad_request(message: str, **details: Any) -> ServingError:
     return ServingError(400, "BAD_REQUEST", message, details=details or None)
 
 
+@dataclass(eq=False)
+class Block:
+    """Numeric rows as one 2-D numpy array with column names (the fast path of column data).
+
+    ``to_table()`` gives the Arrow table the general path validates; the served model may instead
+    feed the block itself when it has been checked to predict the same from it.
+    """
+
+    values: np.ndarray
+    columns: list[str]
+    rows: Sequence[Any] | None = None  # the JSON rows, typed exactly (booleans stay booleans)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    def to_table(self) -> pa.Table:
+        """The rows as the general path reads them (each column typed from its JSON values)."""
+        if self.rows is not None:
+            return _columns_to_table(
+                {c: [row[i] for row in self.rows] for i, c in enumerate(self.columns)}
+            )
+        return self.values_table()
+
+    def values_table(self) -> pa.Table:
+        """The block's own values as a table (what a fast-path model was fed)."""
+        block = np.ascontiguousarray(self.values.T)
+        return pa.Table.from_arrays(
+            [pa.array(block[i]) for i in range(len(self.columns))], names=self.columns
+        )
+
+    def select(self, columns: Sequence[str]) -> Block | None:
+        """The block with exactly ``columns`` in that order (extra ones dropped); None when one is
+        missing."""
+        if list(columns) == self.columns:
+            return self
+        index = {c: i for i, c in enumerate(self.columns)}
+        try:
+            idx = [index[c] for c in columns]
+        except KeyError:
+            return None
+        return Block(self.values[:, idx], list(columns), None)
+
+    @staticmethod
+    def concat(blocks: Sequence[Block]) -> Block:
+        return Block(np.concatenate([b.values for b in blocks]), blocks[0].columns, None)
+
+
 @dataclass
 class ParsedRequest:
     """A request body read into model input.
@@ -94,7 +143,7 @@ class ParsedRequest:
     @property
     def n_rows(self) -> int:
         data = self.data
-        if isinstance(data, pa.Table):
+        if isinstance(data, pa.Table | Block):
             return int(data.num_rows)
         if isinstance(data, np.ndarray):
             return int(data.shape[0]) if data.ndim else 1
@@ -205,7 +254,7 @@ def parse_json_body(body: bytes) -> ParsedRequest:
     return ParsedRequest(data, key, params)
 
 
-def _read_split(value: Any) -> pa.Table:
+def _read_split(value: Any) -> pa.Table | Block:
     if not isinstance(value, dict):
         what = "list" if isinstance(value, list) else f"type {type(value).__name__}"
         raise bad_request(
@@ -240,8 +289,8 @@ def _read_split(value: Any) -> pa.Table:
     return rows_to_table(rows, columns)
 
 
-def rows_to_table(rows: Sequence[Any], columns: Sequence[str]) -> pa.Table:
-    """Row-major values -> an Arrow table (numeric rows through one numpy array, fast)."""
+def rows_to_table(rows: Sequence[Any], columns: Sequence[str]) -> pa.Table | Block:
+    """Row-major values -> a :class:`Block` when all are numbers, else an Arrow table."""
     width = len(columns)
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
@@ -257,8 +306,7 @@ def rows_to_table(rows: Sequence[Any], columns: Sequence[str]) -> pa.Table:
     except (ValueError, TypeError):
         arr = None
     if arr is not None and arr.ndim == 2 and arr.dtype.kind in "biuf":
-        block = np.ascontiguousarray(arr.T)
-        return pa.Table.from_arrays([pa.array(block[i]) for i in range(width)], names=list(columns))
+        return Block(arr, list(columns), rows)
     return _columns_to_table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
 
 
