@@ -51,6 +51,7 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_monitoring",
     "_predict",
     "_serve",
+    "_deploy",
 )
 
 _registered = False
