@@ -148,6 +148,7 @@ def predict_file(
     keep_cols = _check_options(batch_size, keep, columns_out)
     in_text, out_text = os.fspath(input), os.fspath(output)
     out_format = _output_format(out_text)
+    target = _AtomicOutput(out_text)  # checks that the output's folder exists
     if isinstance(model, str):
         from mloop.registry import Registry
 
@@ -164,11 +165,11 @@ def predict_file(
     available = tables.column_names(input, what="input")
     _check_input_columns(features, keep_cols, available, in_text)
     wanted = list(dict.fromkeys([*(features or available), *keep_cols]))
-    batches = _rebatch(_read(input, in_text, wanted, loaded, batch_size), batch_size)
+    batches = _rebatch(_read(input, in_text, wanted, available, loaded, batch_size), batch_size)
 
     rows = n_batches = 0
     columns: tuple[str, ...] = ()
-    with _AtomicOutput(out_text) as tmp, _Writer(tmp, out_format, label) as writer:
+    with target as tmp, _Writer(tmp, out_format, label) as writer:
         for batch in batches:
             first, rows = rows, rows + batch.num_rows
             if batch.num_rows == 0:  # an empty input: an empty output, with the columns' types
@@ -267,15 +268,15 @@ def _check_input_columns(
 
 
 def _read(
-    input: Any, where: str, columns: list[str], model: Any, batch_size: int
+    input: Any, where: str, columns: list[str], header: list[str], model: Any, batch_size: int
 ) -> Iterator[pa.RecordBatch]:
     suffix, codec = _suffixes(where)
     if suffix in _TEXT_FORMATS and not os.path.isdir(where):
-        return _csv_batches(where, suffix, codec, columns, model, batch_size)
+        return _csv_batches(where, suffix, codec, columns, header, model, batch_size)
     return tables.iter_batches(input, columns=columns, batch_rows=batch_size, what="input")
 
 
-def _csv_types(model: Any, columns: list[str]) -> dict[str, pa.DataType]:
+def _csv_types(model: Any, columns: list[str]) -> dict[str, str]:
     """Parse the signature's columns as the types it declares: a streaming reader infers types
     from its first block only, so a float column whose first block holds only ``1``, ``2`` would
     become int64 and fail on a later ``1.5``."""
@@ -285,14 +286,20 @@ def _csv_types(model: Any, columns: list[str]) -> dict[str, pa.DataType]:
         return {}
     wanted = set(columns)
     return {
-        spec.name: _CSV_TYPES[spec.dtype]
+        spec.name: spec.dtype
         for spec in inputs.specs
         if spec.name in wanted and spec.dtype in _CSV_TYPES
     }
 
 
 def _csv_batches(
-    where: str, suffix: str, codec: str | None, columns: list[str], model: Any, batch_size: int
+    where: str,
+    suffix: str,
+    codec: str | None,
+    columns: list[str],
+    header: list[str],
+    model: Any,
+    batch_size: int,
 ) -> Iterator[pa.RecordBatch]:
     import pyarrow.csv as pcsv
 
@@ -314,11 +321,13 @@ def _csv_batches(
                     block_size=min(max(batch_size * 1024, 1 << 20), 1 << 26)
                 ),
                 parse_options=pcsv.ParseOptions(delimiter=_TEXT_FORMATS[suffix]),
-                convert_options=pcsv.ConvertOptions(include_columns=columns, column_types=types),
+                convert_options=pcsv.ConvertOptions(
+                    include_columns=columns,
+                    column_types={name: _CSV_TYPES[dtype] for name, dtype in types.items()},
+                ),
             )
         except pa.ArrowInvalid as exc:
-            raise _csv_error(exc, where, None, types) from exc
-        names = reader.schema.names
+            raise _csv_error(exc, where, header, types) from exc
         rows = 0
         while True:
             try:
@@ -326,7 +335,7 @@ def _csv_batches(
             except StopIteration:
                 break
             except pa.ArrowInvalid as exc:
-                raise _csv_error(exc, where, names, types, after=rows) from exc
+                raise _csv_error(exc, where, header, types, after=rows) from exc
             rows += batch.num_rows
             yield batch
         if rows == 0:
@@ -336,21 +345,22 @@ def _csv_batches(
 def _csv_error(
     exc: Exception,
     where: str,
-    names: list[str] | None,
-    types: dict[str, pa.DataType],
+    header: list[str],
+    types: dict[str, str],
     *,
     after: int = 0,
 ) -> InvalidInputError:
-    """A CSV parse error, naming the column (Arrow names it by position) and its declared type."""
+    """A CSV parse error, naming the column (Arrow gives its position in the file's header) and
+    the type the signature declares for it."""
     detail = str(exc).strip().rstrip(".")
     found = _CSV_COLUMN.search(detail)
-    if found is not None and names is not None and int(found.group(1)) < len(names):
-        column = names[int(found.group(1))]
+    if found is not None and int(found.group(1)) < len(header):
+        column = header[int(found.group(1))]
         declared = types.get(column)
-        want = f" (the model signature declares {declared})" if declared is not None else ""
+        want = f" as {declared}, the model signature's type" if declared is not None else ""
         return InvalidInputError(
-            f"Input {where!r}: column {column!r} cannot be read{want}, after row {after}: "
-            f"{detail}.",
+            f"Input {where!r}: column {column!r} cannot be read{want} (in the rows from {after} "
+            f"on): {detail}.",
             details={"problems": [{"column": column, "problem": "dtype"}]},
         )
     return InvalidInputError(f"cannot read {where!r} as CSV: {detail}.")
