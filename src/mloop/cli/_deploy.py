@@ -271,7 +271,7 @@ def deploy_set(
     if as_json:
         print_json(d)
         return
-    _show(d, verb="is at")
+    _show(d, verb="updated")
 
 
 @deploy_app.command("rollback")
