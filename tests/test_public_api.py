@@ -23,9 +23,17 @@ EXPECTED = {
         "init",
         "load_model",
         "log",
+        "log_labels",
         "log_model",
         "register_model",
         "start_run",
+    },
+    "mloop.inference": {
+        "InferenceLogger",
+        "iter_inference_chunks",
+        "log_labels",
+        "read_inference_chunk",
+        "read_inference_log",
     },
     "mloop.registry": {
         "MANIFEST_FILE",

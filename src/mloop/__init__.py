@@ -15,6 +15,7 @@ from mloop.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
+from mloop.inference import log_labels
 from mloop.registry import Registry, load_model, log_model, register_model
 from mloop.tracking import Client, Run, active_run, finish, init, log, start_run
 
@@ -36,6 +37,7 @@ __all__ = [
     "init",
     "load_model",
     "log",
+    "log_labels",
     "log_model",
     "register_model",
     "start_run",
