@@ -29,6 +29,7 @@ from mloop.monitoring._alerts import (
 )
 from mloop.monitoring._cbpe import CBPE, PerformanceEstimate, estimate_performance
 from mloop.monitoring._html import render_report
+from mloop.monitoring._inference import InferenceMonitor, monitor_inference_log
 from mloop.monitoring._monitor import (
     Monitor,
     MonitorRecord,
@@ -56,6 +57,7 @@ __all__ = [
     "ColumnHistogram",
     "DriftMethod",
     "DriftReport",
+    "InferenceMonitor",
     "LogSink",
     "Monitor",
     "MonitorRecord",
@@ -72,6 +74,7 @@ __all__ = [
     "estimate_performance",
     "expected_calibration_error",
     "load_if_profile",
+    "monitor_inference_log",
     "performance_report",
     "quality_report",
     "render_report",
