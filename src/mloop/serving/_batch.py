@@ -165,7 +165,9 @@ def predict_file(
     available = tables.column_names(input, what="input")
     _check_input_columns(features, keep_cols, available, in_text)
     wanted = list(dict.fromkeys([*(features or available), *keep_cols]))
-    batches = _rebatch(_read(input, in_text, wanted, available, loaded, batch_size), batch_size)
+    batches = _read_ahead(
+        _rebatch(_read(input, in_text, wanted, available, loaded, batch_size), batch_size)
+    )
 
     rows = n_batches = 0
     columns: tuple[str, ...] = ()
@@ -386,6 +388,29 @@ def _rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]
         yield pa.Table.from_batches(pending)
     elif schema is not None and not yielded:
         yield schema.empty_table()
+
+
+def _read_ahead(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Read (and decode) the next batch on a thread while the model predicts this one: Arrow and
+    most numeric models release the GIL, so reading stops adding to the time. One batch ahead,
+    so memory grows by one batch, never more."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="mloop-predict-read") as pool:
+        try:
+            ahead = pool.submit(next, batches, None)
+            while True:
+                batch = ahead.result()
+                if batch is None:
+                    return
+                ahead = pool.submit(next, batches, None)
+                yield batch
+        finally:
+            with contextlib.suppress(Exception):  # the error that stopped us is being raised
+                ahead.result()
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
 
 # ------------------------------------------------------------------------------------ predicting
