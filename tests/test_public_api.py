@@ -40,6 +40,7 @@ EXPECTED = {
         "Lineage",
         "ModelAlias",
         "ModelRef",
+        "ModelSignature",
         "ModelVersion",
         "PendingModelVersion",
         "RegisteredModel",
@@ -54,6 +55,7 @@ EXPECTED = {
         "log_model",
         "parse_model_uri",
         "register_model",
+        "validate_input",
         "verify_signature",
     },
     "mloop.tracking": {

@@ -44,6 +44,13 @@ def test_a_chunk_is_indexed_and_read_back(store_factory: Callable[..., Store]) -
     assert store_factory().list_inference_chunks("churn-api") == [c]
 
 
+def test_indexed_chunks_are_referenced_blobs_that_gc_keeps(store: Store) -> None:
+    chunk = add(store, i=41)
+    assert chunk.sha256 in store.referenced_blobs()
+    store.delete_inference_chunks("churn-api", [chunk.id])
+    assert chunk.sha256 not in store.referenced_blobs()
+
+
 def test_ids_grow_and_are_a_cursor(store: Store) -> None:
     chunks = [add(store, i=i) for i in range(5)]
     ids = [c.id for c in chunks]

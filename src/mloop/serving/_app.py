@@ -201,10 +201,10 @@ class _State:
                 except MloopError as exc:
                     raise as_serving_error(exc) from None
             return await asyncio.wait_for(self.batcher.predict(model, data, params), timeout)
-        if model.cost_s[0] < self.options.inline_below_s:
-            # A model call this short runs in the event loop: a hand-off to a thread would cost
-            # more than the call (and queue behind the GIL); nothing it does can outlast the
-            # timeout by more than its own few milliseconds.
+        if isinstance(data, Block) and model.cost_s[0] < self.options.inline_below_s:
+            # A fast-path call (a float64 array into a scikit-learn model) this short runs in the
+            # event loop: a hand-off to a thread would cost more than the call and queue behind
+            # the GIL. Everything else runs in the predict thread, where the timeout holds.
             return _predict_one(model, data, params, self.metrics)
         fut = loop.run_in_executor(self.executor, _predict_one, model, data, params, self.metrics)
         return await asyncio.wait_for(fut, timeout)
@@ -283,7 +283,7 @@ class _State:
             return
         try:
             self.logger.log(
-                request_ids=[rid],
+                request_ids=rid,
                 ts_ms=ts_ms,
                 model_version=model.label,
                 features=features,

@@ -316,10 +316,12 @@ def _columns_to_table(cols: Mapping[str, Any]) -> pa.Table:
         try:
             arrays.append(pa.array(values))
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            message = f"column {name!r} mixes value types that cannot form one column ({exc})"
             raise bad_request(
-                f"Invalid input. Column {name!r} mixes value types that cannot form one column: "
-                f"{exc}.",
-                column=name,
+                f"Invalid input. {message[0].upper()}{message[1:]}.",
+                problems=[
+                    {"column": name, "problem": "dtype", "received": "mixed", "message": message}
+                ],
             ) from None
     return pa.Table.from_arrays(arrays, names=[str(n) for n in cols])
 

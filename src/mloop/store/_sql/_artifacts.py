@@ -69,6 +69,8 @@ class SqlArtifactsMixin(SqlBase):
             shas = set(conn.execute(sa.select(t.artifacts.c.sha256).distinct()).scalars())
             for uri in conn.execute(sa.select(t.datasets.c.storage_uri)).scalars():
                 shas.add(uri.rstrip("/").rsplit("/", 1)[-1].split(".")[0])
+            # the inference log's Parquet chunks are blobs too: gc must not take them
+            shas.update(conn.execute(sa.select(t.inference_chunks.c.sha256).distinct()).scalars())
             return shas
 
     # ------------------------------------------------------------------ datasets
