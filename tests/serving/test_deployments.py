@@ -292,7 +292,7 @@ def test_a_server_reads_what_the_service_wrote(deployments: Deployments) -> None
     from mloop.serving import ServeSpec, resolve_target
 
     deployments.create("a", model=CHAMPION, canary=f"{CHALLENGER}:10%", config={"log_sample": 0.25})
-    spec, sample = resolve_target("a", registry=deployments.registry)
+    spec, options = resolve_target("a", registry=deployments.registry)
     assert spec == ServeSpec(
         model=CHAMPION,
         canary=CHALLENGER,
@@ -300,4 +300,10 @@ def test_a_server_reads_what_the_service_wrote(deployments: Deployments) -> None
         deployment="a",
         revision=1,
     )
-    assert sample == 0.25
+    assert options == {"log_sample": 0.25}
+    deployments.create("b", model=CHAMPION, config={"max_batch_size": 16})
+    assert resolve_target("b", registry=deployments.registry)[1] == {
+        "log_sample": 1.0,
+        "max_batch_size": 16,
+    }
+    assert resolve_target(CHAMPION, registry=deployments.registry)[1] == {"log_sample": 0.0}

@@ -28,8 +28,9 @@ def serve(
         ),
     ] = None,
     max_wait_ms: Annotated[
-        float, typer.Option(help="Micro-batching: how long a batch waits to fill.")
-    ] = 5.0,
+        float | None,
+        typer.Option(help="Micro-batching: how long a batch waits to fill (default 5)."),
+    ] = None,
     max_queue_rows: Annotated[
         int | None,
         typer.Option(help="Micro-batching: rows allowed to wait before 503 (default 64 batches)."),
@@ -41,8 +42,12 @@ def serve(
             "deployment, 0 for a bare model URI)."
         ),
     ] = None,
-    timeout_s: Annotated[float, typer.Option(help="Per-request timeout (504 past it).")] = 60.0,
-    max_body_mb: Annotated[float, typer.Option(help="Largest request body (413 past it).")] = 16.0,
+    timeout_s: Annotated[
+        float | None, typer.Option(help="Per-request timeout in seconds (504 past it; default 60).")
+    ] = None,
+    max_body_mb: Annotated[
+        float | None, typer.Option(help="Largest request body in MB (413 past it; default 16).")
+    ] = None,
     no_follow: Annotated[
         bool, typer.Option("--no-follow", help="Do not hot-swap when the alias moves.")
     ] = False,
@@ -59,17 +64,23 @@ def serve(
 
     if workers < 1:
         raise InvalidInputError(f"--workers must be >= 1; got {workers}.")
-    spec, default_sample = resolve_target(target)
-    options = ServeOptions(
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
-        timeout_s=timeout_s,
-        max_batch_size=max_batch_size,
-        max_wait_ms=max_wait_ms,
-        max_queue_rows=max_queue_rows,
-        log_sample=default_sample if log_sample is None else log_sample,
-        follow=not no_follow,
-    )
-    run(spec, host=host, port=port, workers=workers, options=options, log_level=log_level)
+    spec, options = resolve_target(target)
+    given = {
+        "max_batch_size": max_batch_size,
+        "max_wait_ms": max_wait_ms,
+        "max_queue_rows": max_queue_rows,
+        "log_sample": log_sample,
+        "timeout_s": timeout_s,
+        "max_body_bytes": None if max_body_mb is None else int(max_body_mb * 1024 * 1024),
+    }
+    options.update({k: v for k, v in given.items() if v is not None})
+    if no_follow:
+        options["follow"] = False
+    try:
+        serve_options = ServeOptions(**options)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"bad serve option: {exc}") from None
+    run(spec, host=host, port=port, workers=workers, options=serve_options, log_level=log_level)
 
 
 def register(app: typer.Typer) -> None:

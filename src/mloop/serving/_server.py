@@ -33,20 +33,20 @@ def app_from_env() -> FastAPI:
     return create_app(ServeSpec(**config["spec"]), options=ServeOptions(**config["options"]))
 
 
-def resolve_target(target: str, *, registry: Any = None) -> tuple[ServeSpec, float]:
-    """A ``models:/`` URI or a deployment's name -> (what to serve, the default log sample).
+def resolve_target(target: str, *, registry: Any = None) -> tuple[ServeSpec, dict[str, Any]]:
+    """A ``models:/`` URI or a deployment's name -> (what to serve, its serve options).
 
-    A deployment logs every request by default (its ``config.log_sample`` says otherwise); a bare
-    model URI logs nothing unless asked.
+    The options are a deployment's ``config`` (the ``ServeOptions`` it sets); a deployment logs
+    every request unless its ``log_sample`` says otherwise, a bare model URI logs nothing unless
+    asked. Flags given to ``mloop serve`` override them.
     """
     if target.startswith("models:/"):
-        return ServeSpec(model=target), 0.0
+        return ServeSpec(model=target), {"log_sample": 0.0}
     from mloop.registry import Registry
 
     reg = registry or Registry()
     dep = reg.store.get_deployment(target)
-    sample = float((dep.config or {}).get("log_sample", 1.0))
-    return ServeSpec.from_deployment(dep), sample
+    return ServeSpec.from_deployment(dep), {"log_sample": 1.0, **dict(dep.config or {})}
 
 
 def serve(
