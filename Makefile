@@ -44,6 +44,7 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/tracking.py $(BENCH_ARGS)
 	$(PY) bench/registry.py
 	$(PY) bench/drift.py
+	$(PY) bench/serving.py
 
 $(MUTATION_STAMP): $(STAMP)
 	$(PY) -m pip install -q "mutmut>=3.8,<4"
