@@ -46,6 +46,8 @@ def test_every_input_format_predicts_what_the_model_predicts(world: dict, server
         {"inputs": X.to_dict(orient="list")},
         {"instances": X.to_dict(orient="list")},
         {"dataframe_split": no_index, "params": {}},
+        {"inputs": X.values.tolist()},  # rows of values in the signature's column order
+        {"instances": X.values.tolist()},
     ]
     for body in bodies:
         r = server.post_json("/invocations", body)

@@ -68,6 +68,15 @@ class ServedModel:
         Arrow table for the signature check. Columns the signature does not name are dropped
         here (as MLflow does), silently: the server does not warn per request.
         """
+        cols = self.columns
+        if (
+            cols is not None
+            and isinstance(data, np.ndarray)
+            and data.ndim == 2
+            and data.shape[1] == len(cols)
+            and data.dtype.kind in "biuf"
+        ):
+            data = Block(data, list(cols), None)  # rows of values given in the signature's order
         if isinstance(data, Block):
             fast = self.fast_columns
             if fast is not None:
@@ -77,7 +86,6 @@ class ServedModel:
                     if self.nullable or not np.isnan(values).any():
                         return Block(values, block.columns, None)
             data = data.to_table()
-        cols = self.columns
         if cols is not None and isinstance(data, pa.Table) and data.column_names != list(cols):
             present = set(data.column_names)
             data = data.select([c for c in cols if c in present])
