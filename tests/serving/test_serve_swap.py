@@ -129,3 +129,40 @@ def test_a_version_that_fails_to_load_is_not_swapped_in(world: dict) -> None:
             time.sleep(0.05)
         metrics = server.client.get("/metrics").text
         assert 'mloop_model_swaps_total{result="failed",slot="main"} 1.0' in metrics
+
+
+def test_every_worker_follows_the_alias_and_metrics_add_up_across_workers(world: dict) -> None:
+    reg, X = world["reg"], world["X"]
+    body = {"dataframe_split": {"columns": list(X.columns), "data": X.iloc[:1].values.tolist()}}
+    # uvicorn's workers share the socket; keep-alive off so requests spread over both
+    with (
+        serve(world["home"], "models:/bc@champion", "--workers", "2") as server,
+        httpx.Client(base_url=server.url, headers={"Connection": "close"}) as c,
+    ):
+        for _ in range(40):
+            assert c.post("/invocations", json=body).status_code == 200
+        reg.set_alias("bc", "champion", 2)
+        deadline = time.monotonic() + 30
+        while True:
+            seen = [
+                c.post("/invocations", json=body).headers["x-mloop-model-version"]
+                for _ in range(20)
+            ]
+            if set(seen) == {"bc/2"}:
+                break
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.1)
+        metrics = c.get("/metrics").text
+    lines = [ln for ln in metrics.splitlines() if ln.startswith("mloop_requests_total{")]
+    ok = [ln for ln in lines if 'code="200"' in ln and 'endpoint="invocations"' in ln]
+    assert len(ok) == 1 and float(ok[0].rsplit(" ", 1)[1]) >= 60  # summed over the workers
+    serving = [
+        ln
+        for ln in metrics.splitlines()
+        if ln.startswith("mloop_model_version{") and ln.endswith(" 1.0")
+    ]
+    pids = {ln.split('pid="', 1)[1].split('"', 1)[0] for ln in serving}
+    assert len(pids) == 2  # both workers report
+    assert all('version="2"' in ln for ln in serving), serving
+    swaps = reg.store.read_events(types=["serving_swapped"])
+    assert len({e.payload["pid"] for e in swaps}) == 2  # each worker swapped on its own

@@ -68,7 +68,7 @@ class ServingMetrics:
             gauge_kw["multiprocess_mode"] = "liveall"
         self.model_info = Gauge(
             "mloop_model_version",
-            "1 for each model version serving now, by slot.",
+            "1 for each model version serving now, by slot (0 for one swapped out, with workers).",
             ["slot", "model", "version"],
             **gauge_kw,
         )
@@ -95,6 +95,9 @@ class ServingMetrics:
         self, served: list[tuple[str, str, int]], previous: list[tuple[str, str, int]]
     ) -> None:
         for slot, model, version in previous:
+            if self.multiprocess:  # values live in shared files, which remove() cannot clear
+                self.model_info.labels(slot, model, str(version)).set(0)
+                continue
             try:
                 self.model_info.remove(slot, model, str(version))
             except KeyError:
