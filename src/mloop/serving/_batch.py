@@ -4,20 +4,20 @@
 :func:`mloop.tables.iter_batches`; CSV and TSV through Arrow's streaming CSV reader, with the column
 types the signature declares, so a column is typed the same in every block), validates each batch
 against the model's signature, predicts, and appends the predictions to the output (Parquet or
-CSV). Peak memory is a few batches, whatever the size of the file. The output is written to a
+CSV). A scikit-learn model fitted on float64 columns gets each batch as one float64 array (checked
+to predict what the DataFrame gives), which makes batch scoring no slower than a bare
+``model.predict`` on the whole file read into pandas. Peak memory is a few batches, whatever the size of the file. The output is written to a
 temporary sibling and renamed into place at the end: a failure on any batch (a bad column, a model
 error) leaves no output file, and an existing file at ``output`` is replaced only on success.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import tempfile
 import time
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,8 @@ import pyarrow as pa
 
 from mloop import tables
 from mloop.errors import InvalidInputError, MloopError
+
+from ._batch_io import CSV_TYPES, AtomicOutput, Writer, read_ahead, read_batches, rebatch, suffixes
 
 if TYPE_CHECKING:
     from mloop.registry import Registry
@@ -37,22 +39,9 @@ __all__ = ["DEFAULT_BATCH_SIZE", "BatchPredictionStats", "predict_file"]
 DEFAULT_BATCH_SIZE = 100_000
 MAX_BATCH_SIZE = 10_000_000
 
-_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
-_TEXT_FORMATS = {".csv": ",", ".tsv": "\t"}
 _OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
-_CSV_COLUMN = re.compile(r"CSV column #(\d+)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-#: Signature dtype -> the Arrow type a CSV column is parsed as (others are inferred).
-_CSV_TYPES: dict[str, pa.DataType] = {
-    "bool": pa.bool_(),
-    **{f"int{b}": getattr(pa, f"int{b}")() for b in (8, 16, 32, 64)},
-    **{f"uint{b}": getattr(pa, f"uint{b}")() for b in (8, 16, 32, 64)},
-    "float32": pa.float32(),
-    "float64": pa.float64(),
-    "string": pa.string(),
-    "category": pa.string(),
-    "datetime": pa.timestamp("ns"),
-}
+_CHECK_ROWS = 256  # rows on which the array path is checked against the DataFrame path
 
 
 @dataclass(frozen=True)
@@ -148,7 +137,7 @@ def predict_file(
     keep_cols = _check_options(batch_size, keep, columns_out)
     in_text, out_text = os.fspath(input), os.fspath(output)
     out_format = _output_format(out_text)
-    target = _AtomicOutput(out_text)  # checks that the output's folder exists
+    target = AtomicOutput(out_text)  # checks that the output's folder exists
     if isinstance(model, str):
         from mloop.registry import Registry
 
@@ -165,20 +154,24 @@ def predict_file(
     available = tables.column_names(input, what="input")
     _check_input_columns(features, keep_cols, available, in_text)
     wanted = list(dict.fromkeys([*(features or available), *keep_cols]))
-    batches = _read_ahead(
-        _rebatch(_read(input, in_text, wanted, available, loaded, batch_size), batch_size)
+    batches = read_ahead(
+        rebatch(read_batches(input, in_text, wanted, available, loaded, batch_size), batch_size)
     )
 
+    fast = _ArrayPath(loaded, method) if _ArrayPath.applies(loaded) else None
     rows = n_batches = 0
     columns: tuple[str, ...] = ()
-    with target as tmp, _Writer(tmp, out_format, label) as writer:
+    with target as tmp, Writer(tmp, out_format, label) as writer:
         for batch in batches:
             first, rows = rows, rows + batch.num_rows
             if batch.num_rows == 0:  # an empty input: an empty output, with the columns' types
                 out = _empty_output(batch, keep_cols, loaded, columns_out)
             else:
                 feed = batch if features is None else batch.select(features)
-                pred = _predict(loaded, feed, method, first, rows, in_text)
+                where = f"rows {first}-{rows - 1} of {in_text!r}"
+                pred = None if fast is None else fast.predict(feed, where)
+                if pred is None:
+                    pred = _guarded(where, loaded.predict, feed, method=method)
                 out = _output_table(batch, keep_cols, pred, columns_out)
             writer.write(out)
             columns = tuple(out.column_names)
@@ -216,18 +209,8 @@ def _check_options(batch_size: Any, keep: Any, columns_out: Any) -> list[str]:
     return list(dict.fromkeys(keep))
 
 
-def _suffixes(text: str) -> tuple[str, str | None]:
-    """The format suffix of a path or URL (``.csv``) and its compression codec, if any."""
-    name = text.rstrip("/").rsplit("/", 1)[-1].lower()
-    stem, _, last = name.rpartition(".")
-    codec = _CODECS.get(f".{last}")
-    if codec is not None:
-        _, _, last = stem.rpartition(".")
-    return f".{last}", codec
-
-
 def _output_format(text: str) -> str:
-    suffix, codec = _suffixes(text)
+    suffix, codec = suffixes(text)
     fmt = _OUTPUT_FORMATS.get(suffix)
     if fmt is None or codec is not None:
         raise InvalidInputError(
@@ -266,171 +249,94 @@ def _check_input_columns(
         )
 
 
-# ------------------------------------------------------------------------------------ reading
-
-
-def _read(
-    input: Any, where: str, columns: list[str], header: list[str], model: Any, batch_size: int
-) -> Iterator[pa.RecordBatch]:
-    suffix, codec = _suffixes(where)
-    if suffix in _TEXT_FORMATS and not os.path.isdir(where):
-        return _csv_batches(where, suffix, codec, columns, header, model, batch_size)
-    return tables.iter_batches(input, columns=columns, batch_rows=batch_size, what="input")
-
-
-def _csv_types(model: Any, columns: list[str]) -> dict[str, str]:
-    """Parse the signature's columns as the types it declares: a streaming reader infers types
-    from its first block only, so a float column whose first block holds only ``1``, ``2`` would
-    become int64 and fail on a later ``1.5``."""
-    signature = getattr(model, "signature", None)
-    inputs = getattr(signature, "inputs", None)
-    if inputs is None or inputs.is_tensor:
-        return {}
-    wanted = set(columns)
-    return {
-        spec.name: spec.dtype
-        for spec in inputs.specs
-        if spec.name in wanted and spec.dtype in _CSV_TYPES
-    }
-
-
-def _csv_batches(
-    where: str,
-    suffix: str,
-    codec: str | None,
-    columns: list[str],
-    header: list[str],
-    model: Any,
-    batch_size: int,
-) -> Iterator[pa.RecordBatch]:
-    import pyarrow.csv as pcsv
-
-    types = _csv_types(model, columns)
-    with contextlib.ExitStack() as stack:
-        if "://" in where:
-            import fsspec
-
-            fs, path = fsspec.core.url_to_fs(where)
-            raw: Any = stack.enter_context(fs.open(path, "rb"))
-        else:
-            raw = where
-        stream = stack.enter_context(pa.input_stream(raw, compression=codec))
-        try:
-            reader = pcsv.open_csv(
-                stream,
-                # blocks of about a batch (1 KB a row is generous), bounded to 64 MB
-                read_options=pcsv.ReadOptions(
-                    block_size=min(max(batch_size * 1024, 1 << 20), 1 << 26)
-                ),
-                parse_options=pcsv.ParseOptions(delimiter=_TEXT_FORMATS[suffix]),
-                convert_options=pcsv.ConvertOptions(
-                    include_columns=columns,
-                    column_types={name: _CSV_TYPES[dtype] for name, dtype in types.items()},
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            raise _csv_error(exc, where, header, types) from exc
-        rows = 0
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except pa.ArrowInvalid as exc:
-                raise _csv_error(exc, where, header, types, after=rows) from exc
-            rows += batch.num_rows
-            yield batch
-        if rows == 0:
-            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
-
-
-def _csv_error(
-    exc: Exception,
-    where: str,
-    header: list[str],
-    types: dict[str, str],
-    *,
-    after: int = 0,
-) -> InvalidInputError:
-    """A CSV parse error, naming the column (Arrow gives its position in the file's header) and
-    the type the signature declares for it."""
-    detail = str(exc).strip().rstrip(".")
-    found = _CSV_COLUMN.search(detail)
-    if found is not None and int(found.group(1)) < len(header):
-        column = header[int(found.group(1))]
-        declared = types.get(column)
-        want = f" as {declared}, the model signature's type" if declared is not None else ""
-        return InvalidInputError(
-            f"Input {where!r}: column {column!r} cannot be read{want} (in the rows from {after} "
-            f"on): {detail}.",
-            details={"problems": [{"column": column, "problem": "dtype"}]},
-        )
-    return InvalidInputError(f"cannot read {where!r} as CSV: {detail}.")
-
-
-def _rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
-    """Tables of exactly ``size`` rows (the last one fewer); one empty table for an empty input."""
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    schema = None
-    yielded = False
-    for batch in batches:
-        schema = batch.schema
-        while batch.num_rows:
-            take = min(size - count, batch.num_rows)
-            pending.append(batch if take == batch.num_rows else batch.slice(0, take))
-            count += take
-            batch = batch.slice(take)
-            if count == size:
-                yield pa.Table.from_batches(pending)
-                pending, count, yielded = [], 0, True
-    if pending:
-        yield pa.Table.from_batches(pending)
-    elif schema is not None and not yielded:
-        yield schema.empty_table()
-
-
-def _read_ahead(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
-    """Read (and decode) the next batch on a thread while the model predicts this one: Arrow and
-    most numeric models release the GIL, so reading stops adding to the time. One batch ahead,
-    so memory grows by one batch, never more."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="mloop-predict-read") as pool:
-        try:
-            ahead = pool.submit(next, batches, None)
-            while True:
-                batch = ahead.result()
-                if batch is None:
-                    return
-                ahead = pool.submit(next, batches, None)
-                yield batch
-        finally:
-            with contextlib.suppress(Exception):  # the error that stopped us is being raised
-                ahead.result()
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-
-
 # ------------------------------------------------------------------------------------ predicting
 
 
-def _predict(
-    model: Any, feed: pa.Table, method: str | None, first: int, end: int, where: str
-) -> Any:
-    rows = f"rows {first}-{max(end - 1, first)} of {where!r}"
+def _guarded(where: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, its errors saying which rows they are about."""
     try:
-        return model.predict(feed, method=method)
+        return call(*args, **kwargs)
     except InvalidInputError as exc:
-        raise InvalidInputError(f"{rows}: {exc.message}", details=exc.details) from exc
+        raise InvalidInputError(f"{where}: {exc.message}", details=exc.details) from exc
     except MloopError:
         raise
     except Exception as exc:  # the user's model failed on the user's rows: say which
-        raise MloopError(
-            f"The model failed on {rows}: {type(exc).__name__}: {exc}",
-            details={"first_row": first, "last_row": end - 1},
-        ) from exc
+        raise MloopError(f"The model failed on {where}: {type(exc).__name__}: {exc}") from exc
+
+
+class _ArrayPath:
+    """A scikit-learn model fitted on a DataFrame of float64 columns gets each batch as one
+    float64 array, in the signature's column order, instead of a DataFrame.
+
+    The check is the signature's (every column float64, no null, no NaN where the signature
+    allows none) and the DataFrame conversion is skipped: a third of the time per batch for a
+    logistic regression. It is taken only once the array has given exactly the DataFrame's
+    predictions on the first rows; a batch it does not fit (another type, a missing value) takes
+    the DataFrame path, which says what is wrong.
+    """
+
+    def __init__(self, model: Any, method: str | None) -> None:
+        self.model, self.method = model, method
+        self.no_nan = [not spec.nullable for spec in model.signature.inputs.specs]
+        self.checked = False
+        self.enabled = True
+
+    @staticmethod
+    def applies(model: Any) -> bool:
+        signature = getattr(model, "signature", None)
+        inputs = getattr(signature, "inputs", None)
+        if getattr(model, "flavor", None) != "sklearn" or inputs is None or inputs.is_tensor:
+            return False
+        assert signature is not None
+        if signature.params or any(spec.dtype != "float64" for spec in inputs.specs):
+            return False
+        names = getattr(getattr(model, "raw", None), "feature_names_in_", None)
+        return names is not None and [str(n) for n in names] == [str(n) for n in inputs.names]
+
+    def _block(self, feed: pa.Table) -> np.ndarray | None:
+        block = np.empty((feed.num_rows, feed.num_columns), order="F")  # as pandas lays it out
+        for i, (column, no_nan) in enumerate(zip(feed.columns, self.no_nan, strict=True)):
+            if column.type != pa.float64() or column.null_count:
+                return None
+            values = column.to_numpy()
+            if no_nan and np.isnan(values).any():
+                return None
+            block[:, i] = values
+        return block
+
+    def _call(self, block: np.ndarray) -> Any:
+        with warnings.catch_warnings():  # the names were checked: by position, against the fit's
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return self.model.predict(block, method=self.method, validate=False)
+
+    def predict(self, feed: pa.Table, where: str) -> Any:
+        """The predictions, or None when this batch takes the DataFrame path."""
+        block = self._block(feed) if self.enabled else None
+        if block is None:
+            return None
+        if not self.checked:
+            self.checked = True
+            n = min(_CHECK_ROWS, len(block))
+            try:
+                same = _same(
+                    self._call(block[:n]), self.model.predict(feed.slice(0, n), method=self.method)
+                )
+            except Exception:  # the DataFrame path will raise it, naming the rows
+                same = False
+            if not same:
+                self.enabled = False
+                return None
+        return _guarded(where, self._call, block)
+
+
+def _same(a: Any, b: Any) -> bool:
+    x, y = np.asarray(a), np.asarray(b)
+    if x.shape != y.shape or x.dtype != y.dtype:
+        return False
+    try:
+        return bool(np.array_equal(x, y, equal_nan=True))
+    except TypeError:  # not numbers
+        return bool(np.array_equal(x, y))
 
 
 def _prediction_columns(pred: Any, name: str, n_rows: int) -> list[tuple[str, Any]]:
@@ -481,7 +387,7 @@ def _empty_output(batch: pa.Table, keep: list[str], model: Any, name: str) -> pa
     as the signature's output when it declares one type (else null)."""
     outputs = getattr(getattr(model, "signature", None), "outputs", None)
     dtype = outputs.specs[0].dtype if outputs is not None and len(outputs.specs) == 1 else None
-    kind = _CSV_TYPES.get(str(dtype), pa.null())
+    kind = CSV_TYPES.get(str(dtype), pa.null())
     columns = {c: batch.column(c) for c in keep}
     columns[name] = pa.array([], type=kind)
     return pa.table(columns)
@@ -494,95 +400,3 @@ def _arrow(values: Any) -> pa.Array:
     if arr.dtype.kind in "biuf" and arr.flags.c_contiguous:
         return pa.array(arr)
     return pa.array(arr, from_pandas=True)
-
-
-# ------------------------------------------------------------------------------------ writing
-
-
-class _AtomicOutput:
-    """A temporary sibling of ``output`` (a local temp file for a URL), renamed (or uploaded)
-    into place when the block succeeds, deleted when it fails."""
-
-    def __init__(self, output: str) -> None:
-        self.output = output
-        self.fs: Any = None
-        if "://" in output:
-            import fsspec
-
-            self.fs, self.path = fsspec.core.url_to_fs(output)
-            self.tmp = os.path.join(tempfile.gettempdir(), f"mloop-predict-{uuid.uuid4().hex}")
-        else:
-            self.path = os.path.abspath(output)
-            parent = os.path.dirname(self.path)
-            if not os.path.isdir(parent):
-                raise InvalidInputError(
-                    f"cannot write `output` {output!r}: folder {parent!r} does not exist."
-                )
-            name = os.path.basename(self.path)
-            self.tmp = os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:12]}")
-
-    def __enter__(self) -> str:
-        return self.tmp
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        try:
-            if exc_type is None:
-                if self.fs is None:
-                    os.replace(self.tmp, self.path)
-                else:
-                    self.fs.put_file(self.tmp, self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(self.tmp)
-
-
-class _Writer:
-    """Appends tables of one schema (the first table's) to a Parquet or CSV file."""
-
-    def __init__(self, path: str, fmt: str, model: str) -> None:
-        self.path, self.fmt, self.model = path, fmt, model
-        self._writer: Any = None
-        self.schema: pa.Schema | None = None
-
-    def write(self, table: pa.Table) -> None:
-        if self._writer is None:
-            self.schema = table.schema.with_metadata({"mloop.model": self.model})
-            if self.fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                self._writer = pq.ParquetWriter(self.path, self.schema)
-            else:
-                import pyarrow.csv as pcsv
-
-                self._writer = pcsv.CSVWriter(self.path, self.schema.remove_metadata())
-        assert self.schema is not None
-        if table.schema.remove_metadata() != self.schema.remove_metadata():
-            table = self._conform(table)
-        if self.fmt == "csv":
-            table = table.replace_schema_metadata(None)
-        else:
-            table = table.replace_schema_metadata(self.schema.metadata)
-        self._writer.write_table(table)
-
-    def _conform(self, table: pa.Table) -> pa.Table:
-        assert self.schema is not None
-        target = self.schema.remove_metadata()
-        if table.column_names != target.names:
-            raise MloopError(
-                f"The model's output columns changed between batches: {target.names} then "
-                f"{table.column_names}."
-            )
-        try:
-            return table.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            raise MloopError(
-                f"The output's column types changed between batches ({target} then "
-                f"{table.schema}) and cannot be converted: {exc}"
-            ) from exc
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._writer is not None:
-            self._writer.close()
