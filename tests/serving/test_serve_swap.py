@@ -150,7 +150,14 @@ def test_every_worker_follows_the_alias_and_metrics_add_up_across_workers(world:
             ]
             if set(seen) == {"bc/2"}:
                 break
-            assert time.monotonic() < deadline, server.output()
+            assert time.monotonic() < deadline, (
+                seen,
+                [
+                    (e.type, e.payload)
+                    for e in reg.store.read_events(types=["serving_swapped", "serving_swap_failed"])
+                ],
+                server.output(),
+            )
             time.sleep(0.1)
         metrics = c.get("/metrics").text
     lines = [ln for ln in metrics.splitlines() if ln.startswith("mloop_requests_total{")]

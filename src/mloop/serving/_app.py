@@ -100,7 +100,11 @@ class _State:
     def start(self) -> None:
         reg = self.registry
         self.controller = Controller(
-            reg, self.spec, on_swap=self._swapped, on_swap_failed=self._swap_failed
+            reg,
+            self.spec,
+            on_swap=self._swapped,
+            on_swap_failed=self._swap_failed,
+            follow=self.options.follow,
         )
         self._publish_models([])
         if self.options.follow:

@@ -134,6 +134,7 @@ class Controller:
         on_swap: Callable[[str, ServedModel, ServedModel | None], None] | None = None,
         on_swap_failed: Callable[[str, str, BaseException], None] | None = None,
         poll_max_wait_s: float = 0.25,
+        follow: bool = True,
     ) -> None:
         self.registry = registry
         self.store = registry.store
@@ -144,7 +145,17 @@ class Controller:
         self._poll_max_wait_s = poll_max_wait_s
         self._follower: Follower | None = None
         self._cursor = f"serving.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        self.traffic: Traffic = self._build(spec, None)
+        self._follows = follow
+        if follow:
+            # The cursor is placed before the models are resolved, so that a move committed while
+            # they load is replayed when following starts rather than missed.
+            self.store.ack_event(self._cursor, self.store.last_event_id())
+        try:
+            self.traffic: Traffic = self._build(spec, None)
+        except BaseException:
+            if follow:
+                self.store.delete_cursor(self._cursor)
+            raise
         self.swaps = 0
         self.failed_swaps = 0
 
@@ -222,7 +233,9 @@ class Controller:
             self.refresh()
 
     def start(self) -> None:
-        """Follow the log in a daemon thread (from its end: the models were just loaded)."""
+        """Follow the log in a daemon thread, from where it ended before the models loaded."""
+        if not self._follows:
+            raise RuntimeError("this controller was made with follow=False")
         types = list(ALIAS_EVENTS)
         if self.traffic.spec.deployment is not None:
             types += list(DEPLOYMENT_EVENTS)
@@ -235,6 +248,7 @@ class Controller:
         follower, self._follower = self._follower, None
         if follower is not None:
             follower.stop(timeout_s=5.0)
+        if self._follows:
             try:
                 self.store.delete_cursor(self._cursor)
             except MloopError as exc:  # the store went away first: the cursor is harmless
