@@ -13,6 +13,7 @@ error) leaves no output file, and an existing file at ``output`` is replaced onl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -161,7 +162,8 @@ def predict_file(
     fast = _ArrayPath(loaded, method) if _ArrayPath.applies(loaded) else None
     rows = n_batches = 0
     columns: tuple[str, ...] = ()
-    with target as tmp, Writer(tmp, out_format, label) as writer:
+    # closed on the way out, failure included: it stops the read-ahead thread, closes the input
+    with contextlib.closing(batches), target as tmp, Writer(tmp, out_format, label) as writer:
         for batch in batches:
             first, rows = rows, rows + batch.num_rows
             if batch.num_rows == 0:  # an empty input: an empty output, with the columns' types

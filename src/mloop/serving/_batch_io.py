@@ -13,7 +13,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -178,7 +178,7 @@ def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
         yield schema.empty_table()
 
 
-def read_ahead(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+def read_ahead(batches: Iterator[pa.Table]) -> Generator[pa.Table, None, None]:
     """Read (and decode) the next batch on a thread while the model predicts this one: Arrow and
     most numeric models release the GIL, so reading stops adding to the time. One batch ahead,
     so memory grows by one batch, never more."""
