@@ -43,6 +43,7 @@ COMMANDS: dict[str, list[str]] = {
     "webhooks list": ["webhooks", "list"],
     "webhooks delete": ["webhooks", "delete", "1"],
     "webhooks deliver": ["webhooks", "deliver"],
+    "predict": ["predict", "models:/iris@champion", "-i", "{ref}", "-o", "{tmp}/pred.parquet"],
 }
 # Commands that only read: in a folder with no store they must not create one.
 READ_ONLY = {
@@ -61,6 +62,7 @@ READ_ONLY = {
     "models lineage",
     "models diff",
     "webhooks list",
+    "predict",
 }
 
 
