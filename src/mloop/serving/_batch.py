@@ -155,23 +155,26 @@ def predict_file(
     available = tables.column_names(input, what="input")
     _check_input_columns(features, keep_cols, available, in_text)
     wanted = list(dict.fromkeys([*(features or available), *keep_cols]))
-    batches = read_ahead(
-        rebatch(read_batches(input, in_text, wanted, available, loaded, batch_size), batch_size)
-    )
-
     fast = _ArrayPath(loaded, method) if _ArrayPath.applies(loaded) else None
+
+    def prepare(batch: pa.Table) -> tuple[pa.Table, pa.Table, np.ndarray | None]:
+        """On the reader thread: the model's columns, and their array when it takes one."""
+        feed = batch if features is None else batch.select(features)
+        return batch, feed, None if fast is None or not batch.num_rows else fast.block(feed)
+
+    source = read_batches(input, in_text, wanted, available, loaded, batch_size)
+    batches = read_ahead(rebatch(source, batch_size), prepare)
     rows = n_batches = 0
     columns: tuple[str, ...] = ()
     # closed on the way out, failure included: it stops the read-ahead thread, closes the input
     with contextlib.closing(batches), target as tmp, Writer(tmp, out_format, label) as writer:
-        for batch in batches:
+        for batch, feed, block in batches:
             first, rows = rows, rows + batch.num_rows
             if batch.num_rows == 0:  # an empty input: an empty output, with the columns' types
                 out = _empty_output(batch, keep_cols, loaded, columns_out)
             else:
-                feed = batch if features is None else batch.select(features)
                 where = f"rows {first}-{rows - 1} of {in_text!r}"
-                pred = None if fast is None else fast.predict(feed, where)
+                pred = None if fast is None else fast.predict(feed, block, where)
                 if pred is None:
                     pred = _guarded(where, loaded.predict, feed, method=method)
                 out = _output_table(batch, keep_cols, pred, columns_out)
@@ -295,15 +298,18 @@ class _ArrayPath:
         names = getattr(getattr(model, "raw", None), "feature_names_in_", None)
         return names is not None and [str(n) for n in names] == [str(n) for n in inputs.names]
 
-    def _block(self, feed: pa.Table) -> np.ndarray | None:
+    def block(self, feed: pa.Table) -> np.ndarray | None:
+        """The batch as one float64 array, or None when it must take the DataFrame path."""
+        if not self.enabled:
+            return None
         block = np.empty((feed.num_rows, feed.num_columns), order="F")  # as pandas lays it out
         for i, (column, no_nan) in enumerate(zip(feed.columns, self.no_nan, strict=True)):
             if column.type != pa.float64() or column.null_count:
                 return None
-            values = column.to_numpy()
-            if no_nan and np.isnan(values).any():
+            block[:, i] = column.to_numpy()
+            # a sum is NaN when a value is (or when +inf meets -inf: the DataFrame path decides)
+            if no_nan and np.isnan(block[:, i].sum()):
                 return None
-            block[:, i] = values
         return block
 
     def _call(self, block: np.ndarray) -> Any:
@@ -311,10 +317,9 @@ class _ArrayPath:
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             return self.model.predict(block, method=self.method, validate=False)
 
-    def predict(self, feed: pa.Table, where: str) -> Any:
+    def predict(self, feed: pa.Table, block: np.ndarray | None, where: str) -> Any:
         """The predictions, or None when this batch takes the DataFrame path."""
-        block = self._block(feed) if self.enabled else None
-        if block is None:
+        if block is None or not self.enabled:
             return None
         if not self.checked:
             self.checked = True

@@ -13,8 +13,8 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Generator, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -30,6 +30,8 @@ __all__ = [
     "rebatch",
     "suffixes",
 ]
+
+T = TypeVar("T")
 
 _CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 _TEXT_FORMATS = {".csv": ",", ".tsv": "\t"}
@@ -178,21 +180,27 @@ def rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
         yield schema.empty_table()
 
 
-def read_ahead(batches: Iterator[pa.Table]) -> Generator[pa.Table, None, None]:
-    """Read (and decode) the next batch on a thread while the model predicts this one: Arrow and
-    most numeric models release the GIL, so reading stops adding to the time. One batch ahead,
-    so memory grows by one batch, never more."""
+def read_ahead(
+    batches: Iterator[pa.Table], prepare: Callable[[pa.Table], T]
+) -> Generator[T, None, None]:
+    """``prepare(batch)`` for each batch, the next one read, decoded and prepared on a thread
+    while the model predicts this one: Arrow, numpy copies and most numeric models release the
+    GIL, so reading stops adding to the time. One batch ahead: memory grows by one batch."""
     from concurrent.futures import ThreadPoolExecutor
+
+    def step() -> T | None:
+        batch = next(batches, None)
+        return None if batch is None else prepare(batch)
 
     with ThreadPoolExecutor(1, thread_name_prefix="mloop-predict-read") as pool:
         try:
-            ahead = pool.submit(next, batches, None)
+            ahead = pool.submit(step)
             while True:
-                batch = ahead.result()
-                if batch is None:
+                item = ahead.result()
+                if item is None:
                     return
-                ahead = pool.submit(next, batches, None)
-                yield batch
+                ahead = pool.submit(step)
+                yield item
         finally:
             with contextlib.suppress(Exception):  # the error that stopped us is being raised
                 ahead.result()
@@ -242,11 +250,23 @@ class Writer:
     """Appends tables of one schema (the first table's) to a Parquet or CSV file."""
 
     def __init__(self, path: str, fmt: str, model: str) -> None:
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         self.path, self.fmt, self.model = path, fmt, model
         self._writer: Any = None
         self.schema: pa.Schema | None = None
+        # one write in flight, on a thread, while the next batch is predicted
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mloop-predict-write")
+        self._pending: Future[None] | None = None
+
+    def _wait(self) -> None:
+        """Wait for the write in flight; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def write(self, table: pa.Table) -> None:
+        self._wait()
         if self._writer is None:
             self.schema = table.schema.with_metadata({"mloop.model": self.model})
             if self.fmt == "parquet":
@@ -264,7 +284,7 @@ class Writer:
             table = table.replace_schema_metadata(None)
         else:
             table = table.replace_schema_metadata(self.schema.metadata)
-        self._writer.write_table(table)
+        self._pending = self._pool.submit(self._writer.write_table, table)
 
     def _conform(self, table: pa.Table) -> pa.Table:
         assert self.schema is not None
@@ -285,6 +305,14 @@ class Writer:
     def __enter__(self) -> Writer:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        if self._writer is not None:
-            self._writer.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                self._wait()
+            else:  # the output is thrown away: its last write's outcome does not matter
+                with contextlib.suppress(Exception):
+                    self._wait()
+        finally:
+            self._pool.shutdown()
+            if self._writer is not None:
+                self._writer.close()
