@@ -156,8 +156,22 @@ class ParsedRequest:
 # ------------------------------------------------------------------------------------ content type
 
 
+_KNOWN_TYPES: dict[str, str] = {}  # Content-Type header -> its accepted mime type (a few entries)
+
+
 def split_content_type(content_type: str | None) -> tuple[str, dict[str, str]]:
-    """``"text/csv; charset=utf-8"`` -> ``("text/csv", {"charset": "utf-8"})``; 415 for others."""
+    """``"text/csv; charset=utf-8"`` -> ``("text/csv", {})``; 415 for what MLflow refuses."""
+    if content_type is not None:
+        known = _KNOWN_TYPES.get(content_type)
+        if known is not None:
+            return known, {}
+    mime, params = _split_content_type(content_type)
+    if len(_KNOWN_TYPES) < 64:
+        _KNOWN_TYPES[content_type] = mime  # type: ignore[index]
+    return mime, params
+
+
+def _split_content_type(content_type: str | None) -> tuple[str, dict[str, str]]:
     if not content_type:
         raise ServingError(
             415,
@@ -275,11 +289,9 @@ def _read_split(value: Any) -> pa.Table | Block:
     width = len(rows[0]) if rows else len(columns or ())
     if columns is None:
         columns = [str(i) for i in range(width)]
-    if not isinstance(columns, list) or not all(isinstance(c, str | int) for c in columns):
+    if not isinstance(columns, list):
         raise bad_request("Invalid input. 'columns' of dataframe_split must be a list of names.")
-    columns = [str(c) for c in columns]
-    if len(set(columns)) != len(columns):
-        raise bad_request(f"Invalid input. Duplicate column names in dataframe_split: {columns}.")
+    columns = _checked_columns(columns)
     index = value.get("index")
     if index is not None and (not isinstance(index, list) or len(index) != len(rows)):
         raise bad_request(
@@ -287,6 +299,30 @@ def _read_split(value: Any) -> pa.Table | Block:
             f"{len(rows)} rows."
         )
     return rows_to_table(rows, columns)
+
+
+_COLUMNS: dict[
+    tuple[Any, ...], list[str]
+] = {}  # column lists already checked (clients repeat them)
+
+
+def _checked_columns(columns: list[Any]) -> list[str]:
+    """Column names as text, refused when not names or repeated; a repeated list costs a lookup."""
+    try:
+        key = tuple(columns)
+        known = _COLUMNS.get(key)
+    except TypeError:  # unhashable entries (lists, objects): not names
+        key, known = (), None
+    if known is not None:
+        return known
+    if not all(isinstance(c, str | int) and not isinstance(c, bool) for c in columns):
+        raise bad_request("Invalid input. 'columns' of dataframe_split must be a list of names.")
+    names = [str(c) for c in columns]
+    if len(set(names)) != len(names):
+        raise bad_request(f"Invalid input. Duplicate column names in dataframe_split: {names}.")
+    if key and len(_COLUMNS) < 256 and all(isinstance(c, str) for c in columns):
+        _COLUMNS[key] = names  # only text names: 1 == True == 1.0 must not share an entry
+    return names
 
 
 def rows_to_table(rows: Sequence[Any], columns: Sequence[str]) -> pa.Table | Block:
