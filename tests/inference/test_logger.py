@@ -77,6 +77,57 @@ def test_log_is_complete_after_close(make_logger: Any, store: Any, blobs: BlobSt
     assert chunks[0].first_ts_ms == T0 and max(c.last_ts_ms for c in chunks) == T0 + 249
 
 
+class _Rows:
+    """A row block: what a server's fast path hands the logger (2-D values, column names)."""
+
+    def __init__(self, values: np.ndarray, columns: list[str]) -> None:
+        self.values, self.columns = values, columns
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.values.shape[0])
+
+
+def test_row_blocks_are_logged_like_tables(make_logger: Any, store: Any, blobs: BlobStore) -> None:
+    logger = make_logger(flush_rows=64)
+    rng = np.random.default_rng(4)
+    sent = []
+    for i in range(150):
+        values = rng.normal(size=(1 + i % 3, 2))
+        sent.append(values)
+        if i == 70:  # a table between blocks, and a block with other columns
+            logger.log(
+                request_ids="t",
+                ts_ms=T0,
+                model_version="m/1",
+                features=pa.table({"a": [1.0], "b": [2.0]}),
+                predictions=[0],
+            )
+            logger.log(
+                request_ids="o",
+                ts_ms=T0,
+                model_version="m/1",
+                features=_Rows(np.ones((1, 1)), ["z"]),
+                predictions=[0],
+            )
+        logger.log(
+            request_ids=f"r{i}",
+            ts_ms=T0 + i,
+            model_version="m/1",
+            features=_Rows(values, ["a", "b"]),
+            predictions=np.zeros(len(values)),
+        )
+    logger.close()
+    table = read_inference_log("churn-api", store=store, blobstore=blobs, with_labels=False)
+    got = table.to_pandas()
+    blocks = got[got.request_id.str.startswith("r")]
+    expected = np.concatenate(sent)
+    np.testing.assert_array_equal(blocks[["a", "b"]].to_numpy(), expected)
+    assert blocks.groupby("request_id", sort=False).size().tolist() == [len(v) for v in sent]
+    assert got[got.request_id == "o"]["z"].tolist() == [1.0]
+    assert got[got.request_id == "t"][["a", "b"]].to_numpy().tolist() == [[1.0, 2.0]]
+
+
 def test_batches_with_row_ids_shadow_and_2d_outputs(
     make_logger: Any, store: Any, blobs: Any
 ) -> None:

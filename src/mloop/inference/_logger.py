@@ -210,7 +210,9 @@ class InferenceLogger:
             The version that answered, e.g. ``"churn/3"``.
         features : pyarrow.Table
             The rows predicted on (a RecordBatch, or any table :func:`mloop.tables.read_table`
-            accepts, at the cost of converting it here). It must not change after this call.
+            accepts, at the cost of converting it here; or a row block: an object with a 2-D
+            numpy ``values``, its ``columns`` names and ``num_rows``, which the writer turns into
+            columns many requests at a time). It must not change after this call.
         predictions : array-like
             One output per row: 1-D is stored as ``prediction``, column ``k`` of a 2-D output as
             ``prediction_<k>``.

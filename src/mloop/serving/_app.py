@@ -224,10 +224,8 @@ class _State:
         """Log the request (and the shadow's answer) off the request path."""
         if self.logger is None and shadow is None:
             return
-        if isinstance(features, Block):
-            features = features.values_table()
-        elif not isinstance(features, pa.Table):
-            features = None
+        if not isinstance(features, pa.Table | Block):
+            features = None  # tensors are not logged
         ts_ms = int(time.time() * 1000)
         if shadow is None:
             self._log(rid, ts_ms, model, features, predictions, None, None)
@@ -255,7 +253,7 @@ class _State:
     ) -> None:
         try:
             try:
-                shadow_out = shadow.predict(features)
+                shadow_out = shadow.predict(shadow.prepare(features))
             except Exception as exc:  # the shadow's failure never reaches the caller
                 log.warning("mloop serve: shadow %s failed on %s: %s", shadow.label, rid, exc)
                 self.metrics.errors.labels("SHADOW_ERROR").inc()
