@@ -154,8 +154,9 @@ class _Echo:
 
     label = "echo/1"
 
-    def __init__(self) -> None:
+    def __init__(self, cost_s: float = 1.0) -> None:
         self.calls: list[int] = []
+        self.cost_s = [cost_s]  # a slow model: predicted in the batcher's thread
 
     def predict(self, data: Any, *, params: Any = None) -> np.ndarray:
         values = data.values[:, 0] if isinstance(data, Block) else data.column(0).to_numpy()
@@ -163,18 +164,23 @@ class _Echo:
         return values * (params or {}).get("scale", 1)
 
 
-def test_the_batcher_merges_up_to_the_size_splits_big_requests_and_keeps_params_apart() -> None:
-    model = _Echo()
+@pytest.mark.parametrize("cost_s", [1.0, 0.0])  # in the thread, and inline in the loop
+def test_the_batcher_merges_up_to_the_size_splits_big_requests_and_keeps_params_apart(
+    cost_s: float,
+) -> None:
+    model = _Echo(cost_s)
 
     async def main() -> list[Any]:
-        b = Batcher(max_batch_size=4, max_wait_ms=20)
+        b = Batcher(max_batch_size=4, max_wait_ms=20, inline_below_s=0.002)
         b.start()
+        tokens = [b.arrive() for _ in range(6)]  # six requests are being read: wait for them
         reqs = [
-            b.predict(model, Block(np.array([[float(i)], [i + 0.5]]), ["v"]), None)
+            b.predict(model, Block(np.array([[float(i)], [i + 0.5]]), ["v"]), None, tokens[i])
             for i in range(4)
         ]
-        reqs.append(b.predict(model, Block(np.arange(10.0).reshape(-1, 1), ["v"]), None))
-        reqs.append(b.predict(model, pa.table({"v": [7.0]}), {"scale": 2}))
+        big = Block(np.arange(10.0).reshape(-1, 1), ["v"])
+        reqs.append(b.predict(model, big, None, tokens[4]))
+        reqs.append(b.predict(model, pa.table({"v": [7.0]}), {"scale": 2}, tokens[5]))
         out = await asyncio.gather(*reqs)
         await b.stop()
         return out
@@ -187,6 +193,23 @@ def test_the_batcher_merges_up_to_the_size_splits_big_requests_and_keeps_params_
     assert max(model.calls) <= 4
     assert sum(model.calls) == 2 * 4 + 10 + 1
     assert len(model.calls) < 4 + 3 + 1  # the 2-row requests were merged
+    assert model.calls[:2] == [4, 4]  # gathered while the others arrived, not sent one by one
+
+
+def test_a_lone_request_is_not_held_back_for_traffic_that_may_not_come() -> None:
+    model = _Echo(0.0)
+
+    async def main() -> float:
+        b = Batcher(max_batch_size=64, max_wait_ms=30_000, inline_below_s=0.002)
+        b.start()
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        await b.predict(model, Block(np.ones((1, 1)), ["v"]), None, b.arrive())
+        took = loop.time() - t0
+        await b.stop()
+        return took
+
+    assert asyncio.run(main()) < 10  # not the 30 s wait: nobody else was arriving
 
 
 def test_the_batcher_refuses_past_its_queue_budget() -> None:

@@ -130,6 +130,7 @@ class _State:
                 max_wait_ms=self.options.max_wait_ms,
                 max_queue_rows=self.options.max_queue_rows,
                 on_batch=self.metrics.batch_rows.observe,
+                inline_below_s=self.options.inline_below_s,
             )
             self.batcher.start()
 
@@ -194,7 +195,13 @@ class _State:
             log.warning("mloop serve: could not record %s: %s", type, exc)
 
     # ------------------------------------------------------------------ predicting
-    async def predict(self, model: ServedModel, data: Any, params: dict[str, Any] | None) -> Any:
+    async def predict(
+        self,
+        model: ServedModel,
+        data: Any,
+        params: dict[str, Any] | None,
+        token: list[bool] | None = None,
+    ) -> Any:
         """Validate and predict (in the batcher or the predict thread), within the timeout."""
         loop = asyncio.get_running_loop()
         timeout = self.options.timeout_s
@@ -204,7 +211,7 @@ class _State:
                     data = validate_input(data, model.signature, to="arrow")
                 except MloopError as exc:
                     raise as_serving_error(exc) from None
-            return await asyncio.wait_for(self.batcher.predict(model, data, params), timeout)
+            return await asyncio.wait_for(self.batcher.predict(model, data, params, token), timeout)
         if isinstance(data, Block) and model.cost_s[0] < self.options.inline_below_s:
             # A fast-path call (a float64 array into a scikit-learn model) this short runs in the
             # event loop: a hand-off to a thread would cost more than the call and queue behind
@@ -483,6 +490,8 @@ def _routes(app: _ServingApp, state: _State) -> None:
         t0 = time.perf_counter()
         rid = _request_id(header("x-request-id"))
         model: ServedModel | None = None
+        batcher = state.batcher
+        token = batcher.arrive() if batcher is not None else None
         try:
             if not state.ready or state.controller is None:
                 raise ServingError(503, "TEMPORARILY_UNAVAILABLE", "The model is not loaded yet.")
@@ -492,7 +501,7 @@ def _routes(app: _ServingApp, state: _State) -> None:
             model = traffic.pick(header(sticky.lower()) if sticky else None)
             data, params, extra = read(body, model)
             data = model.prepare(data)
-            predictions = await state.predict(model, data, params)
+            predictions = await state.predict(model, data, params, token)
             content = answer(model, predictions, extra)
             if state.logger is not None or traffic.shadow is not None:
                 state.record(rid, model, data, predictions, traffic.shadow)
@@ -505,6 +514,8 @@ def _routes(app: _ServingApp, state: _State) -> None:
             metrics.errors.labels(failure.error_code).inc()
             if model is not None:
                 result.headers["x-mloop-model-version"] = model.label
+        if token is not None and token[0]:
+            batcher.depart(token)  # type: ignore[union-attr]  # it never reached the queue
         metrics.observe(endpoint, result.status, time.perf_counter() - t0)
         return result
 

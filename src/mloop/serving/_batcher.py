@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +85,7 @@ class Batcher:
         max_wait_ms: float,
         max_queue_rows: int | None = None,
         on_batch: Any = None,
+        inline_below_s: float = 0.0,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be >= 1")
@@ -99,6 +99,8 @@ class Batcher:
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mloop-batch")
         self._on_batch = on_batch
         self.batches = 0
+        self.arriving = 0  # requests started and not yet queued (see arrive/depart)
+        self.inline_below_s = inline_below_s
 
     def start(self) -> None:
         self._wake = asyncio.Event()
@@ -120,9 +122,15 @@ class Batcher:
         self._executor.shutdown(wait=True)
 
     async def predict(
-        self, model: ServedModel, table: pa.Table | Block, params: dict[str, Any] | None
+        self,
+        model: ServedModel,
+        table: pa.Table | Block,
+        params: dict[str, Any] | None,
+        token: list[bool] | None = None,
     ) -> Any:
         """Queue one request's validated rows; its predictions, in order."""
+        if token is not None:
+            self.depart(token)
         n = int(table.num_rows)
         if self.queued_rows + n > self.max_queue_rows and self.queued_rows > 0:
             raise ServingError(
@@ -165,6 +173,26 @@ class Batcher:
             self.queued_rows -= p.rows
         return batch
 
+    # ------------------------------------------------------------------ arrivals
+    def arrive(self) -> list[bool]:
+        """A request has started (its body is being read and checked): a batch being gathered
+        may wait for it. Returns its token for :meth:`predict` or :meth:`depart`."""
+        self.arriving += 1
+        return [True]
+
+    def depart(self, token: list[bool]) -> None:
+        """The request will not be queued (or just was): stop waiting for it."""
+        if token and token[0]:
+            token[0] = False
+            self.arriving -= 1
+            if self._wake is not None:
+                self._wake.set()
+
+    def _expire(self, flag: list[bool]) -> None:
+        flag[0] = True
+        if self._wake is not None:
+            self._wake.set()
+
     async def _run(self) -> None:
         assert self._wake is not None
         loop = asyncio.get_running_loop()
@@ -173,22 +201,28 @@ class Batcher:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            deadline = time.monotonic() + self.max_wait_s
-            while self._rows_ready() < self.max_batch_size:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), left)
-                except asyncio.TimeoutError:
-                    break
+            # Gather while requests that have already arrived are still being read, up to the
+            # size and the wait: a lone request is not held back for traffic that may not come.
+            if self.queued_rows < self.max_batch_size and self.arriving > 0 and self.max_wait_s:
+                expired = [False]
+                timer = loop.call_later(self.max_wait_s, self._expire, expired)
+                while (
+                    self.queued_rows < self.max_batch_size and self.arriving > 0 and not expired[0]
+                ):
+                    self._wake.clear()
+                    await self._wake.wait()
+                timer.cancel()
             batch = self._take()
             live = [p for p in batch if not p.future.done()]  # a timed-out request is skipped
             if not live:
                 continue
             try:
-                out = await loop.run_in_executor(self._executor, _predict_batch, live)
+                first = live[0]
+                if isinstance(first.table, Block) and first.model.cost_s[0] < self.inline_below_s:
+                    out = _predict_batch(live)  # cheaper than a hand-off to the thread
+                    await asyncio.sleep(0)  # let arrived requests be read before the next batch
+                else:
+                    out = await loop.run_in_executor(self._executor, _predict_batch, live)
             except BaseException as exc:  # delivered to every request of the batch
                 for p in live:
                     if not p.future.done():
@@ -204,16 +238,6 @@ class Batcher:
                 if not p.future.done():
                     p.future.set_result(slice_output(out, offset, offset + p.rows))
                 offset += p.rows
-
-    def _rows_ready(self) -> int:
-        if not self._queue:
-            return 0
-        first = self._queue[0]
-        return sum(
-            p.rows
-            for p in self._queue
-            if p.model is first.model and p.params_key == first.params_key
-        )
 
 
 def _slice_rows(data: pa.Table | Block, start: int, n: int) -> pa.Table | Block:
