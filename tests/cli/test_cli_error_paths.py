@@ -44,6 +44,15 @@ COMMANDS: dict[str, list[str]] = {
     "webhooks delete": ["webhooks", "delete", "1"],
     "webhooks deliver": ["webhooks", "deliver"],
     "predict": ["predict", "models:/iris@champion", "-i", "{ref}", "-o", "{tmp}/pred.parquet"],
+    # serve checks what it would serve before it listens: here it never gets to listen
+    "serve": ["serve", "models:/iris@champion", "--port", "1"],
+    "deploy create": ["deploy", "create", "api", "--model", "models:/iris@champion"],
+    "deploy list": ["deploy", "list"],
+    "deploy status": ["deploy", "status", "api"],
+    "deploy history": ["deploy", "history", "api"],
+    "deploy set": ["deploy", "set", "api", "--no-canary"],
+    "deploy rollback": ["deploy", "rollback", "api"],
+    "deploy delete": ["deploy", "delete", "api"],
 }
 # Commands that only read: in a folder with no store they must not create one.
 READ_ONLY = {
@@ -63,6 +72,10 @@ READ_ONLY = {
     "models diff",
     "webhooks list",
     "predict",
+    "serve",
+    "deploy list",
+    "deploy status",
+    "deploy history",
 }
 
 

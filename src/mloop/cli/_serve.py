@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from mloop.cli._common import settings
 from mloop.errors import InvalidInputError
 
 
@@ -64,7 +65,15 @@ def serve(
 
     if workers < 1:
         raise InvalidInputError(f"--workers must be >= 1; got {workers}.")
-    spec, options = resolve_target(target)
+    from mloop.registry import Registry
+    from mloop.store import open_store
+
+    s = settings()
+    registry = Registry(settings=s, store=open_store(s, create=False))  # serving creates no store
+    spec, options = resolve_target(target, registry=registry)
+    for uri in (spec.model, spec.canary, spec.shadow):
+        if uri is not None:
+            registry.resolve(uri)  # a missing model or alias is one clear error, before listening
     given = {
         "max_batch_size": max_batch_size,
         "max_wait_ms": max_wait_ms,
