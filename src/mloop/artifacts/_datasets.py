@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from mloop.artifacts._blobstore import BlobStore, IntegrityError, _check_sha
 from mloop.errors import InvalidInputError, NotFoundError
 from mloop.store import DatasetVersion
-from mloop.tables import read_table
+from mloop.tables import read_parquet_bytes, read_table
 
 __all__ = ["dataset_digest", "load_dataset", "store_dataset", "to_arrow_table"]
 
@@ -283,8 +283,14 @@ def load_dataset(blobstore: BlobStore, sha256: str, *, verify: bool = False) -> 
     """
     key = _dataset_key(_check_sha(sha256))
     try:
-        with blobstore._open_key(key) as f:
-            table = pq.read_table(f)
+        # Never a Python file object under Arrow's reader: the scan may release its input on an
+        # Arrow pool thread after returning, which needs the GIL (see mloop.tables.arrow_buffer).
+        if blobstore.is_local:
+            with pa.OSFile(blobstore._full(key)) as native:
+                table = pq.read_table(native)
+        else:
+            with blobstore._open_key(key) as f:
+                table = read_parquet_bytes(f.read())
     except FileNotFoundError:
         raise NotFoundError(
             f"Dataset version {sha256} is not in the artifact store {blobstore.uri}.",

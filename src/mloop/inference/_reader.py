@@ -21,7 +21,7 @@ from mloop.config import Settings
 from mloop.errors import InvalidInputError, NotFoundError
 from mloop.inference._chunks import null_table, unify_concat
 from mloop.store import Store, open_store, validate_name
-from mloop.tables import check_columns, value_label
+from mloop.tables import check_columns, read_parquet_bytes, value_label
 
 if TYPE_CHECKING:
     from mloop.store import InferenceChunk
@@ -83,8 +83,6 @@ def to_ms(value: TimeLike | None, name: str) -> int | None:
 
 
 def _read_chunk(blobstore: BlobStore, chunk: InferenceChunk) -> pa.Table:
-    import pyarrow.parquet as pq  # on first read, not when mloop is imported
-
     try:
         with blobstore.open(chunk.sha256) as f:
             data = f.read()
@@ -101,7 +99,11 @@ def _read_chunk(blobstore: BlobStore, chunk: InferenceChunk) -> pa.Table:
             "corrupted: its content does not match its sha256.",
             details={"chunk_id": chunk.id, "sha256": chunk.sha256},
         )
-    return pq.read_table(pa.BufferReader(data)).replace_schema_metadata(None)
+    # Read from an Arrow-owned copy, never from `data` itself: the scan behind pq.read_table may
+    # release its input on an Arrow pool thread after returning, and releasing a buffer that
+    # wraps a Python object takes the GIL, which aborts the process if that happens while the
+    # interpreter is finalizing (see mloop.tables.arrow_buffer).
+    return read_parquet_bytes(data).replace_schema_metadata(None)
 
 
 def _select(table: pa.Table, columns: list[str] | None) -> pa.Table:

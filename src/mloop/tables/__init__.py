@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+from mloop.tables._buffers import arrow_buffer, read_parquet_bytes
 from mloop.tables._columns import check_columns, unknown_columns_error
 from mloop.tables._kinds import ACCEPTED, TableKind, is_table, table_kind
 from mloop.tables._memory import Mixed, is_mixed, value_label
@@ -36,11 +37,13 @@ __all__ = [
     "Mixed",
     "TableInput",
     "TableKind",
+    "arrow_buffer",
     "check_columns",
     "column_names",
     "is_mixed",
     "is_table",
     "iter_batches",
+    "read_parquet_bytes",
     "read_table",
     "reads_in_batches",
     "table_kind",

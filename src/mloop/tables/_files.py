@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from mloop.errors import InvalidInputError
+from mloop.tables._buffers import arrow_buffer
 from mloop.tables._memory import data_names, from_memory
 
 __all__ = ["FileSource", "empty_batch", "file_batches", "file_names", "read_file", "resolve"]
@@ -183,7 +184,7 @@ def _read_json(src: FileSource, stack: contextlib.ExitStack) -> pa.Table:
     data = src.stream(stack).read()  # JSON is read whole: its columns are the union of all rows'
     if data.lstrip()[:1] == b"[":
         return _json_array(src, data)
-    return pjson.read_json(pa.BufferReader(data))
+    return pjson.read_json(pa.BufferReader(arrow_buffer(data)))  # no Python object under Arrow
 
 
 def _json_array(src: FileSource, data: bytes) -> pa.Table:
