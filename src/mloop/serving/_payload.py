@@ -16,7 +16,6 @@ text, as MLflow) for a content type or charset it does not take.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+
+from mloop.tables import arrow_buffer, read_parquet_bytes
 
 __all__ = [
     "CONTENT_TYPES",
@@ -413,8 +414,8 @@ def _read_csv(body: bytes) -> pa.Table:
 
     if not body.strip():
         raise bad_request("Invalid input. The CSV body is empty; expected a header row and rows.")
-    try:
-        return pacsv.read_csv(io.BytesIO(body))
+    try:  # from an Arrow-owned copy: Arrow's threads may release it without the GIL
+        return pacsv.read_csv(pa.BufferReader(arrow_buffer(body)))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise bad_request(
             "Failed to parse input as a Pandas DataFrame. Ensure that the input is a valid "
@@ -424,10 +425,8 @@ def _read_csv(body: bytes) -> pa.Table:
 
 
 def _read_parquet(body: bytes) -> pa.Table:
-    import pyarrow.parquet as pq
-
     try:
-        return pq.read_table(io.BytesIO(body))
+        return read_parquet_bytes(body)
     except (pa.ArrowInvalid, OSError) as exc:
         raise bad_request(f"Failed to parse input as a Parquet table. Error: '{exc}'") from None
 
