@@ -59,11 +59,59 @@ def test_readme_python_and_cli_blocks_run(env: dict[str, str], tmp_path: Path) -
         line = line.replace("<run-id-or-prefix>", run_ids[0][:10])
         line = line.replace("<run-id> <run-id>", f"{run_ids[0]} {run_ids[1]}")
         args = shlex.split(line)
+        if args[1] == "serve":  # a server: started, asked once, stopped
+            _check_serve(args, env, tmp_path)
+            continue
         proc = _run([sys.executable, "-m", "mloop", *args[1:]], env, tmp_path)
         expected = (
             1 if args[1] == "drift" else 0
         )  # `mloop drift` exits 1 on dataset drift (it drifted)
         assert proc.returncode == expected, f"{line}: {proc.stderr}"
+
+
+def _check_serve(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    """Run a README `mloop serve` line on a free port; the README's curl body gets predictions."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [*args]
+    args[args.index("--port") + 1] = str(port)
+    body = re.search(r"-d '(\{.*?\})'", README)
+    assert body is not None, "README lost its curl example"
+    log = cwd / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mloop", *args[1:]],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}/invocations",
+                    content=body.group(1),
+                    headers={"Content-Type": "application/json"},
+                    timeout=5,
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "mloop serve did not come up"
+                time.sleep(0.2)
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == [0]
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 @pytest.mark.slow
