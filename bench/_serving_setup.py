@@ -238,5 +238,8 @@ def worker_mlflow_save(args: argparse.Namespace) -> dict[str, Any]:
                 str(root / "mlflow-models" / name),
                 input_example=X.iloc[:5],
                 pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                # MLflow's default format (skops) refuses tree node storage unless it is trusted;
+                # the benchmark made these files itself
+                skops_trusted_types=["sklearn.tree._tree.Tree"] if name == "rf" else None,
             )
     return {"mlflow": mlflow.__version__, "sklearn": sklearn.__version__}

@@ -122,18 +122,23 @@ def _routes(app: ServingApp, state: ServingState) -> None:
         return await hot_invocations(request.scope, request.receive, None)  # type: ignore[return-value]
 
     async def hot_invocations(scope: Any, receive: Any, send: Any) -> Response | None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        content_type = headers.get("content-type")
+        raw = dict(scope["headers"])  # lower-case names (ASGI); decoded only when asked for
+
+        def header(name: str) -> str | None:
+            value = raw.get(name.encode("latin-1"))
+            return None if value is None else value.decode("latin-1")
+
+        content_type = header("content-type")
 
         async def read_body() -> bytes:
-            return await receive_body(receive, headers.get("content-length"), opts.max_body_bytes)
+            return await receive_body(receive, header("content-length"), opts.max_body_bytes)
 
         def read(body: bytes, model: ServedModel) -> tuple[Any, Any, Any]:
             parsed = parse_invocation(body, content_type)
             return parsed.data, parsed.params, None
 
         result = await scored(
-            headers.get, read_body, "invocations", read, lambda m, p, e: encode_predictions(p)
+            header, read_body, "invocations", read, lambda m, p, e: encode_predictions(p)
         )
         if send is None:
             return result.response()

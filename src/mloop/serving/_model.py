@@ -86,8 +86,8 @@ class ServedModel:
                 block = data.select(fast)
                 if block is not None:
                     values = block.values.astype(np.float64, copy=False)
-                    if self.nullable or not np.isnan(values).any():
-                        return Block(values, block.columns, None)
+                    if self.nullable or block.no_nan or not np.isnan(values).any():
+                        return Block(values, block.columns, None, True)
             data = data.to_table()
         if cols is not None and isinstance(data, pa.Table) and data.column_names != list(cols):
             present = set(data.column_names)

@@ -91,6 +91,9 @@ class Block:
     values: np.ndarray
     columns: list[str]
     rows: Sequence[Any] | None = None  # the JSON rows, typed exactly (booleans stay booleans)
+    # JSON has no NaN (orjson refuses it) and a null makes the rows objects, never a block: the
+    # values of a block read from JSON need no missing-value scan.
+    no_nan: bool = False
 
     @property
     def num_rows(self) -> int:
@@ -121,7 +124,7 @@ class Block:
             idx = [index[c] for c in columns]
         except KeyError:
             return None
-        return Block(self.values[:, idx], list(columns), None)
+        return Block(self.values[:, idx], list(columns), None, self.no_nan)
 
     @staticmethod
     def concat(blocks: Sequence[Block]) -> Block:
@@ -299,7 +302,7 @@ def _read_split(value: Any) -> pa.Table | Block:
             f"Invalid input. 'index' of dataframe_split has {len(index or [])} entries for "
             f"{len(rows)} rows."
         )
-    return rows_to_table(rows, columns)
+    return rows_to_table(rows, columns, from_json=True)
 
 
 _COLUMNS: dict[
@@ -326,8 +329,13 @@ def _checked_columns(columns: list[Any]) -> list[str]:
     return names
 
 
-def rows_to_table(rows: Sequence[Any], columns: Sequence[str]) -> pa.Table | Block:
-    """Row-major values -> a :class:`Block` when all are numbers, else an Arrow table."""
+def rows_to_table(
+    rows: Sequence[Any], columns: Sequence[str], *, from_json: bool = False
+) -> pa.Table | Block:
+    """Row-major values -> a :class:`Block` when all are numbers, else an Arrow table.
+
+    ``from_json``: the values were parsed from JSON, which cannot hold NaN.
+    """
     width = len(columns)
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
@@ -343,7 +351,7 @@ def rows_to_table(rows: Sequence[Any], columns: Sequence[str]) -> pa.Table | Blo
     except (ValueError, TypeError):
         arr = None
     if arr is not None and arr.ndim == 2 and arr.dtype.kind in "biuf":
-        return Block(arr, list(columns), rows)
+        return Block(arr, list(columns), rows, no_nan=from_json or arr.dtype.kind != "f")
     return _columns_to_table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
 
 

@@ -114,10 +114,12 @@ class ServingState:
                 max_batch_size=self.options.max_batch_size,
                 max_wait_ms=self.options.max_wait_ms,
                 max_queue_rows=self.options.max_queue_rows,
-                on_batch=self.metrics.batch_rows.observe,
+                on_batch=self.metrics.observe_batch,
                 inline_below_s=self.options.inline_below_s,
             )
             self.batcher.start()
+            batcher = self.batcher
+            self.metrics.queue_rows = lambda: batcher.queued_rows
 
     async def stop_async(self) -> None:
         self.ready = False
@@ -197,12 +199,13 @@ class ServingState:
                 except MloopError as exc:
                     raise as_serving_error(exc) from None
             return await asyncio.wait_for(self.batcher.predict(model, data, params, token), timeout)
+        self.metrics.observe_batch(_rows(data))
         if isinstance(data, Block) and model.cost_s[0] < self.options.inline_below_s:
             # A fast-path call (a float64 array into a scikit-learn model) this short runs in the
             # event loop: a hand-off to a thread would cost more than the call and queue behind
             # the GIL. Everything else runs in the predict thread, where the timeout holds.
-            return predict_one(model, data, params, self.metrics)
-        fut = loop.run_in_executor(self.executor, predict_one, model, data, params, self.metrics)
+            return predict_one(model, data, params)
+        fut = loop.run_in_executor(self.executor, predict_one, model, data, params)
         return await asyncio.wait_for(fut, timeout)
 
     def record(
@@ -289,13 +292,21 @@ class ServingState:
             log.exception("mloop serve: could not log request %s", rid)
 
 
-def predict_one(
-    model: ServedModel, data: Any, params: dict[str, Any] | None, metrics: ServingMetrics
-) -> Any:
+def predict_one(model: ServedModel, data: Any, params: dict[str, Any] | None) -> Any:
     t0 = time.perf_counter()
     out = model.predict(data, params=params)
     cost = model.cost_s
     cost[0] += 0.1 * ((time.perf_counter() - t0) - cost[0])  # moving average of a call
-    rows = getattr(data, "num_rows", None) or getattr(data, "shape", (1,))[0]
-    metrics.batch_rows.observe(rows)
     return out
+
+
+def _rows(data: Any) -> int:
+    n = getattr(data, "num_rows", None)
+    if n is not None:
+        return int(n)
+    shape = getattr(data, "shape", None)
+    if shape:
+        return int(shape[0])
+    if isinstance(data, dict) and data:
+        return _rows(next(iter(data.values())))
+    return 1
