@@ -102,15 +102,13 @@ def _routes(app: ServingApp, state: ServingState) -> None:
             content = answer(model, predictions, extra)
             if state.logger is not None or traffic.shadow is not None:
                 state.record(rid, model, data, predictions, traffic.shadow)
-            result = Answer(
-                200, content, JSON, {"x-request-id": rid, "x-mloop-model-version": model.label}
-            )
+            result = Answer(200, content, JSON, {}, rid, model.label_header)
         except Exception as exc:
             failure = as_failure(exc, rid, opts.timeout_s)
             result = error_answer(failure, rid)
             metrics.errors.labels(failure.error_code).inc()
             if model is not None:
-                result.headers["x-mloop-model-version"] = model.label
+                result.version = model.label_header
         if token is not None and token[0]:
             batcher.depart(token)  # type: ignore[union-attr]  # it never reached the queue
         metrics.observe(endpoint, result.status, time.perf_counter() - t0)

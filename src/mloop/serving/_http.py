@@ -33,6 +33,7 @@ __all__ = [
     "receive_body",
     "request_id",
     "rid_of",
+    "send_json",
 ]
 
 log = logging.getLogger("mloop.serving")
@@ -114,18 +115,48 @@ class Answer:
     content: bytes
     media_type: str
     headers: dict[str, str]
+    rid: str | None = None
+    version: tuple[bytes, bytes] | None = None  # the X-Mloop-Model-Version header, encoded
+
+    def all_headers(self) -> dict[str, str]:
+        out = dict(self.headers)
+        if self.rid is not None:
+            out["x-request-id"] = self.rid
+        if self.version is not None:
+            out["x-mloop-model-version"] = self.version[1].decode("latin-1")
+        return out
 
     def response(self) -> Response:
-        return Response(self.content, self.status, media_type=self.media_type, headers=self.headers)
+        return Response(
+            self.content, self.status, media_type=self.media_type, headers=self.all_headers()
+        )
 
     async def send(self, send: Any) -> None:
+        if self.status == 200 and self.rid and self.version and not self.headers:
+            await send_json(send, self.content, self.rid, self.version)
+            return
         raw = [
             (b"content-type", self.media_type.encode()),
             (b"content-length", str(len(self.content)).encode()),
         ]
-        raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.all_headers().items()]
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
         await send({"type": "http.response.body", "body": self.content})
+
+
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+async def send_json(send: Any, content: bytes, rid: str, version: tuple[bytes, bytes]) -> None:
+    """A 200 with a JSON body, its request id and the version that answered (the hot path)."""
+    headers = [
+        _JSON_TYPE,
+        (b"content-length", b"%d" % len(content)),
+        (b"x-request-id", rid.encode("latin-1")),
+        version,
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
 
 
 async def read_request_body(request: Request, limit: int) -> bytes:

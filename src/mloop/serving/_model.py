@@ -11,6 +11,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -51,9 +52,14 @@ class ServedModel:
     # on requests): short calls run in the event loop, long ones in the predict thread.
     cost_s: list[float] = field(default_factory=lambda: [1.0])
 
-    @property
+    @cached_property
     def label(self) -> str:
+        """``churn/3``: what answered (the ``X-Mloop-Model-Version`` header)."""
         return version_label(self.version)
+
+    @cached_property
+    def label_header(self) -> tuple[bytes, bytes]:
+        return (b"x-mloop-model-version", self.label.encode("latin-1"))
 
     @property
     def name(self) -> str:

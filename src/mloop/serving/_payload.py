@@ -40,6 +40,7 @@ CSV_TYPES = ("text/csv", "application/csv")
 PARQUET = "application/vnd.apache.parquet"
 CONTENT_TYPES = (JSON, *CSV_TYPES, PARQUET)
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_FORMAT_SET = frozenset(FORMATS)
 REQUIRED_INPUT_FORMAT = (
     "The input must be a JSON dictionary with exactly one of the input fields "
     "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
@@ -242,7 +243,7 @@ def parse_json_body(body: bytes) -> ParsedRequest:
             f"Invalid input. {REQUIRED_INPUT_FORMAT}. Received unexpected input type "
             f"'{type(doc).__name__}'."
         )
-    keys = [k for k in doc if k in FORMATS]
+    keys = [k for k in doc if k in _FORMAT_SET]
     if len(keys) != 1:
         raise bad_request(
             f"{REQUIRED_INPUT_FORMAT}. Received dictionary with input fields: {list(doc)}."
@@ -251,8 +252,7 @@ def parse_json_body(body: bytes) -> ParsedRequest:
     params = doc.get("params")
     if params is not None and not isinstance(params, dict):
         raise bad_request(f"`params` must be a JSON object; got {type(params).__name__}.")
-    others = [k for k in doc if k not in (key, "params")]
-    if key in ("instances", "inputs") and others:
+    if key in ("instances", "inputs") and any(k not in (key, "params") for k in doc):
         raise bad_request(
             'Invalid input. One of "instances" and "inputs" must be specified (not both or any '
             f"other keys).Received: {list(doc)}"
@@ -337,6 +337,15 @@ def rows_to_table(
     ``from_json``: the values were parsed from JSON, which cannot hold NaN.
     """
     width = len(columns)
+    if rows and isinstance(rows[0], list):
+        try:
+            arr = np.asarray(rows)
+        except (ValueError, TypeError):  # ragged rows: reported below, row by row
+            arr = None
+        # A 2-D array of numbers means every row is a list of `width` numbers (the common case,
+        # checked in one step); anything else gets the row-by-row check and its message.
+        if arr is not None and arr.ndim == 2 and arr.shape[1] == width and arr.dtype.kind in "biuf":
+            return Block(arr, list(columns), rows, no_nan=from_json or arr.dtype.kind != "f")
     for i, row in enumerate(rows):
         if not isinstance(row, list) or len(row) != width:
             got = len(row) if isinstance(row, list) else type(row).__name__
@@ -346,12 +355,6 @@ def rows_to_table(
             )
     if not rows:
         return pa.table({c: pa.array([], pa.null()) for c in columns})
-    try:
-        arr = np.asarray(rows)
-    except (ValueError, TypeError):
-        arr = None
-    if arr is not None and arr.ndim == 2 and arr.dtype.kind in "biuf":
-        return Block(arr, list(columns), rows, no_nan=from_json or arr.dtype.kind != "f")
     return _columns_to_table({c: [row[i] for row in rows] for i, c in enumerate(columns)})
 
 
