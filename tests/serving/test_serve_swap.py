@@ -141,6 +141,11 @@ def test_every_worker_follows_the_alias_and_metrics_add_up_across_workers(world:
     ):
         for _ in range(40):
             assert c.post("/invocations", json=body).status_code == 200
+        # both workers are up (each reports the version it serves) before the alias moves
+        deadline = time.monotonic() + 60
+        while len(_serving_pids(c.get("/metrics").text, "1")) < 2:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.1)
         reg.set_alias("bc", "champion", 2)
         deadline = time.monotonic() + 30
         while True:
@@ -173,3 +178,13 @@ def test_every_worker_follows_the_alias_and_metrics_add_up_across_workers(world:
     assert all('version="2"' in ln for ln in serving), serving
     swaps = reg.store.read_events(types=["serving_swapped"])
     assert len({e.payload["pid"] for e in swaps}) == 2  # each worker swapped on its own
+
+
+def _serving_pids(metrics: str, version: str) -> set[str]:
+    return {
+        ln.split('pid="', 1)[1].split('"', 1)[0]
+        for ln in metrics.splitlines()
+        if ln.startswith("mloop_model_version{")
+        and f'version="{version}"' in ln
+        and ln.endswith(" 1.0")
+    }
