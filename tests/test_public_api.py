@@ -35,6 +35,12 @@ EXPECTED = {
         "read_inference_chunk",
         "read_inference_log",
     },
+    "mloop.gates": {
+        "PairedComparison",
+        "delong_test",
+        "mcnemar_test",
+        "paired_bootstrap",
+    },
     "mloop.serving": {
         "BatchPredictionStats",
         "DeploymentStatus",
