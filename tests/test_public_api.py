@@ -37,9 +37,11 @@ EXPECTED = {
     },
     "mloop.gates": {
         "PairedComparison",
+        "SignatureProblem",
         "delong_test",
         "mcnemar_test",
         "paired_bootstrap",
+        "signature_problems",
     },
     "mloop.serving": {
         "BatchPredictionStats",
@@ -71,6 +73,7 @@ EXPECTED = {
         "Webhook",
         "WebhookDelivery",
         "WebhookDispatcher",
+        "cast_rule",
         "load_model",
         "log_model",
         "parse_model_uri",

@@ -4,6 +4,7 @@ lineage, and the event log with webhooks."""
 from __future__ import annotations
 
 from mloop.registry._api import load_model, log_model, register_model
+from mloop.registry._frames import cast_rule
 from mloop.registry._lineage import Lineage, VersionDiff
 from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
@@ -35,6 +36,7 @@ __all__ = [
     "Webhook",
     "WebhookDelivery",
     "WebhookDispatcher",
+    "cast_rule",
     "load_model",
     "log_model",
     "parse_model_uri",
