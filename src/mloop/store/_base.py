@@ -1,7 +1,8 @@
 """The ``Store`` contract: one part per concept, composed into the store ``open_store`` returns.
 
 - :class:`~mloop.store._runs_base.RunStoreMixin`: projects, runs, metrics, artifacts, datasets;
-- :class:`~mloop.store._registry_base.RegistryStoreMixin`: models, versions, aliases, webhooks;
+- :class:`~mloop.store._registry_base.RegistryStoreMixin`: models, versions, aliases, their events;
+- :class:`~mloop.store._webhooks_base.WebhookStoreMixin`: webhooks and their delivery log;
 - :class:`~mloop.store._monitor_base.MonitorStoreMixin`: monitor windows and alerts;
 - :class:`~mloop.store._events_base.EventStoreMixin`: the event log and its followers' cursors;
 - :class:`~mloop.store._inference_base.InferenceStoreMixin`: the inference log's index and labels;
@@ -28,6 +29,7 @@ from mloop.store._inference_base import InferenceStoreMixin
 from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._runs_base import NewRun, RunStoreMixin
+from mloop.store._webhooks_base import WebhookStoreMixin
 
 __all__ = ["MAX_RESULTS_LIMIT", "NewRun", "Store", "downsample_minmax"]
 
@@ -35,6 +37,7 @@ __all__ = ["MAX_RESULTS_LIMIT", "NewRun", "Store", "downsample_minmax"]
 class Store(
     RunStoreMixin,
     RegistryStoreMixin,
+    WebhookStoreMixin,
     MonitorStoreMixin,
     EventStoreMixin,
     InferenceStoreMixin,
