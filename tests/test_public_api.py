@@ -34,6 +34,7 @@ EXPECTED = {
         "log_labels",
         "read_inference_chunk",
         "read_inference_log",
+        "to_ms",
     },
     "mloop.gates": {
         "PairedComparison",

@@ -35,6 +35,7 @@ from mloop.inference._reader import (
     log_labels,
     read_inference_chunk,
     read_inference_log,
+    to_ms,
 )
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "log_labels",
     "read_inference_chunk",
     "read_inference_log",
+    "to_ms",
 ]

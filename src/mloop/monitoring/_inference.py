@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -29,31 +29,13 @@ import pyarrow.compute as pc
 from mloop.artifacts import BlobStore
 from mloop.config import Settings
 from mloop.errors import InvalidInputError
-from mloop.inference import read_inference_chunk
+from mloop.inference import read_inference_chunk, to_ms
 from mloop.monitoring._monitor import Monitor, WindowResult, _parse_window
 from mloop.store import InferenceChunk, Store, open_store, validate_name
 
 __all__ = ["InferenceMonitor", "monitor_inference_log"]
 
 _PAGE = 1000
-
-
-def _ms(value: Any, name: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise InvalidInputError(
-            f"`{name}` must be a datetime or ms since the epoch; got {value!r}."
-        )
-    if isinstance(value, int):
-        return value
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return round(value.timestamp() * 1000)
-    raise InvalidInputError(
-        f"`{name}` must be a datetime or an int (ms since the epoch); got {value!r}."
-    )
 
 
 class InferenceMonitor:
@@ -164,10 +146,10 @@ class InferenceMonitor:
 
         Parameters
         ----------
-        until : datetime or int (ms since the epoch), optional
+        until : datetime, ISO-8601 string or int (ms since the epoch), optional
             Evaluate windows that end by this time (default: now minus ``lateness``).
         """
-        horizon = _ms(until, "until")
+        horizon = to_ms(until, "until")
         if horizon is None:
             horizon = int(time.time() * 1000) - self.lateness_ms
         cut = (horizon // self.width_ms) * self.width_ms

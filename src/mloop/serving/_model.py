@@ -21,7 +21,7 @@ from mloop.errors import InvalidInputError, MloopError
 from mloop.registry import ModelRef, ModelVersion, Registry, parse_model_uri, validate_input
 
 from ._forest import forest_predictor
-from ._payload import Block, ServingError, bad_request
+from ._payload import Block, ServingError, bad_request, row_count
 
 __all__ = ["ServedModel", "load_served", "version_label"]
 
@@ -228,26 +228,12 @@ def smoke_test(served: ServedModel) -> None:
             f"{served.label} failed its smoke test on the stored input example: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    n = _rows(example)
-    got = _rows(out)
+    n = row_count(example)
+    got = row_count(out)
     if n is not None and got is not None and got != n:
         raise MloopError(
             f"{served.label} returned {got} predictions for the {n} rows of its input example."
         )
-
-
-def _rows(value: Any) -> int | None:
-    if isinstance(value, pa.Table):
-        return int(value.num_rows)
-    shape = getattr(value, "shape", None)
-    if shape is not None:
-        return int(shape[0]) if len(shape) else None
-    if isinstance(value, list):
-        return len(value)
-    if isinstance(value, dict) and value:
-        first = np.asarray(next(iter(value.values())))
-        return int(first.shape[0]) if first.ndim else None
-    return None
 
 
 def as_serving_error(exc: BaseException) -> ServingError:

@@ -33,6 +33,7 @@ __all__ = [
     "ServingError",
     "encode_predictions",
     "parse_invocation",
+    "row_count",
 ]
 
 JSON = "application/json"
@@ -147,15 +148,23 @@ class ParsedRequest:
 
     @property
     def n_rows(self) -> int:
-        data = self.data
-        if isinstance(data, pa.Table | Block):
-            return int(data.num_rows)
-        if isinstance(data, np.ndarray):
-            return int(data.shape[0]) if data.ndim else 1
-        if isinstance(data, dict) and data:
-            first = next(iter(data.values()))
-            return int(first.shape[0]) if getattr(first, "ndim", 0) else 1
-        return 0
+        return row_count(self.data) or 0
+
+
+def row_count(value: Any) -> int | None:
+    """Rows in a table, block, array (its first dimension), list, or dict of columns or tensors;
+    None for a scalar or an empty dict."""
+    n = getattr(value, "num_rows", None)
+    if n is not None:
+        return int(n)
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else None
+    if isinstance(value, list):
+        return len(value)
+    if isinstance(value, dict) and value:
+        return row_count(np.asarray(next(iter(value.values()))))
+    return None
 
 
 # ------------------------------------------------------------------------------------ content type

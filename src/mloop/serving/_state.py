@@ -21,7 +21,7 @@ from mloop.registry import Registry, validate_input
 from ._batcher import Batcher
 from ._metrics import ServingMetrics
 from ._model import ServedModel, as_serving_error
-from ._payload import Block
+from ._payload import Block, row_count
 from ._traffic import Controller, ServeSpec
 
 __all__ = ["ServeOptions", "ServingState", "predict_one"]
@@ -199,7 +199,7 @@ class ServingState:
                 except MloopError as exc:
                     raise as_serving_error(exc) from None
             return await asyncio.wait_for(self.batcher.predict(model, data, params, token), timeout)
-        self.metrics.observe_batch(_rows(data))
+        self.metrics.observe_batch(row_count(data) or 1)
         if isinstance(data, Block) and model.cost_s[0] < self.options.inline_below_s:
             # A fast-path call (a float64 array into a scikit-learn model) this short runs in the
             # event loop: a hand-off to a thread would cost more than the call and queue behind
@@ -298,15 +298,3 @@ def predict_one(model: ServedModel, data: Any, params: dict[str, Any] | None) ->
     cost = model.cost_s
     cost[0] += 0.1 * ((time.perf_counter() - t0) - cost[0])  # moving average of a call
     return out
-
-
-def _rows(data: Any) -> int:
-    n = getattr(data, "num_rows", None)
-    if n is not None:
-        return int(n)
-    shape = getattr(data, "shape", None)
-    if shape:
-        return int(shape[0])
-    if isinstance(data, dict) and data:
-        return _rows(next(iter(data.values())))
-    return 1
