@@ -53,8 +53,14 @@ def test_delong_identical_scores_and_bad_input() -> None:
     s = np.array([0.1, 0.9, 0.3, 0.6, 0.4])
     r = delong_test(y, s, s)
     assert r.difference == 0.0 and r.p_value == 1.0 and r.low == r.high == 0.0
+    assert r.details["z"] == 0.0
+    # all-tied scores against a perfect ranking: no variance, a certain difference (as in pROC)
+    flat = delong_test(y, np.full(5, 0.5), s)
+    assert flat.difference == 0.5 and flat.p_value == 0.0 and flat.details["z"] == np.inf
     with pytest.raises(InvalidInputError, match="both classes"):
         delong_test(np.ones(5), s, s)
+    with pytest.raises(InvalidInputError, match="at least 2 positive and 2 negative rows; got 1"):
+        delong_test(np.array([0, 1, 0, 0]), s[:4], s[:4])  # one sample variance would be 0/0
     with pytest.raises(InvalidInputError, match="one length"):
         delong_test(y, s, s[:4])
     with pytest.raises(InvalidInputError, match="finite"):

@@ -18,6 +18,7 @@ References
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -118,7 +119,16 @@ def delong_test(
     """DeLong's test for the difference of two correlated ROC AUCs (same rows, same labels).
 
     The interval is the normal one, ``diff +- z * se``, with DeLong's variance of the difference;
-    the p-value is two-sided.
+    the p-value is two-sided, ``2 * P(Z > |diff / se|)``. Higher scores mean the positive class.
+
+    These are the conventions of R's pROC (Robin et al. 2011), against which the numbers are
+    tested to 1e-6: the difference, its Z statistic (``details["z"]``), p-value and interval are
+    ``roc.test(candidate_roc, baseline_roc, method="delong", paired=TRUE)``'s; the variances
+    and covariance (``details["covariance"]``, baseline first) are ``var``/``cov`` with
+    ``method="delong"`` (sample covariances of the placements, ``m - 1`` and ``n - 1``
+    denominators); each AUC's own interval (``details["baseline_interval"]`` and
+    ``details["candidate_interval"]``) is ``ci.auc(roc, method="delong")``'s: normal, then
+    clipped to [0, 1]. The interval of the difference is not clipped.
     """
     level = _check_level(confidence)
     a = np.asarray(baseline_scores, dtype=np.float64)
@@ -134,6 +144,11 @@ def delong_test(
         raise InvalidInputError(
             f"ROC AUC needs both classes in the labels; got {m} positive and {n} negative rows."
         )
+    if m < 2 or n < 2:  # the placements' sample variances need two of each
+        raise InvalidInputError(
+            "DeLong's variance needs at least 2 positive and 2 negative rows; got "
+            f"{m} positive and {n} negative rows."
+        )
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise InvalidInputError("scores must be finite numbers (no NaN or inf).")
     aucs, v10, v01 = _delong_components(np.vstack([a, b]), positive)
@@ -143,11 +158,20 @@ def delong_test(
     diff = float(aucs[1] - aucs[0])
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     z_level = float(stats.norm.ppf(0.5 + level / 2))
-    if var <= 0.0:  # identical rankings: no uncertainty about a zero difference
-        se, p = 0.0, 1.0 if diff == 0.0 else 0.0
+    # no variance: identical rankings (a zero difference), or placements constant in both
+    # models (pROC then has Z = +-Inf and p = 0 too)
+    if var <= 0.0:
+        se = 0.0
+        z, p = (0.0, 1.0) if diff == 0.0 else (math.copysign(math.inf, diff), 0.0)
     else:
         se = var**0.5
-        p = float(2 * stats.norm.sf(abs(diff) / se))
+        z = diff / se
+        p = float(2 * stats.norm.sf(abs(z)))
+    auc_se = np.sqrt(np.diag(cov))
+    intervals = [
+        (float(max(auc - z_level * sd, 0.0)), float(min(auc + z_level * sd, 1.0)))
+        for auc, sd in zip(aucs, auc_se, strict=True)
+    ]
     return PairedComparison(
         method="delong",
         metric="roc_auc",
@@ -159,7 +183,15 @@ def delong_test(
         p_value=p,
         confidence=level,
         n=m + n,
-        details={"se": se, "covariance": cov.tolist(), "positives": m, "negatives": n},
+        details={
+            "se": se,
+            "z": z,
+            "covariance": cov.tolist(),
+            "baseline_interval": intervals[0],
+            "candidate_interval": intervals[1],
+            "positives": m,
+            "negatives": n,
+        },
     )
 
 
