@@ -40,8 +40,13 @@ from mloop.registry import (
 from mloop.registry._manifest import ModelManifest
 from mloop.registry._signature import DTYPES, ColSpec, ModelSignature, ParamSpec, Schema, TensorSpec
 from mloop.store import (
+    CHECK_KINDS,
+    CHECK_STATUSES,
     EVENT_TYPES,
+    REPORT_KINDS,
     ArtifactEntry,
+    CheckReport,
+    CheckResult,
     DatasetVersion,
     Deployment,
     DeploymentRevision,
@@ -559,6 +564,36 @@ inference_labels = st.builds(
     label=st.booleans() | st.integers() | finite | tricky,
     ts_ms=ms,
 )
+check_results = st.builds(
+    CheckResult,
+    name=tricky,
+    kind=st.sampled_from(CHECK_KINDS),
+    status=st.sampled_from(CHECK_STATUSES),
+    summary=tricky,
+    compared=tricky,
+    numbers=json_map,
+    details=st.lists(json_map, max_size=2).map(tuple),
+    duration_ms=floats,
+)
+check_reports = st.builds(
+    CheckReport,
+    id=text,
+    model=name,
+    version=st.integers(1, 2**31 - 1),
+    kind=st.sampled_from(REPORT_KINDS),
+    status=st.sampled_from(["pass", "fail"]),
+    candidate_uri=tricky,
+    baseline_uri=st.none() | text,
+    baseline_version=st.none() | st.integers(1, 2**31 - 1),
+    policy_hash=text,
+    policy=json_map,
+    data=json_map,
+    checks=st.lists(check_results, max_size=3).map(tuple),
+    created_ms=ms,
+    duration_ms=floats,
+    actor=st.none() | text,
+    extra=json_map,
+)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -602,6 +637,8 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Deployment": (deployments, Deployment.from_dict),
     "DeploymentRevision": (deployment_revisions, DeploymentRevision.from_dict),
     "InferenceLabel": (inference_labels, InferenceLabel.from_dict),
+    "CheckResult": (check_results, CheckResult.from_dict),
+    "CheckReport": (check_reports, CheckReport.from_dict),
 }
 
 

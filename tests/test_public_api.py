@@ -118,6 +118,12 @@ EXPECTED = {
         "value_label",
     },
     "mloop.store": {
+        "CHECK_KINDS",
+        "CHECK_STATUSES",
+        "CheckReport",
+        "CheckResult",
+        "REPORT_KINDS",
+        "validate_check_report",
         "EVENT_TYPES",
         "MAX_RESULTS_LIMIT",
         "RUN_STATUSES",

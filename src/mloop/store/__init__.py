@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from mloop.store._backends import BackendFactory, create_store, register_backend, registered_schemes
 from mloop.store._base import MAX_RESULTS_LIMIT, Store, downsample_minmax
+from mloop.store._check_entities import (
+    CHECK_KINDS,
+    CHECK_STATUSES,
+    REPORT_KINDS,
+    CheckReport,
+    CheckResult,
+)
+from mloop.store._checks_base import validate_check_report
 from mloop.store._deploy_base import (
     Deployment,
     DeploymentRevision,
@@ -59,12 +67,17 @@ from mloop.store._validation import (
 )
 
 __all__ = [
+    "CHECK_KINDS",
+    "CHECK_STATUSES",
     "EVENT_TYPES",
     "MAX_RESULTS_LIMIT",
+    "REPORT_KINDS",
     "RUN_STATUSES",
     "UNSET",
     "ArtifactEntry",
     "BackendFactory",
+    "CheckReport",
+    "CheckResult",
     "Comparison",
     "DatasetVersion",
     "Deployment",
@@ -108,6 +121,7 @@ __all__ = [
     "upgrade_store",
     "validate_alias",
     "validate_artifact_path",
+    "validate_check_report",
     "validate_deployment_name",
     "validate_key",
     "validate_metric_value",

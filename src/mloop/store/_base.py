@@ -6,7 +6,8 @@
 - :class:`~mloop.store._monitor_base.MonitorStoreMixin`: monitor windows and alerts;
 - :class:`~mloop.store._events_base.EventStoreMixin`: the event log and its followers' cursors;
 - :class:`~mloop.store._inference_base.InferenceStoreMixin`: the inference log's index and labels;
-- :class:`~mloop.store._deploy_base.DeploymentStoreMixin`: deployments and their revisions.
+- :class:`~mloop.store._deploy_base.DeploymentStoreMixin`: deployments and their revisions;
+- :class:`~mloop.store._checks_base.CheckStoreMixin`: check reports (CI gates) on model versions.
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
 PostgreSQL and HTTP reject bad input identically. A backend is one class that implements every
@@ -20,6 +21,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Literal
 
+from mloop.store._checks_base import CheckStoreMixin
 from mloop.store._common import MAX_RESULTS_LIMIT
 from mloop.store._deploy_base import DeploymentStoreMixin
 from mloop.store._downsample import downsample_minmax
@@ -42,6 +44,7 @@ class Store(
     EventStoreMixin,
     InferenceStoreMixin,
     DeploymentStoreMixin,
+    CheckStoreMixin,
     abc.ABC,
 ):
     """Metadata persistence: every part of the contract, one object."""

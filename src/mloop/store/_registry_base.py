@@ -416,7 +416,8 @@ class RegistryStoreMixin(abc.ABC):
         reason: str | None = None,
         report_id: str | None = None,
     ) -> RegistryEvent:
-        """Append an event (e.g. ``report_attached`` from CI) to the log."""
+        """Append an event to the log, e.g. ``promotion_overridden`` for a promotion forced past
+        a failing or missing check report (``put_check_report`` appends ``report_attached``)."""
         from mloop.store._registry_entities import EVENT_TYPES
 
         if type not in EVENT_TYPES:

@@ -34,6 +34,8 @@ EventType = Literal[
     "tag_set",
     "tag_deleted",
     "report_attached",
+    # A promotion forced past a failing or missing check report (``mloop promote --force``).
+    "promotion_overridden",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 

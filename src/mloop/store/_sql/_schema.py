@@ -232,6 +232,28 @@ registry_events = sa.Table(
     sa.Index("ix_registry_events_model_alias", "model", "alias", "id"),
 )
 
+# Check reports (CI gates): the whole report in the wire codec's JSON (``body``), with the columns
+# lists filter on. ``event_id`` is the id of the ``report_attached`` event written with the report:
+# the order of writing, which breaks ties between reports of the same millisecond.
+check_reports = sa.Table(
+    "check_reports",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("policy_hash", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["model", "version"], ["model_versions.name", "model_versions.version"]
+    ),
+    sa.Index("ix_check_reports_model_version", "model", "version", "created_ms"),
+)
+
 webhooks = sa.Table(
     "webhooks",
     metadata,

@@ -29,6 +29,7 @@ from mloop.store._sql import _metrics, _search
 from mloop.store._sql import _schema as t
 from mloop.store._sql._aliases import SqlAliasesMixin
 from mloop.store._sql._artifacts import SqlArtifactsMixin
+from mloop.store._sql._checks import SqlChecksMixin
 from mloop.store._sql._deployments import SqlDeploymentsMixin
 from mloop.store._sql._engine import (
     describe_uri,
@@ -62,6 +63,7 @@ class SqlStore(
     SqlMonitorsMixin,
     SqlInferenceMixin,
     SqlDeploymentsMixin,
+    SqlChecksMixin,
     SqlEventsMixin,
     SqlAliasesMixin,
     SqlRegistryMixin,
