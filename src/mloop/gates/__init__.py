@@ -3,14 +3,38 @@ on the same holdout (the statistics that checks and promotion are built on)."""
 
 from __future__ import annotations
 
+from mloop.gates._github import GitHubContext, post_github_comment
+from mloop.gates._gitlab import GitLabContext, post_gitlab_note
+from mloop.gates._pr import PostResult, RetryPolicy
+from mloop.gates._render import (
+    GITHUB_COMMENT_LIMIT,
+    comment_marker,
+    render_json,
+    render_junit,
+    render_markdown,
+)
 from mloop.gates._signature import SignatureProblem, signature_problems
 from mloop.gates._stats import PairedComparison, delong_test, mcnemar_test, paired_bootstrap
+from mloop.gates._workflows import WORKFLOW_PATHS, ci_workflow
 
 __all__ = [
+    "GITHUB_COMMENT_LIMIT",
+    "WORKFLOW_PATHS",
+    "GitHubContext",
+    "GitLabContext",
     "PairedComparison",
+    "PostResult",
+    "RetryPolicy",
     "SignatureProblem",
+    "ci_workflow",
+    "comment_marker",
     "delong_test",
     "mcnemar_test",
     "paired_bootstrap",
+    "post_github_comment",
+    "post_gitlab_note",
+    "render_json",
+    "render_junit",
+    "render_markdown",
     "signature_problems",
 ]
