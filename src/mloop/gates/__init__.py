@@ -3,8 +3,25 @@ on the same holdout (the statistics that checks and promotion are built on)."""
 
 from __future__ import annotations
 
+from mloop.gates._behaviour import (
+    BehaviourTest,
+    behaviour_checks,
+    discover_behaviour_tests,
+    run_behaviour_tests,
+)
+from mloop.gates._budgets import budget_checks
+from mloop.gates._expectations import (
+    ExpectationFailed,
+    ExpectationResult,
+    Skip,
+    expect_direction,
+    expect_invariance,
+    expect_min_functionality,
+    skip,
+)
 from mloop.gates._github import GitHubContext, post_github_comment
 from mloop.gates._gitlab import GitLabContext, post_gitlab_note
+from mloop.gates._model_under_test import ModelUnderTest
 from mloop.gates._pr import PostResult, RetryPolicy
 from mloop.gates._render import (
     GITHUB_COMMENT_LIMIT,
@@ -20,15 +37,26 @@ from mloop.gates._workflows import WORKFLOW_PATHS, ci_workflow
 __all__ = [
     "GITHUB_COMMENT_LIMIT",
     "WORKFLOW_PATHS",
+    "BehaviourTest",
+    "ExpectationFailed",
+    "ExpectationResult",
     "GitHubContext",
     "GitLabContext",
+    "ModelUnderTest",
     "PairedComparison",
     "PostResult",
     "RetryPolicy",
     "SignatureProblem",
+    "Skip",
+    "behaviour_checks",
+    "budget_checks",
     "ci_workflow",
     "comment_marker",
     "delong_test",
+    "discover_behaviour_tests",
+    "expect_direction",
+    "expect_invariance",
+    "expect_min_functionality",
     "mcnemar_test",
     "paired_bootstrap",
     "post_github_comment",
@@ -36,5 +64,7 @@ __all__ = [
     "render_json",
     "render_junit",
     "render_markdown",
+    "run_behaviour_tests",
     "signature_problems",
+    "skip",
 ]
