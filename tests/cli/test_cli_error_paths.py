@@ -53,6 +53,10 @@ COMMANDS: dict[str, list[str]] = {
     "deploy set": ["deploy", "set", "api", "--no-canary"],
     "deploy rollback": ["deploy", "rollback", "api"],
     "deploy delete": ["deploy", "delete", "api"],
+    "check": ["check", "-c", "models:/iris/1", "-d", "{ref}"],
+    "promote": ["promote", "iris", "1"],
+    "ci report": ["ci", "report", "--model", "iris"],
+    "ci init": ["ci", "init", "github", "--path", "{tmp}/ci.yml"],
 }
 # Commands that only read: in a folder with no store they must not create one.
 READ_ONLY = {
@@ -185,11 +189,11 @@ def test_no_command_prints_a_traceback_in_a_broken_environment(
                 problems.append(f"{name}: stderr {res.stderr!r}")
         elif (
             res.exit_code == 0
-            and name not in ("drift", "profile", "sync", "gc")
+            and name not in ("drift", "profile", "sync", "gc", "ci init")
             and env_kind != "read-only home"
         ):
             # drift/profile read only their files, sync/gc have nothing to do without a spool or
-            # a store; everything else needs the store (a read-only one still serves reads, and
+            # a store, ci init writes a workflow file; everything else needs the store (a read-only one still serves reads, and
             # writes that change nothing, such as `db upgrade` at the newest schema)
             problems.append(f"{name}: exit 0 in a broken environment: {res.stdout[:200]!r}")
     clear_store_cache()

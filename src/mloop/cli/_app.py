@@ -52,6 +52,7 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_predict",
     "_serve",
     "_deploy",
+    "_check",
     "_ci",
 )
 

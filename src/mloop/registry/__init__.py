@@ -8,7 +8,7 @@ from mloop.registry._frames import cast_rule
 from mloop.registry._lineage import Lineage, VersionDiff
 from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
-from mloop.registry._signature import ModelSignature, validate_input
+from mloop.registry._signature import ExtraColumnsWarning, ModelSignature, validate_input
 from mloop.registry._uris import ModelRef, RunArtifactRef, parse_model_uri
 from mloop.registry._webhooks import WebhookDispatcher, verify_signature
 from mloop.store import (
@@ -22,6 +22,7 @@ from mloop.store import (
 
 __all__ = [
     "MANIFEST_FILE",
+    "ExtraColumnsWarning",
     "Lineage",
     "ModelAlias",
     "ModelRef",
