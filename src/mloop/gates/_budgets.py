@@ -68,8 +68,9 @@ def budget_checks(
         (``__pycache__`` folders, which loading may write, left out); ``details`` lists the
         largest files.
     peak_memory_mb : float, optional
-        ``budget:peak_memory_mb``: the peak resident memory that loading the package adds, in a
-        fresh interpreter (see :func:`_measure_load_memory`).
+        ``budget:peak_memory_mb``: the peak resident memory that loading the package adds (the
+        framework's import and deserialisation, transient allocations included), measured in a
+        fresh interpreter above its memory with mloop's loader imported; see Notes.
     requests : int, default 200
         Timed single-row calls.
     seed : int, default 0
@@ -90,6 +91,15 @@ def budget_checks(
     InvalidInputError
         A budget is not a positive number, ``requests`` is not a positive int, or ``rows`` is
         not a table while a latency budget is set.
+
+    Notes
+    -----
+    Peak memory is measured in a subprocess because in-process numbers are polluted by what the
+    caller has already imported and allocated. On Linux it is the child's own high-water mark
+    (``VmHWM``, reset once the loader is imported); ``getrusage().ru_maxrss`` is avoided there
+    because a child inherits its parent's high-water mark across fork/exec. Elsewhere the
+    ``ru_maxrss`` difference is used. ``numbers["method"]`` says which; ``framework_import_mb``
+    is the part the framework's import alone added.
 
     Examples
     --------
