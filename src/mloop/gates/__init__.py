@@ -13,9 +13,26 @@ Examples
 
 from __future__ import annotations
 
+from mloop.gates._behaviour import (
+    BehaviourTest,
+    behaviour_checks,
+    discover_behaviour_tests,
+    run_behaviour_tests,
+)
+from mloop.gates._budgets import budget_checks
 from mloop.gates._engine import check_model
+from mloop.gates._expectations import (
+    ExpectationFailed,
+    ExpectationResult,
+    Skip,
+    expect_direction,
+    expect_invariance,
+    expect_min_functionality,
+    skip,
+)
 from mloop.gates._github import GitHubContext, post_github_comment
 from mloop.gates._gitlab import GitLabContext, post_gitlab_note
+from mloop.gates._model_under_test import ModelUnderTest
 from mloop.gates._policy import Policy, PolicyError, load_policy, parse_policy, policy_hash
 from mloop.gates._pr import PostResult, RetryPolicy
 from mloop.gates._promote import Promotion, PromotionRefusedError, find_gate_report, promote
@@ -33,8 +50,12 @@ from mloop.gates._workflows import WORKFLOW_PATHS, ci_workflow
 __all__ = [
     "GITHUB_COMMENT_LIMIT",
     "WORKFLOW_PATHS",
+    "BehaviourTest",
+    "ExpectationFailed",
+    "ExpectationResult",
     "GitHubContext",
     "GitLabContext",
+    "ModelUnderTest",
     "PairedComparison",
     "Policy",
     "PolicyError",
@@ -43,10 +64,17 @@ __all__ = [
     "PromotionRefusedError",
     "RetryPolicy",
     "SignatureProblem",
+    "Skip",
+    "behaviour_checks",
+    "budget_checks",
     "check_model",
     "ci_workflow",
     "comment_marker",
     "delong_test",
+    "discover_behaviour_tests",
+    "expect_direction",
+    "expect_invariance",
+    "expect_min_functionality",
     "find_gate_report",
     "load_policy",
     "mcnemar_test",
@@ -59,5 +87,7 @@ __all__ = [
     "render_json",
     "render_junit",
     "render_markdown",
+    "run_behaviour_tests",
     "signature_problems",
+    "skip",
 ]
