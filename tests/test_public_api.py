@@ -47,6 +47,7 @@ EXPECTED = {
         "parse_policy",
         "policy_hash",
         "promote",
+        "watch_promotion",
         "BehaviourTest",
         "ExpectationFailed",
         "ExpectationResult",

@@ -34,6 +34,7 @@ from mloop.gates._github import GitHubContext, post_github_comment
 from mloop.gates._gitlab import GitLabContext, post_gitlab_note
 from mloop.gates._model_under_test import ModelUnderTest
 from mloop.gates._policy import Policy, PolicyError, load_policy, parse_policy, policy_hash
+from mloop.gates._postdeploy import watch_promotion
 from mloop.gates._pr import PostResult, RetryPolicy
 from mloop.gates._promote import Promotion, PromotionRefusedError, find_gate_report, promote
 from mloop.gates._render import (
@@ -90,4 +91,5 @@ __all__ = [
     "run_behaviour_tests",
     "signature_problems",
     "skip",
+    "watch_promotion",
 ]

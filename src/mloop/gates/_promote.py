@@ -209,14 +209,13 @@ def _watch(
     reference = None
     if promotion.report is not None:
         reference = (promotion.report.extra.get("predictions") or {}).get("sample")
-    prediction_drift = post.pop("prediction_drift", True)
     result = watch_promotion(
         registry,
         name=promotion.model,
         alias=promotion.alias,
         version=promotion.version,
         previous_version=promotion.previous_version,
-        reference_predictions=reference if prediction_drift else None,
+        reference_predictions=reference,
         gate_report_id=None if promotion.report is None else promotion.report.id,
         actor=registry.actor,
         **post,
