@@ -1,4 +1,5 @@
-"""mloop quickstart: train several scikit-learn models, track everything, compare the runs.
+"""mloop quickstart: train several scikit-learn models, track everything, compare the runs, gate
+the best one against the champion and promote it, then watch for drift.
 
 Run with ``make demo`` (or ``python examples/quickstart.py``). Everything lands in ``./.mloop``
 (override with MLOOP_HOME); no server is needed.
@@ -18,6 +19,7 @@ from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 import mloop
 import mloop.config
@@ -158,8 +160,20 @@ def monitor(train, valid, features, champion) -> None:  # type: ignore[no-untype
     print(f"{verdict}; report: {reports / 'drift.html'}", flush=True)
 
 
+def train_stump(train, valid, features) -> int:  # type: ignore[no-untyped-def]
+    """A one-split tree: the modest first champion every later candidate has to beat."""
+    with mloop.start_run(project=PROJECT, name="stump", config={"model": "stump"}) as run:
+        run.log_dataset(train, name="train")
+        stump = DecisionTreeClassifier(max_depth=1, random_state=0)
+        stump.fit(train[features], train["target"])
+        run.log(scores(stump, valid[features], valid["target"]))
+        mv = mloop.log_model(stump, MODEL, run=run, input_example=valid[features].head())
+    return int(mv.version)
+
+
 def main() -> None:
     train, valid, features = load_data()
+    stump = train_stump(train, valid, features)
     ids = [
         train_sgd(train, valid, features, alpha=1e-4),
         train_sgd(train, valid, features, alpha=1e-2),
@@ -188,28 +202,34 @@ def main() -> None:
     )
     cli("runs", "compare", *ids)
 
-    # Model registry: every run registered a version; the best becomes the champion.
+    # Model registry and the gate: every run registered a version. A first champion is promoted
+    # through `mloop check` (no champion yet: data and signature checks only), then the best run's
+    # version must beat it on the holdout, significantly, before `mloop promote` moves the alias.
     reg = mloop.Registry()
     version = reg.search_versions(f"name = '{MODEL}' and run_id = '{best.id}'").items[0]
-    previous = next(
-        (a.version for a in reg.store.list_aliases(MODEL) if a.alias == "champion"), None
-    )
-    reg.set_alias(
-        MODEL,
-        "champion",
-        version.version,
-        reason=f"best val_auc of the quickstart ({best.name})",
-        expected_version=previous,
-    )
+    holdout = Path(mloop.config.Settings.from_env().home) / "reports" / "holdout.parquet"
+    holdout.parent.mkdir(parents=True, exist_ok=True)
+    valid.to_parquet(holdout, index=False)
+    gate = ["--data", str(holdout), "--target", "target"]
+    if not reg.store.list_aliases(MODEL):  # a fresh store: the stump is the first champion
+        cli("check", "--candidate", f"models:/{MODEL}/{stump}", *gate)
+        cli("promote", MODEL, str(stump), "--to", "champion")
+    code = cli("check", "--candidate", f"models:/{MODEL}/{version.version}", *gate, ok_codes=(0, 1))
+    if code == 0:
+        cli("promote", MODEL, str(version.version), "--to", "champion")
+    # and a worse candidate (the stump, against the new champion) fails its check; promote refuses
+    cli("check", "--candidate", f"models:/{MODEL}/{stump}", *gate, ok_codes=(1,))
+    cli("promote", MODEL, str(stump), "--to", "champion", ok_codes=(1,))
     champion = mloop.load_model(f"models:/{MODEL}@champion")  # hash-verified, signature-checked
     accuracy = float((champion.predict(valid[features]) == valid["target"]).mean())
+    now = reg.store.get_alias(MODEL, "champion").version
     print(
-        f"\nmodels:/{MODEL}@champion is v{version.version} ({best.name}); "
+        f"\nmodels:/{MODEL}@champion is v{now} ({best.name if now == version.version else 'kept'}); "
         f"validation accuracy {accuracy:.4f}",
         flush=True,
     )
     cli("models", "show", MODEL)
-    cli("models", "lineage", MODEL, str(version.version))
+    cli("models", "lineage", MODEL, str(now))
     monitor(train, valid, features, champion)
 
 

@@ -122,3 +122,16 @@ def test_make_demo_script_runs_and_compares(env: dict[str, str], tmp_path: Path)
     assert "tracked 5 runs" in proc.stdout and "Run comparison" in proc.stdout
     assert "val_auc" in proc.stdout
     assert "@champion is v" in proc.stdout and "validation accuracy" in proc.stdout
+    # the gate: a passing check promotes the best run, a failing one is refused
+    assert "PASSED: report" in proc.stdout and "FAILED: report" in proc.stdout
+    assert "refused: The latest check report" in proc.stdout
+
+
+def test_readme_policy_examples_are_valid_policies() -> None:
+    from mloop.gates import parse_policy
+
+    blocks = _blocks("yaml")
+    assert blocks, "README lost its policy example"
+    for text in blocks:
+        policy = parse_policy(text, source="README.md")
+        assert policy.thresholds and policy.post_deploy is not None
