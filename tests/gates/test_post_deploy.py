@@ -410,3 +410,52 @@ def test_bad_arguments_are_refused_by_name(tmp_path: Path, kw: dict[str, Any], m
     args.update(kw)
     with pytest.raises(InvalidInputError, match=match):
         watch_promotion(reg, **args)
+
+
+def test_mloop_check_then_promote_watches_and_rolls_back_end_to_end(
+    champion: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole gate from the command line: `mloop check` passes version 3 on a holdout without
+    the input it fails on; `mloop promote` under a policy with a post_deploy section moves the
+    alias, watches the server's live traffic (where a = 13 arrives), fails on its 5xx share and
+    rolls back; exit 1, the server swaps back, and the audit trail says why."""
+    from typer.testing import CliRunner
+
+    from mloop.cli import get_app
+    from mloop.store._open import clear_store_cache
+
+    reg, server, home = champion["reg"], champion["server"], champion["home"]
+    for name in ("MLOOP_STORE_URI", "MLOOP_ARTIFACT_URI", "MLOOP_MODE", "MLOOP_SERVER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLOOP_HOME", str(home))
+    policy = tmp_path / "mloop.yaml"
+    policy.write_text(
+        "target: y\n"
+        "non_regression: {require_better: false}\n"
+        "data: {enabled: false}\n"
+        f"post_deploy: {{endpoints: ['{server.url}'], window_s: 1.5, min_requests: 20,"
+        " swap_timeout_s: 60}\n"
+    )
+    holdout = tmp_path / "holdout.parquet"
+    pd.DataFrame({"a": PATTERN * 10, "y": [2 * a for a in PATTERN] * 10}).to_parquet(holdout)
+    runner = CliRunner()
+    try:
+        res = runner.invoke(
+            get_app(), ["check", "-c", "models:/m/3", "-d", str(holdout), "-p", str(policy)]
+        )
+        assert res.exit_code == 0, res.output
+        mark = reg.store.last_event_id()
+        with Client(server.url, bad_every=4):
+            res = runner.invoke(get_app(), ["promote", "m", "3", "-p", str(policy)])
+            _wait_serving(server, "m/1")
+    finally:
+        clear_store_cache()
+    assert res.exit_code == 1, res.output
+    assert "m@champion -> version 3 (was version 1) on passing report" in res.output
+    assert "post_deploy:error_rate" in res.output and "rolled back to version 1" in res.output
+    assert reg.store.get_alias("m", "champion").version == 1
+    (moved,) = _events(reg, mark, "alias_set")
+    (rollback,) = _events(reg, mark, "alias_rollback")
+    assert moved.payload["after"] == 3 and moved.payload["report_id"] is not None
+    post = reg.store.get_check_report(rollback.payload["report_id"])
+    assert post.kind == "post_deploy" and post.extra["gate_report_id"] == moved.payload["report_id"]
