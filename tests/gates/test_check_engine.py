@@ -215,3 +215,10 @@ def test_holdout_from_a_parquet_file_and_a_missing_target(gallery: Gallery, tmp_
     empty = pd.DataFrame({"label": [1, None]})
     with pytest.raises(InvalidInputError, match="1 missing values"):
         _check(gallery, "logreg", "stump", data=empty, store=False)
+
+
+def test_the_champion_checked_against_itself_is_not_compared(gallery: Gallery) -> None:
+    r = _check(gallery, "logreg", "logreg", store=False)
+    nr = r.check("non_regression:roc_auc")
+    assert nr.status == "skip" and "the candidate is the baseline" in nr.summary
+    assert r.passed and r.check("data:drift").status == "pass"

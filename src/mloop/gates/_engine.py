@@ -237,6 +237,16 @@ def _quality_checks(
         for rule in pol.thresholds
     ]
     comparable = base is not None and base.error is None
+    if comparable and base is not None and base.version.version == cand.version.version:
+        # the champion checked against itself: nothing to compare (the data checks still run)
+        same = f"Not compared: the candidate is the baseline ({base.uri} is {cand.version.uri})."
+        names = [f"non_regression:{m}" for m in _metrics_to_compare(pol, metric)]
+        names += [f"slice:{r.column}:{r.metric or metric}" for r in pol.slices]
+        kinds = ["non_regression"] * (len(names) - len(pol.slices)) + ["slice"] * len(pol.slices)
+        return out + [
+            CheckResult(name=n, kind=k, status="skip", summary=same)
+            for n, k in zip(names, kinds, strict=True)
+        ]
     if pol.non_regression.enabled:
         for m in _metrics_to_compare(pol, metric):
             if not comparable:
