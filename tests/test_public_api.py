@@ -36,6 +36,7 @@ EXPECTED = {
         "read_inference_log",
         "to_ms",
     },
+    "mloop.server": {"create_app"},
     "mloop.gates": {
         "Policy",
         "PolicyError",
@@ -156,6 +157,10 @@ EXPECTED = {
         "value_label",
     },
     "mloop.store": {
+        "API_PREFIX",
+        "ENDPOINTS",
+        "Endpoint",
+        "HttpStore",
         "CHECK_KINDS",
         "CHECK_STATUSES",
         "CheckReport",

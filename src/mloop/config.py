@@ -43,7 +43,8 @@ class Settings:
         ``MLOOP_FLUSH_TIMEOUT_S`` (default 60): how long ``finish()`` and interpreter exit wait for the
         buffer to drain before spooling the rest and warning.
     server_url, token : str or None
-        ``MLOOP_SERVER_URL`` / ``MLOOP_TOKEN`` for a team server (used by later layers).
+        ``MLOOP_SERVER_URL`` / ``MLOOP_TOKEN`` for a team server: with no ``MLOOP_STORE_URI``, the
+        server is the store (``HttpStore``); the token is sent with every request.
     """
 
     home: Path = field(default_factory=lambda: Path(".mloop"))
@@ -59,6 +60,9 @@ class Settings:
     def __post_init__(self) -> None:
         home = Path(self.home)
         object.__setattr__(self, "home", home)
+        if not self.store_uri and self.server_url:
+            # MLOOP_SERVER_URL alone: the team server is the store
+            object.__setattr__(self, "store_uri", self.server_url)
         if not self.store_uri:
             object.__setattr__(self, "store_uri", f"sqlite:///{(home / 'mloop.db').absolute()}")
         if not self.artifact_uri:

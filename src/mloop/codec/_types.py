@@ -96,7 +96,35 @@ def _decoder(tp: Any) -> _Decoder:
         raise TypeError("numpy array fields need their dtype: pass `arrays={name: dtype}`.")
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return functools.partial(_nested_dataclass, tp)
+    if typing.is_typeddict(tp):
+        return _typeddict_decoder(tp)
+    if isinstance(tp, type) and callable(getattr(tp, "from_dict", None)):
+        # a columnar class of its own (MetricSeries): it reads its wire form itself
+        return functools.partial(_nested_dataclass, tp)
     raise TypeError(f"the wire codec cannot decode values of type {tp!r}.")
+
+
+def _typeddict_decoder(tp: Any) -> _Decoder:
+    hints = typing.get_type_hints(tp)
+    required = set(getattr(tp, "__required_keys__", hints))
+    fields = {name: _decoder(h) for name, h in hints.items()}
+
+    def decode(value: Any, where: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise InvalidInputError(
+                f"`{where_text(where)}` must be a JSON object of {tp.__name__}'s keys; "
+                f"got {got(value)}."
+            )
+        unknown = set(value) - set(fields)
+        missing = required - set(value)
+        if unknown or missing:
+            raise InvalidInputError(
+                f"`{where_text(where)}` must have the keys of {tp.__name__}: missing "
+                f"{sorted(missing)}, unknown {sorted(map(str, unknown))}."
+            )
+        return {k: fields[k](v, (where, Attr(k))) for k, v in value.items()}
+
+    return decode
 
 
 def _literal_decoder(allowed: tuple[Any, ...]) -> _Decoder:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mloop.store._backends import BackendFactory, create_store, register_backend, registered_schemes
 from mloop.store._base import MAX_RESULTS_LIMIT, Store, downsample_minmax
 from mloop.store._check_entities import (
@@ -67,8 +69,10 @@ from mloop.store._validation import (
 )
 
 __all__ = [
+    "API_PREFIX",
     "CHECK_KINDS",
     "CHECK_STATUSES",
+    "ENDPOINTS",
     "EVENT_TYPES",
     "MAX_RESULTS_LIMIT",
     "REPORT_KINDS",
@@ -82,10 +86,12 @@ __all__ = [
     "DatasetVersion",
     "Deployment",
     "DeploymentRevision",
+    "Endpoint",
     "Event",
     "EventCursor",
     "EventListener",
     "Follower",
+    "HttpStore",
     "InferenceChunk",
     "InferenceLabel",
     "MetricHistory",
@@ -135,3 +141,18 @@ __all__ = [
     "validate_tags",
     "validate_text",
 ]
+
+
+if TYPE_CHECKING:
+    from mloop.store._http import API_PREFIX, ENDPOINTS, Endpoint, HttpStore
+
+_HTTP_NAMES = ("API_PREFIX", "ENDPOINTS", "Endpoint", "HttpStore")
+
+
+def __getattr__(name: str) -> object:
+    # The HTTP store (and httpx) load only when a server URI is used.
+    if name in _HTTP_NAMES:
+        from mloop.store import _http
+
+        return getattr(_http, name)
+    raise AttributeError(f"module 'mloop.store' has no attribute {name!r}")

@@ -35,6 +35,12 @@ def _sql_store(uri: str, **options: Any) -> Store:
     return SqlStore(uri, **options)
 
 
+def _http_store(uri: str, **options: Any) -> Store:
+    from mloop.store._http import HttpStore
+
+    return HttpStore(uri, **options)  # type: ignore[abstract]  # until every concept is served
+
+
 def register_backend(schemes: Sequence[str], factory: BackendFactory) -> None:
     """Serve URIs whose scheme is one of ``schemes`` with ``factory(uri, **options)``.
 
@@ -100,3 +106,4 @@ def create_store(uri: str, **options: Any) -> Store:
 
 
 register_backend(["sqlite", "postgresql", "postgres"], _sql_store)
+register_backend(["http", "https"], _http_store)

@@ -29,13 +29,20 @@ def open_store(settings: Settings, *, cached: bool = True, create: bool = True) 
         return _empty_store()
     key = (settings.store_uri, settings.heartbeat_s)
     if not cached:
-        return create_store(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
+        return create_store(settings.store_uri, **_options(settings))
     with _lock:
         store = _cache.get(key)
         if store is None:
-            store = create_store(settings.store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
+            store = create_store(settings.store_uri, **_options(settings))
             _cache[key] = store
         return store
+
+
+def _options(settings: Settings) -> dict[str, object]:
+    options: dict[str, object] = {"heartbeat_timeout_s": 3 * settings.heartbeat_s}
+    if settings.store_uri.lower().startswith(("http://", "https://")):
+        options["token"] = settings.token  # a team server's bearer token (MLOOP_TOKEN)
+    return options
 
 
 def store_exists(settings: Settings) -> bool:

@@ -79,6 +79,15 @@ class NewRun:
         return str(self.fields["run_id"])
 
 
+def check_history_args(key: str, max_points: int | None) -> None:
+    """What every backend refuses in a metric-history request (beyond the run id)."""
+    validate_key(key)
+    if max_points is not None and (
+        isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2
+    ):
+        raise InvalidInputError(f"`max_points` must be an int >= 2 or None; got {max_points!r}.")
+
+
 class RunStoreMixin(abc.ABC):
     """Projects, runs, metrics, the artifact index and datasets."""
 
@@ -300,13 +309,7 @@ class RunStoreMixin(abc.ABC):
         """The full history ordered by (step, timestamp), or downsampled to about ``max_points``."""
         validate_run_id(run_id)
         self.before_run_access(run_id)
-        validate_key(key)
-        if max_points is not None and (
-            isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2
-        ):
-            raise InvalidInputError(
-                f"`max_points` must be an int >= 2 or None; got {max_points!r}."
-            )
+        check_history_args(key, max_points)
         step, ts, value = self._do_get_metric_history(run_id, key)
         total = len(value)
         if max_points is not None and total > max_points:

@@ -1,0 +1,12 @@
+"""REST API v1: one handler per :data:`mloop.store.http.ENDPOINTS` entry, by concept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mloop.server._v1._runs import HANDLERS as _RUNS
+
+__all__ = ["HANDLERS"]
+
+HANDLERS: dict[str, Callable[..., Any]] = {**_RUNS}

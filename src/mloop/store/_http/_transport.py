@@ -1,0 +1,160 @@
+"""The HTTP side of the HTTP store: one ``httpx`` client, the token, and answers turned back into
+results or into the same exception classes the server raised."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from mloop.codec import from_wire, loads
+from mloop.errors import (
+    InvalidInputError,
+    MloopError,
+    StoreUnavailableError,
+    error_from_code,
+)
+from mloop.store._http._endpoint import Endpoint
+
+__all__ = ["HttpTransport", "normalise_base_url"]
+
+# A GET that could not reach the server is tried again this often, after these pauses; writes are
+# never retried here (the tracking writer spools them and replays them idempotently).
+_READ_RETRY_PAUSES_S = (0.05, 0.2, 0.5)
+_UNAVAILABLE = {502, 503, 504}
+
+
+def normalise_base_url(uri: str) -> str:
+    """``http(s)://host[:port][/prefix]`` without a trailing slash (a given ``/api/v1`` is dropped)."""
+    if not isinstance(uri, str) or not uri.lower().startswith(("http://", "https://")):
+        raise InvalidInputError(
+            f"a server URI looks like 'http://127.0.0.1:5000' or 'https://mloop.example.com'; "
+            f"got {uri!r}."
+        )
+    url = httpx.URL(uri)
+    if not url.host:
+        raise InvalidInputError(f"the server URI {uri!r} names no host.")
+    base = str(url.copy_with(query=None, fragment=None)).rstrip("/")
+    return base.removesuffix("/api/v1")
+
+
+class HttpTransport:
+    """Calls :class:`Endpoint` s on a server.
+
+    Parameters
+    ----------
+    uri : str
+        The server's base URL.
+    token : str, optional
+        A bearer token (``mloop token create``); sent with every request.
+    client : httpx.Client, optional
+        Send through this client instead (tests pass one bound to the app in-process).
+    timeout_s : float
+        Per request.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        token: str | None = None,
+        client: httpx.Client | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.base_url = normalise_base_url(uri)
+        self._token = token
+        self._own_client = client is None
+        self._client = client or httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def call(self, endpoint: Endpoint, /, **values: Any) -> Any:
+        """Send ``values`` to ``endpoint``; the decoded result (or the server's error, raised)."""
+        path, query, body = endpoint.request(values)
+        headers = self._headers()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        response = self._send(endpoint, path, query, body, headers)
+        if response.status_code >= 400:
+            raise self._error(endpoint, response)
+        if endpoint.result is None or response.status_code == 204:
+            return None
+        try:
+            data = loads(response.content, what=f"the answer to {endpoint.name}")
+        except InvalidInputError as exc:
+            raise MloopError(f"the server's answer to {endpoint.name} is not JSON: {exc}") from None
+        if endpoint.decode is not None:
+            return endpoint.decode(data)
+        return from_wire(endpoint.result, data, what=endpoint.name)
+
+    def _send(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        query: Mapping[str, str],
+        body: bytes | None,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        pauses = _READ_RETRY_PAUSES_S if endpoint.method == "GET" else ()
+        attempt = 0
+        while True:
+            try:
+                response = self._client.request(
+                    endpoint.method, path, params=query, content=body, headers=headers
+                )
+            except httpx.TransportError as exc:
+                if attempt < len(pauses):
+                    time.sleep(pauses[attempt])
+                    attempt += 1
+                    continue
+                raise StoreUnavailableError(
+                    f"the mloop server at {self.base_url} cannot be reached "
+                    f"({type(exc).__name__}: {exc}); is `mloop server` running there?",
+                    details={"url": self.base_url, "operation": endpoint.name},
+                ) from None
+            if response.status_code in _UNAVAILABLE and attempt < len(pauses):
+                time.sleep(pauses[attempt])
+                attempt += 1
+                continue
+            return response
+
+    def _error(self, endpoint: Endpoint, response: httpx.Response) -> MloopError:
+        try:
+            doc = loads(response.content)
+        except InvalidInputError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("error_code"), str):
+            details = doc.get("details") if isinstance(doc.get("details"), dict) else None
+            return error_from_code(doc["error_code"], str(doc.get("message", "")), details)
+        text = response.text[:300].strip()
+        if response.status_code in _UNAVAILABLE:
+            return StoreUnavailableError(
+                f"the mloop server at {self.base_url} is unavailable "
+                f"(HTTP {response.status_code} for {endpoint.name}): {text}",
+                details={"status": response.status_code},
+            )
+        return MloopError(
+            f"the server answered {endpoint.name} with HTTP {response.status_code}: {text}",
+            details={"status": response.status_code},
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._own_client:
+            self._client.close()
