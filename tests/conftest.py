@@ -83,7 +83,9 @@ def _in_process_http_store(uri: str, **options: Any) -> Any:
             client.close()
             backing.close()
 
-    return InProcessHttpStore("http://mloop.test", client=client)
+    made = InProcessHttpStore("http://mloop.test", client=client)
+    made.backing = backing  # type: ignore[attr-defined]  # the server's own store (see data_store)
+    return made
 
 
 def _register_test_backends() -> None:
@@ -125,6 +127,23 @@ def store(store_factory: Callable[..., Any]) -> Any:
     return store_factory()
 
 
+@pytest.fixture
+def data_store(store: Any) -> Any:
+    """Where ``store``'s data is: ``store`` itself on SQL backends, the server's own store behind
+    the in-process HTTP store. Server-side work (the webhook dispatcher) runs on it."""
+    return getattr(store, "backing", store)
+
+
+# The backends that speak SQL themselves, for tests of SQL (schema, migrations, SqlStore).
+SQL_BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def sql_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh SQL store URI (SQLite, PostgreSQL): for tests about SQL itself."""
+    return BACKENDS[request.param](request, tmp_path)
+
+
 _PG_FIXTURES = frozenset({"pg_url", "pg_database"})
 # Backends (``BACKENDS`` above) that need a service, and the marker that selects their tests.
 _BACKEND_MARKS = {"postgres": pytest.mark.postgres}
@@ -135,7 +154,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     those that take a PostgreSQL fixture, and those a backend-parametrized fixture runs on it."""
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        mark = _BACKEND_MARKS.get(params.get("store_uri"))
+        mark = _BACKEND_MARKS.get(params.get("store_uri") or params.get("sql_store_uri"))
         if mark is None and _PG_FIXTURES & set(getattr(item, "fixturenames", ())):
             mark = pytest.mark.postgres
         if mark is not None and item.get_closest_marker(mark.name) is None:
