@@ -13,6 +13,9 @@ from mloop import errors
         errors.AlreadyExistsError,
         errors.ConflictError,
         errors.StoreUnavailableError,
+        errors.UnauthenticatedError,
+        errors.PermissionDeniedError,
+        errors.RateLimitedError,
     ],
 )
 def test_error_round_trips_through_its_code(cls: type[errors.MloopError]) -> None:
@@ -29,3 +32,11 @@ def test_errors_defined_in_other_layers_are_registered() -> None:
         assert type(errors.error_from_code(cls.error_code, "x")) is cls
     assert type(errors.error_from_code("NO_SUCH_CODE", "x")) is errors.MloopError
     assert issubclass(errors.InvalidInputError, ValueError)
+
+
+def test_auth_errors_carry_their_http_status() -> None:
+    assert errors.UnauthenticatedError.http_status == 401
+    assert errors.PermissionDeniedError.http_status == 403
+    assert errors.RateLimitedError.http_status == 429
+    # nothing was applied: the tracking writer spools and replays, as through an outage
+    assert issubclass(errors.RateLimitedError, errors.StoreUnavailableError)

@@ -13,7 +13,9 @@ from mloop.errors import (
     InvalidInputError,
     MloopError,
     NotFoundError,
+    PermissionDeniedError,
     StoreUnavailableError,
+    UnauthenticatedError,
 )
 from mloop.inference import log_labels
 from mloop.registry import Registry, load_model, log_model, register_model
@@ -28,9 +30,11 @@ __all__ = [
     "InvalidInputError",
     "MloopError",
     "NotFoundError",
+    "PermissionDeniedError",
     "Registry",
     "Run",
     "StoreUnavailableError",
+    "UnauthenticatedError",
     "__version__",
     "active_run",
     "finish",

@@ -14,6 +14,7 @@ __all__ = [
     "InvalidInputError",
     "MloopError",
     "NotFoundError",
+    "PermissionDeniedError",
     "StoreUnavailableError",
     "error_from_code",
 ]
@@ -76,6 +77,31 @@ class StoreUnavailableError(MloopError):
 
     error_code = "STORE_UNAVAILABLE"
     http_status = 503
+
+
+class UnauthenticatedError(MloopError):
+    """The server needs a valid bearer token: none was sent, or it is unknown, expired or revoked."""
+
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDeniedError(MloopError):
+    """The token is valid but may not do this: its role is too low, or its project is another."""
+
+    error_code = "PERMISSION_DENIED"
+    http_status = 403
+
+
+class RateLimitedError(StoreUnavailableError):
+    """Too many requests with this token; ``details["retry_after_s"]`` says when to try again.
+
+    A :class:`StoreUnavailableError`: nothing was applied, so the tracking writer spools the batch
+    and replays it later, as it does through an outage.
+    """
+
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+    http_status = 429
 
 
 _BY_CODE.setdefault(MloopError.error_code, MloopError)

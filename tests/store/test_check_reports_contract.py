@@ -341,11 +341,14 @@ def test_promotion_overridden_is_an_event_type(registered: Store) -> None:
 # ---------------------------------------------------------------------------------------- migration
 
 
-def test_migration_from_0006_adds_check_reports_to_a_store_with_versions(store_uri: str) -> None:
+def test_migration_from_0006_adds_check_reports_to_a_store_with_versions(
+    sql_store_uri: str,
+) -> None:
+    store_uri = sql_store_uri
     import sqlalchemy as sa
     from alembic import command
 
-    from mloop.store._sql._engine import _alembic_config
+    from mloop.store._sql._engine import HEAD_REVISION, _alembic_config
 
     engine = sa.create_engine(store_uri)
     with engine.begin() as conn:
@@ -368,9 +371,8 @@ def test_migration_from_0006_adds_check_reports_to_a_store_with_versions(store_u
     s = SqlStore(store_uri)  # upgrades on open
     try:
         with s.engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == (
-                "0007"
-            )
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            assert version == HEAD_REVISION
         r = s.put_check_report(report())
         assert s.get_check_report(r.id) == r and s.list_check_reports("churn") == [r]
         assert s.get_model_version("churn", 1).version == 1

@@ -54,6 +54,13 @@ from mloop.store._registry_entities import (
 )
 from mloop.store._runs_base import NewRun, RunFields
 from mloop.store._sql import SqlStore, describe_uri, upgrade_store
+from mloop.store._tokens_base import (
+    TOKEN_ROLES,
+    ApiToken,
+    NewToken,
+    hash_token_secret,
+    is_token_secret,
+)
 from mloop.store._validation import (
     is_sha256,
     storable_text,
@@ -77,7 +84,9 @@ __all__ = [
     "MAX_RESULTS_LIMIT",
     "REPORT_KINDS",
     "RUN_STATUSES",
+    "TOKEN_ROLES",
     "UNSET",
+    "ApiToken",
     "ArtifactEntry",
     "BackendFactory",
     "CheckReport",
@@ -100,6 +109,7 @@ __all__ = [
     "ModelAlias",
     "ModelVersion",
     "NewRun",
+    "NewToken",
     "OrderKey",
     "Page",
     "PollingListener",
@@ -116,7 +126,9 @@ __all__ = [
     "create_store",
     "describe_uri",
     "downsample_minmax",
+    "hash_token_secret",
     "is_sha256",
+    "is_token_secret",
     "open_store",
     "parse_filter",
     "parse_order_by",

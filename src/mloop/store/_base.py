@@ -7,7 +7,8 @@
 - :class:`~mloop.store._events_base.EventStoreMixin`: the event log and its followers' cursors;
 - :class:`~mloop.store._inference_base.InferenceStoreMixin`: the inference log's index and labels;
 - :class:`~mloop.store._deploy_base.DeploymentStoreMixin`: deployments and their revisions;
-- :class:`~mloop.store._checks_base.CheckStoreMixin`: check reports (CI gates) on model versions.
+- :class:`~mloop.store._checks_base.CheckStoreMixin`: check reports (CI gates) on model versions;
+- :class:`~mloop.store._tokens_base.TokenStoreMixin`: a team server's API tokens (never over HTTP).
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
 PostgreSQL and HTTP reject bad input identically. A backend is one class that implements every
@@ -31,6 +32,7 @@ from mloop.store._inference_base import InferenceStoreMixin
 from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._runs_base import NewRun, RunStoreMixin
+from mloop.store._tokens_base import TokenStoreMixin
 from mloop.store._webhooks_base import WebhookStoreMixin
 
 __all__ = ["MAX_RESULTS_LIMIT", "NewRun", "Store", "downsample_minmax"]
@@ -45,6 +47,7 @@ class Store(
     InferenceStoreMixin,
     DeploymentStoreMixin,
     CheckStoreMixin,
+    TokenStoreMixin,
     abc.ABC,
 ):
     """Metadata persistence: every part of the contract, one object."""

@@ -47,7 +47,11 @@ DEPLOYMENT_EVENT_TYPES: tuple[str, ...] = (
     "serving_swapped",
     "serving_swap_failed",
 )
-EVENT_TYPES: tuple[str, ...] = REGISTRY_EVENT_TYPES + MONITOR_EVENT_TYPES + DEPLOYMENT_EVENT_TYPES
+# Subject ``tokens/<id>``: the team server's API tokens (an audit trail; never the secret).
+TOKEN_EVENT_TYPES: tuple[str, ...] = ("token_created", "token_revoked")
+EVENT_TYPES: tuple[str, ...] = (
+    REGISTRY_EVENT_TYPES + MONITOR_EVENT_TYPES + DEPLOYMENT_EVENT_TYPES + TOKEN_EVENT_TYPES
+)
 
 MAX_SUBJECT = 600
 MAX_CURSOR_NAME = 255

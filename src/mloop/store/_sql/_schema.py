@@ -419,3 +419,22 @@ inference_labels = sa.Table(
     sa.Index("ix_inference_labels_deployment", "deployment", "id"),
     sqlite_autoincrement=True,
 )
+
+
+# ------------------------------------------------------------------------------------------ team server
+# API tokens (``mloop token``): the SHA-256 of each secret, never the secret (see ``_tokens_base``).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(10), nullable=False),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id"), nullable=True),
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_used_ms", sa.BigInteger, nullable=True),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_by", sa.String(255), nullable=True),
+    sa.Column("rate_limit", sa.Double, nullable=True),
+)

@@ -42,6 +42,7 @@ from mloop.store._sql._log import SqlEventLogMixin
 from mloop.store._sql._monitors import SqlMonitorsMixin
 from mloop.store._sql._raw import Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
+from mloop.store._sql._tokens import SqlTokensMixin
 
 __all__ = ["SqlStore"]
 
@@ -64,6 +65,7 @@ class SqlStore(
     SqlInferenceMixin,
     SqlDeploymentsMixin,
     SqlChecksMixin,
+    SqlTokensMixin,
     SqlEventsMixin,
     SqlAliasesMixin,
     SqlRegistryMixin,
