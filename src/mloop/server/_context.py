@@ -1,15 +1,23 @@
-"""Who is calling: set per request by the route (from the bearer token when auth is on) and read
-by handlers that record an actor, so a client cannot write events in someone else's name."""
+"""Who is calling: set per request by the auth middleware (from the bearer token when auth is on)
+and read by handlers that record an actor, so a client cannot write events in someone else's name."""
 
 from __future__ import annotations
 
 import contextvars
+from typing import TYPE_CHECKING
 
-__all__ = ["AUTHENTICATED", "actor_for"]
+if TYPE_CHECKING:
+    from mloop.store import ApiToken
+
+__all__ = ["AUTHENTICATED", "TOKEN", "actor_for"]
 
 # The token's principal for the request being handled; None when the server runs without auth.
 AUTHENTICATED: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "mloop_server_actor", default=None
+)
+# The verified token itself (role, project scope); None when the server runs without auth.
+TOKEN: contextvars.ContextVar[ApiToken | None] = contextvars.ContextVar(
+    "mloop_server_token", default=None
 )
 
 
