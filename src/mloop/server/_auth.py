@@ -48,9 +48,24 @@ from mloop.ids import now_ms
 from mloop.server._context import AUTHENTICATED, TOKEN
 from mloop.server._scopes import RoutePolicy, Scopes, deny_role
 from mloop.server._wire import error_response
-from mloop.store import ApiToken, Endpoint, Store, hash_token_secret, is_token_secret
+from mloop.store import (
+    API_PREFIX,
+    ENDPOINTS,
+    ApiToken,
+    Endpoint,
+    Store,
+    hash_token_secret,
+    is_token_secret,
+)
 
-__all__ = ["DEFAULT_RATE_LIMIT", "Auth", "AuthMiddleware", "RateLimit", "TokenBuckets"]
+__all__ = [
+    "DEFAULT_RATE_LIMIT",
+    "Auth",
+    "AuthMiddleware",
+    "RateLimit",
+    "TokenBuckets",
+    "install_auth",
+]
 
 _log = logging.getLogger("mloop.server.auth")
 # How often a token's ``last_used_ms`` is written at most (a write per request would be a write
@@ -384,3 +399,35 @@ class AuthMiddleware:
             wait = float(exc.details.get("retry_after_s", 1.0))
             response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
         await response(scope, receive, send)
+
+
+def install_auth(
+    app: Any,
+    store: Store,
+    *,
+    scopes: Scopes,
+    rate_limit: RateLimit | None,
+    token_cache_s: float,
+) -> Auth:
+    """Put :class:`AuthMiddleware` in front of ``app`` (a FastAPI app whose routes are mounted).
+
+    The endpoints of the table are found by their operation ids; the health check stays open; the
+    OpenAPI document and its docs page need a token, of any role and scope.
+    """
+    mounted: dict[tuple[str, str], Endpoint] = {}
+    for route in app.routes:
+        endpoint = ENDPOINTS.get(getattr(route, "operation_id", None) or "")
+        if endpoint is not None and getattr(route, "path", None) == endpoint.full_path:
+            mounted[(endpoint.full_path, endpoint.method)] = endpoint
+        elif getattr(route, "path", None) in (app.openapi_url, app.docs_url):
+            route.endpoint.__mloop_auth__ = RoutePolicy("read", "any")
+    auth = Auth(
+        store,
+        endpoints=mounted,
+        scopes=scopes,
+        rate_limit=rate_limit,
+        token_cache_s=token_cache_s,
+        open_paths=frozenset({f"{API_PREFIX}/health"}),
+    )
+    app.add_middleware(AuthMiddleware, auth=auth)
+    return auth
