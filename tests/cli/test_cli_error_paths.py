@@ -57,6 +57,9 @@ COMMANDS: dict[str, list[str]] = {
     "promote": ["promote", "iris", "1"],
     "ci report": ["ci", "report", "--model", "iris"],
     "ci init": ["ci", "init", "github", "--path", "{tmp}/ci.yml"],
+    "token create": ["token", "create", "--name", "ci", "--role", "write"],
+    "token list": ["token", "list"],
+    "token revoke": ["token", "revoke", "0123456789abcdef"],
 }
 # Commands that only read: in a folder with no store they must not create one.
 READ_ONLY = {
@@ -80,6 +83,7 @@ READ_ONLY = {
     "deploy list",
     "deploy status",
     "deploy history",
+    "token list",
 }
 
 

@@ -54,6 +54,7 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_deploy",
     "_check",
     "_ci",
+    "_token",
 )
 
 _registered = False

@@ -211,10 +211,10 @@ def _get_or_create_project(
     s: Scopes, tok: ApiToken, h: Callable[..., Any], st: Store, a: Any
 ) -> Any:
     found = st.get_project_by_name(a["name"])  # it may create: check before
-    if found is None or found.id != tok.project_id:
-        raise _outside(
-            tok, f"project {a['name']!r}", "another project" if found is None else found.id
-        )
+    if found is None:
+        raise _unscoped_only(tok, f"creating project {a['name']!r}")
+    if found.id != tok.project_id:
+        raise _outside(tok, f"project {a['name']!r}", found.id)
     return h(st, **a)
 
 

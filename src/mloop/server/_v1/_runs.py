@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mloop.errors import InvalidInputError
+from mloop.server._context import actor_for
 from mloop.store import Store
 
 __all__ = ["HANDLERS"]
@@ -28,8 +29,13 @@ def _log_batch(s: Store, run_id: str, new_run: dict[str, Any] | None, **kw: Any)
     if new_run is not None:
         if not isinstance(new_run.get("fields"), dict) or "project_id" not in new_run:
             raise InvalidInputError("`new_run` must be {project_id, fields}.")
-        made = s.new_run(str(new_run["project_id"]), **new_run["fields"])
+        made = s.new_run(str(new_run["project_id"]), **_as_caller(new_run["fields"]))
     return s.log_batch(run_id, new_run=made, **kw)
+
+
+def _as_caller(fields: dict[str, Any]) -> dict[str, Any]:
+    """A new run's fields with its ``user`` the token's principal when auth is on."""
+    return {**fields, "user": actor_for(fields.get("user"))}
 
 
 def _put_dataset(s: Store, sha256: str, dataset: Any) -> Any:
@@ -49,7 +55,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "set_project_lifecycle": lambda s, project_id, stage: _lifecycle(
         stage, s.delete_project, s.restore_project, project_id
     ),
-    "create_run": lambda s, project_id, fields: s.create_run(project_id, **fields),
+    "create_run": lambda s, project_id, fields: s.create_run(project_id, **_as_caller(fields)),
     "search_runs": lambda s, project_ids, max_results, **kw: s.search_runs(
         project_ids, max_results=1000 if max_results is None else max_results, **kw
     ),

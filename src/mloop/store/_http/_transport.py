@@ -25,6 +25,10 @@ __all__ = ["HttpTransport", "normalise_base_url"]
 # never retried here (the tracking writer spools them and replays them idempotently).
 _READ_RETRY_PAUSES_S = (0.05, 0.2, 0.5)
 _UNAVAILABLE = {502, 503, 504}
+# A 429 means the request was not applied, so reads and writes alike are sent again after the
+# server's Retry-After, this many times, when it asks for no longer than this.
+_RATE_LIMITED_RETRIES = 3
+_MAX_RETRY_AFTER_S = 10.0
 
 
 def normalise_base_url(uri: str) -> str:
@@ -109,7 +113,7 @@ class HttpTransport:
         headers: Mapping[str, str],
     ) -> httpx.Response:
         pauses = _READ_RETRY_PAUSES_S if endpoint.method == "GET" else ()
-        attempt = 0
+        attempt = throttled = 0
         while True:
             try:
                 response = self._client.request(
@@ -129,6 +133,12 @@ class HttpTransport:
                 time.sleep(pauses[attempt])
                 attempt += 1
                 continue
+            if response.status_code == 429 and throttled < _RATE_LIMITED_RETRIES:
+                wait = _retry_after(response)
+                if wait is not None and wait <= _MAX_RETRY_AFTER_S:
+                    time.sleep(wait)
+                    throttled += 1
+                    continue
             return response
 
     def _error(self, endpoint: Endpoint, response: httpx.Response) -> MloopError:
@@ -158,3 +168,13 @@ class HttpTransport:
             self._closed = True
         if self._own_client:
             self._client.close()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds a 429's ``Retry-After`` asks for (None when it names none or a date)."""
+    value = response.headers.get("retry-after", "").strip()
+    try:
+        wait = float(value)
+    except ValueError:
+        return None
+    return wait if 0 <= wait < float("inf") else None
