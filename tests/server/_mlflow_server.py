@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(root: Path) -> Iterator[MlflowServer]:
+def mlflow_server(root: Path, *, auth: bool = False) -> Iterator[MlflowServer]:
     import uvicorn
 
     from mloop.artifacts import BlobStore
@@ -41,6 +41,11 @@ def mlflow_server(root: Path) -> Iterator[MlflowServer]:
     if not any(getattr(r, "path", "").startswith("/api/2.0/mlflow/") for r in app.routes):
         mount_mlflow(app, artifacts=blobs)
     app.state.artifacts = blobs
+    if auth:
+        from mloop.server._auth import install_auth
+        from mloop.server._scopes import Scopes
+
+        install_auth(app, store, scopes=Scopes(store), rate_limit=None, token_cache_s=0.0)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
@@ -68,7 +73,9 @@ def mlflow_client_on(url: str) -> Iterator[Any]:
     """The ``mlflow`` module pointed at ``url`` (the previous tracking URI restored after)."""
     import os
 
-    saved = {k: os.environ.get(k) for k in (*QUIET_ENV, "MLFLOW_TRACKING_URI")}
+    saved = {
+        k: os.environ.get(k) for k in (*QUIET_ENV, "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")
+    }
     os.environ.update(QUIET_ENV)
     os.environ["MLFLOW_TRACKING_URI"] = url
     import mlflow

@@ -9,7 +9,10 @@ APIs talk to the same store (and artifact store) the native API v1 serves:
 - ``/api/2.0/mlflow-artifacts/...``: artifact upload, download and listing through the server.
 
 Handlers are thin: each calls the store's public methods (which validate as they do in-process)
-and writes MLflow's JSON. Nothing here imports the ``mlflow`` package.
+and writes MLflow's JSON. Under ``--auth`` the client's token (``MLFLOW_TRACKING_TOKEN``) needs
+``read`` for what only reads (searches sent as POST included) and ``write`` for the rest;
+project-scoped tokens are refused here (an MLflow call may touch any experiment). Nothing here
+imports the ``mlflow`` package.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from mloop.server._mlflow._models import ROUTES as _MODELS
 from mloop.server._mlflow._registry import ROUTES as _REGISTRY
 from mloop.server._mlflow._runs import ROUTES as _RUNS
 from mloop.server._mlflow._wire import Context, MlflowRoute, endpoint, error_response, mlflow_error
+from mloop.server._scopes import route_policy
 
 __all__ = ["ROUTES", "mount_mlflow"]
 
@@ -80,30 +84,33 @@ def mount_mlflow(app: Any, *, artifacts: Any = None) -> None:
         for prefix in _PREFIXES:
             app.add_route(
                 f"{prefix}/{r.version}/mlflow{r.path}",
-                endpoint(r, _context),
+                route_policy(r.role)(endpoint(r, _context)),
                 methods=[r.method],
                 include_in_schema=False,
             )
     for r in PROXY_ROUTES:
         app.add_route(
             f"/api/2.0/mlflow-artifacts{r.path}",
-            endpoint(r, _context),
+            route_policy(r.role)(endpoint(r, _context)),
             methods=[r.method],
             include_in_schema=False,
         )
     files = "/api/2.0/mlflow-artifacts/artifacts/{location:path}"
-    app.add_route(files, _with_context(upload), methods=["PUT"], include_in_schema=False)
-    app.add_route(files, _with_context(download), methods=["GET"], include_in_schema=False)
+    put = route_policy("write")(_with_context(upload))
+    get = route_policy("read")(_with_context(download))
+    app.add_route(files, put, methods=["PUT"], include_in_schema=False)
+    app.add_route(files, get, methods=["GET"], include_in_schema=False)
     # Anything else under MLflow's prefixes answers as MLflow's server does for an unknown
     # endpoint, which the client reads as ENDPOINT_NOT_FOUND (and falls back where it can).
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    unknown = route_policy("read", scoped="any")(_not_found)
     for prefix in (*(f"{p}/{v}/mlflow" for p in _PREFIXES for v in ("2.0", "3.0")),):
         app.add_route(
             f"{prefix}/{{rest:path}}", _not_found, methods=methods, include_in_schema=False
         )
     app.add_route(
         "/api/2.0/mlflow-artifacts/{rest:path}",
-        _not_found,
+        unknown,
         methods=methods,
         include_in_schema=False,
     )

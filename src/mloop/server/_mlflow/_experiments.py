@@ -95,7 +95,7 @@ def _search(ctx: Context, a: Args) -> dict[str, Any]:
     return doc
 
 
-search_experiments = route("POST", "/experiments/search")(_search)
+search_experiments = route("POST", "/experiments/search", reads=True)(_search)
 search_experiments_get = route("GET", "/experiments/search")(_search)
 
 

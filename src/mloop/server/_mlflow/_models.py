@@ -223,7 +223,7 @@ def _attribute(doc: dict[str, Any], key: str) -> Any:
     return info.get(key)
 
 
-@route("POST", "/logged-models/search")
+@route("POST", "/logged-models/search", reads=True)
 def search_logged_models(ctx: Context, a: Args) -> dict[str, Any]:
     ids = a.strings("experiment_ids")
     if not ids:

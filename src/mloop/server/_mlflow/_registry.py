@@ -203,7 +203,9 @@ def _latest_versions(ctx: Context, a: Args) -> dict[str, Any]:
     return {"model_versions": [latest]}
 
 
-get_latest_versions = route("POST", "/registered-models/get-latest-versions")(_latest_versions)
+get_latest_versions = route("POST", "/registered-models/get-latest-versions", reads=True)(
+    _latest_versions
+)
 get_latest_versions_get = route("GET", "/registered-models/get-latest-versions")(_latest_versions)
 
 

@@ -288,21 +288,28 @@ Handler = Callable[[Context, Args], Mapping[str, Any] | None]
 
 @dataclass(frozen=True)
 class MlflowRoute:
-    """One MLflow operation: ``path`` is relative to ``/api/<version>/mlflow``."""
+    """One MLflow operation: ``path`` is relative to ``/api/<version>/mlflow``.
+
+    ``role`` is what a token needs under ``--auth``: ``read`` for ``GET`` and for the searches
+    MLflow sends as ``POST``, ``write`` otherwise.
+    """
 
     method: Literal["GET", "POST", "PATCH", "DELETE", "PUT"]
     path: str
     handler: Handler
     version: str = "2.0"
+    reads: bool = False
 
     @property
     def role(self) -> Literal["read", "write"]:
-        return "read" if self.method == "GET" else "write"
+        return "read" if self.method == "GET" or self.reads else "write"
 
 
-def route(method: Any, path: str, *, version: str = "2.0") -> Callable[[Handler], MlflowRoute]:
+def route(
+    method: Any, path: str, *, version: str = "2.0", reads: bool = False
+) -> Callable[[Handler], MlflowRoute]:
     def wrap(fn: Handler) -> MlflowRoute:
-        return MlflowRoute(method, path, fn, version)
+        return MlflowRoute(method, path, fn, version, reads)
 
     return wrap
 
