@@ -29,6 +29,7 @@ from mloop.server._mlflow._wire import (
     error_response,
     json_response,
     mlflow_error,
+    refuse,
     route,
 )
 from mloop.store import ArtifactEntry, Store, validate_artifact_path
@@ -191,11 +192,17 @@ async def download(request: Request, ctx: Context) -> Response:
 
 
 list_proxied = route("GET", "/artifacts")(_list_proxied)
+delete_proxied = route("DELETE", "/artifacts/{location:path}")(
+    refuse(
+        "a run's files are kept in mloop (a registered version may name them); log a new "
+        "file over the path instead."
+    )
+)
 
 # Routes relative to /api/2.0/mlflow (the tracking API).
 ROUTES: tuple[MlflowRoute, ...] = (list_artifacts,)
 # Routes relative to /api/2.0/mlflow-artifacts (the artifact proxy).
-PROXY_ROUTES: tuple[MlflowRoute, ...] = (list_proxied,)
+PROXY_ROUTES: tuple[MlflowRoute, ...] = (list_proxied, delete_proxied)
 
 
 @route("GET", "/server-info", version="3.0")

@@ -13,7 +13,7 @@ from mloop.server._mlflow._common import (
     sort_items,
 )
 from mloop.server._mlflow._convert import experiment, pairs_from
-from mloop.server._mlflow._wire import Args, Context, MlflowRoute, route
+from mloop.server._mlflow._wire import Args, Context, MlflowRoute, refuse, route
 from mloop.store import OrderKey, Project, parse_filter, parse_order_by
 
 __all__ = ["ROUTES"]
@@ -113,6 +113,16 @@ def restore_experiment(ctx: Context, a: Args) -> dict[str, Any]:
     return {}
 
 
+_FIXED = (
+    "mloop sets a project's tags when it is created (mlflow.create_experiment(name, tags=...)) "
+    "and does not change them afterwards yet."
+)
+set_experiment_tag = route("POST", "/experiments/set-experiment-tag")(refuse(_FIXED))
+delete_experiment_tag = route("POST", "/experiments/delete-experiment-tag")(refuse(_FIXED))
+rename_experiment = route("POST", "/experiments/update")(
+    refuse("mloop projects keep the name they were created with; create a new experiment.")
+)
+
 ROUTES: tuple[MlflowRoute, ...] = (
     create_experiment,
     get_experiment,
@@ -121,4 +131,7 @@ ROUTES: tuple[MlflowRoute, ...] = (
     search_experiments_get,
     delete_experiment,
     restore_experiment,
+    set_experiment_tag,
+    delete_experiment_tag,
+    rename_experiment,
 )

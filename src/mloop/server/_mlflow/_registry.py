@@ -17,7 +17,7 @@ from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from mloop.server._mlflow._common import order_text
 from mloop.server._mlflow._convert import model_version, pairs_from, registered_model
 from mloop.server._mlflow._runs import get_run, model_run_id
-from mloop.server._mlflow._wire import Args, Context, MlflowRoute, mlflow_error, route
+from mloop.server._mlflow._wire import Args, Context, MlflowRoute, refuse, route
 from mloop.store import (
     Comparison,
     ModelVersion,
@@ -418,23 +418,23 @@ def get_model_version_by_alias(ctx: Context, a: Args) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ not here
-def _refuse(message: str) -> Any:
-    def handler(ctx: Context, a: Args) -> dict[str, Any]:
-        raise mlflow_error(message, "NOT_IMPLEMENTED", 501)
-
-    return handler
-
-
 transition_stage = route("POST", "/model-versions/transition-stage")(
-    _refuse(
+    refuse(
         "model version stages do not exist in mloop (MLflow 3 deprecated them too); "
         "point an alias at the version instead (set_registered_model_alias)."
     )
 )
 rename_registered_model = route("POST", "/registered-models/rename")(
-    _refuse(
+    refuse(
         "registered models cannot be renamed in mloop: their name is the key of their "
         "versions' audit trail. Register the versions under a new name instead."
+    )
+)
+
+delete_registered_model = route("DELETE", "/registered-models/delete")(
+    refuse(
+        "registered models are not deleted in mloop: a model's name keys its versions' audit "
+        "trail. Delete its versions (delete_model_version) and aliases instead."
     )
 )
 
@@ -460,4 +460,5 @@ ROUTES: tuple[MlflowRoute, ...] = (
     get_model_version_by_alias,
     transition_stage,
     rename_registered_model,
+    delete_registered_model,
 )

@@ -28,7 +28,15 @@ from mloop.server._mlflow._convert import (
     run_info,
     run_status,
 )
-from mloop.server._mlflow._wire import Args, Context, MlflowRoute, route, to_double, to_int64
+from mloop.server._mlflow._wire import (
+    Args,
+    Context,
+    MlflowRoute,
+    refuse,
+    route,
+    to_double,
+    to_int64,
+)
 from mloop.store import MetricSeries, Run, RunInput, Store, parse_filter, parse_order_by
 
 __all__ = ["ROUTES", "get_run", "model_run_id", "run_doc"]
@@ -323,6 +331,13 @@ def get_metric_history(ctx: Context, a: Args) -> dict[str, Any]:
     return doc
 
 
+delete_tag = route("POST", "/runs/delete-tag")(
+    refuse(
+        "a run's tags are overwritten in mloop, never deleted (mlflow.set_tag(key, '') clears "
+        "a value)."
+    )
+)
+
 ROUTES: tuple[MlflowRoute, ...] = (
     create_run,
     get_run_route,
@@ -337,4 +352,5 @@ ROUTES: tuple[MlflowRoute, ...] = (
     log_outputs,
     search_runs,
     get_metric_history,
+    delete_tag,
 )

@@ -33,6 +33,7 @@ __all__ = [
     "error_response",
     "json_response",
     "mlflow_error",
+    "refuse",
     "route",
 ]
 
@@ -312,6 +313,16 @@ def route(
         return MlflowRoute(method, path, fn, version, reads)
 
     return wrap
+
+
+def refuse(message: str) -> Handler:
+    """A handler for an MLflow call mloop's model has no counterpart for: ``NOT_IMPLEMENTED``
+    (501) with the reason and what to do instead, rather than an unknown endpoint."""
+
+    def refused(ctx: Context, a: Args) -> Mapping[str, Any] | None:
+        raise mlflow_error(message, "NOT_IMPLEMENTED", 501)
+
+    return refused
 
 
 async def read_args(request: Request) -> Args:
