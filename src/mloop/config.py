@@ -31,7 +31,10 @@ class Settings:
         ``MLOOP_STORE_URI``; default ``sqlite:///$MLOOP_HOME/mloop.db``. ``postgresql+psycopg://...``
         selects PostgreSQL.
     artifact_uri : str
-        ``MLOOP_ARTIFACT_URI``; default ``$MLOOP_HOME/artifacts``. Any fsspec URL (``s3://bucket/prefix``).
+        ``MLOOP_ARTIFACT_URI``; default ``$MLOOP_HOME/artifacts``, or the team server itself when the
+        store is one (``MLOOP_SERVER_URL``, or an ``http(s)://`` store URI): artifacts then go
+        through the server, which keeps them in its own artifact store. Any fsspec URL
+        (``s3://bucket/prefix``), a local folder, or an ``http(s)://`` server URL.
     mode : {"online", "offline"}
         ``MLOOP_MODE``. Offline writes every batch to the spool; ``mloop sync`` replays it.
     heartbeat_s : float
@@ -66,11 +69,21 @@ class Settings:
         if not self.store_uri:
             object.__setattr__(self, "store_uri", f"sqlite:///{(home / 'mloop.db').absolute()}")
         if not self.artifact_uri:
-            object.__setattr__(self, "artifact_uri", str((home / "artifacts").absolute()))
+            # A team server keeps the artifacts of the runs it stores: without an artifact URI of
+            # its own, a client sends them there, not to a folder no one else can read.
+            artifacts = (
+                self.store_uri if self.store_is_server else str((home / "artifacts").absolute())
+            )
+            object.__setattr__(self, "artifact_uri", artifacts)
         if self.mode not in ("online", "offline"):
             raise InvalidInputError(
                 f"`MLOOP_MODE` must be 'online' or 'offline'; got {self.mode!r}."
             )
+
+    @property
+    def store_is_server(self) -> bool:
+        """True when the store is a team server (``http(s)://``), not a database."""
+        return self.store_uri.lower().startswith(("http://", "https://"))
 
     @property
     def spool_dir(self) -> Path:
@@ -106,10 +119,13 @@ class Settings:
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "home" in clean:
-            # A different home moves the defaults that derive from it.
-            base = cls(home=Path(str(clean["home"])))
-            if not env.get("MLOOP_STORE_URI"):
-                clean.setdefault("store_uri", base.store_uri)
-            if not env.get("MLOOP_ARTIFACT_URI"):
-                clean.setdefault("artifact_uri", base.artifact_uri)
+            # A different home moves the defaults that derive from it (not a team server's URL).
+            base = cls(
+                home=Path(str(clean["home"])),
+                store_uri=str(clean.get("store_uri") or env.get("MLOOP_STORE_URI", "")),
+                artifact_uri=str(clean.get("artifact_uri") or env.get("MLOOP_ARTIFACT_URI", "")),
+                server_url=str(clean.get("server_url") or settings.server_url or "") or None,
+            )
+            clean.setdefault("store_uri", base.store_uri)
+            clean.setdefault("artifact_uri", base.artifact_uri)
         return replace(settings, **clean) if clean else settings  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
-"""Fixtures: a BlobStore on a local folder and on S3 (moto's server on loopback), same tests for both."""
+"""Fixtures: a BlobStore on a local folder, on S3 (moto's server on loopback) and on a team server
+(``mloop server``'s artifact routes over a real socket, keeping the blobs in a local folder or on
+S3, where downloads are presigned redirects): the same tests for all four."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,73 +11,55 @@ from typing import Any
 
 import pytest
 
-from _services import service_missing
+from _s3 import BUCKET, s3_server
 from mloop.artifacts import BlobStore
 
-BUCKET = "mloop-test"
+__all__ = ["s3_server"]  # a fixture the tests here take
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _server_over(backing: BlobStore) -> Iterator[str]:
+    """A team server's artifact routes over ``backing``, on a free loopback port; yields its URL."""
+    from fastapi import FastAPI
 
+    from _artifact_keys import BACKING
+    from _live_server import LiveServer
+    from mloop.server._blobs import mount_artifacts
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[dict[str, Any]]:
-    """moto's S3 server in a thread; yields ``{"uri", "storage_options"}`` for a fresh bucket.
-
-    A missing moto is skipped locally and fails under CI=true (see tests/_services.py).
-    """
-    try:
-        import boto3
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:
-        service_missing(f"moto[server] / boto3 not importable: {exc}")
-        raise AssertionError("unreachable") from exc
-    with pytest.MonkeyPatch.context() as mp:
-        # Credentials only for this fixture's lifetime, so nothing can reach a real AWS account.
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-            mp.delenv(name, raising=False)
-        port = _free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    app = FastAPI()
+    mount_artifacts(app, backing)
+    with LiveServer(app) as server:
+        BACKING[server.url] = backing
         try:
-            server.start()
-            endpoint = f"http://127.0.0.1:{port}"
-            boto3.client(
-                "s3",
-                endpoint_url=endpoint,
-                region_name="us-east-1",
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-            ).create_bucket(Bucket=BUCKET)
-        except Exception as exc:  # boundary: any failure to start means "service missing"
-            server.stop()
-            service_missing(f"moto S3 server could not start on 127.0.0.1:{port}: {exc!r}")
-            raise
-        try:
-            yield {
-                "endpoint": endpoint,
-                "storage_options": {
-                    "endpoint_url": endpoint,
-                    "key": "testing",
-                    "secret": "testing",
-                },
-            }
+            yield server.url
         finally:
-            server.stop()
+            BACKING.pop(server.url, None)
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any] | None]:
-    """``(uri, storage_options)`` of an empty store, on a local folder and on S3."""
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("s3", marks=pytest.mark.s3),
+        "server",
+        pytest.param("server-s3", marks=pytest.mark.s3),
+    ]
+)
+def store_spec(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """``(uri, storage_options)`` of an empty store: a local folder, S3, and a team server over
+    either."""
     if request.param == "local":
-        return str(tmp_path / "artifacts"), None
+        yield str(tmp_path / "artifacts"), None
+        return
+    if request.param == "server":
+        yield from ((url, None) for url in _server_over(BlobStore(tmp_path / "server-artifacts")))
+        return
     server = request.getfixturevalue("s3_server")
-    return f"s3://{BUCKET}/{uuid.uuid4().hex}", dict(server["storage_options"])
+    uri, options = f"s3://{BUCKET}/{uuid.uuid4().hex}", dict(server["storage_options"])
+    if request.param == "s3":
+        yield uri, options
+        return
+    yield from ((url, None) for url in _server_over(BlobStore(uri, storage_options=options)))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from _artifact_keys import overwrite_key
 from mloop.artifacts import BlobStore, IntegrityError, download_tree, upload_tree
 from mloop.errors import InvalidInputError
 from mloop.store._entities import ArtifactEntry
@@ -65,12 +66,7 @@ def test_download_detects_corruption(blobstore: BlobStore, tmp_path: Path) -> No
     bad = next(e for e in entries if e.path == "b.txt")
     forged = ArtifactEntry("b.txt", 4, hashlib.sha256(b"other").hexdigest())
     blobstore.put_bytes(b"other")  # a blob with that name exists...
-    if blobstore.is_local:  # ...but its content is damaged
-        Path(blobstore._full(f"blobs/{forged.sha256[:2]}/{forged.sha256}")).write_bytes(b"bbbb")
-    else:
-        blobstore._fs.pipe_file(
-            blobstore._full(f"blobs/{forged.sha256[:2]}/{forged.sha256}"), b"bbbb"
-        )
+    overwrite_key(blobstore, f"blobs/{forged.sha256[:2]}/{forged.sha256}", b"bbbb")  # damaged
     entries = [e if e is not bad else forged for e in entries]
     with pytest.raises(IntegrityError, match=forged.sha256):
         download_tree(blobstore, entries, tmp_path / "dst")

@@ -1,4 +1,5 @@
-"""Content-addressed blob store over a local folder or any fsspec filesystem (``s3://``, ...).
+"""Content-addressed blob store over a local folder, any fsspec filesystem (``s3://``, ...) or a team
+server (``http(s)://``, see ``_remote.py``).
 
 Layout under the store's root::
 
@@ -18,18 +19,17 @@ import contextlib
 import hashlib
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar
 
+from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _copy_and_hash, _hash_file
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
 from mloop.store import is_sha256, validate_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 
-CHUNK_SIZE = 1 << 20
 # Part size for remote writes and read-ahead for remote reads: S3's minimum part is 5 MiB, and
 # bigger parts mean fewer requests; 8 MiB bounds what a transfer holds in memory.
 _REMOTE_BLOCK = 8 << 20
@@ -50,21 +50,27 @@ def _blob_key(sha: str) -> str:
     return f"blobs/{sha[:2]}/{sha}"
 
 
-def _chunks(f: IO[bytes], buf: bytearray) -> Iterator[memoryview]:
-    """Yield views of ``buf`` filled from ``f``; one buffer is reused, so memory stays flat."""
-    view = memoryview(buf)
-    readinto = getattr(f, "readinto", None)
-    while True:
-        if readinto is not None:
-            n = readinto(view)
-            if not n:
-                return
-            yield view[:n]
-        else:
-            data = f.read(len(buf))
-            if not data:
-                return
-            yield memoryview(data)
+# The class ``BlobStore("http(s)://...")`` makes: set by ``_remote.py``, which the package imports
+# (it subclasses this one, so this module cannot import it).
+_SERVER_STORE: list[type[BlobStore]] = []
+
+
+def register_server_store(cls: type[BlobStore]) -> None:
+    _SERVER_STORE[:] = [cls]
+
+
+def _is_server_uri(uri: object) -> bool:
+    return isinstance(uri, str) and uri[:8].lower().startswith(("http://", "https://"))
+
+
+def _check_content(expected: str, actual: str, size: int) -> None:
+    """Refuse content announced as blob ``expected`` that hashes to ``actual``."""
+    if actual != expected:
+        raise InvalidInputError(
+            f"the content sent as blob {expected} hashes to {actual} ({size:,} bytes); nothing "
+            "was stored. Send the file again (it may have changed while being sent).",
+            details={"sha256": expected, "actual_sha256": actual, "size": size},
+        )
 
 
 class BlobStore:
@@ -73,11 +79,16 @@ class BlobStore:
     Parameters
     ----------
     uri : str or os.PathLike
-        A local folder (path or ``file://`` URL) or an fsspec URL such as ``s3://bucket/prefix``.
+        A local folder (path or ``file://`` URL), an fsspec URL such as ``s3://bucket/prefix``, or
+        a team server's URL (``http://host:5000``: ``mloop server`` keeps the blobs in its own
+        artifact store; every guarantee below holds over the network too).
         The folder need not exist; it is created on the first write.
     storage_options : dict, optional
         Passed to the fsspec filesystem, e.g. ``{"endpoint_url": ..., "key": ..., "secret": ...}``
         for s3fs. Listing caches are off unless set here (other processes write to the same store).
+        For a server: ``{"timeout_s": 60}``.
+    token : str, optional
+        A team server's bearer token (``MLOOP_TOKEN``); unused by other stores.
 
     Examples
     --------
@@ -91,8 +102,23 @@ class BlobStore:
     b'hello'
     """
 
+    def __new__(
+        cls,
+        uri: str | os.PathLike[str],
+        *,
+        storage_options: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> BlobStore:
+        if cls is BlobStore and _is_server_uri(uri) and _SERVER_STORE:
+            return super().__new__(_SERVER_STORE[0])
+        return super().__new__(cls)
+
     def __init__(
-        self, uri: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None
+        self,
+        uri: str | os.PathLike[str],
+        *,
+        storage_options: dict[str, Any] | None = None,
+        token: str | None = None,
     ) -> None:
         raw = os.fspath(uri)
         if not isinstance(raw, str) or not raw:
@@ -292,7 +318,9 @@ class BlobStore:
                 out.write(view)
         return sha, view.nbytes
 
-    def put_stream(self, fileobj: IO[bytes]) -> tuple[str, int]:
+    def put_stream(
+        self, fileobj: IO[bytes], *, expected_sha256: str | None = None
+    ) -> tuple[str, int]:
         """Store everything readable from a binary file-like object, streaming.
 
         The stream is written to a temporary name while being hashed, then moved into place
@@ -302,12 +330,21 @@ class BlobStore:
         ----------
         fileobj : binary file-like
             Read with ``readinto`` (or ``read``) in 1 MiB chunks until EOF.
+        expected_sha256 : str, optional
+            What the content must hash to (a client announcing a blob by name): content that
+            hashes otherwise is refused and nothing is stored.
 
         Returns
         -------
         (str, int)
             The sha256 (hex) and the number of bytes read.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``expected_sha256`` is given and the content hashes to something else.
         """
+        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
         h = hashlib.sha256()
         size = 0
         buf = bytearray(CHUNK_SIZE)
@@ -318,6 +355,12 @@ class BlobStore:
                 out.write(chunk)
                 size += len(chunk)
         sha = h.hexdigest()
+        if expected is not None:
+            try:
+                _check_content(expected, sha, size)
+            except InvalidInputError:
+                self._delete_key(tmp_key)
+                raise
         self._commit_tmp(tmp_key, sha, size)
         return sha, size
 
@@ -444,6 +487,20 @@ class BlobStore:
         for sha, _size, _mtime in self._iter_blob_infos():
             yield sha
 
+    def iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:
+        """Yield ``(sha256, size in bytes, modified time in s)`` of every stored blob, from one
+        listing (no request per blob), in no particular order."""
+        return self._iter_blob_infos()
+
+    def touch(self, sha256: str) -> bool:
+        """Whether the blob is stored; a stored one in a local folder gets a fresh modified time,
+        so a garbage collector's grace period (``min_age_s``) spares it until it is indexed."""
+        key = _blob_key(_check_sha(sha256))
+        if not self._key_exists(key):
+            return False
+        self._touch(key)
+        return True
+
     def _iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:
         """Yield ``(sha256, size, mtime seconds)`` from one listing (no request per blob)."""
         if self._local is not None:
@@ -483,59 +540,28 @@ class BlobStore:
         """The URL of a blob, e.g. ``s3://bucket/prefix/blobs/ab/ab12...``."""
         return self._uri_for_key(_blob_key(_check_sha(sha256)))
 
+    def presigned_url(self, sha256: str, *, expires_s: int = 3600) -> str | None:
+        """An HTTPS URL that reads the blob without credentials for ``expires_s`` seconds, where
+        the storage can sign one (S3, GCS); None otherwise (a local folder).
+
+        Raises
+        ------
+        NotFoundError
+            If the blob is not stored.
+        """
+        key = _blob_key(_check_sha(sha256))
+        if self._fs is None:
+            return None
+        if not self._key_exists(key):
+            raise self._not_found(sha256)
+        try:
+            return str(self._fs.sign(self._full(key), expiration=int(expires_s)))
+        except NotImplementedError:
+            return None
+
     def _not_found(self, sha256: str) -> NotFoundError:
         return NotFoundError(
             f"Blob {sha256} is not in the artifact store {self.uri}. It may have been garbage "
             "collected, or the run logged it to another artifact store.",
             details={"sha256": sha256},
         )
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    buf = bytearray(CHUNK_SIZE)
-    with open(path, "rb") as f:
-        for chunk in _chunks(f, buf):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-_PARALLEL_MIN = 8 << 20
-
-
-def _copy_and_hash(src: Path, dst: Path) -> tuple[str, int]:
-    """Copy ``src`` to a new file ``dst`` and return ``src``'s ``(sha256, size)``.
-
-    The copy runs in the kernel (``shutil.copyfile``: sendfile / copy_file_range) while this thread
-    hashes ``src`` from the page cache, so a large file costs max(copy, hash) rather than their sum.
-    If ``src`` changed meanwhile (size or mtime), the copy itself is hashed: the hash returned is
-    always that of the bytes now in ``dst``.
-    """
-    before = os.stat(src)
-    if before.st_size < _PARALLEL_MIN:
-        shutil.copyfile(src, dst)
-        return _hash_file(dst)
-    box: list[BaseException] = []
-
-    def copy() -> None:
-        try:
-            shutil.copyfile(src, dst)
-        except BaseException as exc:
-            box.append(exc)
-
-    t = threading.Thread(target=copy, name="mloop-artifact-copy", daemon=True)
-    t.start()
-    try:
-        sha, size = _hash_file(src)
-    finally:
-        t.join()
-    if box:
-        raise box[0]
-    after = os.stat(src)
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != (
-        os.stat(dst).st_size
-    ):
-        return _hash_file(dst)
-    return sha, size

@@ -29,7 +29,7 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,7 +40,14 @@ from mloop.errors import InvalidInputError, NotFoundError
 from mloop.store import DatasetVersion
 from mloop.tables import read_parquet_bytes, read_table
 
-__all__ = ["dataset_digest", "load_dataset", "store_dataset", "to_arrow_table"]
+__all__ = [
+    "dataset_digest",
+    "dataset_file_size",
+    "load_dataset",
+    "open_dataset_file",
+    "store_dataset",
+    "to_arrow_table",
+]
 
 _DIGEST_TAG = b"mloop-dataset-digest-v1\n"
 _DIGEST_BATCH_ROWS = 1 << 16
@@ -305,3 +312,39 @@ def load_dataset(blobstore: BlobStore, sha256: str, *, verify: bool = False) -> 
                 details={"sha256": sha256, "actual_sha256": actual},
             )
     return table
+
+
+def _dataset_missing(blobstore: BlobStore, sha256: str) -> NotFoundError:
+    return NotFoundError(
+        f"Dataset version {sha256} is not in the artifact store {blobstore.uri}.",
+        details={"sha256": sha256},
+    )
+
+
+def dataset_file_size(blobstore: BlobStore, sha256: str) -> int:
+    """The size in bytes of a stored dataset version's Parquet file.
+
+    Raises
+    ------
+    NotFoundError
+        If no such dataset version is stored.
+    """
+    size = blobstore._key_size(_dataset_key(_check_sha(sha256)))
+    if size is None:
+        raise _dataset_missing(blobstore, sha256)
+    return size
+
+
+def open_dataset_file(blobstore: BlobStore, sha256: str) -> BinaryIO:
+    """The stored Parquet file of a dataset version, opened for streaming reads (the server sends
+    it to clients this way). Use as a context manager.
+
+    Raises
+    ------
+    NotFoundError
+        If no such dataset version is stored.
+    """
+    try:
+        return blobstore._open_key(_dataset_key(_check_sha(sha256)))
+    except FileNotFoundError:
+        raise _dataset_missing(blobstore, sha256) from None

@@ -1,0 +1,82 @@
+"""Hashing while copying or reading: one reused 1 MiB buffer, so memory stays flat whatever the size."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["CHUNK_SIZE"]
+
+CHUNK_SIZE = 1 << 20
+
+
+def _chunks(f: IO[bytes], buf: bytearray) -> Iterator[memoryview]:
+    """Yield views of ``buf`` filled from ``f``; one buffer is reused, so memory stays flat."""
+    view = memoryview(buf)
+    readinto = getattr(f, "readinto", None)
+    while True:
+        if readinto is not None:
+            n = readinto(view)
+            if not n:
+                return
+            yield view[:n]
+        else:
+            data = f.read(len(buf))
+            if not data:
+                return
+            yield memoryview(data)
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    buf = bytearray(CHUNK_SIZE)
+    with open(path, "rb") as f:
+        for chunk in _chunks(f, buf):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+_PARALLEL_MIN = 8 << 20
+
+
+def _copy_and_hash(src: Path, dst: Path) -> tuple[str, int]:
+    """Copy ``src`` to a new file ``dst`` and return ``src``'s ``(sha256, size)``.
+
+    The copy runs in the kernel (``shutil.copyfile``: sendfile / copy_file_range) while this thread
+    hashes ``src`` from the page cache, so a large file costs max(copy, hash) rather than their sum.
+    If ``src`` changed meanwhile (size or mtime), the copy itself is hashed: the hash returned is
+    always that of the bytes now in ``dst``.
+    """
+    before = os.stat(src)
+    if before.st_size < _PARALLEL_MIN:
+        shutil.copyfile(src, dst)
+        return _hash_file(dst)
+    box: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            shutil.copyfile(src, dst)
+        except BaseException as exc:
+            box.append(exc)
+
+    t = threading.Thread(target=copy, name="mloop-artifact-copy", daemon=True)
+    t.start()
+    try:
+        sha, size = _hash_file(src)
+    finally:
+        t.join()
+    if box:
+        raise box[0]
+    after = os.stat(src)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != (
+        os.stat(dst).st_size
+    ):
+        return _hash_file(dst)
+    return sha, size

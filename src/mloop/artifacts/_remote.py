@@ -1,0 +1,601 @@
+"""The blob store of a team server (``BlobStore("http://host:5000")``): the same content-addressed
+store, spoken over ``mloop server``'s blob endpoints with httpx.
+
+The guarantees hold across the network. Uploads are hashed here and again on the server, which
+refuses a body that does not hash to the blob's name and keeps nothing of it; an upload goes to a
+temporary name on the server and appears whole or not at all. Every byte read back is hashed here:
+``get_to_path`` renames a verified file into place, ``open`` raises :class:`IntegrityError` at the
+end of a stream that does not match. Downloads interrupted by a dropped connection resume where
+they stopped (``Range``); uploads are retried whole (they are idempotent: the name is the content).
+A server whose artifact store is S3 answers downloads with a redirect to a presigned URL, which is
+followed without the bearer token.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import httpx
+
+from mloop.artifacts._blobstore import (
+    BlobStore,
+    IntegrityError,
+    _check_sha,
+    register_server_store,
+)
+from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _hash_file
+from mloop.errors import (
+    InvalidInputError,
+    MloopError,
+    NotFoundError,
+    StoreUnavailableError,
+    error_from_code,
+)
+
+__all__ = ["ServerBlobStore"]
+
+API = "/api/v1"
+# Pauses between attempts of a request that could not reach the server (or got 502/503/504).
+_PAUSES_S = (0.1, 0.3, 1.0, 2.0, 4.0)
+_UNAVAILABLE = {502, 503, 504}
+
+
+def _base_url(uri: str) -> str:
+    url = httpx.URL(uri)
+    if not url.host:
+        raise InvalidInputError(f"the artifact server URI {uri!r} names no host.")
+    return str(url.copy_with(query=None, fragment=None)).rstrip("/").removesuffix(API)
+
+
+def _dataset_digest_of(key: str) -> str | None:
+    """``datasets/<digest>.parquet`` -> the digest; None for other keys."""
+    if key.startswith("datasets/") and key.endswith(".parquet"):
+        return key[len("datasets/") : -len(".parquet")]
+    return None
+
+
+def _raise_for(response: httpx.Response, what: str, base: str) -> None:
+    """Raise the server's error as the class it was raised as (a non-mloop answer: MloopError)."""
+    if response.status_code < 400:
+        return
+    response.read()
+    try:
+        doc = json.loads(response.content)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("error_code"), str):
+        details = doc.get("details") if isinstance(doc.get("details"), dict) else None
+        raise error_from_code(doc["error_code"], str(doc.get("message", "")), details)
+    text = response.text[:300].strip()
+    if response.status_code in _UNAVAILABLE:
+        raise StoreUnavailableError(
+            f"the mloop server at {base} is unavailable (HTTP {response.status_code} for {what}): "
+            f"{text}",
+            details={"status": response.status_code},
+        )
+    raise MloopError(
+        f"the server answered {what} with HTTP {response.status_code}: {text}",
+        details={"status": response.status_code},
+    )
+
+
+_clients_lock = threading.Lock()
+_CLIENTS: dict[tuple[int, str, str | None, float], tuple[httpx.Client, httpx.Client]] = {}
+
+
+def _clients(base: str, token: str | None, timeout_s: float) -> tuple[httpx.Client, httpx.Client]:
+    """The process's connection pools to a server (shared by every store object on it: a run
+    makes its own, and new connections per run would cost a handshake each); a forked child
+    makes its own, never using its parent's sockets."""
+    key = (os.getpid(), base, token, timeout_s)
+    with _clients_lock:
+        found = _CLIENTS.get(key)
+        if found is None:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
+            client = httpx.Client(
+                base_url=base,
+                headers=headers,
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            )
+            # Presigned URLs carry their own credentials: never send them the bearer token.
+            found = _CLIENTS[key] = (client, httpx.Client(timeout=timeout))
+            if len(_CLIENTS) == 1:
+                atexit.register(_close_clients)
+        return found
+
+
+def _close_clients() -> None:
+    with _clients_lock:
+        pools = [c for pair in _CLIENTS.values() for c in pair]
+        _CLIENTS.clear()
+    for client in pools:
+        client.close()
+
+
+class ServerBlobStore(BlobStore):
+    """A :class:`BlobStore` kept by ``mloop server`` (made by ``BlobStore("http(s)://...")``).
+
+    Parameters
+    ----------
+    uri : str
+        The server's base URL, e.g. ``http://127.0.0.1:5000``.
+    storage_options : dict, optional
+        ``timeout_s`` (default 60): per request, and between two chunks of a transfer.
+    token : str, optional
+        Bearer token for a server started with ``--auth`` (``MLOOP_TOKEN``).
+    """
+
+    def __init__(
+        self,
+        uri: str | os.PathLike[str],
+        *,
+        storage_options: dict[str, Any] | None = None,
+        token: str | None = None,
+    ) -> None:
+        options = dict(storage_options or {})
+        timeout_s = float(options.pop("timeout_s", 60.0))
+        if options:
+            raise InvalidInputError(
+                f"a server artifact store takes the storage option 'timeout_s' only; got "
+                f"{sorted(options)}."
+            )
+        self._local = None
+        self._fs = None
+        self.uri = _base_url(os.fspath(uri))
+        self._root = self.uri
+        self._client, self._plain = _clients(self.uri, token, timeout_s)
+
+    def __repr__(self) -> str:
+        return f"BlobStore({self.uri!r})"
+
+    # ----------------------------------------------------------------- requests
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        retry: bool,
+        content: Callable[[], Any] | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        ok_missing: bool = False,
+    ) -> httpx.Response | None:
+        """One request (tried again if ``retry`` and the server cannot be reached); a 404 is
+        None when ``ok_missing``, every other error is raised as the server's class."""
+        attempt = 0
+        while True:
+            try:
+                response = self._client.request(
+                    method,
+                    path,
+                    content=None if content is None else content(),
+                    headers=headers,
+                    params=params,
+                )
+            except httpx.TransportError as exc:
+                if retry and attempt < len(_PAUSES_S):
+                    time.sleep(_PAUSES_S[attempt])
+                    attempt += 1
+                    continue
+                raise self._unreachable(exc, what) from None
+            if retry and response.status_code in _UNAVAILABLE and attempt < len(_PAUSES_S):
+                time.sleep(_PAUSES_S[attempt])
+                attempt += 1
+                continue
+            if ok_missing and response.status_code == 404:
+                return None
+            _raise_for(response, what, self.uri)
+            return response
+
+    def _unreachable(self, exc: BaseException, what: str) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the mloop server at {self.uri} cannot be reached for {what} "
+            f"({type(exc).__name__}: {exc}); is `mloop server` running there?",
+            details={"url": self.uri},
+        )
+
+    def _download(self, path: str, what: str, *, offset: int = 0) -> Generator[bytes, None, None]:
+        """The body of ``GET path`` from ``offset``, resumed with ``Range`` where a connection
+        drops mid-way (the content is immutable, so the pieces belong together)."""
+        attempt = 0
+        while True:
+            try:
+                with contextlib.closing(self._download_once(path, what, offset)) as chunks:
+                    for chunk in chunks:
+                        offset += len(chunk)
+                        attempt = 0
+                        yield chunk
+                return
+            except (httpx.TransportError, _Dropped) as exc:
+                if attempt >= len(_PAUSES_S):
+                    raise self._unreachable(exc, what) from None
+                time.sleep(_PAUSES_S[attempt])
+                attempt += 1
+
+    def _stream(self, path: str, what: str) -> Generator[bytes, None, None]:
+        """:meth:`_download` with its first request made now, so a missing blob or an unreachable
+        server is raised here rather than at the first read."""
+        chunks = self._download(path, what)
+        first = next(chunks, None)
+
+        def rest() -> Generator[bytes, None, None]:
+            with contextlib.closing(chunks):
+                if first is not None:
+                    yield first
+                yield from chunks
+
+        return rest()
+
+    def _download_once(self, path: str, what: str, offset: int) -> Generator[bytes, None, None]:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        request = self._client.build_request("GET", path, headers=headers)
+        response = self._client.send(request, stream=True)
+        try:
+            if response.status_code in (301, 302, 303, 307, 308):
+                location = response.headers.get("location", "")
+                response.close()
+                # The server's artifact store signs a URL; read it without our token.
+                response = self._plain.send(
+                    self._plain.build_request("GET", location, headers=headers), stream=True
+                )
+            if response.status_code in _UNAVAILABLE:
+                raise _Dropped(f"HTTP {response.status_code}")
+            _raise_for(response, what, self.uri)
+            if offset and response.status_code != 206:
+                raise MloopError(
+                    f"the server ignored a range request for {what} (HTTP "
+                    f"{response.status_code}); cannot resume the download."
+                )
+            yield from response.iter_raw(CHUNK_SIZE)
+        finally:
+            response.close()
+
+    # ----------------------------------------------------------------- keys (used by _datasets.py)
+
+    def _key_path(self, key: str) -> str:
+        digest = _dataset_digest_of(key)
+        if digest is not None:
+            return f"{API}/datasets/{_check_sha(digest)}/parquet"
+        if key.startswith("blobs/"):
+            return f"{API}/blobs/{_check_sha(key.rsplit('/', 1)[-1])}"
+        raise MloopError(f"the server keeps blobs and datasets only, not {key!r}.")
+
+    def _key_size(self, key: str) -> int | None:
+        r = self._request("HEAD", self._key_path(key), what=key, retry=True, ok_missing=True)
+        return None if r is None else int(r.headers.get("content-length", "0"))
+
+    def _key_exists(self, key: str) -> bool:
+        return self._key_size(key) is not None
+
+    def _open_key(self, key: str) -> BinaryIO:
+        """A dataset file, downloaded into a seekable temporary file (Parquet readers seek to
+        the footer first); in memory up to 64 MiB, on disk past that."""
+        path = self._key_path(key)
+        try:
+            chunks = self._stream(path, key)
+        except NotFoundError:  # what a local open() says, so callers handle both alike
+            raise FileNotFoundError(2, "not on the server", f"{self.uri}{path}") from None
+        f = tempfile.SpooledTemporaryFile(max_size=64 << 20, prefix="mloop-dataset-")  # noqa: SIM115
+        try:
+            with contextlib.closing(chunks):
+                for chunk in chunks:
+                    f.write(chunk)
+            f.seek(0)
+        except BaseException:
+            f.close()
+            raise
+        return f  # type: ignore[return-value]
+
+    @contextlib.contextmanager
+    def _write_key(self, key: str, *, size_hint: int = 0) -> Iterator[BinaryIO]:
+        """A dataset file: written to a local temporary file, then uploaded whole (the server
+        checks it holds the data its name says before it keeps it)."""
+        digest = _dataset_digest_of(key)
+        if digest is None:
+            raise MloopError(f"only dataset files are written by key over HTTP, not {key!r}.")
+        with tempfile.TemporaryFile(prefix="mloop-dataset-") as f:
+            yield f
+            f.flush()
+
+            def body() -> Any:
+                f.seek(0)
+                return f  # read in 64 KiB chunks, with its length from fstat
+
+            self._request(
+                "PUT",
+                self._key_path(key),
+                what=f"dataset {digest}",
+                retry=True,
+                content=body,
+                headers={"Content-Type": "application/vnd.apache.parquet"},
+            )
+
+    def _uri_for_key(self, key: str) -> str:
+        return f"{self.uri}{self._key_path(key)}"
+
+    def _delete_key(self, key: str) -> bool:
+        r = self._request("DELETE", self._key_path(key), what=key, retry=True, ok_missing=True)
+        return r is not None
+
+    def _touch(self, key: str) -> None:
+        """The server refreshes a blob it is asked about (see :meth:`put_file`)."""
+
+    def _commit_tmp(self, tmp_key: str, sha: str, size: int) -> None:
+        raise MloopError("a server store commits its own uploads")  # never reached: no tmp keys
+
+    # ----------------------------------------------------------------- writes
+
+    def _missing(self, sha: str) -> bool:
+        """Ask whether the server lacks ``sha``; one it has is refreshed (a garbage collector's
+        grace period then protects it until the caller indexes it)."""
+        r = self._request(
+            "POST",
+            f"{API}/blobs/missing",
+            what=f"blob {sha}",
+            retry=True,
+            content=lambda: json.dumps({"sha256": [sha]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert r is not None
+        return sha in r.json().get("missing", [])
+
+    def _upload(self, sha: str, body: Callable[[], Any], size: int) -> None:
+        r = self._request(
+            "PUT",
+            f"{API}/blobs/{sha}",
+            what=f"blob {sha}",
+            retry=True,
+            content=body,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert r is not None
+        got = r.json()
+        if got.get("sha256") != sha or int(got.get("size", -1)) != size:
+            raise IntegrityError(
+                f"the server stored {got} for blob {sha} ({size:,} bytes sent).",
+                details={"sha256": sha, "answer": got},
+            )
+
+    def put_file(self, local_path: str | os.PathLike[str]) -> tuple[str, int]:
+        path = Path(os.fspath(local_path))
+        if not path.is_file():
+            raise InvalidInputError(
+                f"`local_path` must be an existing regular file; got '{path}'.",
+                details={"local_path": str(path)},
+            )
+        sha, size = _hash_file(path)
+        if not self._missing(sha):
+            return sha, size
+        with contextlib.ExitStack() as files:
+
+            def body() -> Any:  # each attempt reads the file again from its start
+                return files.enter_context(open(path, "rb"))
+
+            try:
+                self._upload(sha, body, size)
+            except InvalidInputError as exc:
+                if "actual_sha256" not in exc.details:
+                    raise
+                raise MloopError(
+                    f"'{path}' changed while it was being uploaded (sha256 {sha} before, "
+                    f"{exc.details['actual_sha256']} on the server); nothing was stored. Upload "
+                    "it again once it is no longer being written."
+                ) from None
+        return sha, size
+
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> tuple[str, int]:
+        view = memoryview(data).cast("B")
+        sha = hashlib.sha256(view).hexdigest()
+        payload = view.tobytes()
+        self._upload(sha, lambda: payload, len(payload))
+        return sha, len(payload)
+
+    def put_stream(
+        self, fileobj: IO[bytes], *, expected_sha256: str | None = None
+    ) -> tuple[str, int]:
+        """Stream to the server (chunked, never whole in memory); it names the blob by hashing
+        what arrived, and that name must be the hash of what was read here.
+
+        A stream can be read once, so a dropped connection is not retried: the error is raised
+        and nothing is stored.
+        """
+        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
+        h = hashlib.sha256()
+        sent = [0]
+
+        def body() -> Iterator[bytes]:
+            for chunk in _chunks(fileobj, bytearray(CHUNK_SIZE)):
+                h.update(chunk)
+                sent[0] += len(chunk)
+                yield bytes(chunk)
+
+        path = f"{API}/blobs" if expected is None else f"{API}/blobs/{expected}"
+        r = self._request(
+            "POST" if expected is None else "PUT",
+            path,
+            what="a streamed blob",
+            retry=False,
+            content=body,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert r is not None
+        got = r.json()
+        sha, size = h.hexdigest(), sent[0]
+        if got.get("sha256") != sha or int(got.get("size", -1)) != size:
+            raise IntegrityError(
+                f"the server stored {got.get('sha256')} ({got.get('size')} bytes) for a stream "
+                f"that hashed to {sha} ({size:,} bytes) here.",
+                details={"sha256": sha, "actual_sha256": got.get("sha256")},
+            )
+        return sha, size
+
+    # ----------------------------------------------------------------- reads
+
+    def exists(self, sha256: str) -> bool:
+        return self._key_exists(f"blobs/{_check_sha(sha256)}")
+
+    def size(self, sha256: str) -> int:
+        size = self._key_size(f"blobs/{_check_sha(sha256)}")
+        if size is None:
+            raise self._not_found(sha256)
+        return size
+
+    def open(self, sha256: str) -> BinaryIO:
+        """Stream a blob from the server; unlike a local store's, every byte is checked: the read
+        that reaches the end raises :class:`IntegrityError` if the content does not match."""
+        sha = _check_sha(sha256)
+        return _Reader(self._blob_chunks(sha), expected=sha)  # type: ignore[return-value]
+
+    def _blob_chunks(self, sha: str) -> Generator[bytes, None, None]:
+        try:
+            return self._stream(f"{API}/blobs/{sha}", f"blob {sha}")
+        except NotFoundError:
+            raise self._not_found(sha) from None
+
+    def get_to_path(
+        self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True
+    ) -> Path:
+        sha = _check_sha(sha256)
+        dest_path = Path(os.fspath(dest))
+        if not dest_path.parent.is_dir():
+            raise FileNotFoundError(2, "No such directory", str(dest_path.parent))
+        chunks = self._blob_chunks(sha)
+        tmp = dest_path.with_name(f".{dest_path.name}.mloop-{uuid.uuid4().hex[:12]}.part")
+        h = hashlib.sha256()
+        try:
+            with contextlib.closing(chunks), open(tmp, "xb") as out:
+                for chunk in chunks:
+                    if verify:
+                        h.update(chunk)
+                    out.write(chunk)
+            actual = h.hexdigest() if verify else sha
+            if actual != sha:
+                raise IntegrityError(
+                    f"Blob {self.uri_for(sha)} is corrupted: expected sha256 {sha}, got "
+                    f"{actual}. '{dest_path}' was not written. The server's copy was changed or "
+                    "damaged; restore it from a backup or re-log the artifact.",
+                    details={"sha256": sha, "actual_sha256": actual, "dest": str(dest_path)},
+                )
+            os.replace(tmp, dest_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return dest_path
+
+    def _iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:
+        """Every blob the server keeps, streamed as JSON lines (an admin's request)."""
+        with self._client.stream("GET", f"{API}/blobs") as response:
+            _raise_for(response, "the blob listing", self.uri)
+            for line in response.iter_lines():
+                if line.strip():
+                    item = json.loads(line)
+                    yield str(item["sha256"]), int(item["size"]), float(item["mtime"])
+
+    def delete(self, sha256: str) -> bool:
+        return self._delete_key(f"blobs/{_check_sha(sha256)}")
+
+    def presigned_url(self, sha256: str, *, expires_s: int = 3600) -> str | None:
+        """The URL the server hands out for reading the blob: presigned where its artifact store
+        is S3 (or GCS), None where it streams the blob itself."""
+        sha = _check_sha(sha256)
+        r = self._request(
+            "GET",
+            f"{API}/blobs/{sha}/url",
+            what=f"blob {sha}",
+            retry=True,
+            params={"expires_s": str(int(expires_s))},
+        )
+        assert r is not None
+        doc = r.json()
+        return str(doc["url"]) if doc.get("presigned") else None
+
+    def _not_found(self, sha256: str) -> NotFoundError:
+        return NotFoundError(
+            f"Blob {sha256} is not on the mloop server {self.uri}. It may have been garbage "
+            "collected, or the run logged it to another artifact store.",
+            details={"sha256": sha256},
+        )
+
+
+class _Dropped(Exception):
+    """A transfer the server broke off (a 5xx mid-way): resumed like a dropped connection."""
+
+
+class _Reader(io.RawIOBase):
+    """A read-only binary stream over downloaded chunks; with ``expected``, the read that reaches
+    the end checks the sha256 of everything read and raises :class:`IntegrityError` on a mismatch."""
+
+    def __init__(self, chunks: Iterator[bytes], *, expected: str | None, what: str = "") -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._buf = bytearray()
+        self._expected = expected
+        self._hash = hashlib.sha256()
+        self._eof = False
+        self._what = what or f"blob {expected}"
+
+    def _next(self) -> bool:
+        """Append the next chunk to the buffer; False at the end (checked there)."""
+        if self._eof:
+            return False
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self._eof = True
+            if self._expected is not None and self._hash.hexdigest() != self._expected:
+                actual = self._hash.hexdigest()
+                raise IntegrityError(
+                    f"{self._what} read from the server is corrupted: expected sha256 "
+                    f"{self._expected}, got {actual}.",
+                    details={"sha256": self._expected, "actual_sha256": actual},
+                )
+            return False
+        if self._expected is not None:
+            self._hash.update(chunk)
+        self._buf += chunk
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        while not self._buf and self._next():
+            pass
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
+        del self._buf[:n]
+        return n
+
+    def readall(self) -> bytes:
+        while self._next():
+            pass
+        out = bytes(self._buf)
+        self._buf.clear()
+        return out
+
+    def close(self) -> None:
+        if not self.closed:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        super().close()
+
+
+register_server_store(ServerBlobStore)
