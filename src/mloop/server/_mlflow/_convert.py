@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from mloop.errors import InvalidInputError
+from mloop.server._mlflow._wire import wire_float
 from mloop.store import DatasetVersion, ModelVersion, Project, RegisteredModel, Run
 
 __all__ = [
@@ -140,7 +141,7 @@ def run(r: Run, inputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         "info": run_info(r),
         "data": {
             "metrics": [
-                {"key": k, "value": m.last, "timestamp": m.timestamp, "step": m.step}
+                {"key": k, "value": wire_float(m.last), "timestamp": m.timestamp, "step": m.step}
                 for k, m in r.metrics.items()
             ],
             "params": key_values(r.params),

@@ -25,7 +25,7 @@ from mloop.server._mlflow._convert import (
     pairs_from,
 )
 from mloop.server._mlflow._runs import get_run, model_run_id
-from mloop.server._mlflow._wire import Args, Context, MlflowRoute, mlflow_error, route
+from mloop.server._mlflow._wire import Args, Context, MlflowRoute, mlflow_error, route, wire_float
 from mloop.store import Comparison, Run, parse_filter
 
 __all__ = ["ROUTES"]
@@ -79,7 +79,7 @@ def model_doc(r: Run) -> dict[str, Any]:
     metrics = [
         {
             "key": k,
-            "value": m.last,
+            "value": wire_float(m.last),
             "timestamp": m.timestamp,
             "step": m.step,
             "model_id": model_id,

@@ -36,6 +36,7 @@ from mloop.server._mlflow._wire import (
     route,
     to_double,
     to_int64,
+    wire_float,
 )
 from mloop.store import MetricSeries, Run, RunInput, Store, parse_filter, parse_order_by
 
@@ -313,17 +314,16 @@ def get_metric_history(ctx: Context, a: Args) -> dict[str, Any]:
     max_results = a.max_results(default=_HISTORY_PAGE, limit=_HISTORY_PAGE)
     offset = decode_token(a.text("page_token"))
     end = min(offset + max_results, len(h))
-    steps, stamps, values = h.step.tolist(), h.timestamp.tolist(), h.value.tolist()
+    steps = h.step[offset:end].tolist()
+    stamps = h.timestamp[offset:end].tolist()
+    window = h.value[offset:end]
+    values: list[Any] = window.tolist()
+    if not np.isfinite(window).all():
+        values = [wire_float(v) for v in values]
     doc: dict[str, Any] = {
         "metrics": [
-            {
-                "key": key,
-                "value": values[i],
-                "timestamp": stamps[i],
-                "step": steps[i],
-                "run_id": run_id,
-            }
-            for i in range(offset, end)
+            {"key": key, "value": v, "timestamp": t, "step": s, "run_id": run_id}
+            for s, t, v in zip(steps, stamps, values, strict=True)
         ]
     }
     if end < len(h):

@@ -35,6 +35,7 @@ __all__ = [
     "mlflow_error",
     "refuse",
     "route",
+    "wire_float",
 ]
 
 _log = logging.getLogger("mloop.server.mlflow")
@@ -104,12 +105,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def wire_float(value: float) -> float | str:
+    """A double as MLflow's JSON writes it: finite as a number, else ``"NaN"``/``"Infinity"``."""
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
 def json_response(doc: Mapping[str, Any], status: int = 200) -> Response:
-    return Response(
-        json.dumps(_plain(doc), ensure_ascii=True, separators=(",", ":")),
-        status_code=status,
-        media_type=JSON,
-    )
+    """``doc`` as JSON. Handlers write doubles with :func:`wire_float`; a non-finite float that
+    reached here anyway is written the same way (never as the bare ``NaN`` JSON has not)."""
+    try:
+        text = json.dumps(doc, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_plain(doc), ensure_ascii=True, separators=(",", ":"))
+    return Response(text, status_code=status, media_type=JSON)
 
 
 _NON_FINITE = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf}
