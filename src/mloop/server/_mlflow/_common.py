@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mloop.errors import InvalidInputError
+from mloop.errors import InvalidInputError, NotFoundError
 from mloop.store import Comparison, OrderKey, Project, Store
 
 __all__ = [
@@ -33,6 +33,9 @@ def project_for(store: Store, experiment_id: str) -> Project:
     """The project an MLflow experiment id names; ``"0"`` is the project named ``Default``."""
     if experiment_id == "0":
         return store.get_or_create_project(DEFAULT_EXPERIMENT)
+    if experiment_id.isdigit() and int(experiment_id) >= 2**63:
+        # Past what a SQL integer holds: no store handed it out.
+        raise NotFoundError(f"No Experiment with id={experiment_id} exists")
     return store.get_project(experiment_id)
 
 

@@ -61,8 +61,10 @@ def _version(a: Args) -> int:
         number = int(str(text))
     except ValueError:
         raise InvalidInputError(f"Parameter 'version' must be an integer, got {text!r}.") from None
-    if number < 1:
-        raise InvalidInputError(f"Parameter 'version' must be >= 1, got {text!r}.")
+    if not 1 <= number < 2**31:
+        raise InvalidInputError(
+            f"Parameter 'version' must be an integer in [1, 2147483647], got {text!r}."
+        )
     return number
 
 
