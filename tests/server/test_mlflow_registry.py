@@ -291,3 +291,49 @@ def test_against_a_server_process(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(30)
     assert QUIET_ENV["DO_NOT_TRACK"] == "true"
+
+
+def test_autolog_nested_runs_and_models_without_a_run(mlflow: Any, server: MlflowServer) -> None:
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 2))
+    y = X @ np.array([1.0, -2.0]) + 0.1 * rng.normal(size=60)
+    mlflow.set_experiment("autolog")
+    mlflow.sklearn.autolog(log_input_examples=False, log_model_signatures=False)
+    try:
+        with (
+            mlflow.start_run(run_name="parent") as parent,
+            mlflow.start_run(run_name="fit", nested=True) as child,
+        ):
+            LinearRegression().fit(X, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    client = MlflowClient()
+    fit = client.get_run(child.info.run_id)
+    assert fit.data.params["fit_intercept"] == "True"
+    assert fit.data.metrics["training_r2_score"] > 0.9
+    assert fit.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    (output,) = fit.outputs.model_outputs
+    assert server.store.get_run(child.info.run_id).parent_run_id == parent.info.run_id
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert [r.info.run_id for r in children] == [child.info.run_id]
+
+    # MLflow 2's way still works: register the run's model by its runs:/ URI
+    mv = mlflow.register_model(f"runs:/{child.info.run_id}/model", "autologged")
+    assert mv.source == f"models:/{output.model_id}"
+    reloaded = mlflow.pyfunc.load_model("models:/autologged/1")
+    np.testing.assert_allclose(reloaded.predict(X[:5]), LinearRegression().fit(X, y).predict(X[:5]))
+
+    # a model logged outside any run gets a run of its own, and loads by its id
+    info = mlflow.sklearn.log_model(
+        LinearRegression().fit(X, y), name="standalone", pip_requirements=["scikit-learn"]
+    )
+    assert info.run_id is None
+    got = mlflow.pyfunc.load_model(info.model_uri).predict(X[:3])
+    np.testing.assert_allclose(got, LinearRegression().fit(X, y).predict(X[:3]))
+    holder = server.store.get_run(info.model_id[2:])
+    assert (holder.name, holder.parent_run_id, holder.status) == ("standalone", None, "finished")
