@@ -226,6 +226,12 @@ def test_error_codes_and_wire(mlflow: Any, server: MlflowServer) -> None:
     ):
         resp = requests.post(f"{url}/api/2.0/mlflow/runs/log-metric", data=bad)
         assert (resp.status_code, resp.json()["error_code"]) == (status, code), resp.text
+    # the dialect's own bookkeeping tags cannot be written by a client
+    hide = requests.post(
+        f"{url}/api/2.0/mlflow/runs/set-tag",
+        json={"run_id": run_id, "key": "mloop.mlflow.logged_model", "value": "true"},
+    )
+    assert (hide.status_code, hide.json()["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     dup = requests.post(f"{url}/api/2.0/mlflow/experiments/create", json={"name": "wire"})
     assert (dup.status_code, dup.json()["error_code"]) == (400, "RESOURCE_ALREADY_EXISTS")
     nowhere = requests.get(f"{url}/api/2.0/mlflow/no/such/endpoint")

@@ -8,7 +8,7 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mloop.errors import InvalidInputError, NotFoundError
@@ -160,7 +160,3 @@ def sort_items(
         present.sort(key=functools.partial(_key_of, value, key), reverse=not key.ascending)
         items = present + absent
     return items
-
-
-def tags_of(doc: Mapping[str, Any]) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in doc.get("tags", [])}

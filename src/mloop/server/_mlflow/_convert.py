@@ -26,6 +26,7 @@ __all__ = [
     "experiment",
     "key_values",
     "model_version",
+    "pairs_from",
     "registered_model",
     "run",
     "run_artifact_uri",
@@ -66,7 +67,10 @@ def key_values(pairs: Mapping[str, str]) -> list[dict[str, str]]:
 
 
 def pairs_from(items: Iterable[Mapping[str, Any]], what: str) -> dict[str, str]:
-    """``[{key, value}]`` as a dict (the last of a repeated key wins, as MLflow's stores do)."""
+    """``[{key, value}]`` as a dict (the last of a repeated key wins, as MLflow's stores do).
+
+    Keys under :data:`HIDDEN_TAG_PREFIX` are this dialect's own bookkeeping: refused.
+    """
     out: dict[str, str] = {}
     for item in items:
         key, value = item.get("key"), item.get("value", "")
@@ -78,6 +82,10 @@ def pairs_from(items: Iterable[Mapping[str, Any]], what: str) -> dict[str, str]:
             value = ""
         if not isinstance(value, str):
             raise InvalidInputError(f"{what} {key!r} needs a string 'value'; got {value!r:.80}.")
+        if key.startswith(HIDDEN_TAG_PREFIX):
+            raise InvalidInputError(
+                f"{what} keys starting with {HIDDEN_TAG_PREFIX!r} are reserved; got {key!r}."
+            )
         out[key] = value
     return out
 

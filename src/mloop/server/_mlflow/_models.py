@@ -158,11 +158,7 @@ def delete_logged_model(ctx: Context, a: Args) -> dict[str, Any]:
 @route("PATCH", "/logged-models/{model_id}/tags")
 def set_logged_model_tags(ctx: Context, a: Args) -> dict[str, Any]:
     r = _model_run(ctx, _model_id(a))
-    tags = pairs_from(a.messages("tags"), "logged model tag")
-    for key in tags:
-        if key.startswith(HIDDEN_TAG_PREFIX):
-            raise InvalidInputError(f"tag keys starting with {HIDDEN_TAG_PREFIX!r} are reserved.")
-    ctx.store.log_batch(r.id, tags=tags)
+    ctx.store.log_batch(r.id, tags=pairs_from(a.messages("tags"), "logged model tag"))
     return {"model": model_doc(ctx.store.get_run(r.id))}
 
 

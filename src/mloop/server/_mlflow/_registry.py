@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
-from mloop.server._mlflow._common import order_text
+from mloop.server._mlflow._common import filter_text, order_text
 from mloop.server._mlflow._convert import model_version, pairs_from, registered_model
 from mloop.server._mlflow._runs import get_run, model_run_id
 from mloop.server._mlflow._wire import Args, Context, MlflowRoute, refuse, route
@@ -82,8 +82,6 @@ def _mloop_filter(text: str, attributes: dict[str, str]) -> tuple[str, bool]:
     prompts are models with that tag); a model without the tag must match it, which a tag
     comparison in mloop's search does not do, so that one clause is applied here.
     """
-    from mloop.server._mlflow._common import filter_text
-
     ast, no_prompts = [], False
     for c in parse_filter(text, attributes=attributes):
         if c.entity == "tag" and c.key == _PROMPT_TAG and c.op == "!=" and c.value == "true":

@@ -218,10 +218,9 @@ def log_param(ctx: Context, a: Args) -> dict[str, Any]:
 @route("POST", "/runs/set-tag")
 def set_tag(ctx: Context, a: Args) -> dict[str, Any]:
     run_id = a.run_id()
-    key = a.text("key", required=True)
-    value = a.raw("value")
-    value = "" if value is None else value
-    _log(ctx, run_id, tags={key: value})
+    tags = pairs_from([{"key": a.raw("key"), "value": a.raw("value")}], "run tag")
+    key, value = next(iter(tags.items()))
+    _log(ctx, run_id, tags=tags)
     if key == "mlflow.runName" and isinstance(value, str) and value:
         ctx.store.update_run(run_id, name=value)  # MLflow's run name and this tag are one
     return {}
