@@ -67,31 +67,10 @@ if os.environ.get("MLOOP_TEST_HTTP") == "1":
     BACKENDS["http"] = lambda request, tmp_path: f"asgi+sqlite:///{tmp_path / 'server.db'}"
 
 
-def _in_process_http_store(uri: str, **options: Any) -> Any:
-    """An HttpStore whose requests go through the server app (over SQLite) without a socket."""
-    from _asgi import in_process_client
-    from mloop.server import create_app
-    from mloop.store import create_store
-    from mloop.store._http import HttpStore
-
-    backing = create_store(uri.removeprefix("asgi+"), **options)
-    client = in_process_client(create_app(backing))
-
-    class InProcessHttpStore(HttpStore):
-        def close(self) -> None:
-            super().close()
-            client.close()
-            backing.close()
-
-    made = InProcessHttpStore("http://mloop.test", client=client)
-    made.backing = backing  # type: ignore[attr-defined]  # the server's own store (see data_store)
-    return made
-
-
 def _register_test_backends() -> None:
-    from mloop.store import register_backend
+    from _asgi import register_asgi_backend  # a child process with an asgi+ URI does the same
 
-    register_backend(["asgi"], _in_process_http_store)
+    register_asgi_backend()
 
 
 _register_test_backends()
@@ -142,6 +121,18 @@ SQL_BACKENDS = ("sqlite", "postgres")
 def sql_store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh SQL store URI (SQLite, PostgreSQL): for tests about SQL itself."""
     return BACKENDS[request.param](request, tmp_path)
+
+
+@pytest.fixture
+def sql_store(sql_store_uri: str) -> Iterator[Any]:
+    """A fresh ``SqlStore`` (SQLite, PostgreSQL): for tests about SQL itself."""
+    from mloop.store import SqlStore
+
+    s = SqlStore(sql_store_uri)
+    try:
+        yield s
+    finally:
+        s.close()
 
 
 _PG_FIXTURES = frozenset({"pg_url", "pg_database"})

@@ -19,6 +19,8 @@ from mloop.artifacts import BlobStore
 from mloop.inference import read_inference_log
 from mloop.store import create_store
 
+TESTS = Path(__file__).parents[1]  # a child with an asgi+ URI registers that backend from here
+
 # The child logs 2-row requests r0, r1, ... as fast as it can (with short pauses), and after each
 # log() publishes, through a shared file, how many requests it logged and how many rows its logger
 # reports written (which the logger counts only after the chunk's index row is committed).
@@ -30,7 +32,11 @@ CHILD = textwrap.dedent(
     from mloop.inference import InferenceLogger
     from mloop.store import create_store
 
-    uri, artifacts, progress = sys.argv[1:4]
+    uri, artifacts, progress, tests = sys.argv[1:5]
+    sys.path.insert(0, tests)
+    from _asgi import register_asgi_backend  # the http backend: the app in this process
+
+    register_asgi_backend()
     f = open(progress, "r+b")
     shared = mmap.mmap(f.fileno(), 16)
     logger = InferenceLogger("crash-api", store=create_store(uri), blobstore=BlobStore(artifacts),
@@ -56,7 +62,7 @@ def test_sigkill_loses_at_most_the_unflushed_buffer(store_uri: str, tmp_path: Pa
     artifacts = tmp_path / "artifacts"
     store: Any = create_store(store_uri)  # creates the schema before the child starts
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, store_uri, str(artifacts), str(progress)],
+        [sys.executable, "-c", CHILD, store_uri, str(artifacts), str(progress), str(TESTS)],
         stderr=subprocess.PIPE,
     )
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mloop.errors import InvalidInputError, NotFoundError
+from mloop.errors import InvalidInputError, NotFoundError, StoreUnavailableError
 from mloop.store import EVENT_TYPES, Event, Follower, SqlStore
 
 
@@ -212,6 +212,40 @@ def test_run_in_a_thread_hands_over_new_events_and_stops(store: Any) -> None:
         Follower(store, "x", min_wait_s=0)
 
 
+class _AckFailsOnce(SqlStore):
+    """A store that cannot be reached for one acknowledgement (a dropped connection)."""
+
+    fail_next_ack = False
+
+    def _do_ack_event(self, name: str, event_id: int) -> None:
+        if self.fail_next_ack:
+            self.fail_next_ack = False
+            raise StoreUnavailableError("the store went away for a moment")
+        super()._do_ack_event(name, event_id)
+
+
+def test_a_failed_acknowledgement_never_hands_its_event_over_again(tmp_path: Path) -> None:
+    store = _AckFailsOnce(f"sqlite:///{tmp_path / 'ack.db'}")
+    try:
+        events = _alert(store, n=4)
+        f = store.follow("f", start="beginning")
+        seen: list[int] = []
+
+        def handler(e: Event) -> None:
+            seen.append(e.id)
+            store.fail_next_ack = e.id == events[1].id
+
+        with pytest.raises(StoreUnavailableError):
+            f.poll(handler)
+        # Handled, not acknowledged: the follower has moved past it, the stored cursor has not.
+        assert f.position == events[1].id and store.get_cursor("f").position == events[0].id
+        assert f.poll(handler) == 2  # the acknowledgement goes first, then the rest
+        assert seen == [e.id for e in events]  # each handled once
+        assert store.get_cursor("f").position == events[-1].id
+    finally:
+        store.close()
+
+
 def test_run_retries_a_failing_handler_without_skipping(store: Any) -> None:
     events = _alert(store, n=2)
     f = store.follow("retry", start="beginning", min_wait_s=0.01, max_wait_s=0.02)
@@ -230,10 +264,13 @@ def test_run_retries_a_failing_handler_without_skipping(store: Any) -> None:
 _CONSUMER = textwrap.dedent(
     """
     import os, sys, time
-    from mloop.store import SqlStore
+    sys.path.insert(0, TESTS)
+    from _asgi import register_asgi_backend  # the http backend: the app in this process
+    from mloop.store import create_store
 
+    register_asgi_backend()
     uri, out, mode, kill_at, total = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    store = SqlStore(uri)
+    store = create_store(uri)
     f = store.follow("consumer", start="beginning")
 
     def record(e):
@@ -253,6 +290,7 @@ _CONSUMER = textwrap.dedent(
 
     while f.position < total:
         f.poll(handler)
+    store.close()
     """
 )
 
@@ -266,7 +304,7 @@ def test_a_consumer_killed_mid_stream_resumes_without_skipping(
     ids = [e.id for e in events]
     out = tmp_path / "seen.txt"
     script = tmp_path / "consumer.py"
-    script.write_text(_CONSUMER)
+    script.write_text(_CONSUMER.replace("TESTS", repr(str(Path(__file__).parents[1]))))
     kill_at = ids[6]
     args = [sys.executable, str(script), store_uri, str(out), mode, str(kill_at), str(ids[-1])]
     proc = subprocess.Popen(args)
@@ -292,13 +330,13 @@ def test_a_consumer_killed_mid_stream_resumes_without_skipping(
     assert store.get_cursor("consumer").position == ids[-1]
 
 
-def test_migration_copies_the_audit_trail_and_webhook_cursors(store_uri: str) -> None:
+def test_migration_copies_the_audit_trail_and_webhook_cursors(sql_store_uri: str) -> None:
     import sqlalchemy as sa
     from alembic import command
 
     from mloop.store._sql._engine import _alembic_config
 
-    engine = sa.create_engine(store_uri.replace("postgresql+psycopg", "postgresql+psycopg"))
+    engine = sa.create_engine(sql_store_uri.replace("postgresql+psycopg", "postgresql+psycopg"))
     with engine.begin() as conn:
         command.upgrade(_alembic_config(conn), "0004")
         conn.execute(
@@ -316,7 +354,7 @@ def test_migration_copies_the_audit_trail_and_webhook_cursors(store_uri: str) ->
             )
         )
     engine.dispose()
-    s = SqlStore(store_uri)
+    s = SqlStore(sql_store_uri)
     try:
         log = s.read_events()
         assert [(e.id, e.type, e.subject, e.actor) for e in log] == [

@@ -24,11 +24,11 @@ def test_head_revision_constant_matches_alembic() -> None:
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
 
 
-def test_migrations_create_exactly_the_declared_schema(store_uri: str) -> None:
+def test_migrations_create_exactly_the_declared_schema(sql_store_uri: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    s = SqlStore(store_uri)
+    s = SqlStore(sql_store_uri)
     try:
         with s.engine.connect() as conn:
             diff = compare_metadata(
@@ -51,11 +51,11 @@ def _open_and_write(uri: str, i: int) -> str:
     return r.id
 
 
-def test_concurrent_processes_open_a_new_store_safely(store_uri: str) -> None:
+def test_concurrent_processes_open_a_new_store_safely(sql_store_uri: str) -> None:
     ctx = mp.get_context("spawn")
     with ctx.Pool(4) as pool:
-        ids = pool.starmap(_open_and_write, [(store_uri, i) for i in range(4)])
-    s = SqlStore(store_uri)
+        ids = pool.starmap(_open_and_write, [(sql_store_uri, i) for i in range(4)])
+    s = SqlStore(sql_store_uri)
     try:
         p = s.get_project_by_name("shared")
         assert p is not None

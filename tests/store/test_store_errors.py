@@ -48,26 +48,29 @@ def _is_pg(store: Store) -> bool:
     return store.dialect == "postgresql"  # type: ignore[attr-defined]
 
 
-# ---------------------------------------------------------------------------------- both backends
-def test_a_unique_violation_means_already_exists(store: Store) -> None:
-    store.create_project("p")
-    exc = _violation(store, _project_row("p"))
+# ---------------------------------------------------------------------------------- both SQL backends
+# (SQL's own errors: an HTTP store never sees them, only the classes they become)
+def test_a_unique_violation_means_already_exists(sql_store: SqlStore) -> None:
+    sql_store.create_project("p")
+    exc = _violation(sql_store, _project_row("p"))
     e = classify(exc)
     assert (e.kind, e.table, e.error_class) == ("unique", "projects", AlreadyExistsError)
-    assert e.code == ("23505" if _is_pg(store) else "SQLITE_CONSTRAINT_UNIQUE")
+    assert e.code == ("23505" if _is_pg(sql_store) else "SQLITE_CONSTRAINT_UNIQUE")
     err = translate(exc, "db")
     assert isinstance(err, AlreadyExistsError) and err.details["code"] == e.code
     with pytest.raises(AlreadyExistsError, match="project 'p' already exists"):
-        store.create_project("p")
+        sql_store.create_project("p")
 
 
-def test_a_taken_run_id_is_already_exists_and_a_missing_project_not_found(store: Store) -> None:
-    project = store.create_project("p")
-    run = store.create_run(project.id)
+def test_a_taken_run_id_is_already_exists_and_a_missing_project_not_found(
+    sql_store: SqlStore,
+) -> None:
+    project = sql_store.create_project("p")
+    run = sql_store.create_run(project.id)
     with pytest.raises(AlreadyExistsError, match=f"run {run.id} already exists"):
-        store.create_run(project.id, run_id=run.id)
+        sql_store.create_run(project.id, run_id=run.id)
     exc = _violation(
-        store,
+        sql_store,
         t.runs.insert().values(
             id=run.id, project_id=int(project.id), name="x", status="running", start_ms=0,
             lifecycle_stage="active",
@@ -75,30 +78,30 @@ def test_a_taken_run_id_is_already_exists_and_a_missing_project_not_found(store:
     )  # fmt: skip
     e = classify(exc)
     assert (e.kind, e.table) == ("unique", "runs")
-    assert e.code == ("23505" if _is_pg(store) else "SQLITE_CONSTRAINT_PRIMARYKEY")
+    assert e.code == ("23505" if _is_pg(sql_store) else "SQLITE_CONSTRAINT_PRIMARYKEY")
     with pytest.raises(NotFoundError, match="project id '987654' does not exist"):
-        store.create_run("987654")
+        sql_store.create_run("987654")
 
 
-def test_a_foreign_key_or_not_null_violation_is_classified(store: Store) -> None:
+def test_a_foreign_key_or_not_null_violation_is_classified(sql_store: SqlStore) -> None:
     fk = classify(
-        _violation(store, t.project_tags.insert().values(project_id=424242, key="k", value="v"))
+        _violation(sql_store, t.project_tags.insert().values(project_id=424242, key="k", value="v"))
     )
     assert (fk.kind, fk.error_class) == ("foreign_key", NotFoundError)
-    assert fk.code == ("23503" if _is_pg(store) else "SQLITE_CONSTRAINT_FOREIGNKEY")
-    nn = classify(_violation(store, _project_row(None)))
+    assert fk.code == ("23503" if _is_pg(sql_store) else "SQLITE_CONSTRAINT_FOREIGNKEY")
+    nn = classify(_violation(sql_store, _project_row(None)))
     assert (nn.kind, nn.error_class) == ("not_null", InvalidInputError)
-    assert nn.code == ("23502" if _is_pg(store) else "SQLITE_CONSTRAINT_NOTNULL")
+    assert nn.code == ("23502" if _is_pg(sql_store) else "SQLITE_CONSTRAINT_NOTNULL")
 
 
-def test_a_value_out_of_range_is_invalid_input(store: Store) -> None:
-    run = store.create_run(store.create_project("p").id)
+def test_a_value_out_of_range_is_invalid_input(sql_store: SqlStore) -> None:
+    run = sql_store.create_run(sql_store.create_project("p").id)
     with pytest.raises(InvalidInputError, match="refused a value") as info:
-        store.update_run(run.id, status="finished", end_ms=2**63)
+        sql_store.update_run(run.id, status="finished", end_ms=2**63)
     assert info.value.details["kind"] == "invalid_value"
-    if _is_pg(store):
+    if _is_pg(sql_store):
         assert info.value.details["code"] == "22003"  # numeric_value_out_of_range
-    assert store.get_run(run.id).status == "running"  # nothing was written
+    assert sql_store.get_run(run.id).status == "running"  # nothing was written
 
 
 # ---------------------------------------------------------------------------------- PostgreSQL

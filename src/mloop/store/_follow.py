@@ -4,6 +4,8 @@ Delivery is at-least-once: the handler sees an event, and only when it returns i
 advanced past it (one small write). A consumer that crashes before that sees the event again when
 it restarts; one that crashes between two events resumes exactly after the last one it finished.
 A handler that raises leaves the cursor where it was, and the event is retried after a backoff.
+An acknowledgement that fails (the store or the server is unreachable) is retried before the next
+event is handled, and the event it acknowledges is not handed over again by this follower.
 
 Waiting is cheap: the follower opens the store's listener before it reads, then sleeps in it. On
 PostgreSQL that listener is woken by ``NOTIFY`` when an event commits; elsewhere it polls with
@@ -99,6 +101,7 @@ class Follower:
         self.max_wait_s = float(max_wait_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unacked: int | None = None  # handled, but its acknowledgement did not get through
         cursor = store.get_cursor(self.name)
         if cursor is None:
             # ack_event creates the cursor if absent and never moves it back: two processes that
@@ -110,7 +113,8 @@ class Follower:
 
     @property
     def position(self) -> int:
-        """The id of the last event this follower acknowledged (or moved past)."""
+        """The id of the last event this follower handled (or moved past); stored as its cursor,
+        unless the store could not be reached since (then it is stored at the next poll)."""
         return self._position
 
     def poll(self, handler: Handler, *, max_events: int | None = None) -> int:
@@ -119,6 +123,7 @@ class Follower:
         Returns the number handled. The cursor is advanced after each handler call returns; an
         exception from the handler propagates with the cursor left before its event.
         """
+        self._acknowledge_pending()
         head = self.store.last_event_id()
         # Sharing a name with another process: start from whatever it has acknowledged.
         stored = self.store.get_cursor(self.name)
@@ -135,9 +140,11 @@ class Follower:
             )
             for event in events:
                 handler(event)
-                self.store.ack_event(self.name, event.id)
-                self._position = event.id
+                # Handled: it is never handed over again by this follower, whether or not the
+                # acknowledgement gets through now (if not, it is sent again before the next).
+                self._position = self._unacked = event.id
                 handled += 1
+                self._acknowledge_pending()
                 if max_events is not None and handled >= max_events:
                     return handled
             if len(events) < self.batch_size:
@@ -145,9 +152,14 @@ class Follower:
         # Every event up to ``head`` had committed when ``head`` was read (ids are assigned in
         # commit order), so what is left below it did not match: move past it in one write.
         if head > self._position:
-            self.store.ack_event(self.name, head)
-            self._position = head
+            self._position = self._unacked = head
+            self._acknowledge_pending()
         return handled
+
+    def _acknowledge_pending(self) -> None:
+        if self._unacked is not None:
+            self.store.ack_event(self.name, self._unacked)  # forward only: a repeat is harmless
+            self._unacked = None
 
     def run(
         self,
