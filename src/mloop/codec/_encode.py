@@ -302,5 +302,7 @@ def loads(text: str | bytes | bytearray, *, what: str = "text") -> Any:
         ) from None
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"`{what}` is not valid JSON: {exc}.") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.int_info)
+        raise InvalidInputError(f"`{what}` cannot be read: {exc}.") from None
     except RecursionError:
         raise InvalidInputError(f"`{what}` is not valid JSON: it nests too deeply.") from None

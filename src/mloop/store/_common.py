@@ -47,7 +47,11 @@ def decode_page_token(token: str | None) -> int:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         if not raw.startswith("o:"):
             raise ValueError
-        offset = int(raw[2:])
+        digits = raw[2:]
+        # at most 18 digits: any offset a store can skip to, and int() never sees a huge text
+        if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
+            raise ValueError
+        offset = int(digits)
         if offset < 0 or math.isnan(offset):
             raise ValueError
         return offset

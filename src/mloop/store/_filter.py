@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mloop.errors import InvalidInputError
+from mloop.store._validation import validate_text
 
 __all__ = ["Comparison", "OrderKey", "parse_filter", "parse_order_by"]
 
@@ -288,6 +289,7 @@ def parse_filter(text: str, *, attributes: dict[str, str] | None = None) -> list
     """
     if not isinstance(text, str):
         raise InvalidInputError(f"`filter` must be a str; got {type(text).__name__}.")
+    validate_text(text, what="`filter`")  # no backend can compare with NUL or a lone surrogate
     return _Parser(text, attributes, what="filter").parse()
 
 
@@ -301,6 +303,7 @@ def parse_order_by(
     for clause in clauses:
         if not isinstance(clause, str):
             raise InvalidInputError(f"`order_by` items must be str; got {type(clause).__name__}.")
+        validate_text(clause, what="an `order_by` clause")
         p = _Parser(clause, attributes, what="order_by clause")
         entity, key = p.parse_identifier()
         ascending = True

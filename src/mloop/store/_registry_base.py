@@ -165,9 +165,11 @@ class RegistryStoreMixin(abc.ABC):
     def set_registered_model_tags(
         self, name: str, tags: Mapping[str, Any], *, actor: str | None = None
     ) -> None:
-        self._do_set_model_tags(
-            validate_model_name(name), None, validate_tags(tags), _validate_actor(actor)
-        )
+        clean, who = validate_tags(tags), _validate_actor(actor)
+        if not clean:  # nothing to set and no event to record; a missing model still fails
+            self.get_registered_model(name)
+            return
+        self._do_set_model_tags(validate_model_name(name), None, clean, who)
 
     def delete_registered_model_tag(self, name: str, key: str, *, actor: str | None = None) -> None:
         self._do_delete_model_tag(validate_model_name(name), None, key, _validate_actor(actor))
@@ -280,12 +282,11 @@ class RegistryStoreMixin(abc.ABC):
     def set_model_version_tags(
         self, name: str, version: int, tags: Mapping[str, Any], *, actor: str | None = None
     ) -> None:
-        self._do_set_model_tags(
-            validate_model_name(name),
-            validate_version(version),
-            validate_tags(tags),
-            _validate_actor(actor),
-        )
+        clean, who = validate_tags(tags), _validate_actor(actor)
+        if not clean:  # nothing to set and no event to record; a missing version still fails
+            self.get_model_version(name, version)
+            return
+        self._do_set_model_tags(validate_model_name(name), validate_version(version), clean, who)
 
     def delete_model_version_tag(
         self, name: str, version: int, key: str, *, actor: str | None = None

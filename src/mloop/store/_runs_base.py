@@ -7,6 +7,7 @@ input identically.
 from __future__ import annotations
 
 import abc
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypedDict, cast
 
@@ -86,6 +87,25 @@ def check_history_args(key: str, max_points: int | None) -> None:
         isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2
     ):
         raise InvalidInputError(f"`max_points` must be an int >= 2 or None; got {max_points!r}.")
+
+
+# A run input's context ("training", "evaluation", ...): every backend keeps up to this many characters.
+MAX_INPUT_CONTEXT = 100
+
+
+def _artifact_size(entry: ArtifactEntry) -> int:
+    size = entry.size
+    try:
+        if isinstance(size, bool):
+            raise TypeError
+        n = operator.index(size)  # ints and numpy integers; never a float silently truncated
+    except TypeError:
+        n = -1
+    if n < 0:
+        raise InvalidInputError(
+            f"artifact {entry.path!r}: `size` must be an int >= 0 (bytes); got {size!r}."
+        )
+    return n
 
 
 class RunStoreMixin(abc.ABC):
@@ -360,7 +380,9 @@ class RunStoreMixin(abc.ABC):
         clean = []
         for e in entries:
             clean.append(
-                ArtifactEntry(validate_artifact_path(e.path), int(e.size), validate_sha(e.sha256))
+                ArtifactEntry(
+                    validate_artifact_path(e.path), _artifact_size(e), validate_sha(e.sha256)
+                )
             )
         if clean:
             validate_run_id(run_id)
@@ -371,8 +393,16 @@ class RunStoreMixin(abc.ABC):
             self._do_add_artifacts(run_id, clean)
 
     def list_artifacts(self, run_id: str, *, prefix: str = "") -> list[ArtifactEntry]:
+        """The run's index under ``prefix`` (a folder or a path's start; '' for everything)."""
+        if not isinstance(prefix, str):
+            raise InvalidInputError(f"`prefix` must be a str; got {type(prefix).__name__}.")
+        # A prefix obeys the rules of a path ('..', NUL and backslashes are refused), except
+        # that a leading or trailing '/' is allowed and means the same.
+        clean = prefix.strip("/")
+        if clean:
+            clean = validate_artifact_path(clean, name="prefix")
         self.before_run_access(run_id)
-        return self._do_list_artifacts(validate_run_id(run_id), prefix.strip("/"))
+        return self._do_list_artifacts(validate_run_id(run_id), clean)
 
     def get_artifact(self, run_id: str, path: str) -> ArtifactEntry:
         self.before_run_access(run_id)
@@ -401,6 +431,13 @@ class RunStoreMixin(abc.ABC):
     def log_input(self, run_id: str, run_input: RunInput) -> None:
         validate_sha(run_input.dataset_sha256)
         validate_name(run_input.name, what="input name")
+        context = run_input.context
+        if not isinstance(context, str) or not context or len(context) > MAX_INPUT_CONTEXT:
+            raise InvalidInputError(
+                f"an input's `context` must be a non-empty string of at most "
+                f"{MAX_INPUT_CONTEXT} characters (e.g. 'training'); got {context!r:.80}."
+            )
+        validate_text(context, what="an input's `context`")
         self.before_run_access(run_id)
         self._do_log_input(validate_run_id(run_id), run_input)
 

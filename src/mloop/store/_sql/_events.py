@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from mloop.errors import NotFoundError
 from mloop.ids import now_ms
@@ -169,8 +170,29 @@ class SqlEventsMixin(SqlRegistryMixin):
         duration_ms: int,
     ) -> WebhookDelivery:
         ts = now_ms()
+        try:
+            did = self._insert_delivery(
+                webhook_id, event_id, attempt, ok, status_code, error, ts, duration_ms
+            )
+        except IntegrityError:  # the only foreign key: the webhook (deleted meanwhile?)
+            raise NotFoundError(f"webhook {webhook_id} does not exist.") from None
+        return WebhookDelivery(
+            did, webhook_id, event_id, attempt, ok, status_code, error, ts, duration_ms
+        )
+
+    def _insert_delivery(
+        self,
+        webhook_id: int,
+        event_id: int,
+        attempt: int,
+        ok: bool,
+        status_code: int | None,
+        error: str | None,
+        ts: int,
+        duration_ms: int,
+    ) -> int:
         with self._write() as conn:
-            did = conn.execute(
+            return conn.execute(
                 t.webhook_deliveries.insert().values(
                     webhook_id=webhook_id,
                     event_id=event_id,
@@ -182,9 +204,6 @@ class SqlEventsMixin(SqlRegistryMixin):
                     duration_ms=duration_ms,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
-        return WebhookDelivery(
-            did, webhook_id, event_id, attempt, ok, status_code, error, ts, duration_ms
-        )
 
     def _do_list_deliveries(self, webhook_id: int, limit: int) -> list[WebhookDelivery]:
         d = t.webhook_deliveries
