@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from mloop.errors import MloopError
+from mloop.store._common import validate_max_results
 from mloop.store._entities import (
     ArtifactEntry,
     DatasetVersion,
@@ -17,6 +18,7 @@ from mloop.store._entities import (
     Project,
     Run,
     RunInput,
+    RunStatus,
 )
 from mloop.store._filter import Comparison, OrderKey
 from mloop.store._http._endpoint import Endpoint
@@ -27,6 +29,8 @@ __all__ = ["RUN_ENDPOINTS", "HttpRunsMixin", "NewRunWire"]
 
 # ``NewRun`` on the wire: the project and the run's fields (the server validates them again).
 NewRunWire = Mapping[str, Any]
+# What a lifecycle request sets a project or run to (delete or restore).
+Lifecycle = Literal["deleted", "active"]
 
 
 def _page_of_runs(data: Any) -> Page[Run]:
@@ -50,7 +54,7 @@ RUN_ENDPOINTS: tuple[Endpoint, ...] = (
     _E("get_project", "GET", "/projects/{project_id}", {"project_id": str}, Project,
        project="project_id", summary="One project"),
     _E("set_project_lifecycle", "POST", "/projects/{project_id}/lifecycle",
-       {"project_id": str, "stage": str}, None, project="project_id",
+       {"project_id": str, "stage": Lifecycle}, None, project="project_id",
        summary="Delete (stage 'deleted') or restore (stage 'active') a project"),
     _E("create_run", "POST", "/projects/{project_id}/runs",
        {"project_id": str, "fields": RunFields}, Run, project="project_id",
@@ -58,19 +62,20 @@ RUN_ENDPOINTS: tuple[Endpoint, ...] = (
     _E("search_runs", "POST", "/runs/search",
        {"project_ids": list[str], "filter": str | None, "order_by": list[str] | None,
         "max_results": int, "page_token": str | None, "include_deleted": bool},
-       Page, decode=_page_of_runs,
-       summary="Runs matching a filter (MLflow's grammar), ordered, one page"),
+       Page[Run], decode=_page_of_runs,
+       role="read", summary="Runs matching a filter (MLflow's grammar), ordered, one page"),
     _E("get_run", "GET", "/runs/{run_id}", {"run_id": str}, Run, summary="One run"),
     _E("update_run", "PATCH", "/runs/{run_id}",
-       {"run_id": str, "status": str | None, "end_ms": int | None, "name": str | None}, None,
-       summary="Change a run's status, end time or name"),
+       {"run_id": str, "status": RunStatus | None, "end_ms": int | None, "name": str | None},
+       None, summary="Change a run's status, end time or name"),
     _E("heartbeat", "POST", "/runs/{run_id}/heartbeat", {"run_id": str, "ts_ms": int}, None,
        summary="A live run says it is alive"),
-    _E("set_run_lifecycle", "POST", "/runs/{run_id}/lifecycle", {"run_id": str, "stage": str},
-       None, summary="Delete (stage 'deleted') or restore (stage 'active') a run"),
+    _E("set_run_lifecycle", "POST", "/runs/{run_id}/lifecycle",
+       {"run_id": str, "stage": Lifecycle}, None,
+       summary="Delete (stage 'deleted') or restore (stage 'active') a run"),
     _E("log_batch", "POST", "/runs/{run_id}/batches",
        {"run_id": str, "metrics": dict[str, MetricSeries], "params": dict[str, str],
-        "tags": dict[str, str], "batch_id": str | None, "status": str | None,
+        "tags": dict[str, str], "batch_id": str | None, "status": RunStatus | None,
         "end_ms": int | None, "new_run": dict[str, Any] | None},
        bool, summary="Metrics, params and tags in one transaction (idempotent with batch_id)"),
     _E("get_metric_history", "GET", "/runs/{run_id}/metric-history",
@@ -100,6 +105,10 @@ class HttpRunsMixin:
 
     def _call(self, endpoint: str, /, **values: Any) -> Any:  # provided by HttpStore
         raise NotImplementedError
+
+    if TYPE_CHECKING:
+
+        def before_run_access(self, run_id: str | None) -> None: ...  # the Store contract's
 
     def _do_create_project(self, name: str, tags: dict[str, str]) -> Project:
         return self._call("create_project", name=name, tags=tags)
@@ -193,6 +202,8 @@ class HttpRunsMixin:
     ) -> Page[Run]:
         """The filter is parsed on the server (its errors come back with their positions)."""
         ids = [project_ids] if isinstance(project_ids, str) else [str(p) for p in project_ids]
+        validate_max_results(max_results)  # as every backend (the server checks it again)
+        self.before_run_access(None)
         return self._call(
             "search_runs",
             project_ids=ids,
