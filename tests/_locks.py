@@ -10,7 +10,9 @@ from typing import Any
 
 @contextlib.contextmanager
 def locked(store_uri: str) -> Iterator[None]:
-    """Another client holds the write lock (SQLite) or the runs table (PostgreSQL)."""
+    """Another client holds the write lock (SQLite) or the runs table (PostgreSQL). For the
+    in-process HTTP store (``asgi+<URI>``), that is the lock of the server's own database."""
+    store_uri = store_uri.removeprefix("asgi+")
     if store_uri.startswith("sqlite"):
         conn: Any = sqlite3.connect(store_uri[len("sqlite:///") :], isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")

@@ -170,6 +170,7 @@ EXPECTED = {
         "REPORT_KINDS",
         "validate_check_report",
         "EVENT_TYPES",
+        "MAX_EVENT_WAIT_S",
         "MAX_RESULTS_LIMIT",
         "RUN_STATUSES",
         "TOKEN_ROLES",

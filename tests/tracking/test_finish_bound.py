@@ -1,5 +1,7 @@
 """``finish()`` with the store locked returns within the flush timeout it states, says exactly what
-it spooled, and ``mloop sync`` later writes all of it exactly once (SQLite and PostgreSQL)."""
+it spooled, and ``mloop sync`` later writes all of it exactly once (SQLite and PostgreSQL, and
+over HTTP with the server's database locked: the request is given what is left of the timeout,
+and the write the server finishes late is not applied twice when the spool is replayed)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 import mloop
 from _locks import locked
 from mloop.config import Settings
-from mloop.store import SqlStore
+from mloop.store import create_store
 from mloop.tracking import replay_spool
 
 TIMEOUT_S = 2.0
@@ -24,7 +26,7 @@ def test_finish_with_the_store_locked_honours_its_timeout_and_counts_what_it_spo
     interval = 3600.0 if flusher == "idle" else 0.05
     s = Settings.from_env({}, home=tmp_path / "h", store_uri=store_uri, flush_interval_s=interval)
     s = Settings(**{**s.__dict__, "flush_timeout_s": TIMEOUT_S})
-    store = SqlStore(store_uri)
+    store = create_store(store_uri)
     try:
         run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
         run.log({"m": 0.0})

@@ -14,7 +14,7 @@ import mloop
 from _locks import locked
 from mloop.config import Settings
 from mloop.errors import InvalidInputError
-from mloop.store import SqlStore
+from mloop.store import SqlStore, create_store
 from mloop.tracking import replay_spool
 
 SLACK_S = 3.0  # a loaded machine
@@ -74,7 +74,7 @@ def test_flush_spools_what_a_locked_store_cannot_take_in_time(
     tmp_path: Path, store_uri: str
 ) -> None:
     s = _settings(tmp_path, store_uri)
-    store = SqlStore(store_uri)
+    store = create_store(store_uri)
     try:
         run = mloop.start_run(project="p", settings=s, store=store, system_metrics=False)
         run.log({"m": 0.0})

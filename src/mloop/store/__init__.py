@@ -34,6 +34,7 @@ from mloop.store._entities import (
 )
 from mloop.store._events_base import (
     EVENT_TYPES,
+    MAX_EVENT_WAIT_S,
     Event,
     EventCursor,
     EventListener,
@@ -81,6 +82,7 @@ __all__ = [
     "CHECK_STATUSES",
     "ENDPOINTS",
     "EVENT_TYPES",
+    "MAX_EVENT_WAIT_S",
     "MAX_RESULTS_LIMIT",
     "REPORT_KINDS",
     "RUN_STATUSES",

@@ -27,6 +27,7 @@ from mloop.store._validation import validate_text
 
 __all__ = [
     "EVENT_TYPES",
+    "MAX_EVENT_WAIT_S",
     "Event",
     "EventCursor",
     "EventListener",
@@ -54,6 +55,9 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 MAX_SUBJECT = 600
+# The longest a server holds a request that waits for events (a remote follower's long-poll):
+# well below the idle timeout of common proxies (60 s).
+MAX_EVENT_WAIT_S = 30.0
 MAX_CURSOR_NAME = 255
 _CURSOR_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]*")
 

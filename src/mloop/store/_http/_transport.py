@@ -3,9 +3,10 @@ results or into the same exception classes the server raised."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -78,6 +79,19 @@ class HttpTransport:
         )
         self._lock = threading.Lock()
         self._closed = False
+        self._deadlines = threading.local()  # each thread's write deadline (``deadline``)
+
+    @contextlib.contextmanager
+    def deadline(self, deadline: float | None) -> Iterator[None]:
+        """Within the block, this thread's requests end no later than ``deadline`` (a
+        :func:`time.monotonic` time; ``Store.write_deadline``): each is given what is left, and
+        past it a request raises :class:`StoreUnavailableError` at once, unsent."""
+        before = getattr(self._deadlines, "value", None)
+        self._deadlines.value = deadline
+        try:
+            yield
+        finally:
+            self._deadlines.value = before
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
@@ -87,11 +101,19 @@ class HttpTransport:
 
     def call(self, endpoint: Endpoint, /, **values: Any) -> Any:
         """Send ``values`` to ``endpoint``; the decoded result (or the server's error, raised)."""
+        return self._call(endpoint, values, hold_s=0.0)
+
+    def long_poll(self, endpoint: Endpoint, /, **values: Any) -> Any:
+        """:meth:`call` an endpoint that the server may hold for ``values["wait_s"]`` seconds
+        before it answers: the read timeout is extended by that."""
+        return self._call(endpoint, values, hold_s=float(values.get("wait_s") or 0.0))
+
+    def _call(self, endpoint: Endpoint, values: Mapping[str, Any], *, hold_s: float) -> Any:
         path, query, body = endpoint.request(values)
         headers = self._headers()
         if body is not None:
             headers["Content-Type"] = "application/json"
-        response = self._send(endpoint, path, query, body, headers)
+        response = self._send(endpoint, path, query, body, headers, hold_s=hold_s)
         if response.status_code >= 400:
             raise self._error(endpoint, response)
         if endpoint.result is None or response.status_code == 204:
@@ -111,19 +133,44 @@ class HttpTransport:
         query: Mapping[str, str],
         body: bytes | None,
         headers: Mapping[str, str],
+        *,
+        hold_s: float = 0.0,
     ) -> httpx.Response:
         pauses = _READ_RETRY_PAUSES_S if endpoint.method == "GET" else ()
         attempt = throttled = 0
+        deadline = getattr(self._deadlines, "value", None)
         while True:
+            timeout = self._timeout(endpoint, hold_s, deadline)
             try:
                 response = self._client.request(
-                    endpoint.method, path, params=query, content=body, headers=headers
+                    endpoint.method,
+                    path,
+                    params=query,
+                    content=body,
+                    headers=headers,
+                    timeout=timeout,
                 )
             except httpx.TransportError as exc:
-                if attempt < len(pauses):
+                # A request that timed out waiting for its answer may still be running on the
+                # server: it is not sent again (a write's caller spools it under its batch id).
+                answered_late = isinstance(exc, httpx.TimeoutException) and not isinstance(
+                    exc, httpx.ConnectTimeout
+                )
+                if (
+                    attempt < len(pauses)
+                    and not answered_late
+                    and (deadline is None or time.monotonic() + pauses[attempt] < deadline)
+                ):
                     time.sleep(pauses[attempt])
                     attempt += 1
                     continue
+                if answered_late:
+                    raise StoreUnavailableError(
+                        f"the mloop server at {self.base_url} did not answer {endpoint.name} in "
+                        f"time ({type(exc).__name__}); it may be overloaded or waiting for its "
+                        "database.",
+                        details={"url": self.base_url, "operation": endpoint.name},
+                    ) from None
                 raise StoreUnavailableError(
                     f"the mloop server at {self.base_url} cannot be reached "
                     f"({type(exc).__name__}: {exc}); is `mloop server` running there?",
@@ -140,6 +187,24 @@ class HttpTransport:
                     throttled += 1
                     continue
             return response
+
+    def _timeout(self, endpoint: Endpoint, hold_s: float, deadline: float | None) -> Any:
+        """The client's timeouts (``httpx.USE_CLIENT_DEFAULT`` when they stand as they are), the read one extended by ``hold_s``, all cut to the deadline."""
+        if not hold_s and deadline is None:
+            return httpx.USE_CLIENT_DEFAULT
+        base = self._client.timeout
+        read = base.read if base.read is None or not hold_s else base.read + hold_s
+        parts = {"connect": base.connect, "read": read, "write": base.write, "pool": base.pool}
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreUnavailableError(
+                    f"no time left to wait for the mloop server at {self.base_url} "
+                    f"({endpoint.name}): the flush timeout has passed.",
+                    details={"url": self.base_url, "operation": endpoint.name},
+                )
+            parts = {k: left if v is None else min(v, left) for k, v in parts.items()}
+        return httpx.Timeout(**parts)
 
     def _error(self, endpoint: Endpoint, response: httpx.Response) -> MloopError:
         try:
