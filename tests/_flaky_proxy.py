@@ -19,6 +19,7 @@ class FlakyProxy:
         self.cut_upload = cut_upload
         self.connections = 0
         self.cut = 0
+        self.bytes_up = 0  # client -> server, every connection
         self._lock = threading.Lock()
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,6 +78,9 @@ class FlakyProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if src is client:
+                    with self._lock:
+                        self.bytes_up += len(data)
                 if limit[0] >= 0:
                     if len(data) >= limit[0]:
                         dst.sendall(data[: limit[0]])

@@ -49,8 +49,8 @@ def backing(tmp_path: Path) -> BlobStore:
 
 
 @pytest.fixture
-def server(backing: BlobStore) -> Iterator[LiveServer]:
-    with _serve(backing) as s:
+def server(backing: BlobStore, tmp_path: Path) -> Iterator[LiveServer]:
+    with _serve(backing, staging_dir=tmp_path / "staging") as s:
         yield s
 
 
@@ -214,6 +214,69 @@ def test_uploads_are_retried_after_dropped_connections(
     assert (sha, size) == (hashlib.sha256(src.read_bytes()).hexdigest(), 2 << 20)
     assert backing.size(sha) == size
     assert all_keys(backing) == [f"blobs/{sha[:2]}/{sha}"]  # no temp file of a broken try
+
+
+def test_a_large_upload_resumes_where_the_connection_dropped(
+    server: LiveServer, backing: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the size for sessions, a dropped upload costs only what was in flight: the client asks
+    the server how much it holds and sends the rest (a 6 MiB file here, cut twice)."""
+    from mloop.artifacts import _remote
+
+    monkeypatch.setattr(_remote, "_RESUMABLE_FROM", 1 << 20)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(6 << 20))
+    with FlakyProxy(server.port, drops=2, cut_after=2_500_000, cut_upload=True) as proxy:
+        sha, size = BlobStore(proxy.url).put_file(src)
+        assert proxy.cut == 2
+        sent = proxy.bytes_up
+    assert (sha, size) == (hashlib.sha256(src.read_bytes()).hexdigest(), 6 << 20)
+    assert backing.size(sha) == size
+    assert sent < size + (3 << 20)  # resumed, not restarted (a restart would send 2-3x)
+    assert list((tmp_path / "staging" / "uploads").iterdir()) == []  # the session is gone
+    assert all_keys(backing) == [f"blobs/{sha[:2]}/{sha}"]
+    # a second upload of the same content is answered from the store at once
+    with FlakyProxy(server.port, drops=0, cut_after=0) as proxy:
+        assert BlobStore(proxy.url).put_file(src) == (sha, size)
+        assert proxy.bytes_up < 10_000
+
+
+def test_upload_sessions_refuse_what_does_not_fit(server: LiveServer, backing: BlobStore) -> None:
+    url = f"{server.url}{API}/uploads"
+    data = os.urandom(3000)
+    sha = hashlib.sha256(data).hexdigest()
+    made = httpx.post(url, json={"sha256": sha, "size": 3000})
+    assert made.status_code == 201
+    session = f"{url}/{made.json()['upload_id']}"
+    assert httpx.get(session).json() == {"offset": 0, "size": 3000, "sha256": sha}
+    r = httpx.patch(session, content=data[:1000], headers={"Upload-Offset": "0"})
+    assert r.status_code == 200 and r.json()["offset"] == 1000
+    r = httpx.patch(session, content=data[500:], headers={"Upload-Offset": "500"})
+    assert r.status_code == 409 and r.json()["details"]["offset"] == 1000  # where to resume
+    assert httpx.patch(session, content=b"x").status_code == 400  # no Upload-Offset
+    r = httpx.post(f"{session}/complete")
+    assert r.status_code == 409 and "send the rest" in r.json()["message"]
+    r = httpx.patch(session, content=data[1000:] + b"!", headers={"Upload-Offset": "1000"})
+    assert r.status_code == 400 and "past its end" in r.json()["message"]
+    # the bytes before the refusal were kept (as after a dropped connection); send the rest
+    held = httpx.get(session).json()["offset"]
+    r = httpx.patch(session, content=data[held:], headers={"Upload-Offset": str(held)})
+    assert r.json()["offset"] == 3000
+    assert httpx.post(f"{session}/complete").json() == {"sha256": sha, "size": 3000}
+    assert backing.exists(sha)
+    assert httpx.get(session).status_code == 404  # done: the session is gone
+    # content that does not hash to its name is refused at completion, and nothing is kept
+    wrong = httpx.post(url, json={"sha256": hashlib.sha256(b"a").hexdigest(), "size": 1}).json()
+    wrong_url = f"{url}/{wrong['upload_id']}"
+    httpx.patch(wrong_url, content=b"b", headers={"Upload-Offset": "0"})
+    r = httpx.post(f"{wrong_url}/complete")
+    assert r.status_code == 400 and "nothing was stored" in r.json()["message"]
+    assert not backing.exists(hashlib.sha256(b"a").hexdigest())
+    assert httpx.post(url, json={"sha256": sha, "size": 3000}).json()["done"] is True
+    for body in [{"sha256": "x", "size": 1}, {"sha256": sha, "size": -1}, {"sha256": sha}, []]:
+        assert httpx.post(url, json=body).status_code == 400, body
+    assert httpx.get(f"{url}/not-an-id").status_code == 400
+    assert httpx.delete(f"{url}/{'0' * 32}").status_code == 404
 
 
 def test_missing_asks_once_for_many_and_refreshes_the_present(

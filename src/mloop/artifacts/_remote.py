@@ -6,21 +6,20 @@ refuses a body that does not hash to the blob's name and keeps nothing of it; an
 temporary name on the server and appears whole or not at all. Every byte read back is hashed here:
 ``get_to_path`` renames a verified file into place, ``open`` raises :class:`IntegrityError` at the
 end of a stream that does not match. Downloads interrupted by a dropped connection resume where
-they stopped (``Range``); uploads are retried whole (they are idempotent: the name is the content).
+they stopped (``Range``). A file of 64 MiB or more goes up through a resumable upload session, which
+resumes from the bytes the server holds; smaller uploads are retried whole (they are idempotent:
+the name is the content).
 A server whose artifact store is S3 answers downloads with a redirect to a presigned URL, which is
 followed without the bearer token.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
-import io
 import json
 import os
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
@@ -36,94 +35,30 @@ from mloop.artifacts._blobstore import (
     register_server_store,
 )
 from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _hash_file
+from mloop.artifacts._remote_http import (
+    API,
+    PAUSES_S,
+    UNAVAILABLE,
+    _base_url,
+    _clients,
+    _dataset_digest_of,
+    _Dropped,
+    _file_slice,
+    _raise_for,
+    _Reader,
+)
 from mloop.errors import (
     InvalidInputError,
     MloopError,
     NotFoundError,
     StoreUnavailableError,
-    error_from_code,
 )
 
 __all__ = ["ServerBlobStore"]
 
-API = "/api/v1"
-# Pauses between attempts of a request that could not reach the server (or got 502/503/504).
-_PAUSES_S = (0.1, 0.3, 1.0, 2.0, 4.0)
-_UNAVAILABLE = {502, 503, 504}
-
-
-def _base_url(uri: str) -> str:
-    url = httpx.URL(uri)
-    if not url.host:
-        raise InvalidInputError(f"the artifact server URI {uri!r} names no host.")
-    return str(url.copy_with(query=None, fragment=None)).rstrip("/").removesuffix(API)
-
-
-def _dataset_digest_of(key: str) -> str | None:
-    """``datasets/<digest>.parquet`` -> the digest; None for other keys."""
-    if key.startswith("datasets/") and key.endswith(".parquet"):
-        return key[len("datasets/") : -len(".parquet")]
-    return None
-
-
-def _raise_for(response: httpx.Response, what: str, base: str) -> None:
-    """Raise the server's error as the class it was raised as (a non-mloop answer: MloopError)."""
-    if response.status_code < 400:
-        return
-    response.read()
-    try:
-        doc = json.loads(response.content)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("error_code"), str):
-        details = doc.get("details") if isinstance(doc.get("details"), dict) else None
-        raise error_from_code(doc["error_code"], str(doc.get("message", "")), details)
-    text = response.text[:300].strip()
-    if response.status_code in _UNAVAILABLE:
-        raise StoreUnavailableError(
-            f"the mloop server at {base} is unavailable (HTTP {response.status_code} for {what}): "
-            f"{text}",
-            details={"status": response.status_code},
-        )
-    raise MloopError(
-        f"the server answered {what} with HTTP {response.status_code}: {text}",
-        details={"status": response.status_code},
-    )
-
-
-_clients_lock = threading.Lock()
-_CLIENTS: dict[tuple[int, str, str | None, float], tuple[httpx.Client, httpx.Client]] = {}
-
-
-def _clients(base: str, token: str | None, timeout_s: float) -> tuple[httpx.Client, httpx.Client]:
-    """The process's connection pools to a server (shared by every store object on it: a run
-    makes its own, and new connections per run would cost a handshake each); a forked child
-    makes its own, never using its parent's sockets."""
-    key = (os.getpid(), base, token, timeout_s)
-    with _clients_lock:
-        found = _CLIENTS.get(key)
-        if found is None:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0))
-            client = httpx.Client(
-                base_url=base,
-                headers=headers,
-                timeout=timeout,
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            )
-            # Presigned URLs carry their own credentials: never send them the bearer token.
-            found = _CLIENTS[key] = (client, httpx.Client(timeout=timeout))
-            if len(_CLIENTS) == 1:
-                atexit.register(_close_clients)
-        return found
-
-
-def _close_clients() -> None:
-    with _clients_lock:
-        pools = [c for pair in _CLIENTS.values() for c in pair]
-        _CLIENTS.clear()
-    for client in pools:
-        client.close()
+# Files this large go up through a resumable upload session: a dropped connection costs only what
+# was in flight, not the whole file again.
+_RESUMABLE_FROM = 64 << 20
 
 
 class ServerBlobStore(BlobStore):
@@ -189,13 +124,13 @@ class ServerBlobStore(BlobStore):
                     params=params,
                 )
             except httpx.TransportError as exc:
-                if retry and attempt < len(_PAUSES_S):
-                    time.sleep(_PAUSES_S[attempt])
+                if retry and attempt < len(PAUSES_S):
+                    time.sleep(PAUSES_S[attempt])
                     attempt += 1
                     continue
                 raise self._unreachable(exc, what) from None
-            if retry and response.status_code in _UNAVAILABLE and attempt < len(_PAUSES_S):
-                time.sleep(_PAUSES_S[attempt])
+            if retry and response.status_code in UNAVAILABLE and attempt < len(PAUSES_S):
+                time.sleep(PAUSES_S[attempt])
                 attempt += 1
                 continue
             if ok_missing and response.status_code == 404:
@@ -223,9 +158,9 @@ class ServerBlobStore(BlobStore):
                         yield chunk
                 return
             except (httpx.TransportError, _Dropped) as exc:
-                if attempt >= len(_PAUSES_S):
+                if attempt >= len(PAUSES_S):
                     raise self._unreachable(exc, what) from None
-                time.sleep(_PAUSES_S[attempt])
+                time.sleep(PAUSES_S[attempt])
                 attempt += 1
 
     def _stream(self, path: str, what: str) -> Generator[bytes, None, None]:
@@ -254,7 +189,7 @@ class ServerBlobStore(BlobStore):
                 response = self._plain.send(
                     self._plain.build_request("GET", location, headers=headers), stream=True
                 )
-            if response.status_code in _UNAVAILABLE:
+            if response.status_code in UNAVAILABLE:
                 raise _Dropped(f"HTTP {response.status_code}")
             _raise_for(response, what, self.uri)
             if offset and response.status_code != 206:
@@ -380,6 +315,9 @@ class ServerBlobStore(BlobStore):
                 details={"local_path": str(path)},
             )
         sha, size = _hash_file(path)
+        if size >= _RESUMABLE_FROM:
+            self._upload_resumable(sha, path, size)
+            return sha, size
         if not self._missing(sha):
             return sha, size
         with contextlib.ExitStack() as files:
@@ -398,6 +336,61 @@ class ServerBlobStore(BlobStore):
                     "it again once it is no longer being written."
                 ) from None
         return sha, size
+
+    def _upload_resumable(self, sha: str, path: Path, size: int) -> None:
+        """A large file through an upload session: after a dropped connection, the server says
+        how much it holds and only the rest is sent again."""
+        started = self._request(
+            "POST",
+            f"{API}/uploads",
+            what=f"blob {sha}",
+            retry=True,
+            content=lambda: json.dumps({"sha256": sha, "size": size}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert started is not None
+        doc = started.json()
+        if doc.get("done"):
+            return
+        session = f"{API}/uploads/{doc['upload_id']}"
+        offset, stalled = int(doc["offset"]), 0
+        while offset < size:
+            try:
+                r = self._client.patch(
+                    session,
+                    content=_file_slice(path, offset, size),
+                    headers={
+                        "Upload-Offset": str(offset),
+                        "Content-Length": str(size - offset),
+                        "Content-Type": "application/offset+octet-stream",
+                    },
+                )
+                if r.status_code not in UNAVAILABLE and r.status_code != 409:
+                    _raise_for(r, f"blob {sha}", self.uri)
+                    offset = int(r.json()["offset"])
+                    continue
+            except httpx.TransportError:
+                pass
+            # Dropped (or the server is still ending the broken request): ask where to resume.
+            if stalled >= len(PAUSES_S):
+                raise self._unreachable(RuntimeError("no progress"), f"blob {sha}")
+            time.sleep(PAUSES_S[stalled])
+            stalled += 1
+            held = self._request("GET", session, what=f"blob {sha}", retry=True)
+            assert held is not None
+            if int(held.json()["offset"]) > offset:
+                stalled = 0
+            offset = int(held.json()["offset"])
+        try:
+            done = self._request("POST", f"{session}/complete", what=f"blob {sha}", retry=True)
+        except NotFoundError:
+            if not self.exists(sha):  # a completion whose answer was lost is fine; else raise
+                raise
+            return
+        assert done is not None
+        got = done.json()
+        if got.get("sha256") != sha or int(got.get("size", -1)) != size:
+            raise IntegrityError(f"the server stored {got} for blob {sha} ({size:,} bytes sent).")
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> tuple[str, int]:
         view = memoryview(data).cast("B")
@@ -532,70 +525,6 @@ class ServerBlobStore(BlobStore):
             "collected, or the run logged it to another artifact store.",
             details={"sha256": sha256},
         )
-
-
-class _Dropped(Exception):
-    """A transfer the server broke off (a 5xx mid-way): resumed like a dropped connection."""
-
-
-class _Reader(io.RawIOBase):
-    """A read-only binary stream over downloaded chunks; with ``expected``, the read that reaches
-    the end checks the sha256 of everything read and raises :class:`IntegrityError` on a mismatch."""
-
-    def __init__(self, chunks: Iterator[bytes], *, expected: str | None, what: str = "") -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._buf = bytearray()
-        self._expected = expected
-        self._hash = hashlib.sha256()
-        self._eof = False
-        self._what = what or f"blob {expected}"
-
-    def _next(self) -> bool:
-        """Append the next chunk to the buffer; False at the end (checked there)."""
-        if self._eof:
-            return False
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            self._eof = True
-            if self._expected is not None and self._hash.hexdigest() != self._expected:
-                actual = self._hash.hexdigest()
-                raise IntegrityError(
-                    f"{self._what} read from the server is corrupted: expected sha256 "
-                    f"{self._expected}, got {actual}.",
-                    details={"sha256": self._expected, "actual_sha256": actual},
-                )
-            return False
-        if self._expected is not None:
-            self._hash.update(chunk)
-        self._buf += chunk
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b).cast("B")
-        while not self._buf and self._next():
-            pass
-        n = min(len(view), len(self._buf))
-        view[:n] = self._buf[:n]
-        del self._buf[:n]
-        return n
-
-    def readall(self) -> bytes:
-        while self._next():
-            pass
-        out = bytes(self._buf)
-        self._buf.clear()
-        return out
-
-    def close(self) -> None:
-        if not self.closed:
-            close = getattr(self._chunks, "close", None)
-            if close is not None:
-                close()
-        super().close()
 
 
 register_server_store(ServerBlobStore)

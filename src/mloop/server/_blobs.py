@@ -44,6 +44,7 @@ from mloop.codec import dumps
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
 from mloop.server._ranges import RangeNotSatisfiableError, byte_range
 from mloop.server._scopes import route_policy
+from mloop.server._uploads import UploadSessions
 from mloop.server._wire import error_response
 from mloop.store import API_PREFIX, validate_sha256
 
@@ -61,7 +62,7 @@ class BlobRoute:
     what a token needs, as for the endpoints."""
 
     name: str
-    method: Literal["GET", "HEAD", "PUT", "POST", "DELETE"]
+    method: Literal["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE"]
     path: str
     role: Literal["read", "write", "admin"]
     summary: str
@@ -94,6 +95,16 @@ BLOB_ROUTES: tuple[BlobRoute, ...] = (
               "A dataset version's Parquet file (Range supported)"),
     BlobRoute("dataset_file_size", "HEAD", "/datasets/{sha256}/parquet", "read",
               "Whether a dataset version's file is stored, and its size"),
+    BlobRoute("create_upload", "POST", "/uploads", "write",
+              "Start a resumable upload of a large blob: {sha256, size}"),
+    BlobRoute("upload_status", "GET", "/uploads/{upload_id}", "write",
+              "How many bytes of an upload the server holds (where to resume)"),
+    BlobRoute("append_upload", "PATCH", "/uploads/{upload_id}", "write",
+              "Append the bytes from Upload-Offset on (kept as they arrive)"),
+    BlobRoute("complete_upload", "POST", "/uploads/{upload_id}/complete", "write",
+              "Check an upload's sha256 and store it as a blob"),
+    BlobRoute("abandon_upload", "DELETE", "/uploads/{upload_id}", "write",
+              "Abandon an upload"),
 )  # fmt: skip
 
 
@@ -201,10 +212,11 @@ def _stream(
 class _Handlers:
     """The artifact routes over one :class:`BlobStore`."""
 
-    def __init__(self, artifacts: BlobStore, *, presign_s: int, staging: Path | None) -> None:
+    def __init__(self, artifacts: BlobStore, *, presign_s: int, staging: Path) -> None:
         self.artifacts = artifacts
         self.presign_s = presign_s
         self.staging = staging
+        self.uploads = UploadSessions(artifacts, staging / "uploads")
 
     # -------------------------------------------------------------- blobs
 
@@ -222,12 +234,8 @@ class _Handlers:
         return _json({"sha256": sha, "size": size}, 201)
 
     async def missing_blobs(self, request: Request) -> Response:
-        body = await request.body()
-        try:
-            doc = json.loads(body or b"null")
-        except ValueError:
-            raise InvalidInputError('the body must be JSON: {"sha256": [...]}.') from None
-        shas = doc.get("sha256") if isinstance(doc, dict) else None
+        doc = _json_object(await request.body(), '{"sha256": [...]}')
+        shas = doc.get("sha256")
         if not isinstance(shas, list) or len(shas) > _MAX_MISSING:
             raise InvalidInputError(
                 f'the body must be {{"sha256": [...]}} with at most {_MAX_MISSING:,} digests; '
@@ -315,7 +323,8 @@ class _Handlers:
         reader = _body_reader(request)
 
         def work() -> dict[str, Any]:
-            with tempfile.TemporaryDirectory(prefix="mloop-upload-", dir=self.staging) as tmp:
+            self.staging.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="dataset-", dir=self.staging) as tmp:
                 path = Path(tmp) / "upload.parquet"
                 with open(path, "wb") as out:
                     while chunk := reader.read(_CHUNK):
@@ -355,6 +364,43 @@ class _Handlers:
 
     dataset_file_size = download_dataset_file
 
+    # -------------------------------------------------------------- resumable uploads
+
+    async def create_upload(self, request: Request) -> Response:
+        doc = _json_object(await request.body(), "{sha256, size}")
+        made = await run_in_threadpool(self.uploads.create, doc.get("sha256"), doc.get("size"))
+        return _json(made, 200 if made.get("done") else 201)
+
+    async def upload_status(self, request: Request) -> Response:
+        upload_id = str(request.path_params["upload_id"])
+        return _json(await run_in_threadpool(self.uploads.status, upload_id))
+
+    async def append_upload(self, request: Request) -> Response:
+        upload_id = str(request.path_params["upload_id"])
+        offset = request.headers.get("upload-offset")
+        reader = _body_reader(request)
+        return _json(await run_in_threadpool(self.uploads.append, upload_id, offset, reader))
+
+    async def complete_upload(self, request: Request) -> Response:
+        upload_id = str(request.path_params["upload_id"])
+        return _json(await run_in_threadpool(self.uploads.complete, upload_id))
+
+    async def abandon_upload(self, request: Request) -> Response:
+        upload_id = str(request.path_params["upload_id"])
+        if not await run_in_threadpool(self.uploads.abandon, upload_id):
+            raise NotFoundError(f"no upload {upload_id} on this server.")
+        return Response(status_code=204)
+
+
+def _json_object(body: bytes, shape: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(body or b"null")
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise InvalidInputError(f"the body must be a JSON object {shape}.")
+    return doc
+
 
 def _blob_missing(sha: str) -> MloopError:
     return NotFoundError(f"Blob {sha} is not stored on this server.", details={"sha256": sha})
@@ -390,6 +436,14 @@ _OPENAPI_SHA = {
 }
 
 
+_OPENAPI_UPLOAD = {
+    "name": "upload_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
+
+
 def mount_artifacts(
     app: FastAPI,
     artifacts: BlobStore,
@@ -408,8 +462,9 @@ def mount_artifacts(
         Lifetime of presigned download URLs where the store can sign them; 0 streams every
         download through the server (clients that cannot reach the object store).
     staging_dir : path, optional
-        Where uploaded dataset files wait while their digest is checked (default: the system's
-        temporary folder).
+        Where resumable uploads and dataset files wait until they are checked (default:
+        ``mloop-staging`` in the system's temporary folder; ``mloop server`` uses
+        ``$MLOOP_HOME/staging``, which outlives a reboot).
     """
     if not isinstance(presign_s, int) or not 0 <= presign_s <= 7 * 24 * 3600:
         raise InvalidInputError(
@@ -418,12 +473,16 @@ def mount_artifacts(
     handlers = _Handlers(
         artifacts,
         presign_s=presign_s,
-        staging=None if staging_dir is None else Path(os.fspath(staging_dir)),
+        staging=Path(tempfile.gettempdir()) / "mloop-staging"
+        if staging_dir is None
+        else Path(os.fspath(staging_dir)),
     )
     app.state.artifacts = artifacts
     for route in BLOB_ROUTES:
         fn = getattr(handlers, route.name)
         params = [_OPENAPI_SHA] if "{sha256}" in route.path else []
+        if "{upload_id}" in route.path:
+            params = [_OPENAPI_UPLOAD]
         # Under auth: blobs and dataset files are named by their content, not by a project (a
         # digest is only known to who has the content or its index), so project-scoped tokens
         # may move them, as they may datasets; listing and deleting are an admin's, unscoped.
