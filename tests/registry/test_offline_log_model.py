@@ -1,7 +1,8 @@
 """``log_model`` with the store out of reach: the package and its registration are spooled, and
 ``mloop sync`` registers the version exactly once, in order after the run and its artifacts.
 
-The spool is replayed into SQLite and PostgreSQL (the ``store_uri`` fixture).
+The spool is replayed into every backend (the ``store_uri`` fixture: SQLite, PostgreSQL, and the
+HTTP store when it runs).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mloop.cli import get_app
 from mloop.config import Settings
 from mloop.errors import ConflictError
 from mloop.registry import ModelVersion, PendingModelVersion, Registry
-from mloop.store import SqlStore
+from mloop.store import create_store
 from mloop.store._open import clear_store_cache
 from mloop.tracking import replay_spool
 
@@ -73,7 +74,7 @@ def test_offline_log_model_is_registered_by_sync_exactly_once(
     # Keep a copy of the spool to replay it a second time after a successful sync.
     copy = tmp_path / "spool-copy"
     shutil.copytree(offline.spool_dir, copy)
-    store = SqlStore(store_uri)
+    store = create_store(store_uri)
     try:
         result = replay_spool(store, offline.spool_dir)
         assert result.failed == 0, result.errors
@@ -142,7 +143,7 @@ def test_offline_log_model_skips_a_folder_taken_by_plain_artifacts(
         run.log_text("my notes", "model/notes.txt")
         pending = mloop.log_model(tree, "iris", run=run)
     assert pending.artifact_uri == f"runs:/{run.id}/model-2"
-    store = SqlStore(store_uri)
+    store = create_store(store_uri)
     try:
         assert replay_spool(store, offline.spool_dir).failed == 0
         online = Settings.from_env({}, home=tmp_path / "h", store_uri=store_uri)

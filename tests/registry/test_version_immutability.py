@@ -1,6 +1,7 @@
 """Several ``log_model`` calls in one run: each version keeps its own, unchanging package.
 
-Runs on SQLite and PostgreSQL (the ``store_uri`` fixture), through the SDK a user calls.
+Runs on every backend (the ``store_uri`` fixture: SQLite, PostgreSQL, and the HTTP store when it
+runs), through the SDK a user calls.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Webhooks as followers of the event log: what they receive, retries, giving up, stopping."""
+"""Webhooks as followers of the event log: what they receive, retries, giving up, stopping.
+
+The dispatcher runs where the data is (``data_store``: the server's own store behind the HTTP
+store, which is never sent a secret); hooks are registered and their log read through ``store``."""
 
 from __future__ import annotations
 
@@ -56,10 +59,10 @@ def _window(store: Any, monitor: str = "prod") -> None:
     )
 
 
-def test_a_hook_can_follow_monitor_alerts(store: Any, endpoint: str) -> None:
+def test_a_hook_can_follow_monitor_alerts(store: Any, data_store: Any, endpoint: str) -> None:
     hook = store.create_webhook(endpoint, secret="s3cret-key", events=["monitor_alert"])
     _window(store)
-    with WebhookDispatcher(store, backoff_s=0.01) as d:
+    with WebhookDispatcher(data_store, backoff_s=0.01) as d:
         assert d.deliver_pending() == 1
         assert d.deliver_pending() == 0
     ((headers, body),) = _Endpoint.received
@@ -70,11 +73,13 @@ def test_a_hook_can_follow_monitor_alerts(store: Any, endpoint: str) -> None:
     assert store.get_cursor(f"webhook-{hook.id}").position == store.last_event_id()
 
 
-def test_a_refused_payload_is_not_retried_and_the_log_moves_on(store: Any, endpoint: str) -> None:
+def test_a_refused_payload_is_not_retried_and_the_log_moves_on(
+    store: Any, data_store: Any, endpoint: str
+) -> None:
     hook = store.create_webhook(endpoint, secret="s3cret-key", events=["*"])
     _Endpoint.statuses = [400]
     _window(store)  # two events: the result (refused with 400) and the alert
-    with WebhookDispatcher(store, backoff_s=0.01) as d:
+    with WebhookDispatcher(data_store, backoff_s=0.01) as d:
         assert d.deliver_pending() == 1
     log = store.list_deliveries(hook.id)
     assert [(x.attempt, x.ok, x.status_code) for x in log] == [(1, False, 400), (1, True, 200)]
@@ -82,24 +87,26 @@ def test_a_refused_payload_is_not_retried_and_the_log_moves_on(store: Any, endpo
 
 
 def test_a_hook_gives_up_after_its_attempts_with_every_attempt_logged(
-    store: Any, endpoint: str
+    store: Any, data_store: Any, endpoint: str
 ) -> None:
     hook = store.create_webhook(endpoint, secret="s3cret-key", events=["monitor_result"])
     _Endpoint.statuses = [503, 500, 502]
     _window(store)
-    with WebhookDispatcher(store, backoff_s=0.01, max_attempts=3) as d:
+    with WebhookDispatcher(data_store, backoff_s=0.01, max_attempts=3) as d:
         assert d.deliver_pending() == 0
     log = store.list_deliveries(hook.id)
     assert [(x.attempt, x.status_code) for x in log] == [(1, 503), (2, 500), (3, 502)]
     assert store.get_cursor(f"webhook-{hook.id}").position == store.last_event_id()
 
 
-def test_stopping_mid_retry_keeps_the_event_for_later(store: Any, endpoint: str) -> None:
+def test_stopping_mid_retry_keeps_the_event_for_later(
+    store: Any, data_store: Any, endpoint: str
+) -> None:
     hook = store.create_webhook(endpoint, secret="s3cret-key", events=["monitor_result"])
     _Endpoint.statuses = [503] * 3
     _window(store)
     before = store.get_cursor(f"webhook-{hook.id}").position
-    d = WebhookDispatcher(store, backoff_s=5.0, max_attempts=3)
+    d = WebhookDispatcher(data_store, backoff_s=5.0, max_attempts=3)
     t = threading.Thread(target=d.deliver_pending)
     t.start()
     deadline = time.monotonic() + 10
@@ -109,13 +116,15 @@ def test_stopping_mid_retry_keeps_the_event_for_later(store: Any, endpoint: str)
     t.join(10)
     assert not t.is_alive()
     assert store.get_cursor(f"webhook-{hook.id}").position == before
-    with WebhookDispatcher(store, backoff_s=0.01) as again:
+    with WebhookDispatcher(data_store, backoff_s=0.01) as again:
         assert again.deliver_pending() == 1  # the endpoint recovered: delivered now
 
 
-def test_the_background_dispatcher_delivers_new_events(store: Any, endpoint: str) -> None:
+def test_the_background_dispatcher_delivers_new_events(
+    store: Any, data_store: Any, endpoint: str
+) -> None:
     store.create_webhook(endpoint, secret="s3cret-key", events=["monitor_alert"])
-    with WebhookDispatcher(store, backoff_s=0.01).start(poll_s=0.05):
+    with WebhookDispatcher(data_store, backoff_s=0.01).start(poll_s=0.05):
         _window(store)
         deadline = time.monotonic() + 10
         while not _Endpoint.received and time.monotonic() < deadline:

@@ -25,6 +25,7 @@ from mloop.delivery import (
     sign,
     verify_signature,
 )
+from mloop.errors import PermissionDeniedError
 from mloop.store import Event, PollingListener, Store, Webhook
 
 __all__ = ["WebhookDispatcher", "sign", "verify_signature"]
@@ -60,6 +61,8 @@ class WebhookDispatcher:
     Parameters
     ----------
     store : Store
+        Where the data is (``store.can_sign_webhooks``): the dispatcher signs each delivery with
+        its webhook's secret, which a remote store (``HttpStore``) is never sent.
     max_attempts : int
         Attempts per event before it is given up (and logged as failed).
     backoff_s : float
@@ -78,6 +81,12 @@ class WebhookDispatcher:
         timeout_s: float = 10.0,
         client: httpx.Client | None = None,
     ) -> None:
+        if not store.can_sign_webhooks:
+            raise PermissionDeniedError(
+                f"webhooks cannot be delivered through {store!r}: it is never sent their "
+                "secrets, so it cannot sign deliveries. The server delivers them itself; to "
+                "deliver by hand, run the dispatcher with MLOOP_STORE_URI set to the database."
+            )
         self.store = store
         self.policy = RetryPolicy(
             max_attempts=max_attempts,

@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mloop.server._v1._checks import HANDLERS as _CHECKS
+from mloop.server._v1._registry import HANDLERS as _REGISTRY
 from mloop.server._v1._runs import HANDLERS as _RUNS
+from mloop.server._v1._webhooks import HANDLERS as _WEBHOOKS
 
 __all__ = ["HANDLERS"]
 
-HANDLERS: dict[str, Callable[..., Any]] = {**_RUNS}
+HANDLERS: dict[str, Callable[..., Any]] = {
+    **_RUNS,
+    **_REGISTRY,
+    **_WEBHOOKS,
+    **_CHECKS,
+}

@@ -14,13 +14,24 @@ import httpx
 
 from mloop.errors import MloopError
 from mloop.store._base import Store
+from mloop.store._http._checks import CHECK_ENDPOINTS, HttpChecksMixin
 from mloop.store._http._endpoint import Endpoint
+from mloop.store._http._registry import REGISTRY_ENDPOINTS, HttpRegistryMixin
 from mloop.store._http._runs import RUN_ENDPOINTS, HttpRunsMixin
 from mloop.store._http._transport import HttpTransport
+from mloop.store._http._webhooks import WEBHOOK_ENDPOINTS, HttpWebhooksMixin
 
 __all__ = ["ENDPOINTS", "HttpStore"]
 
-ENDPOINTS: dict[str, Endpoint] = {e.name: e for e in (*RUN_ENDPOINTS,)}
+ENDPOINTS: dict[str, Endpoint] = {
+    e.name: e
+    for e in (
+        *RUN_ENDPOINTS,
+        *REGISTRY_ENDPOINTS,
+        *WEBHOOK_ENDPOINTS,
+        *CHECK_ENDPOINTS,
+    )
+}
 
 
 def _unported(name: str) -> Any:
@@ -35,7 +46,14 @@ class _Unported:
     """Hooks no concept module implements yet (filled below; empty once every concept is served)."""
 
 
-class HttpStore(HttpRunsMixin, _Unported, Store):
+class HttpStore(
+    HttpRunsMixin,
+    HttpRegistryMixin,
+    HttpWebhooksMixin,
+    HttpChecksMixin,
+    _Unported,
+    Store,
+):
     """A store behind ``mloop server``: ``MLOOP_STORE_URI=http://host:5000``.
 
     Parameters
