@@ -92,11 +92,19 @@ def _fuzz(op: Any, mode: GenerationMode, pins: dict[str, Any] | None, tally: Any
         pass  # e.g. no invalid value exists for an operation whose only argument is a string
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_no_server_error_and_conforming_answers_over_every_operation(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
 ) -> None:
     caplog.set_level(logging.CRITICAL, logger="mloop.server")  # 4xx and 5xx are counted here
-    store = create_store(f"sqlite:///{tmp_path / 'fuzz.db'}")
+    uri = (
+        f"sqlite:///{tmp_path / 'fuzz.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("pg_database")
+    )
+    store = create_store(uri)
     try:
         pins = _existing_resources(store)
         app = create_app(store)
