@@ -241,9 +241,6 @@ def test_error_codes_and_wire(mlflow: Any, server: MlflowServer) -> None:
         ("POST", "/api/2.0/mlflow/model-versions/transition-stage", "alias"),
         ("POST", "/api/2.0/mlflow/registered-models/rename", "new name"),
         ("DELETE", "/api/2.0/mlflow/registered-models/delete", "delete_model_version"),
-        ("POST", "/api/2.0/mlflow/experiments/set-experiment-tag", "create_experiment"),
-        ("POST", "/api/2.0/mlflow/experiments/update", "new experiment"),
-        ("POST", "/api/2.0/mlflow/runs/delete-tag", "set_tag"),
         ("DELETE", f"/api/2.0/mlflow-artifacts/artifacts/1/{run_id}/artifacts/x", "new file"),
     ):
         refused = requests.request(method, f"{url}{path}", json={})

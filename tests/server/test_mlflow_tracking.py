@@ -82,8 +82,17 @@ def test_experiments_create_get_search_delete(mlflow: Any, server: MlflowServer)
     assert [e.experiment_id for e in deleted] == [ids[4]]
     client.restore_experiment(ids[4])
     assert server.store.get_project(ids[4]).lifecycle_stage == "active"
+    # tags change after creation, and names too
+    client.set_experiment_tag(ids[1], "note", "baseline")
+    client.delete_experiment_tag(ids[1], "team")
+    client.rename_experiment(ids[1], "exp-renamed")
+    assert client.get_experiment(ids[1]).tags == {"note": "baseline"}
+    with pytest.raises(MlflowException) as taken:
+        client.rename_experiment(ids[1], "exp-search-0")
+    assert _code(taken.value) == "RESOURCE_ALREADY_EXISTS"
     # mloop sees the experiments as projects, tags and all
-    assert server.store.get_project_by_name("exp-search-1").tags == {"team": "a"}
+    assert server.store.get_project_by_name("exp-renamed").tags == {"note": "baseline"}
+    assert server.store.get_project_by_name("exp-search-3").tags == {"team": "a"}
 
 
 def test_fluent_logging_lands_in_mloop(mlflow: Any, server: MlflowServer) -> None:
@@ -99,7 +108,11 @@ def test_fluent_logging_lands_in_mloop(mlflow: Any, server: MlflowServer) -> Non
             mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
         mlflow.log_metrics({"acc": 0.93, "odd": float("nan"), "big": float("inf")}, step=9)
         mlflow.set_tag("team", "growth")
-        mlflow.set_tags({"stage": "dev"})
+        mlflow.set_tags({"stage": "dev", "temporary": "yes"})
+        mlflow.delete_tag("temporary")
+        with pytest.raises(MlflowException) as no_tag:
+            mlflow.delete_tag("temporary")
+        assert _code(no_tag.value) == "RESOURCE_DOES_NOT_EXIST"
         run_id = run.info.run_id
         client = MlflowClient()
         client.log_batch(
@@ -120,6 +133,7 @@ def test_fluent_logging_lands_in_mloop(mlflow: Any, server: MlflowServer) -> Non
     assert r.data.metrics["loss"] == pytest.approx(0.1) and r.data.metrics["batch"] == 49.0
     assert math.isnan(r.data.metrics["odd"]) and r.data.metrics["big"] == math.inf
     assert {"team": "growth", "stage": "dev", "source": "batch"}.items() <= r.data.tags.items()
+    assert "temporary" not in r.data.tags
     assert r.data.tags["mlflow.runName"] == "first"
 
     history = client.get_metric_history(run_id, "loss")

@@ -140,6 +140,20 @@ class RunStoreMixin(abc.ABC):
     def restore_project(self, project_id: str) -> None:
         self._do_set_project_lifecycle(str(project_id), "active")
 
+    def set_project_tags(self, project_id: str, tags: Mapping[str, Any]) -> None:
+        """Set tags of a project, overwriting those with the same keys (MLflow's experiment tags)."""
+        clean = validate_tags(tags)
+        if clean:
+            self._do_set_project_tags(str(project_id), clean)
+
+    def delete_project_tag(self, project_id: str, key: str) -> None:
+        """Remove one tag of a project; :class:`~mloop.errors.NotFoundError` if it has none."""
+        self._do_delete_project_tag(str(project_id), validate_key(key, kind="tag"))
+
+    def rename_project(self, project_id: str, name: str) -> Project:
+        """Give a project a new name (unique: :class:`~mloop.errors.AlreadyExistsError`)."""
+        return self._do_rename_project(str(project_id), validate_name(name, what="project name"))
+
     # ------------------------------------------------------------------ runs
     def new_run(
         self,
@@ -253,6 +267,13 @@ class RunStoreMixin(abc.ABC):
     def restore_run(self, run_id: str) -> None:
         self.before_run_access(run_id)
         self._do_set_run_lifecycle(validate_run_id(run_id), "active")
+
+    def delete_run_tag(self, run_id: str, key: str) -> None:
+        """Remove one tag of a run; :class:`~mloop.errors.NotFoundError` if it has none."""
+        validate_run_id(run_id)
+        key = validate_key(key, kind="tag")
+        self.before_run_access(run_id)
+        self._do_delete_run_tag(run_id, key)
 
     def log_batch(
         self,
@@ -455,6 +476,12 @@ class RunStoreMixin(abc.ABC):
     @abc.abstractmethod
     def _do_set_project_lifecycle(self, project_id: str, stage: str) -> None: ...
     @abc.abstractmethod
+    def _do_set_project_tags(self, project_id: str, tags: dict[str, str]) -> None: ...
+    @abc.abstractmethod
+    def _do_delete_project_tag(self, project_id: str, key: str) -> None: ...
+    @abc.abstractmethod
+    def _do_rename_project(self, project_id: str, name: str) -> Project: ...
+    @abc.abstractmethod
     def _do_create_run(self, project_id: str, fields: RunFields) -> Run: ...
     @abc.abstractmethod
     def _do_get_run(self, run_id: str) -> Run: ...
@@ -466,6 +493,8 @@ class RunStoreMixin(abc.ABC):
     def _do_heartbeat(self, run_id: str, ts_ms: int) -> None: ...
     @abc.abstractmethod
     def _do_set_run_lifecycle(self, run_id: str, stage: str) -> None: ...
+    @abc.abstractmethod
+    def _do_delete_run_tag(self, run_id: str, key: str) -> None: ...
     @abc.abstractmethod
     def _do_log_batch(
         self,

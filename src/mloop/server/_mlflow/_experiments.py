@@ -1,4 +1,5 @@
-"""MLflow experiments over mloop projects: create, get (by id and by name), search, delete, restore."""
+"""MLflow experiments over mloop projects: create, get (by id and by name), search, delete,
+restore, rename, and their tags."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mloop.server._mlflow._common import (
     sort_items,
 )
 from mloop.server._mlflow._convert import experiment, pairs_from
-from mloop.server._mlflow._wire import Args, Context, MlflowRoute, refuse, route
+from mloop.server._mlflow._wire import Args, Context, MlflowRoute, route
 from mloop.store import OrderKey, Project, parse_filter, parse_order_by
 
 __all__ = ["ROUTES"]
@@ -113,15 +114,36 @@ def restore_experiment(ctx: Context, a: Args) -> dict[str, Any]:
     return {}
 
 
-_FIXED = (
-    "mloop sets a project's tags when it is created (mlflow.create_experiment(name, tags=...)) "
-    "and does not change them afterwards yet."
-)
-set_experiment_tag = route("POST", "/experiments/set-experiment-tag")(refuse(_FIXED))
-delete_experiment_tag = route("POST", "/experiments/delete-experiment-tag")(refuse(_FIXED))
-rename_experiment = route("POST", "/experiments/update")(
-    refuse("mloop projects keep the name they were created with; create a new experiment.")
-)
+def _tag_key(a: Args) -> str:
+    key = str(a.text("key", required=True))
+    pairs_from([{"key": key, "value": ""}], "experiment tag")  # reserved keys refused
+    return key
+
+
+@route("POST", "/experiments/set-experiment-tag")
+def set_experiment_tag(ctx: Context, a: Args) -> dict[str, Any]:
+    project = project_for(ctx.store, _experiment_id(a))
+    value = a.raw("value")
+    tags = pairs_from([{"key": a.raw("key"), "value": value}], "experiment tag")
+    ctx.store.set_project_tags(project.id, tags)
+    return {}
+
+
+@route("POST", "/experiments/delete-experiment-tag")
+def delete_experiment_tag(ctx: Context, a: Args) -> dict[str, Any]:
+    project = project_for(ctx.store, _experiment_id(a))
+    ctx.store.delete_project_tag(project.id, _tag_key(a))
+    return {}
+
+
+@route("POST", "/experiments/update")
+def rename_experiment(ctx: Context, a: Args) -> dict[str, Any]:
+    project = project_for(ctx.store, _experiment_id(a))
+    new_name = a.text("new_name")
+    if new_name:
+        ctx.store.rename_project(project.id, new_name)
+    return {}
+
 
 ROUTES: tuple[MlflowRoute, ...] = (
     create_experiment,

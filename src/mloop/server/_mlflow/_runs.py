@@ -32,7 +32,6 @@ from mloop.server._mlflow._wire import (
     Args,
     Context,
     MlflowRoute,
-    refuse,
     route,
     to_double,
     to_int64,
@@ -330,12 +329,17 @@ def get_metric_history(ctx: Context, a: Args) -> dict[str, Any]:
     return doc
 
 
-delete_tag = route("POST", "/runs/delete-tag")(
-    refuse(
-        "a run's tags are overwritten in mloop, never deleted (mlflow.set_tag(key, '') clears "
-        "a value)."
-    )
-)
+@route("POST", "/runs/delete-tag")
+def delete_tag(ctx: Context, a: Args) -> dict[str, Any]:
+    run_id = a.run_id()
+    (key,) = pairs_from([{"key": a.raw("key"), "value": ""}], "run tag")
+    get_run(ctx.store, run_id)
+    try:
+        ctx.store.delete_run_tag(run_id, key)
+    except NotFoundError:
+        raise NotFoundError(f"No tag with name: {key} in run with id {run_id}") from None
+    return {}
+
 
 ROUTES: tuple[MlflowRoute, ...] = (
     create_run,

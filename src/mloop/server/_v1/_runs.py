@@ -55,6 +55,10 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "set_project_lifecycle": lambda s, project_id, stage: _lifecycle(
         stage, s.delete_project, s.restore_project, project_id
     ),
+    "set_project_tags": lambda s, project_id, tags: s.set_project_tags(project_id, tags),
+    "delete_project_tag": lambda s, project_id, key: s.delete_project_tag(project_id, key),
+    "rename_project": lambda s, project_id, name: s.rename_project(project_id, name),
+    "delete_run_tag": lambda s, run_id, key: s.delete_run_tag(run_id, key),
     "create_run": lambda s, project_id, fields: s.create_run(project_id, **_as_caller(fields)),
     "search_runs": lambda s, project_ids, max_results, **kw: s.search_runs(
         project_ids, max_results=1000 if max_results is None else max_results, **kw

@@ -56,6 +56,15 @@ RUN_ENDPOINTS: tuple[Endpoint, ...] = (
     _E("set_project_lifecycle", "POST", "/projects/{project_id}/lifecycle",
        {"project_id": str, "stage": Lifecycle}, None, project="project_id",
        summary="Delete (stage 'deleted') or restore (stage 'active') a project"),
+    _E("set_project_tags", "POST", "/projects/{project_id}/tags",
+       {"project_id": str, "tags": dict[str, str]}, None, project="project_id",
+       summary="Set tags of a project (overwriting those with the same keys)"),
+    _E("delete_project_tag", "DELETE", "/projects/{project_id}/tags",
+       {"project_id": str, "key": str}, None, project="project_id",
+       summary="Remove one tag of a project"),
+    _E("rename_project", "PATCH", "/projects/{project_id}",
+       {"project_id": str, "name": str}, Project, project="project_id",
+       summary="Give a project a new (unique) name"),
     _E("create_run", "POST", "/projects/{project_id}/runs",
        {"project_id": str, "fields": RunFields}, Run, project="project_id",
        summary="Create a run"),
@@ -73,6 +82,8 @@ RUN_ENDPOINTS: tuple[Endpoint, ...] = (
     _E("set_run_lifecycle", "POST", "/runs/{run_id}/lifecycle",
        {"run_id": str, "stage": Lifecycle}, None,
        summary="Delete (stage 'deleted') or restore (stage 'active') a run"),
+    _E("delete_run_tag", "DELETE", "/runs/{run_id}/tags", {"run_id": str, "key": str}, None,
+       summary="Remove one tag of a run"),
     _E("log_batch", "POST", "/runs/{run_id}/batches",
        {"run_id": str, "metrics": dict[str, MetricSeries], "params": dict[str, str],
         "tags": dict[str, str], "batch_id": str | None, "status": RunStatus | None,
@@ -127,6 +138,18 @@ class HttpRunsMixin:
 
     def _do_set_project_lifecycle(self, project_id: str, stage: str) -> None:
         self._call("set_project_lifecycle", project_id=project_id, stage=stage)
+
+    def _do_set_project_tags(self, project_id: str, tags: dict[str, str]) -> None:
+        self._call("set_project_tags", project_id=project_id, tags=tags)
+
+    def _do_delete_project_tag(self, project_id: str, key: str) -> None:
+        self._call("delete_project_tag", project_id=project_id, key=key)
+
+    def _do_rename_project(self, project_id: str, name: str) -> Project:
+        return self._call("rename_project", project_id=project_id, name=name)
+
+    def _do_delete_run_tag(self, run_id: str, key: str) -> None:
+        self._call("delete_run_tag", run_id=run_id, key=key)
 
     def _do_create_run(self, project_id: str, fields: RunFields) -> Run:
         return self._call("create_run", project_id=project_id, fields=fields)

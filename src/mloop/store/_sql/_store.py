@@ -172,6 +172,47 @@ class SqlStore(
             if n == 0:
                 raise NotFoundError(f"project id {project_id!r} does not exist.")
 
+    def _do_set_project_tags(self, project_id: str, tags: dict[str, str]) -> None:
+        pid = self._project_id(project_id)
+        pt = t.project_tags
+        with self._write() as conn:
+            n = conn.execute(
+                t.projects.update().where(t.projects.c.id == pid).values(updated_ms=now_ms())
+            ).rowcount
+            if n == 0:
+                raise NotFoundError(f"project id {project_id!r} does not exist.")
+            conn.execute(pt.delete().where(pt.c.project_id == pid, pt.c.key.in_(list(tags))))
+            conn.execute(
+                pt.insert(), [{"project_id": pid, "key": k, "value": v} for k, v in tags.items()]
+            )
+
+    def _do_delete_project_tag(self, project_id: str, key: str) -> None:
+        pid = self._project_id(project_id)
+        pt = t.project_tags
+        with self._write() as conn:
+            n = conn.execute(pt.delete().where(pt.c.project_id == pid, pt.c.key == key)).rowcount
+            if n == 0:
+                self._do_get_project(project_id)  # NotFoundError for the project first
+                raise NotFoundError(f"project {project_id} has no tag {key!r}.")
+            conn.execute(
+                t.projects.update().where(t.projects.c.id == pid).values(updated_ms=now_ms())
+            )
+
+    def _do_rename_project(self, project_id: str, name: str) -> Project:
+        pid = self._project_id(project_id)
+        try:
+            with self._write() as conn:
+                n = conn.execute(
+                    t.projects.update()
+                    .where(t.projects.c.id == pid)
+                    .values(name=name, updated_ms=now_ms())
+                ).rowcount
+                if n == 0:
+                    raise NotFoundError(f"project id {project_id!r} does not exist.")
+        except IntegrityError:
+            raise AlreadyExistsError(f"project {name!r} already exists.") from None
+        return self._do_get_project(project_id)
+
     # ------------------------------------------------------------------ runs
     def _insert_run(self, cur: Cursor, project_id: str, f: Mapping[str, Any]) -> None:
         """Queue the rows of a new run (its params and tags too) in the transaction of ``cur``."""
@@ -280,6 +321,13 @@ class SqlStore(
             ).rowcount
             if n == 0:
                 raise NotFoundError(f"run {run_id} does not exist.")
+
+    def _do_delete_run_tag(self, run_id: str, key: str) -> None:
+        with self._write() as conn:
+            n = conn.execute(t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key == key))
+            if n.rowcount == 0:
+                self._require_run(conn, run_id)
+                raise NotFoundError(f"run {run_id} has no tag {key!r}.")
 
     def _do_log_batch(
         self,
