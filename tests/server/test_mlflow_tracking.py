@@ -4,6 +4,7 @@ of what the client wrote."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -272,3 +273,39 @@ def test_log_input_dataset(mlflow: Any, server: MlflowServer) -> None:
     version = server.store.get_dataset(mine.inputs[0].dataset_sha256)
     assert version.num_rows == 3 and dict(version.schema) == {"x": "float64", "y": "int64"}
     assert version.source_uri == "s3://bucket/train.parquet"
+
+
+def test_mloop_runs_read_by_the_mlflow_client(mlflow: Any, server: MlflowServer) -> None:
+    """What mloop's own SDK wrote (a run, its metrics, a stored dataset) reads back through MLflow."""
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from mloop.artifacts import store_dataset
+    from mloop.store import RunInput
+
+    store = server.store
+    project = store.create_project("native")
+    run = store.create_run(project.id, name="native-run", user="ana", git_commit="abc123")
+    store.log_metric(run.id, "loss", float("-inf"), step=4)
+    store.log_batch(run.id, params={"lr": "0.01"}, tags={"team": "core"})
+    ds = store.put_dataset(
+        store_dataset(server.blobs, pd.DataFrame({"f": [1.5, 2.5]}), name="holdout")
+    )
+    store.log_input(run.id, RunInput(ds.sha256, "holdout", "evaluation"))
+    store.update_run(run.id, status="finished", end_ms=run.start_ms + 10)
+
+    got = MlflowClient().get_run(run.id)
+    assert (got.info.run_name, got.info.user_id, got.info.status) == (
+        "native-run",
+        "ana",
+        "FINISHED",
+    )
+    assert got.info.end_time == run.start_ms + 10
+    assert got.data.metrics == {"loss": float("-inf")} and got.data.params == {"lr": "0.01"}
+    assert got.data.tags["mlflow.source.git.commit"] == "abc123"
+    (inp,) = got.inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.digest) == ("holdout", ds.sha256[:8])
+    assert json.loads(inp.dataset.profile) == {"num_rows": 2}
+    assert [(t.key, t.value) for t in inp.tags] == [("mlflow.data.context", "evaluation")]
+    found = MlflowClient().search_runs([project.id], "params.lr = '0.01' AND tags.team = 'core'")
+    assert [r.info.run_id for r in found] == [run.id]
