@@ -134,3 +134,22 @@ def test_no_route_answers_5xx(setup: tuple[httpx.Client, dict[str, str]]) -> Non
     raw = client.post("/api/2.0/mlflow/runs/log-metric", content=b'{"run_id": ')
     assert raw.status_code == 400 and raw.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert not failures, "\n".join(failures[:20])
+
+
+def test_the_dialect_never_imports_mlflow(tmp_path: Path) -> None:
+    """The server speaks MLflow's protocol from its own code: the mlflow package is a test tool."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mloop.server import create_app\n"
+        "from mloop.server._mlflow import mount_mlflow\n"
+        "from mloop.store import create_store\n"
+        f"app = create_app(create_store('sqlite:///{tmp_path / 'm.db'}'))\n"
+        "mount_mlflow(app) if not any(getattr(r, 'path', '').startswith('/api/2.0/mlflow/')"
+        " for r in app.routes) else None\n"
+        "loaded = sorted(m for m in sys.modules if m == 'mlflow' or m.startswith('mlflow.'))\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
