@@ -142,6 +142,11 @@ def test_registry_client(mlflow: Any, server: MlflowServer, tmp_path: Path) -> N
     path = mlflow.artifacts.download_artifacts("models:/fraud/1", dst_path=str(tmp_path / "dl"))
     assert (Path(path) / "weights.txt").read_text() == "w"
 
+    copied = client.copy_model_version("models:/fraud/1", "fraud-shadow")
+    assert (copied.name, copied.version, copied.run_id) == ("fraud-shadow", "1", run.info.run_id)
+    assert server.store.get_model_version("fraud-shadow", 1).artifact_uri == (
+        f"runs:/{run.info.run_id}/packaged"
+    )
     names = [m.name for m in client.search_registered_models("name LIKE 'fraud%'")]
     assert names == ["fraud", "fraud-shadow"]
     assert [m.name for m in client.search_registered_models("tags.team = 'risk'")] == ["fraud"]

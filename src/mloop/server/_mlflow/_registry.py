@@ -11,6 +11,7 @@ aliases): every version is in stage ``None``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
@@ -47,6 +48,7 @@ _RENAMES = {
     "version_number": "version",
 }
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<path>.*))?$")
+_VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/]+))/?$")
 _PROXIED = re.compile(
     r"^(?:mlflow-artifacts:|https?://[^/]+/api/2\.0/mlflow-artifacts/artifacts)"
     r"/+(?P<exp>[^/]+)/(?P<run>[0-9a-f]{32})/artifacts(?:/(?P<path>.*))?$"
@@ -258,6 +260,15 @@ def _resolve_source(
     if model_id:
         holder = get_run(ctx.store, model_run_id(model_id))
         return f"runs:/{holder.id}/model", holder.id, holder.parent_run_id or run_id, model_id
+    other = _VERSION_URI.match(source)
+    if other is not None:  # a copy of a registered version (MlflowClient.copy_model_version)
+        name, version, alias = other.group("name", "version", "alias")
+        number = ctx.store.get_alias(name, alias).version if alias else int(version)
+        origin = _get_version(ctx.store, name, number)
+        declared = origin.manifest.get("mlflow") if isinstance(origin.manifest, Mapping) else None
+        model_id = (declared or {}).get("model_id") if isinstance(declared, Mapping) else None
+        run_id = run_id or model_version(origin).get("run_id")
+        return origin.artifact_uri, origin.source_run_id, run_id, model_id
     m = _RUNS_URI.match(source) or _PROXIED.match(source)
     if m is not None:
         holder = get_run(ctx.store, m.group("run"))
