@@ -76,6 +76,9 @@ def test_log_model_register_alias_and_load(mlflow: Any, server: MlflowServer) ->
         "READY",
     )
     assert logged.params["C"] == "1.0"
+    client.set_logged_model_tags(info.model_id, {"reviewed": "no"})
+    client.delete_logged_model_tag(info.model_id, "reviewed")
+    assert "reviewed" not in client.get_logged_model(info.model_id).tags
     found = client.search_logged_models(
         experiment_ids=[run.info.experiment_id], filter_string="name = 'model'"
     )

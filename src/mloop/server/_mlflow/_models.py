@@ -25,7 +25,7 @@ from mloop.server._mlflow._convert import (
     pairs_from,
 )
 from mloop.server._mlflow._runs import get_run, model_run_id
-from mloop.server._mlflow._wire import Args, Context, MlflowRoute, mlflow_error, route, wire_float
+from mloop.server._mlflow._wire import Args, Context, MlflowRoute, route, wire_float
 from mloop.store import Comparison, Run, parse_filter
 
 __all__ = ["ROUTES"]
@@ -181,13 +181,13 @@ def list_logged_model_artifacts(ctx: Context, a: Args) -> dict[str, Any]:
 
 @route("DELETE", "/logged-models/{model_id}/tags/{tag_key}")
 def delete_logged_model_tag(ctx: Context, a: Args) -> dict[str, Any]:
-    _model_run(ctx, _model_id(a))
-    raise mlflow_error(
-        "tags of a logged model cannot be deleted here: a logged model is a run, whose tags "
-        "mloop only overwrites. Set the tag to another value instead.",
-        "NOT_IMPLEMENTED",
-        501,
-    )
+    r = _model_run(ctx, _model_id(a))
+    (key,) = pairs_from([{"key": a.raw("tag_key"), "value": ""}], "logged model tag")
+    try:
+        ctx.store.delete_run_tag(r.id, key)
+    except NotFoundError:
+        raise NotFoundError(f"No tag with key {key!r} on logged model {_model_id(a)}.") from None
+    return {}
 
 
 # The filter's attributes as the run's (searched by the store) or checked on each model.
