@@ -83,6 +83,10 @@ def in_process_http_store(uri: str, **options: Any) -> Any:
 
 
 def register_asgi_backend() -> None:
+    """``asgi+<uri>`` (the app in this process) and ``socket+<uri>`` (the app behind a real socket,
+    see ``_socket_backend.py``): the HTTP store over the real server app, both ways."""
+    from _socket_backend import register_socket_backend
     from mloop.store import register_backend
 
     register_backend(["asgi"], in_process_http_store)
+    register_socket_backend()

@@ -65,6 +65,8 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
 # MLOOP_TEST_HTTP=1 to see what is left.
 if os.environ.get("MLOOP_TEST_HTTP") == "1":
     BACKENDS["http"] = lambda request, tmp_path: f"asgi+sqlite:///{tmp_path / 'server.db'}"
+    # ...and once over a real socket (uvicorn in a thread on a free port, one per store object)
+    BACKENDS["http-socket"] = lambda request, tmp_path: f"socket+sqlite:///{tmp_path / 'srv.db'}"
 
 
 def _register_test_backends() -> None:

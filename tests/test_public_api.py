@@ -38,7 +38,7 @@ EXPECTED = {
         "read_inference_log",
         "to_ms",
     },
-    "mloop.server": {"create_app"},
+    "mloop.server": {"ServerConfig", "build_app", "create_app", "run_server"},
     "mloop.gates": {
         "Policy",
         "PolicyError",

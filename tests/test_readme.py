@@ -62,6 +62,9 @@ def test_readme_python_and_cli_blocks_run(env: dict[str, str], tmp_path: Path) -
         if args[1] == "serve":  # a server: started, asked once, stopped
             _check_serve(args, env, tmp_path)
             continue
+        if args[1] == "server":  # the team server: started, used by a client, stopped
+            _check_server(args, env, tmp_path)
+            continue
         proc = _run([sys.executable, "-m", "mloop", *args[1:]], env, tmp_path)
         expected = (
             1 if args[1] == "drift" else 0
@@ -112,6 +115,94 @@ def _check_serve(args: list[str], env: dict[str, str], cwd: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+_TEAM_CLIENT = """
+import mloop
+with open("team.txt", "w") as fh:
+    fh.write("shared")
+with mloop.start_run(project="readme-team", system_metrics=False) as run:
+    run.log({"loss": 0.5})
+    run.log_artifact("team.txt")
+print(run.id)
+"""
+
+
+def _check_server(args: list[str], env: dict[str, str], cwd: Path) -> None:
+    """Run a README `mloop server` line on a free port (over the README's store); a client with
+    MLOOP_SERVER_URL (and a token when the line has --auth) logs a run and an artifact through it,
+    and `mloop runs list` through the server finds it."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [a for a in args if not a.startswith("#")]
+    if "--port" in args:
+        args[args.index("--port") + 1] = str(port)
+    else:
+        args += ["--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    client_env = {**env, "MLOOP_SERVER_URL": url}
+    client_env.pop("MLOOP_HOME")  # a client has the URL, not the server's folder
+    if "--auth" in args:
+        made = _run(
+            [
+                sys.executable,
+                "-m",
+                "mloop",
+                "token",
+                "create",
+                "--name",
+                "readme",
+                "--role",
+                "write",
+            ],
+            env,
+            cwd,
+        )
+        assert made.returncode == 0, made.stderr
+        client_env["MLOOP_TOKEN"] = made.stdout.strip()
+    log = cwd / f"server-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mloop", *args[1:]],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "mloop server did not come up"
+            time.sleep(0.2)
+        if "--auth" in args:
+            assert httpx.get(f"{url}/api/v1/projects", timeout=10).status_code == 401
+        client = cwd / f"client-{port}"
+        client.mkdir()
+        ran = _run([sys.executable, "-c", _TEAM_CLIENT], client_env, client)
+        assert ran.returncode == 0, ran.stderr
+        run_id = ran.stdout.strip().splitlines()[-1]
+        listed = _run(
+            [sys.executable, "-m", "mloop", "runs", "list", "readme-team", "--json"],
+            client_env,
+            client,
+        )
+        assert listed.returncode == 0 and run_id in listed.stdout, listed.stderr
+        assert not (client / ".mloop").exists()  # the run and its artifact went to the server
+    finally:
+        proc.terminate()
+        proc.wait(60)
 
 
 @pytest.mark.slow

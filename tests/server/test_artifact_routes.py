@@ -29,7 +29,6 @@ from _s3 import s3_server  # noqa: F401  (a fixture)
 from mloop.artifacts import BlobStore, dataset_digest, load_dataset, store_dataset, to_arrow_table
 from mloop.errors import InvalidInputError
 from mloop.server import create_app
-from mloop.server._blobs import mount_artifacts
 from mloop.store import create_store
 
 API = "/api/v1"
@@ -37,10 +36,7 @@ API = "/api/v1"
 
 def _serve(backing: BlobStore, **options: Any) -> LiveServer:
     """The server's app (its error shapes included) over a throwaway metadata store."""
-    store = create_store("sqlite://")
-    app = create_app(store)
-    mount_artifacts(app, backing, **options)
-    return LiveServer(app)
+    return LiveServer(create_app(create_store("sqlite://"), artifacts=backing, **options))
 
 
 @pytest.fixture
@@ -374,3 +370,39 @@ def test_a_local_server_names_its_own_url(server: LiveServer, backing: BlobStore
     assert r.headers["content-type"] == "application/x-ndjson"
     listing = [json.loads(line) for line in r.text.splitlines()]
     assert [(item["sha256"], item["size"]) for item in listing] == [(sha, 1)]  # blobs only
+
+
+def test_artifact_routes_under_auth(backing: BlobStore, tmp_path: Path) -> None:
+    """Blobs are shared like datasets (a project-scoped token may move them: their names are
+    their content); reading needs a read token, storing a write token, listing and deleting an
+    admin's; the client sends its token and gets the server's refusals as the same classes."""
+    from mloop.errors import PermissionDeniedError, UnauthenticatedError
+
+    store = create_store(f"sqlite:///{tmp_path / 'auth.db'}")
+    project = store.create_project("churn")
+    secrets = {
+        role: store.create_token(f"{role}-bot", role=role).secret
+        for role in ("read", "write", "admin")
+    }
+    scoped = store.create_token("scoped", role="write", project_id=project.id).secret
+    app = create_app(store, artifacts=backing, auth=True, staging_dir=tmp_path / "staging")
+    with LiveServer(app) as server:
+        sha, _ = BlobStore(server.url, token=secrets["write"]).put_bytes(b"model bytes")
+        url = f"{server.url}{API}/blobs/{sha}"
+        assert httpx.get(url).status_code == 401
+        with pytest.raises(UnauthenticatedError):
+            BlobStore(server.url).exists(sha)
+        reader = BlobStore(server.url, token=secrets["read"])
+        with reader.open(sha) as f:
+            assert f.read() == b"model bytes"
+        with pytest.raises(PermissionDeniedError):
+            reader.put_bytes(b"not allowed")
+        with pytest.raises(PermissionDeniedError):
+            list(BlobStore(server.url, token=secrets["write"]).iter_blobs())
+        assert list(BlobStore(server.url, token=secrets["admin"]).iter_blobs()) == [sha]
+        scoped_store = BlobStore(server.url, token=scoped)
+        assert scoped_store.put_bytes(b"scoped")[0] == hashlib.sha256(b"scoped").hexdigest()
+        with pytest.raises(PermissionDeniedError):
+            scoped_store.delete(sha)
+        assert httpx.get(f"{server.url}/api/v1/health").status_code == 200
+    store.close()

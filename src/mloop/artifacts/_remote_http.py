@@ -17,7 +17,17 @@ import httpx
 
 from mloop.artifacts._blobstore import IntegrityError
 from mloop.artifacts._hashing import CHUNK_SIZE
-from mloop.errors import InvalidInputError, MloopError, StoreUnavailableError, error_from_code
+from mloop.errors import (
+    ConflictError,
+    InvalidInputError,
+    MloopError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    StoreUnavailableError,
+    UnauthenticatedError,
+    error_from_code,
+)
 
 __all__ = ["API", "PAUSES_S", "UNAVAILABLE"]
 
@@ -54,16 +64,29 @@ def _raise_for(response: httpx.Response, what: str, base: str) -> None:
         details = doc.get("details") if isinstance(doc.get("details"), dict) else None
         raise error_from_code(doc["error_code"], str(doc.get("message", "")), details)
     text = response.text[:300].strip()
-    if response.status_code in UNAVAILABLE:
+    status = response.status_code
+    if status in UNAVAILABLE:
         raise StoreUnavailableError(
-            f"the mloop server at {base} is unavailable (HTTP {response.status_code} for {what}): "
-            f"{text}",
-            details={"status": response.status_code},
+            f"the mloop server at {base} is unavailable (HTTP {status} for {what}): {text}",
+            details={"status": status},
         )
-    raise MloopError(
-        f"the server answered {what} with HTTP {response.status_code}: {text}",
-        details={"status": response.status_code},
+    # No error document (the answer to a HEAD has no body): the status says which error it is.
+    cls, why = _BY_STATUS.get(status, (MloopError, ""))
+    raise cls(
+        f"the server at {base} answered {what} with HTTP {status}{why}"
+        + (f": {text}" if text else ""),
+        details={"status": status},
     )
+
+
+_BY_STATUS: dict[int, tuple[type[MloopError], str]] = {
+    400: (InvalidInputError, ""),
+    401: (UnauthenticatedError, " (it needs a token: set MLOOP_TOKEN, see `mloop token create`)"),
+    403: (PermissionDeniedError, " (the token's role or project does not allow it)"),
+    404: (NotFoundError, ""),
+    409: (ConflictError, ""),
+    429: (RateLimitedError, " (too many requests with this token; try again later)"),
+}
 
 
 _clients_lock = threading.Lock()

@@ -106,7 +106,7 @@ def gc(
         # Without the store nothing is known to reference the blobs: never call them garbage.
         console.print(f"no store at {s.store_uri}: nothing to collect")
         return
-    blobs = BlobStore(s.artifact_uri)
+    blobs = BlobStore(s.artifact_uri, token=s.token)
     garbage = find_unreferenced(blobs, open_store(s).referenced_blobs(), min_age_s=min_age_s)
     total = sum(size for _, size in garbage)
     deleted = delete_blobs(blobs, [sha for sha, _ in garbage]) if delete else []

@@ -55,6 +55,7 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_check",
     "_ci",
     "_token",
+    "_server",
 )
 
 _registered = False

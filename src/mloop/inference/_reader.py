@@ -48,7 +48,7 @@ def resolve_stores(store: Store | None, blobstore: BlobStore | None) -> tuple[St
         if store is None:
             store = open_store(settings)
         if blobstore is None:
-            blobstore = BlobStore(settings.artifact_uri)
+            blobstore = BlobStore(settings.artifact_uri, token=settings.token)
     return store, blobstore
 
 

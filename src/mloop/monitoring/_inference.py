@@ -104,7 +104,11 @@ class InferenceMonitor:
         if store is None or blobstore is None:
             settings = Settings.from_env()
             store = store if store is not None else open_store(settings)
-            blobstore = blobstore if blobstore is not None else BlobStore(settings.artifact_uri)
+            blobstore = (
+                blobstore
+                if blobstore is not None
+                else BlobStore(settings.artifact_uri, token=settings.token)
+            )
         self.store = store
         self.blobstore = blobstore
         self.width_ms = _parse_window(window) // 10**6

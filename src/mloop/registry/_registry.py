@@ -86,7 +86,7 @@ class Registry:
         if self._blobstore is None:
             from mloop.artifacts import BlobStore
 
-            self._blobstore = BlobStore(self.settings.artifact_uri)
+            self._blobstore = BlobStore(self.settings.artifact_uri, token=self.settings.token)
         return self._blobstore
 
     # ------------------------------------------------------------------ models and versions

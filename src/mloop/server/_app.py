@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -16,8 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from mloop.artifacts import BlobStore
 from mloop.errors import MloopError
 from mloop.server._auth import DEFAULT_RATE_LIMIT, RateLimit, install_auth
+from mloop.server._blobs import mount_artifacts
+from mloop.server._mlflow import mount_mlflow
 from mloop.server._openapi import ERROR_SCHEMA, OperationSchemas, operation_schemas
 from mloop.server._schema import SchemaBuilder
 from mloop.server._scopes import Scopes
@@ -161,6 +165,10 @@ _HEALTH_OPENAPI = {
 def create_app(
     store: Store,
     *,
+    artifacts: BlobStore | None = None,
+    presign_s: int = 3600,
+    staging_dir: str | os.PathLike[str] | None = None,
+    mlflow: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
     auth: bool = False,
     rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
@@ -175,6 +183,20 @@ def create_app(
     ----------
     store : Store
         Where everything is kept; the app never opens or closes it.
+    artifacts : BlobStore, optional
+        The server's own artifact store (a folder, ``s3://...``): blobs, dataset files and
+        resumable uploads are served from it under ``/api/v1/blobs``, ``/api/v1/datasets/{sha256}
+        /parquet`` and ``/api/v1/uploads`` (see :mod:`mloop.server._blobs`), and MLflow's artifact
+        routes keep run files in it. Without one those routes are absent.
+    presign_s : int, default 3600
+        With ``artifacts`` on S3 (or GCS): downloads are redirects to URLs presigned for this long;
+        0 streams them through the server.
+    staging_dir : path, optional
+        Where resumable uploads wait until complete (default: ``mloop-staging`` in the system's
+        temporary folder).
+    mlflow : bool, default True
+        Also speak MLflow's REST dialect (``/api/2.0/mlflow/...``), so the unmodified ``mlflow``
+        client works against the server.
     max_body_bytes : int, default 64 MiB
         A request body over this is refused with 413 before it is read whole.
     auth : bool, default False
@@ -252,6 +274,10 @@ def create_app(
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return error_response(exc, request_id=_request_id(request))
 
-    if auth:
+    if artifacts is not None:
+        mount_artifacts(app, artifacts, presign_s=presign_s, staging_dir=staging_dir)
+    if mlflow:
+        mount_mlflow(app, artifacts=artifacts)
+    if auth:  # last: it guards every route mounted above
         install_auth(app, store, scopes=scopes, rate_limit=rate_limit, token_cache_s=token_cache_s)
     return app

@@ -55,7 +55,7 @@ class Client:
         if self._blobstore is None:
             from mloop.artifacts import BlobStore
 
-            self._blobstore = BlobStore(self.settings.artifact_uri)
+            self._blobstore = BlobStore(self.settings.artifact_uri, token=self.settings.token)
         return self._blobstore
 
     # ------------------------------------------------------------------ projects

@@ -270,7 +270,7 @@ class Run:
         if self._blobstore is None:
             from mloop.artifacts import BlobStore
 
-            self._blobstore = BlobStore(self.settings.artifact_uri)
+            self._blobstore = BlobStore(self.settings.artifact_uri, token=self.settings.token)
         return self._blobstore
 
     def _record(self, op: str, fn: Any, record: Mapping[str, Any]) -> None:

@@ -1,0 +1,138 @@
+"""``mloop server``: the team server (REST API v1 over a store, artifacts through it)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from mloop.config import Settings
+from mloop.errors import InvalidInputError
+
+# A client's settings that must not leak into the server's own: it is the store, not a client.
+_CLIENT_ONLY = ("MLOOP_SERVER_URL", "MLOOP_TOKEN")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (``127.0.0.0/8``, ``::1``,
+    ``localhost``); ``0.0.0.0`` and ``::`` listen everywhere."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:  # a name: loopback only if every address it resolves to is
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos
+    )
+
+
+def server(
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Interface to listen on. Anything but loopback needs --insecure (the API has "
+            "no access control without tokens)."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    store_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="The metadata store (default: MLOOP_STORE_URI, else SQLite in MLOOP_HOME); "
+            "postgresql+psycopg://... for several workers or machines."
+        ),
+    ] = None,
+    artifact_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the server keeps artifacts (default: MLOOP_ARTIFACT_URI, else "
+            "MLOOP_HOME/artifacts): a folder or s3://bucket/prefix."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (they share the port).")] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Proxies whose X-Forwarded-For/-Proto headers are trusted (comma-separated IPs, "
+            "or '*'), for a server behind a TLS reverse proxy."
+        ),
+    ] = None,
+    presign_s: Annotated[
+        int,
+        typer.Option(
+            help="Lifetime of presigned download URLs when artifacts are on S3; 0 streams every "
+            "download through the server."
+        ),
+    ] = 3600,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth",
+            help="Require a bearer token (mloop token create) on every request: 401 without one, "
+            "403 when its role or project does not allow the call.",
+        ),
+    ] = False,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Listen on a non-loopback interface without --auth: anyone who can reach the "
+            "port can read and change everything.",
+        ),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (uvicorn's access log).")
+    ] = False,
+) -> None:
+    """Run the team server: the REST API v1 (OpenAPI at /api/v1/docs) over the store, with
+    artifacts uploaded and downloaded through it. Point clients at it with
+    MLOOP_SERVER_URL=http://HOST:PORT."""
+    from mloop.server import ServerConfig, run_server
+    from mloop.store import upgrade_store
+
+    if workers < 1:
+        raise InvalidInputError(f"--workers must be >= 1; got {workers}.")
+    if not 0 <= port <= 65535:
+        raise InvalidInputError(f"--port must be in [0, 65535]; got {port}.")
+    if not is_loopback(host) and not auth and not insecure:
+        raise InvalidInputError(
+            f"refusing to listen on {host!r} without access control: anyone who can reach it "
+            "could read and change every run and model. Pass --auth (clients then need a token "
+            "from `mloop token create`), or --insecure on a network you trust."
+        )
+    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ONLY}
+    s = Settings.from_env(env, store_uri=store_uri, artifact_uri=artifact_uri)
+    config = ServerConfig(
+        store_uri=s.store_uri,
+        artifact_uri=s.artifact_uri,
+        presign_s=presign_s,
+        heartbeat_timeout_s=3 * s.heartbeat_s,
+        staging_dir=str(s.home.absolute() / "staging"),
+        auth=auth,
+    )
+    upgrade_store(config.store_uri)  # once, before workers open it
+    config.check_artifacts()
+    guard = "tokens required" if auth else "no access control"
+    typer.echo(
+        f"mloop server: {config.describe()}; {guard}; listening on http://{host}:{port}", err=True
+    )
+    run_server(
+        config,
+        host=host,
+        port=port,
+        workers=workers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        log_level=log_level,
+        access_log=access_log,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("server")(server)
