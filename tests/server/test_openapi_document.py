@@ -16,7 +16,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from _asgi import in_process_client
+from mloop.artifacts import BlobStore
 from mloop.server import create_app
+from mloop.server._blobs import BLOB_ROUTES
 from mloop.server._openapi import operation_schemas
 from mloop.server._schema import SchemaBuilder
 from mloop.server._v1 import HANDLERS
@@ -33,8 +35,9 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def doc(store: Store) -> dict[str, Any]:
-    with in_process_client(create_app(store)) as client:
+def doc(store: Store, tmp_path: Path) -> dict[str, Any]:
+    app = create_app(store, artifacts=BlobStore(str(tmp_path / "blobs")))
+    with in_process_client(app) as client:
         response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
     return response.json()
@@ -58,7 +61,21 @@ def test_every_mounted_operation_has_request_and_response_schemas(doc: dict[str,
         for method, op in item.items()
     }
     mounted = [e for e in ENDPOINTS.values() if e.name in HANDLERS]
-    assert mounted and {e.name for e in mounted} | {"health"} == set(operations)
+    blob_routes = {r.name for r in BLOB_ROUTES}
+    assert mounted and {e.name for e in mounted} | blob_routes | {"health"} == set(operations)
+    for name, (method, _, op) in operations.items():  # every operation, hand-written ones too
+        successes = {k: v for k, v in op["responses"].items() if k.startswith("2")}
+        assert successes, name
+        for status, answer in successes.items():
+            if status != "204" and method != "head":
+                assert next(iter(answer["content"].values()))["schema"], (name, status)
+        for status, answer in op["responses"].items():
+            if status[0] in "45":
+                assert answer["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/Error"
+                }, (name, status)
+        if name in blob_routes and method in ("post", "put", "patch"):
+            assert "requestBody" in op or name == "complete_upload", name
     for endpoint in mounted:
         method, path, op = operations[endpoint.name]
         assert (method.upper(), path) == (endpoint.method, endpoint.full_path)

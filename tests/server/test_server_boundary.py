@@ -361,3 +361,35 @@ def test_loads_refuses_integers_past_pythons_digit_limit_as_bad_input() -> None:
     with pytest.raises(InvalidInputError, match="4300 digits"):
         loads("[" + "7" * 5000 + "]", what="the body")
     assert loads("[" + "7" * 4000 + "]") == [int("7" * 4000)]
+
+
+# ---------------------------------------------------------------------------- artifact routes
+@pytest.mark.parametrize(
+    ("path", "body", "unknown"),
+    [
+        ("/uploads", {"sha256": "0" * 64, "size": 3, "sise": 3}, "['sise']"),
+        ("/blobs/missing", {"sha256": [], "sha": ["0" * 64]}, "['sha']"),
+    ],
+)
+def test_artifact_json_bodies_refuse_unknown_keys(
+    store: Store, tmp_path: Path, path: str, body: dict[str, Any], unknown: str
+) -> None:
+    from mloop.artifacts import BlobStore
+
+    app = create_app(store, artifacts=BlobStore(str(tmp_path / "blobs")))
+    with in_process_client(app) as client:
+        response = client.post(API + path, json=body)
+    _error(response, 400, "INVALID_PARAMETER_VALUE", "unknown key(s)", unknown)
+
+
+@pytest.mark.parametrize(
+    "raw", ["/blobs/..%2F..%2Fetc%2Fpasswd", "/blobs/%00", "/blobs/" + "A" * 64, "/uploads/..%2Fx"]
+)
+def test_artifact_paths_take_digests_and_ids_only(store: Store, tmp_path: Path, raw: str) -> None:
+    from mloop.artifacts import BlobStore
+
+    app = create_app(store, artifacts=BlobStore(str(tmp_path / "blobs")))
+    with in_process_client(app) as client:
+        response = client.get(API + raw)
+    assert response.status_code in (400, 404), response.text
+    assert set(response.json()) == {"error_code", "message", "details"}

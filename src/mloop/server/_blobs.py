@@ -42,6 +42,7 @@ from mloop.artifacts import (
 )
 from mloop.codec import dumps
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
+from mloop.server._blobs_openapi import blob_operation, blob_status_code
 from mloop.server._ranges import RangeNotSatisfiableError, byte_range
 from mloop.server._scopes import route_policy
 from mloop.server._uploads import UploadSessions
@@ -234,7 +235,7 @@ class _Handlers:
         return _json({"sha256": sha, "size": size}, 201)
 
     async def missing_blobs(self, request: Request) -> Response:
-        doc = _json_object(await request.body(), '{"sha256": [...]}')
+        doc = _json_object(await request.body(), '{"sha256": [...]}', ("sha256",))
         shas = doc.get("sha256")
         if not isinstance(shas, list) or len(shas) > _MAX_MISSING:
             raise InvalidInputError(
@@ -367,7 +368,7 @@ class _Handlers:
     # -------------------------------------------------------------- resumable uploads
 
     async def create_upload(self, request: Request) -> Response:
-        doc = _json_object(await request.body(), "{sha256, size}")
+        doc = _json_object(await request.body(), "{sha256, size}", ("sha256", "size"))
         made = await run_in_threadpool(self.uploads.create, doc.get("sha256"), doc.get("size"))
         return _json(made, 200 if made.get("done") else 201)
 
@@ -392,13 +393,19 @@ class _Handlers:
         return Response(status_code=204)
 
 
-def _json_object(body: bytes, shape: str) -> dict[str, Any]:
+def _json_object(body: bytes, shape: str, keys: tuple[str, ...]) -> dict[str, Any]:
     try:
         doc = json.loads(body or b"null")
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
         raise InvalidInputError(f"the body must be a JSON object {shape}.")
+    unknown = sorted(set(doc) - set(keys))
+    if unknown:  # a misspelt key is refused, never ignored
+        raise InvalidInputError(
+            f"the body must be a JSON object {shape}; got unknown key(s) {unknown}.",
+            details={"unknown": unknown},
+        )
     return doc
 
 
@@ -495,6 +502,7 @@ def mount_artifacts(
             name=route.name,
             summary=route.summary,
             response_class=Response,
+            status_code=blob_status_code(route.name),
             tags=["artifacts"],
-            openapi_extra={"parameters": params} if params else None,
+            openapi_extra=blob_operation(route.name, params),
         )

@@ -40,30 +40,32 @@ ERROR_SCHEMA: Schema = {
     "additionalProperties": False,
 }
 
-# The error answers of every operation: status -> (what it means, the classes answering it).
-_ERRORS: dict[int, tuple[str, tuple[type[MloopError], ...]]] = {
+# The error answers: status -> (what it means, the error codes answering it).
+_ERRORS: dict[int, tuple[str, str]] = {
     400: (
         "Bad input: the body is not JSON or not an object, an argument is missing, unknown, of "
         "the wrong type or out of range; nothing was changed.",
-        (InvalidInputError,),
+        InvalidInputError.error_code,
     ),
-    404: ("The named resource does not exist.", (NotFoundError,)),
+    404: ("The named resource does not exist.", NotFoundError.error_code),
     409: (
         "It already exists, or the request contradicts stored state (a concurrent change won).",
-        (AlreadyExistsError, ConflictError),
+        f"{AlreadyExistsError.error_code}, {ConflictError.error_code}",
     ),
-    413: ("The request body is over the server's limit.", (PayloadTooLargeError,)),
-    500: ("The server failed (see its log for the request id).", (MloopError,)),
-    503: ("The store cannot be reached or is locked.", (StoreUnavailableError,)),
+    413: ("The request body is over the server's limit.", PayloadTooLargeError.error_code),
+    416: ("The Range asks for bytes the file does not have.", "RANGE_NOT_SATISFIABLE"),
+    500: ("The server failed (see its log for the request id).", MloopError.error_code),
+    503: ("The store cannot be reached or is locked.", StoreUnavailableError.error_code),
 }
 
 
-def error_responses(*, with_body: bool) -> dict[str, Any]:
+def error_responses(*, with_body: bool, extra: tuple[int, ...] = ()) -> dict[str, Any]:
+    """The error answers of an operation: those of every operation (413 with a limited body),
+    plus ``extra`` statuses (e.g. 416 for ranged downloads)."""
+    statuses = [400, 404, 409, *([413] if with_body else []), 500, 503, *extra]
     out: dict[str, Any] = {}
-    for status, (text, classes) in _ERRORS.items():
-        if status == 413 and not with_body:
-            continue
-        codes = ", ".join(c.error_code for c in classes)
+    for status in sorted(set(statuses)):
+        text, codes = _ERRORS[status]
         out[str(status)] = {
             "description": f"{text} (`error_code`: {codes})",
             "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
