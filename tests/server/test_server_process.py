@@ -104,6 +104,14 @@ def test_tracking_artifacts_and_the_cli_against_a_server_process(tmp_path: Path)
         shown = _mloop(server, client_dir, "runs", "show", out["run_id"][:10])
         assert shown.returncode == 0 and "over-http" in shown.stdout, shown.stderr
         assert _mloop(server, client_dir, "projects", "list").stdout.count("e2e") == 1
+        # garbage collection through the server: what no run references, and only that
+        orphan, _ = BlobStore(server.url).put_bytes(b"logged by nobody")
+        dry = _mloop(server, client_dir, "gc", "--min-age-s", "0", "--json")
+        assert dry.returncode == 0, dry.stderr
+        assert [g["sha256"] for g in json.loads(dry.stdout)["unreferenced"]] == [orphan]
+        assert _mloop(server, client_dir, "gc", "--min-age-s", "0", "--delete").returncode == 0
+        assert not BlobStore(server.url).exists(orphan)
+        assert BlobStore(server.url).exists(out["model_sha"])
 
     # Everything landed in the server's store and artifact folder; the client kept nothing.
     store = create_store(f"sqlite:///{srv / 'server.db'}")
@@ -120,6 +128,69 @@ def test_tracking_artifacts_and_the_cli_against_a_server_process(tmp_path: Path)
     assert BlobStore(srv / "artifacts").exists(out["model_sha"])
     assert (srv / "artifacts" / "datasets" / f"{out['dataset']}.parquet").is_file()
     assert not (client_dir / ".mloop").exists(), list((client_dir / ".mloop").rglob("*"))
+
+
+_REGISTRY = """
+import json
+import numpy as np, pandas as pd
+import mloop
+from sklearn.linear_model import LogisticRegression
+
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+y = (X["a"] + 0.1 * X["b"] > 0).astype(int)
+with mloop.start_run(project="e2e", name="model") as run:
+    run.log_dataset(X, name="train")
+    model = LogisticRegression().fit(X, y)
+    run.log({"acc": float(model.score(X, y))})
+    mv = mloop.log_model(model, name="e2e-model", run=run, input_example=X[:5])
+reg = mloop.Registry()
+reg.set_alias("e2e-model", "champion", mv.version, reason="first release")
+loaded = mloop.load_model("models:/e2e-model@champion")
+print(json.dumps({
+    "run_id": run.id,
+    "version": mv.version,
+    "predictions": [int(p) for p in loaded.predict(X[:5])],
+    "expected": [int(p) for p in model.predict(X[:5])],
+    "files": sorted(mv.manifest["files"]),
+}))
+"""
+
+
+def test_the_registry_against_a_server_process(tmp_path: Path) -> None:
+    """log_model packages and registers through the server (the package's files go up as blobs),
+    an alias moves, and load_model("models:/...@alias") in a fresh process downloads and verifies
+    the package from the server; `mloop models show` through the server shows it."""
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    with ServerProcess(
+        srv, store_uri=f"sqlite:///{srv / 'server.db'}", artifact_uri=str(srv / "artifacts")
+    ) as server:
+        proc = _client(_REGISTRY, server, tmp_path / "client")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["predictions"] == out["expected"]
+        again = _client(
+            "import mloop; print(mloop.load_model('models:/e2e-model@champion').predict("
+            "{'a': [0.5, -0.5], 'b': [0.1, 0.1]}).tolist())",
+            server,
+            tmp_path / "elsewhere",
+        )
+        assert again.returncode == 0 and again.stdout.strip() == "[1, 0]", again.stderr
+        shown = _mloop(server, tmp_path / "client", "models", "show", "e2e-model")
+        assert shown.returncode == 0, shown.stderr
+        assert "champion" in shown.stdout and "v1" in shown.stdout
+    store = create_store(f"sqlite:///{srv / 'server.db'}")
+    try:
+        version = store.get_model_version("e2e-model", out["version"])
+        assert version.source_run_id == out["run_id"] and version.flavor == "sklearn"
+        assert store.get_alias("e2e-model", "champion").version == out["version"]
+        stored = {e.path: e.sha256 for e in store.list_artifacts(out["run_id"])}
+    finally:
+        store.close()
+    blobs = BlobStore(srv / "artifacts")
+    packaged = [p for p in stored if p.startswith("model/")]
+    assert packaged and all(blobs.exists(stored[p]) for p in packaged)
 
 
 _STEADY = """
