@@ -416,18 +416,31 @@ def _points(url: str, run_id: str) -> int:
     return len(r.json().get("step", []))
 
 
-def test_several_clients_log_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_several_clients_and_workers_at_once(
+    db: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Four client processes log, with artifacts, into a server of three workers at once, on
+    SQLite and on PostgreSQL (what the README recommends for several workers)."""
     srv = tmp_path / "srv"
     srv.mkdir()
+    store_uri = (
+        f"sqlite:///{srv / 'server.db'}"
+        if db == "sqlite"
+        else request.getfixturevalue("pg_database")
+    )
     code = """
     import sys, mloop
+    with open("weights.bin", "wb") as fh:
+        fh.write(sys.argv[1].encode() * 10_000)
     with mloop.start_run(project="many", name=sys.argv[1], system_metrics=False) as run:
         for i in range(2000):
             run.log({"m": float(i)}, step=i)
+        run.log_artifact("weights.bin")
     print(run.id)
     """
     with ServerProcess(
-        srv, store_uri=f"sqlite:///{srv / 'server.db'}", artifact_uri=str(srv / "artifacts")
+        srv, store_uri=store_uri, artifact_uri=str(srv / "artifacts"), args=("--workers", "3")
     ) as server:
         results: list[subprocess.CompletedProcess[str]] = []
         threads = [
@@ -443,9 +456,13 @@ def test_several_clients_log_at_once(tmp_path: Path) -> None:
         for t in threads:
             t.join()
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
-    store = create_store(f"sqlite:///{srv / 'server.db'}")
+    store = create_store(store_uri)
+    blobs = BlobStore(srv / "artifacts")
     try:
-        for r in results:
-            assert len(store.get_metric_history(r.stdout.strip(), "m")) == 2000
+        runs = [store.get_run(r.stdout.strip()) for r in results]
+        assert sorted(run.name for run in runs) == [f"client-{i}" for i in range(4)]
+        for run in runs:
+            assert len(store.get_metric_history(run.id, "m")) == 2000
+            assert blobs.exists(store.get_artifact(run.id, "weights.bin").sha256)
     finally:
         store.close()
