@@ -291,3 +291,15 @@ def test_large_file_is_streamed(
         hashlib.sha256(dest.read_bytes()).hexdigest()
         == hashlib.sha256(src.read_bytes()).hexdigest()
     )
+
+
+def test_a_store_pickles_for_worker_processes(blobstore: BlobStore) -> None:
+    """Process pools and Ray send stores to workers: the copy reaches the same blobs (a server's
+    store reconnects in the worker; its connections never travel)."""
+    import pickle
+
+    sha, _ = blobstore.put_bytes(b"shared with workers")
+    copy = pickle.loads(pickle.dumps(blobstore))
+    assert type(copy) is type(blobstore) and copy.uri == blobstore.uri
+    with copy.open(sha) as f:
+        assert f.read() == b"shared with workers"

@@ -104,7 +104,7 @@ class BlobStore:
 
     def __new__(
         cls,
-        uri: str | os.PathLike[str],
+        uri: str | os.PathLike[str] = "",  # absent when unpickled: the state is restored after
         *,
         storage_options: dict[str, Any] | None = None,
         token: str | None = None,

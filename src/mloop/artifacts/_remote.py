@@ -92,10 +92,20 @@ class ServerBlobStore(BlobStore):
         self._fs = None
         self.uri = _base_url(os.fspath(uri))
         self._root = self.uri
+        self._token, self._timeout_s = token, timeout_s
         self._client, self._plain = _clients(self.uri, token, timeout_s)
 
     def __repr__(self) -> str:
         return f"BlobStore({self.uri!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Connections stay with their process: an unpickled copy (a worker) opens its own.
+        return {"uri": self.uri, "token": self._token, "timeout_s": self._timeout_s}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["uri"], storage_options={"timeout_s": state["timeout_s"]}, token=state["token"]
+        )
 
     # ----------------------------------------------------------------- requests
 
