@@ -38,7 +38,7 @@ EXPECTED = {
         "read_inference_log",
         "to_ms",
     },
-    "mloop.server": {"ServerConfig", "build_app", "create_app", "run_server"},
+    "mloop.server": {"RateLimit", "ServerConfig", "build_app", "create_app", "run_server"},
     "mloop.gates": {
         "Policy",
         "PolicyError",

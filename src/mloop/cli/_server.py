@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -78,6 +78,28 @@ def server(
             "403 when its role or project does not allow the call.",
         ),
     ] = False,
+    rate_limit: Annotated[
+        str,
+        typer.Option(
+            "--rate-limit",
+            help="With --auth: each token's rate, e.g. 100/s or 6000/min (a token's own rate "
+            "wins), per worker; 'off' limits only tokens that have their own. 429 past it.",
+        ),
+    ] = "100/s",
+    burst: Annotated[
+        int | None,
+        typer.Option(
+            "--burst", help="With --auth: requests a token may send at once (default: 2 s' worth)."
+        ),
+    ] = None,
+    token_cache_s: Annotated[
+        float,
+        typer.Option(
+            "--token-cache-s",
+            help="With --auth: how long a verified token is reused without a lookup; a revoked "
+            "token is refused within this many seconds.",
+        ),
+    ] = 5.0,
     insecure: Annotated[
         bool,
         typer.Option(
@@ -116,9 +138,13 @@ def server(
         heartbeat_timeout_s=3 * s.heartbeat_s,
         staging_dir=str(s.home.absolute() / "staging"),
         auth=auth,
+        **_limits(rate_limit, burst),
+        token_cache_s=token_cache_s,
     )
     upgrade_store(config.store_uri)  # once, before workers open it
     config.check_artifacts()
+    if auth:
+        _warn_without_tokens(config.store_uri)
     guard = "tokens required" if auth else "no access control"
     typer.echo(
         f"mloop server: {config.describe()}; {guard}; listening on http://{host}:{port}", err=True
@@ -132,6 +158,41 @@ def server(
         log_level=log_level,
         access_log=access_log,
     )
+
+
+def _limits(text: str, burst: int | None) -> dict[str, Any]:
+    """``--rate-limit`` and ``--burst`` as ``ServerConfig`` fields."""
+    from mloop.server import RateLimit
+
+    if text.strip().lower() in ("off", "none", "0"):
+        if burst is not None:
+            raise InvalidInputError("--burst needs a --rate-limit (it is 'off').")
+        return {"rate_limit": None, "burst": None}
+    limit = RateLimit.parse(text, burst=burst)
+    return {"rate_limit": limit.per_second, "burst": limit.burst}
+
+
+def _warn_without_tokens(store_uri: str) -> None:
+    """Say so when no token can call the server yet (every request would be a 401)."""
+    from mloop.store import create_store
+
+    store = create_store(store_uri)
+    try:
+        usable = [t for t in store.list_tokens(include_revoked=False) if t.status() == "active"]
+    finally:
+        store.close()
+    if not usable:
+        typer.echo(
+            "mloop server: no active token: every request will be refused (401) until one is "
+            "created on this host: mloop token create --name NAME --role read|write|admin",
+            err=True,
+        )
+    elif not any(t.role == "admin" for t in usable):
+        typer.echo(
+            "mloop server: no active admin token: webhooks and maintenance need one "
+            "(mloop token create --name NAME --role admin)",
+            err=True,
+        )
 
 
 def register(app: typer.Typer) -> None:

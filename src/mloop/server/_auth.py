@@ -72,7 +72,7 @@ _log = logging.getLogger("mloop.server.auth")
 # per request).
 _RECORD_USE_EVERY_MS = 60_000
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+_RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
 _REQUEST_ID = re.compile(r"[\w.:-]{1,128}")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
@@ -114,13 +114,14 @@ class RateLimit:
 
     @classmethod
     def parse(cls, text: str, *, burst: int | None = None) -> RateLimit:
-        """``"100/s"``, ``"6000/min"``, ``"3600/h"`` as a :class:`RateLimit`."""
+        """``"100/s"``, ``"6000/min"``, ``"3600/h"`` (or ``"100"``, per second) as a
+        :class:`RateLimit`."""
         m = _RATE.match(text) if isinstance(text, str) else None
         if m is None or float(m.group(1)) <= 0:
             raise InvalidInputError(
                 f"a rate limit reads like '100/s', '6000/min' or '3600/h'; got {text!r}."
             )
-        return cls(float(m.group(1)) / _PER[m.group(2)], burst)
+        return cls(float(m.group(1)) / _PER[m.group(2) or "s"], burst)
 
 
 DEFAULT_RATE_LIMIT = RateLimit(100.0, 200)

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from mloop.artifacts import BlobStore
 from mloop.errors import InvalidInputError
 from mloop.server._app import create_app
+from mloop.server._auth import DEFAULT_RATE_LIMIT, RateLimit
 from mloop.store import create_store, describe_uri
 
 __all__ = ["CONFIG_ENV", "ServerConfig", "app_from_env", "build_app", "run_server"]
@@ -50,6 +51,14 @@ class ServerConfig:
         restart); default ``mloop-staging`` in the system's temporary folder.
     auth : bool
         Require bearer tokens (``mloop token create``): 401 without one, 403 past its role.
+    rate_limit : float or None
+        With ``auth``: each token's requests per second (a token's own rate wins), in each
+        worker; None limits only the tokens that have their own rate. 429 past it.
+    burst : int or None
+        With ``auth``: requests a token may send at once (default: two seconds' worth).
+    token_cache_s : float
+        With ``auth``: how long a worker reuses a verified token, hence how long a revoked token
+        may still be accepted.
     """
 
     store_uri: str
@@ -58,6 +67,9 @@ class ServerConfig:
     heartbeat_timeout_s: float = 90.0
     staging_dir: str | None = None
     auth: bool = False
+    rate_limit: float | None = DEFAULT_RATE_LIMIT.per_second
+    burst: int | None = DEFAULT_RATE_LIMIT.burst
+    token_cache_s: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("store_uri", "artifact_uri"):
@@ -74,6 +86,18 @@ class ServerConfig:
             raise InvalidInputError(
                 f"`presign_s` must be an int in [0, 604800]; got {self.presign_s!r}."
             )
+        self.rate()  # validated here, in the parent, before any worker starts
+        t = self.token_cache_s
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 3600:
+            raise InvalidInputError(f"`token_cache_s` must be in [0, 3600] seconds; got {t!r}.")
+
+    def rate(self) -> RateLimit | None:
+        """The default per-token :class:`RateLimit` (None: only tokens with their own)."""
+        if self.rate_limit is None:
+            if self.burst is not None:
+                raise InvalidInputError("`burst` needs a `rate_limit`.")
+            return None
+        return RateLimit(self.rate_limit, self.burst)
 
     def check_artifacts(self) -> None:
         """Fail before listening if a local artifact folder cannot be written (uploads would)."""
@@ -109,6 +133,8 @@ def build_app(config: ServerConfig) -> FastAPI:
         presign_s=config.presign_s,
         staging_dir=config.staging_dir,
         auth=config.auth,
+        rate_limit=config.rate(),
+        token_cache_s=config.token_cache_s,
     )
     inner = app.router.lifespan_context
 
