@@ -466,3 +466,25 @@ def test_several_clients_and_workers_at_once(
             assert blobs.exists(store.get_artifact(run.id, "weights.bin").sha256)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("trusted", "scheme"), [("127.0.0.1", "https"), ("10.9.9.9", "http")])
+def test_behind_a_tls_proxy_the_urls_it_hands_out_are_https(
+    trusted: str, scheme: str, tmp_path: Path
+) -> None:
+    """--forwarded-allow-ips trusts a reverse proxy's X-Forwarded-Proto (here: the test, on
+    loopback); from a proxy it does not trust, the header changes nothing."""
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    with ServerProcess(
+        srv,
+        store_uri=f"sqlite:///{srv / 'server.db'}",
+        artifact_uri=str(srv / "artifacts"),
+        args=("--forwarded-allow-ips", trusted),
+    ) as server:
+        sha, _ = BlobStore(server.url).put_bytes(b"behind the proxy")
+        doc = httpx.get(
+            f"{server.url}/api/v1/blobs/{sha}/url",
+            headers={"Host": "mloop.example.com", "X-Forwarded-Proto": "https"},
+        ).json()
+    assert doc["url"] == f"{scheme}://mloop.example.com/api/v1/blobs/{sha}"
