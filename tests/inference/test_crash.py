@@ -19,7 +19,7 @@ from mloop.artifacts import BlobStore
 from mloop.inference import read_inference_log
 from mloop.store import create_store
 
-TESTS = Path(__file__).parents[1]  # a child with an asgi+ URI registers that backend from here
+TESTS = Path(__file__).parents[1]  # the child registers the suite's backends from here
 
 # The child logs 2-row requests r0, r1, ... as fast as it can (with short pauses), and after each
 # log() publishes, through a shared file, how many requests it logged and how many rows its logger
@@ -34,9 +34,7 @@ CHILD = textwrap.dedent(
 
     uri, artifacts, progress, tests = sys.argv[1:5]
     sys.path.insert(0, tests)
-    from _asgi import register_asgi_backend  # the http backend: the app in this process
-
-    register_asgi_backend()
+    import conftest  # registers the suite's own backends (asgi+ ...), as the session does
     f = open(progress, "r+b")
     shared = mmap.mmap(f.fileno(), 16)
     logger = InferenceLogger("crash-api", store=create_store(uri), blobstore=BlobStore(artifacts),

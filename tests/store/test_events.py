@@ -265,10 +265,9 @@ _CONSUMER = textwrap.dedent(
     """
     import os, sys, time
     sys.path.insert(0, TESTS)
-    from _asgi import register_asgi_backend  # the http backend: the app in this process
+    import conftest  # registers the suite's own backends (asgi+ ...), as the session does
     from mloop.store import create_store
 
-    register_asgi_backend()
     uri, out, mode, kill_at, total = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     store = create_store(uri)
     f = store.follow("consumer", start="beginning")

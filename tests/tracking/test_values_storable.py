@@ -15,6 +15,7 @@ import pytest
 
 import mloop
 from _asgi import http_store_over
+from _locks import server_store_uri
 from mloop.config import Settings
 from mloop.errors import InvalidInputError
 from mloop.store import SqlStore
@@ -180,8 +181,9 @@ def test_a_batch_the_store_refuses_is_written_but_for_the_refused_item_which_is_
 ) -> None:
     # The server's own store is the picky one when the run writes over HTTP: its refusal comes
     # back as the same InvalidInputError.
-    picky = _PickyStore(settings.store_uri.removeprefix("asgi+"))
-    store = http_store_over(picky) if settings.store_uri.startswith("asgi+") else picky
+    behind_server = server_store_uri(settings.store_uri)
+    picky = _PickyStore(behind_server or settings.store_uri)
+    store = picky if behind_server is None else http_store_over(picky)
     request.addfinalizer(store.close)
     with _start(settings, store) as run:
         for i in range(100):

@@ -28,7 +28,7 @@ _TICK_S = 0.05  # between two reads of the newest id, when the store cannot noti
 _LISTEN_TICK_S = 1.0  # the same with a listener (a missed NOTIFY costs at most this)
 _IDLE_S = 2.0  # the watcher ends after this long without a held request
 
-_Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[int]"]
+_Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[int | None]"]
 
 
 class EventWaiters:
@@ -43,6 +43,7 @@ class EventWaiters:
         self._head = 0  # the newest id the watcher has read (it only grows)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closing = False
 
     @property
     def held(self) -> int:
@@ -54,7 +55,7 @@ class EventWaiters:
         """The newest event id as soon as it is past ``after_id``; None if ``timeout_s`` passes
         first (or the request is cancelled)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
+        future: asyncio.Future[int | None] = loop.create_future()
         key = id(future)
         with self._lock:
             if self._head > after_id:
@@ -74,6 +75,20 @@ class EventWaiters:
                 self._waiting.pop(key, None)
             if not future.done():
                 future.cancel()
+
+    def close(self, *, timeout_s: float = 5.0) -> bool:
+        """End the watcher thread now (and release its listener) instead of after its idle
+        spell: for whoever closes the store. Held requests are answered at once (as if their
+        wait had passed); a later one starts a watcher again. Returns whether the thread ended
+        within ``timeout_s``."""
+        with self._lock:
+            thread = self._thread
+            self._closing = thread is not None
+        self._wake.set()
+        if thread is None:
+            return True
+        thread.join(timeout_s)
+        return not thread.is_alive()
 
     # ------------------------------------------------------------------ the watcher thread
     def _watch(self) -> None:
@@ -103,6 +118,13 @@ class EventWaiters:
             self._wake.clear()
             head = self._read_head()
             with self._lock:
+                if self._closing or self._store() is None:  # closed, or its store is gone
+                    for _, loop, future in self._waiting.values():
+                        _resolve(loop, future, None)
+                    self._waiting.clear()
+                    self._closing = False
+                    self._thread = None
+                    return
                 if head is not None and head > self._head:
                     self._head = head
                 for key, (after_id, loop, future) in list(self._waiting.items()):
@@ -134,7 +156,9 @@ class EventWaiters:
             return None
 
 
-def _resolve(loop: asyncio.AbstractEventLoop, future: asyncio.Future[int], head: int) -> None:
+def _resolve(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[int | None], head: int | None
+) -> None:
     def settle() -> None:
         if not future.done():
             future.set_result(head)

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mloop.server._v1._checks import HANDLERS as _CHECKS
+from mloop.server._v1._deployments import HANDLERS as _DEPLOYMENTS
+from mloop.server._v1._events import HANDLERS as _EVENTS
+from mloop.server._v1._monitoring import HANDLERS as _MONITORING
 from mloop.server._v1._registry import HANDLERS as _REGISTRY
 from mloop.server._v1._runs import HANDLERS as _RUNS
 from mloop.server._v1._webhooks import HANDLERS as _WEBHOOKS
@@ -17,4 +20,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     **_REGISTRY,
     **_WEBHOOKS,
     **_CHECKS,
+    **_EVENTS,
+    **_MONITORING,
+    **_DEPLOYMENTS,
 }

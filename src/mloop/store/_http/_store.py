@@ -8,6 +8,7 @@ and calls the same method on its own store. Errors come back as the same excepti
 from __future__ import annotations
 
 import abc
+import contextlib
 from typing import Any
 
 import httpx
@@ -15,7 +16,10 @@ import httpx
 from mloop.errors import MloopError
 from mloop.store._base import Store
 from mloop.store._http._checks import CHECK_ENDPOINTS, HttpChecksMixin
+from mloop.store._http._deployments import DEPLOYMENT_ENDPOINTS, HttpDeploymentsMixin
 from mloop.store._http._endpoint import Endpoint
+from mloop.store._http._events import EVENT_ENDPOINTS, HttpEventsMixin
+from mloop.store._http._monitoring import MONITORING_ENDPOINTS, HttpMonitoringMixin
 from mloop.store._http._registry import REGISTRY_ENDPOINTS, HttpRegistryMixin
 from mloop.store._http._runs import RUN_ENDPOINTS, HttpRunsMixin
 from mloop.store._http._transport import HttpTransport
@@ -30,6 +34,9 @@ ENDPOINTS: dict[str, Endpoint] = {
         *REGISTRY_ENDPOINTS,
         *WEBHOOK_ENDPOINTS,
         *CHECK_ENDPOINTS,
+        *EVENT_ENDPOINTS,
+        *MONITORING_ENDPOINTS,
+        *DEPLOYMENT_ENDPOINTS,
     )
 }
 
@@ -51,6 +58,9 @@ class HttpStore(
     HttpRegistryMixin,
     HttpWebhooksMixin,
     HttpChecksMixin,
+    HttpEventsMixin,
+    HttpMonitoringMixin,
+    HttpDeploymentsMixin,
     _Unported,
     Store,
 ):
@@ -81,6 +91,12 @@ class HttpStore(
 
     def _call(self, endpoint: str, /, **values: Any) -> Any:
         return self._transport.call(ENDPOINTS[endpoint], **values)
+
+    def write_deadline(self, deadline: float | None) -> contextlib.AbstractContextManager[None]:
+        """Within the block, this thread's requests are answered by ``deadline`` or raise
+        :class:`~mloop.errors.StoreUnavailableError` (a write then may still land on the server:
+        the tracking writer spools it under its batch id, so it is applied once)."""
+        return self._transport.deadline(deadline)
 
     def close(self) -> None:
         self._transport.close()
