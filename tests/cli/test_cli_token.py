@@ -140,3 +140,20 @@ def test_list_on_an_empty_folder_creates_nothing(mloop_home: Path) -> None:
     clear_store_cache()
     code, out, _ = run("token", "list")
     assert code == 0 and "no tokens" in out and not mloop_home.exists()
+
+
+def test_pointed_at_a_server_the_commands_say_where_tokens_are_managed(
+    mloop_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOOP_SERVER_URL", "http://127.0.0.1:1")  # nothing is sent there
+    clear_store_cache()
+    for args in (
+        ["token", "create", "--name", "x", "--role", "read"],
+        ["token", "list"],
+        ["token", "revoke", "0123456789abcdef"],
+    ):
+        code, out, err = run(*args)
+        assert code == 2 and out == "", args
+        assert err.startswith("error: tokens are managed on the team server's own store"), err
+        assert "MLOOP_STORE_URI" in err
+    clear_store_cache()

@@ -20,6 +20,7 @@ import pytest
 
 from _asgi import in_process_client
 from mloop.errors import (
+    MloopError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
@@ -412,6 +413,13 @@ def test_no_answer_carries_a_secret(server: Server) -> None:
         assert secret not in body
     for t in server.tokens.values():
         assert hash_token_secret(t.secret) not in body
+
+
+def test_tokens_are_not_served_over_http(server: Server) -> None:
+    assert not [e for e in ENDPOINTS if "token" in e]
+    admin = server.as_("admin")
+    with pytest.raises(MloopError, match="on the server host"):
+        admin.list_tokens()
 
 
 # ---------------------------------------------------------------------------------------- rate limits

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from mloop.errors import (
     InvalidInputError,
+    MloopError,
     NotFoundError,
     UnauthenticatedError,
 )
@@ -253,6 +254,26 @@ def test_last_use_only_moves_forward(store: SqlStore) -> None:
     assert store.get_token(token.id).last_used_ms == 3_000
     with pytest.raises(InvalidInputError, match="at_ms"):
         store.record_token_use(token.id, at_ms=-1)
+
+
+def test_the_http_store_refuses_to_manage_tokens_and_says_where() -> None:
+    from mloop.store import HttpStore
+
+    s = HttpStore("http://127.0.0.1:1")  # nothing listens there: no request may be sent
+    try:
+        for call in (
+            lambda: s.create_token("ci", role="read"),
+            lambda: s.list_tokens(),
+            lambda: s.revoke_token("0" * 16),
+            lambda: s.verify_token(_well_formed_unknown_secret()),
+        ):
+            with pytest.raises(MloopError, match="on the server host") as info:
+                call()
+            assert type(info.value) is MloopError
+        with pytest.raises(InvalidInputError, match="`role`"):  # validated first, as everywhere
+            s.create_token("ci", role="root")
+    finally:
+        s.close()
 
 
 # ---------------------------------------------------------------------------------------- migration

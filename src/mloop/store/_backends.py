@@ -38,7 +38,7 @@ def _sql_store(uri: str, **options: Any) -> Store:
 def _http_store(uri: str, **options: Any) -> Store:
     from mloop.store._http import HttpStore
 
-    return HttpStore(uri, **options)  # type: ignore[abstract]  # until every concept is served
+    return HttpStore(uri, **options)
 
 
 def register_backend(schemes: Sequence[str], factory: BackendFactory) -> None:

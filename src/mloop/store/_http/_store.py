@@ -22,6 +22,7 @@ from mloop.store._http._events import EVENT_ENDPOINTS, HttpEventsMixin
 from mloop.store._http._monitoring import MONITORING_ENDPOINTS, HttpMonitoringMixin
 from mloop.store._http._registry import REGISTRY_ENDPOINTS, HttpRegistryMixin
 from mloop.store._http._runs import RUN_ENDPOINTS, HttpRunsMixin
+from mloop.store._http._tokens import HttpTokensMixin
 from mloop.store._http._transport import HttpTransport
 from mloop.store._http._webhooks import WEBHOOK_ENDPOINTS, HttpWebhooksMixin
 
@@ -61,6 +62,7 @@ class HttpStore(
     HttpEventsMixin,
     HttpMonitoringMixin,
     HttpDeploymentsMixin,
+    HttpTokensMixin,
     _Unported,
     Store,
 ):
@@ -107,7 +109,7 @@ class HttpStore(
 
 for _name in sorted(getattr(HttpStore, "__abstractmethods__", ())):
     setattr(_Unported, _name, _unported(_name))
-abc.update_abstractmethods(HttpStore)  # type: ignore[type-abstract]
+abc.update_abstractmethods(HttpStore)
 UNPORTED: frozenset[str] = (
     frozenset(vars(_Unported))
     - set(vars(object))
