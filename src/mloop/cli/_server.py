@@ -108,6 +108,14 @@ def server(
             "port can read and change everything.",
         ),
     ] = False,
+    webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--webhooks/--no-webhooks",
+            help="Deliver webhooks from this server (the only place that holds their secrets). "
+            "With several servers on one database, leave it on for one of them.",
+        ),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (uvicorn's access log).")
@@ -149,15 +157,30 @@ def server(
     typer.echo(
         f"mloop server: {config.describe()}; {guard}; listening on http://{host}:{port}", err=True
     )
-    run_server(
-        config,
-        host=host,
-        port=port,
-        workers=workers,
-        forwarded_allow_ips=forwarded_allow_ips,
-        log_level=log_level,
-        access_log=access_log,
-    )
+    dispatcher = _start_webhooks(config.store_uri, s) if webhooks else None
+    try:
+        run_server(
+            config,
+            host=host,
+            port=port,
+            workers=workers,
+            forwarded_allow_ips=forwarded_allow_ips,
+            log_level=log_level,
+            access_log=access_log,
+        )
+    finally:
+        if dispatcher is not None:
+            dispatcher.stop()
+
+
+def _start_webhooks(store_uri: str, settings: Settings) -> Any:
+    """One webhook dispatcher for the server, in this process (the workers only answer requests):
+    it follows the event log from each hook's durable cursor and signs with the hook's secret."""
+    from mloop.registry import WebhookDispatcher
+    from mloop.store import create_store
+
+    store = create_store(store_uri, heartbeat_timeout_s=3 * settings.heartbeat_s)
+    return WebhookDispatcher(store).start()
 
 
 def _limits(text: str, burst: int | None) -> dict[str, Any]:
