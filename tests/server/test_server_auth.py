@@ -216,8 +216,36 @@ def test_last_use_is_recorded(server: Server) -> None:
     assert server.store.get_token(token.id).last_used_ms is None
     before = now_ms()
     server.as_("reader").list_projects()
+    deadline = time.monotonic() + 10  # noted off the request path, by one bookkeeping thread
+    while server.store.get_token(token.id).last_used_ms is None:
+        assert time.monotonic() < deadline, "the use was never recorded"
+        time.sleep(0.02)
     used = server.store.get_token(token.id).last_used_ms
     assert used is not None and used >= before
+
+
+def test_the_bookkeeping_thread_ends_with_the_app(tmp_path: Path) -> None:
+    import asyncio
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'life.db'}")
+    new = store.create_token("t", role="read")
+    app = create_app(store, auth=True)
+    h = {"Authorization": f"Bearer {new.secret}"}
+
+    async def serve_one() -> int:
+        async with app.router.lifespan_context(app):  # as uvicorn runs it
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                status = (await c.get(f"{API_PREFIX}/projects", headers=h)).status_code
+            assert app.state.auth._executor is not None
+        return status
+
+    try:
+        assert asyncio.run(serve_one()) == 200
+        assert app.state.auth._executor is None  # shut down at the end, its note written
+        assert store.get_token(new.token.id).last_used_ms is not None
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------------------------------- roles

@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import math
 import re
+import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +74,7 @@ _log = logging.getLogger("mloop.server.auth")
 # How often a token's ``last_used_ms`` is written at most (a write per request would be a write
 # per request).
 _RECORD_USE_EVERY_MS = 60_000
+_RECORD_USE_WAIT_S = 5.0  # a busy store skips the note rather than queueing writes behind it
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
 _REQUEST_ID = re.compile(r"[\w.:-]{1,128}")
@@ -263,6 +267,8 @@ class Auth:
         self.buckets = TokenBuckets(rate_limit)
         self.cache = _TokenCache(float(token_cache_s))
         self.open_paths = open_paths
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     def _verify(self, secret: str) -> ApiToken | UnauthenticatedError:
         """In a worker thread: the store's verdict, noting the use now and then."""
@@ -272,11 +278,29 @@ class Auth:
             return exc
         at = now_ms()
         if token.last_used_ms is None or at - token.last_used_ms >= _RECORD_USE_EVERY_MS:
-            try:
-                self.store.record_token_use(token.id, at_ms=at)
-            except MloopError as exc:  # bookkeeping: never fail a request over it
-                _log.warning("could not record the use of token %s: %s", token.id, exc)
+            self._bookkeeper().submit(self._note_use, token.id, at)
         return token
+
+    def _bookkeeper(self) -> ThreadPoolExecutor:
+        """One thread for ``last_used_ms`` writes, so a request never waits on a write lock."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="mloop-token-use")
+            return self._executor
+
+    def close(self) -> None:
+        """Finish the pending bookkeeping (each write waits at most a few seconds)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
+    def _note_use(self, token_id: str, at: int) -> None:
+        try:
+            with self.store.write_deadline(time.monotonic() + _RECORD_USE_WAIT_S):
+                self.store.record_token_use(token_id, at_ms=at)
+        except MloopError as exc:  # bookkeeping: never fail anything over it
+            _log.warning("could not record the use of token %s: %s", token_id, exc)
 
     async def authenticate(self, header: str | None) -> ApiToken:
         secret = _secret_from(header)
@@ -431,4 +455,16 @@ def install_auth(
         open_paths=frozenset({f"{API_PREFIX}/health"}),
     )
     app.add_middleware(AuthMiddleware, auth=auth)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(a) as state:
+                yield state
+        finally:
+            await run_in_threadpool(auth.close)
+
+    app.router.lifespan_context = lifespan
+    app.state.auth = auth
     return auth
