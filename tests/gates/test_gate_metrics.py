@@ -102,6 +102,38 @@ def test_labels_are_encoded_across_types() -> None:
     ]
 
 
+def _one_by_one(values: np.ndarray, classes: np.ndarray) -> list[int]:
+    """The definition: each value's index among the classes (1 == 1.0 == True), else -1."""
+
+    def same(v: object, c: object) -> bool:
+        return (type(v) is not str and type(c) is not str and v == c) or v is c
+
+    out = []
+    for v in values.tolist():
+        hits = [i for i, c in enumerate(classes.tolist()) if same(v, c)]
+        out.append(hits[0] if hits else -1)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("values", "classes"),
+    [
+        (np.arange(500) % 3, np.array([0, 1])),
+        ((np.arange(500) % 3).astype(np.uint8), np.array([1, 2])),
+        (np.where(np.arange(500) % 4 == 0, np.nan, (np.arange(500) % 3) * 1.0), np.array([0, 2])),
+        (np.arange(500) % 5 * 0.5, np.array([0.0, 1.0, 1.5])),
+        (np.arange(500) % 2 == 0, np.array([0, 1])),
+        (np.arange(500) % 3, np.array([False, True])),
+    ],
+    ids=["int", "uint8", "float-nan", "float", "bool", "int-vs-bool-classes"],
+)
+def test_many_numeric_labels_are_encoded_as_one_by_one(
+    values: np.ndarray, classes: np.ndarray
+) -> None:
+    """Numeric labels on many rows take a faster path (each distinct value looked up once)."""
+    assert encode_labels(values, classes).tolist() == _one_by_one(values, classes)
+
+
 # ------------------------------------------------------------------------ MetricThreshold
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn import metrics as skm
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from mloop.errors import InvalidInputError
 from mloop.gates import delong_test, mcnemar_test, paired_bootstrap
+from mloop.gates._metrics import METRICS
 
 
 def _psi(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -133,3 +135,71 @@ def test_paired_bootstrap_vectorised_equals_the_loop_and_is_seeded() -> None:
     assert (again.low, again.high) == (fast.low, fast.high)
     with pytest.raises(InvalidInputError, match="n_resamples"):
         paired_bootstrap(acc, y, a, b, n_resamples=5)
+
+
+def _bootstrap_data(n: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p0 = np.clip(0.5 * y + rng.normal(0.25, 0.3, n), 0.0, 1.0)  # 0 and 1 exercise the clipping
+    p1 = np.clip(p0 + rng.normal(0.02, 0.1, n), 0.0, 1.0)
+    v = rng.normal(3.0, 1.0, n)
+    return {
+        "accuracy": (y, (p0 > 0.5).astype(int), (p1 > 0.5).astype(int)),
+        "log_loss": (y, p0, p1),
+        "brier": (y, p0, p1),
+        **{m: (v, v + rng.normal(0, 1, n), v + rng.normal(0.1, 0.9, n)) for m in _REGRESSION},
+    }
+
+
+_REGRESSION = ("mse", "rmse", "mae", "mape")
+_SKLEARN = {
+    "accuracy": lambda y, o: skm.accuracy_score(y, o),
+    "log_loss": lambda y, p: skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1]),
+    "brier": lambda y, p: skm.brier_score_loss(y, p),
+    "mse": lambda y, v: skm.mean_squared_error(y, v),
+    "rmse": lambda y, v: skm.root_mean_squared_error(y, v),
+    "mae": lambda y, v: skm.mean_absolute_error(y, v),
+    "mape": lambda y, v: skm.mean_absolute_percentage_error(y, v),
+}
+
+
+@pytest.mark.parametrize("n", [257, 1000])  # an odd and an even number of rows
+@pytest.mark.parametrize("name", list(_SKLEARN))
+def test_mean_of_rows_metrics_resample_per_row_values_with_the_same_results(
+    name: str, n: int
+) -> None:
+    """The gate's mean-of-rows metrics gather per-row differences instead of recomputing the
+    metric: same resamples, so the same interval and p-value as scikit-learn's metric called on
+    each resample (up to rounding), and as the general vectorised path."""
+    y, a, b = _bootstrap_data(n, seed=n)[name]
+    fn = METRICS[name].fn
+    fast = paired_bootstrap(fn, y, a, b, n_resamples=200, seed=4)
+    loop = paired_bootstrap(_SKLEARN[name], y, a, b, n_resamples=200, seed=4)
+    plain = paired_bootstrap(lambda yt, o: fn(yt, o), y, a, b, n_resamples=200, seed=4)
+    assert fast.details["path"] == "row-mean"
+    assert loop.details["path"] == "loop" and plain.details["path"] == "vectorised"
+    for other in (loop, plain):
+        assert (fast.baseline, fast.candidate) == pytest.approx(
+            (other.baseline, other.candidate), rel=1e-12, abs=1e-15
+        )
+        assert (fast.low, fast.high) == pytest.approx((other.low, other.high), rel=1e-9, abs=1e-12)
+        assert fast.p_value == other.p_value
+
+
+@pytest.mark.parametrize("n", [257, 1000])
+def test_the_batch_size_changes_nothing_but_memory(n: int) -> None:
+    """Results depend on the seed alone, whatever the batch: the batches cut one stream of row
+    indices (odd row counts and odd batches included)."""
+    y, a, b = _bootstrap_data(n, seed=1)["log_loss"]
+    f1 = METRICS["f1"].fn
+    ya, yb = (a > 0.5).astype(int), (b > 0.5).astype(int)
+    for fn, o0, o1 in ((METRICS["log_loss"].fn, a, b), (f1, ya, yb)):
+        runs = [
+            paired_bootstrap(fn, y, o0, o1, n_resamples=101, seed=9, batch=k)
+            for k in (None, 1, 3, 7, 200)
+        ]
+        assert {(r.low, r.high, r.p_value) for r in runs} == {
+            (runs[0].low, runs[0].high, runs[0].p_value)
+        }
+    with pytest.raises(InvalidInputError, match="batch"):
+        paired_bootstrap(f1, y, ya, yb, batch=0)

@@ -103,6 +103,12 @@ def detect_task(y: np.ndarray, model: Any, declared: str) -> Task:
 def encode_labels(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Class codes: the index of each value in ``classes``; -1 for a value not among them."""
     lookup = {_key(c): i for i, c in enumerate(classes.tolist())}
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf" and len(values) > 64:
+        # a few distinct numbers on many rows: look up each distinct value once
+        distinct, inverse = np.unique(values, return_inverse=True)
+        codes = np.fromiter((lookup.get(_key(v), -1) for v in distinct.tolist()), np.int64)
+        return codes[inverse.reshape(-1)]
     return np.fromiter((lookup.get(_key(v), -1) for v in values.tolist()), np.int64, len(values))
 
 

@@ -4,6 +4,10 @@ Every function takes ``(y, out)`` arrays whose last axis is rows, so ``y[idx]`` 
 (resamples, rows) gives one value per resample. Class labels are encoded as integer codes
 before they get here (``positive`` is the code of the positive class), which keeps the arithmetic
 numeric whatever the labels were (strings, booleans, ints).
+
+Metrics that are the mean of a per-row value (accuracy, log loss, Brier, MSE, MAE, MAPE; RMSE is
+the root of one) are :class:`RowMean` objects: the bootstrap then computes the per-row values once
+and gathers one array per resample instead of recomputing the metric on gathered copies.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 
 from mloop.errors import InvalidInputError
 
-__all__ = ["METRICS", "MetricSpec", "Task", "get_metric", "metric_names"]
+__all__ = ["METRICS", "MetricSpec", "RowMean", "Task", "get_metric", "metric_names"]
 
 Task = Literal["classification", "regression"]
 # What a metric reads: class codes from ``predict``, the positive class's score, or a value.
@@ -36,8 +40,38 @@ class MetricSpec:
     description: str
 
 
-def _accuracy(y: np.ndarray, out: np.ndarray) -> Any:
-    return np.mean(y == out, axis=-1)
+class RowMean:
+    """A metric that is ``finish(mean(per_row(y, out)))``: a mean of per-row values, maybe
+    transformed (RMSE is the root of the mean squared error).
+
+    Called like the other metric functions (last axis = rows, one value per leading index). The
+    paired bootstrap reads ``per_row`` and ``finish`` to resample the per-row values directly.
+    """
+
+    def __init__(
+        self,
+        per_row: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        finish: Callable[[Any], Any] | None = None,
+        *,
+        name: str,
+    ) -> None:
+        self.per_row = per_row
+        self.finish = finish
+        self.__name__ = name
+
+    def __call__(self, y: np.ndarray, out: np.ndarray) -> Any:
+        mean = np.mean(self.per_row(y, out), axis=-1)
+        return mean if self.finish is None else self.finish(mean)
+
+    def __repr__(self) -> str:
+        return f"RowMean({self.__name__})"
+
+
+def _right(y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return y == out
+
+
+_accuracy = RowMean(_right, name="accuracy")
 
 
 def _counts(y: np.ndarray, out: np.ndarray) -> tuple[Any, Any, Any]:
@@ -69,13 +103,17 @@ def _f1(y: np.ndarray, out: np.ndarray) -> Any:
     return _ratio(2 * tp, 2 * tp + fp + fn)
 
 
-def _log_loss(y: np.ndarray, p: np.ndarray) -> Any:
+def _log_loss_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _EPS, 1 - _EPS)
-    return -np.mean(np.where(y == 1, np.log(p), np.log1p(-p)), axis=-1)
+    return -np.where(y == 1, np.log(p), np.log1p(-p))
 
 
-def _brier(y: np.ndarray, p: np.ndarray) -> Any:
-    return np.mean((p - (y == 1)) ** 2, axis=-1)
+def _brier_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return (p - (y == 1)) ** 2
+
+
+_log_loss = RowMean(_log_loss_rows, name="log_loss")
+_brier = RowMean(_brier_rows, name="brier")
 
 
 def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -91,16 +129,22 @@ def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float((ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def _mse(y: np.ndarray, v: np.ndarray) -> Any:
-    return np.mean((v - y) ** 2, axis=-1)
+def _squared_error(y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return (v - y) ** 2
 
 
-def _rmse(y: np.ndarray, v: np.ndarray) -> Any:
-    return np.sqrt(_mse(y, v))
+def _absolute_error(y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.abs(v - y)
 
 
-def _mae(y: np.ndarray, v: np.ndarray) -> Any:
-    return np.mean(np.abs(v - y), axis=-1)
+def _absolute_percentage_error(y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.abs(v - y) / np.maximum(np.abs(y), np.finfo(np.float64).eps)
+
+
+_mse = RowMean(_squared_error, name="mse")
+_rmse = RowMean(_squared_error, np.sqrt, name="rmse")
+_mae = RowMean(_absolute_error, name="mae")
+_mape = RowMean(_absolute_percentage_error, name="mape")
 
 
 def _r2(y: np.ndarray, v: np.ndarray) -> Any:
@@ -109,10 +153,6 @@ def _r2(y: np.ndarray, v: np.ndarray) -> Any:
     sst = np.sum(centred**2, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(sst > 0, 1 - sse / np.where(sst > 0, sst, 1.0), 0.0)
-
-
-def _mape(y: np.ndarray, v: np.ndarray) -> Any:
-    return np.mean(np.abs(v - y) / np.maximum(np.abs(y), np.finfo(np.float64).eps), axis=-1)
 
 
 METRICS: dict[str, MetricSpec] = {
