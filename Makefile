@@ -45,6 +45,7 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/registry.py
 	$(PY) bench/drift.py
 	$(PY) bench/serving.py
+	$(PY) bench/gates.py
 
 $(MUTATION_STAMP): $(STAMP)
 	$(PY) -m pip install -q "mutmut>=3.8,<4"
