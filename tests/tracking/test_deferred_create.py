@@ -136,3 +136,41 @@ def test_the_pending_runs_live_in_the_sdk_and_the_store_keeps_only_a_barrier(
     finally:
         a.finish()
         other.close()
+
+
+class SlowCreateStore(SqlStore):
+    """Holds the run's creating batch in flight until told to go on (a slow store, a busy server)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        import threading
+
+        self.creating = threading.Event()
+        self.go_on = threading.Event()
+
+    def _do_log_batch(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("new_run") is not None:
+            self.creating.set()
+            assert self.go_on.wait(30)
+        return super()._do_log_batch(*args, **kwargs)
+
+
+def test_a_read_while_the_flusher_is_creating_the_run_waits_for_it(tmp_path: Path) -> None:
+    """The flusher thread has taken the run's creation and is writing it; meanwhile the user's
+    thread logs a dataset input to the run. It must wait for the creation, not find no run (the
+    race a loaded machine exposed: the run was marked written before its write committed)."""
+    import threading
+
+    settings = Settings.from_env({}, home=tmp_path / "home", flush_interval_s=0.05)
+    store = SlowCreateStore(settings.store_uri)
+    run = mloop.start_run(project="p", settings=settings, store=store, system_metrics=False)
+    try:
+        run.log({"acc": 0.5}, step=0)
+        assert store.creating.wait(30)  # the flusher is inside the creating write
+        threading.Timer(0.3, store.go_on.set).start()
+        run.log_dataset({"x": [1.0, 2.0]}, name="train")  # waits for the creation, then lands
+        assert [i.name for i in store.get_run(run.id).inputs] == ["train"]
+    finally:
+        store.go_on.set()
+        run.finish()
+    assert store.get_run(run.id).metrics["acc"].last == 0.5

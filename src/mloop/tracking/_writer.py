@@ -143,6 +143,7 @@ class BackgroundWriter:
         self.tags: dict[str, str] = {}
         self._meta_lock = threading.Lock()
         self._io_lock = threading.Lock()
+        self._creating: int | None = None  # the thread writing the run's creation, while it does
         self._next_due = 0.0
         self._last_heartbeat = time.monotonic()
         self._on_error = on_error or _warn
@@ -190,7 +191,13 @@ class BackgroundWriter:
         _pending.defer(self.store, self.run_id, self.write_creation)
 
     def write_creation(self) -> None:
-        """Write the run now if it is still pending (called through ``_pending.ensure_written``)."""
+        """Write the run now if it is still pending (called through ``_pending.ensure_written``).
+
+        While another thread is writing the run, this waits for that write to finish (so the
+        caller then finds the run in the store); called from inside that write, it returns.
+        """
+        if self._creating == threading.get_ident():
+            return
         with self._io_lock:
             if self._new_run is not None:
                 self._write(Pending())
@@ -356,9 +363,21 @@ class BackgroundWriter:
 
     def _write(self, p: Pending) -> None:
         batch_id = new_batch_id()
-        if self._new_run is not None and self.store is not None:
-            # This write owns the creation now: a store call made while it runs must not re-enter.
-            _pending.written(self.store, self.run_id)
+        creating = self._new_run is not None
+        if creating:
+            # This write owns the creation now: a store call it makes must not re-enter it, and
+            # another thread's read of the run waits for it (the run stays pending until written:
+            # a reader let through earlier would not find it).
+            self._creating = threading.get_ident()
+        try:
+            self._write_now(p, batch_id)
+        finally:
+            if creating:
+                self._creating = None
+                if self._new_run is None and self.store is not None:
+                    _pending.written(self.store, self.run_id)
+
+    def _write_now(self, p: Pending, batch_id: str) -> None:
         if self._ensure_store() is not None and (not self.spool.pending or self._try_replay()):
             assert self.store is not None
             self._inflight = (batch_id, p)
