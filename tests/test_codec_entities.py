@@ -44,6 +44,7 @@ from mloop.store import (
     CHECK_STATUSES,
     EVENT_TYPES,
     REPORT_KINDS,
+    ApiToken,
     ArtifactEntry,
     CheckReport,
     CheckResult,
@@ -594,6 +595,19 @@ check_reports = st.builds(
     actor=st.none() | text,
     extra=json_map,
 )
+api_tokens = st.builds(
+    ApiToken,
+    id=text,
+    name=name,
+    role=st.sampled_from(["read", "write", "admin"]),
+    project_id=st.none() | text,
+    created_ms=ms,
+    expires_ms=st.none() | ms,
+    last_used_ms=st.none() | ms,
+    revoked_ms=st.none() | ms,
+    created_by=st.none() | text,
+    rate_limit=st.none() | st.floats(0.001, 1e6),
+)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -639,6 +653,7 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "InferenceLabel": (inference_labels, InferenceLabel.from_dict),
     "CheckResult": (check_results, CheckResult.from_dict),
     "CheckReport": (check_reports, CheckReport.from_dict),
+    "ApiToken": (api_tokens, ApiToken.from_dict),
 }
 
 
