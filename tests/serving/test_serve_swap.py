@@ -164,7 +164,11 @@ def test_every_worker_follows_the_alias_and_metrics_add_up_across_workers(world:
                 server.output(),
             )
             time.sleep(0.1)
-        metrics = c.get("/metrics").text
+        # 20 answers in a row from bc/2 may all have come from one worker (the kernel picks who
+        # accepts): wait until every worker reports bc/2 itself
+        while len(_serving_pids(metrics := c.get("/metrics").text, "2")) < 2:
+            assert time.monotonic() < deadline, (metrics, server.output())
+            time.sleep(0.1)
     lines = [ln for ln in metrics.splitlines() if ln.startswith("mloop_requests_total{")]
     ok = [ln for ln in lines if 'code="200"' in ln and 'endpoint="invocations"' in ln]
     assert len(ok) == 1 and float(ok[0].rsplit(" ", 1)[1]) >= 60  # summed over the workers
