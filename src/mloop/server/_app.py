@@ -7,7 +7,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -72,7 +72,11 @@ def _route(
             body_schemas=schemas.body,
             components=components,
         )
-        return handler(store, **args)
+        result = handler(store, **args)
+        if inspect.isawaitable(result):
+            return result
+        # encoded here too: a large answer (a long history, a page of runs) never stalls the loop
+        return result_response(endpoint, result)
 
     async def route(request: Request) -> Response:
         store: Store = request.app.state.store
@@ -80,10 +84,10 @@ def _route(
             body = await read_body(request, limit=max_body_bytes) if endpoint.has_body else b""
             path = {k: str(v) for k, v in request.path_params.items()}
             query = request.query_params.multi_items()
-            result = await run_in_threadpool(call, store, path, query, body)
-            if inspect.isawaitable(result):  # a long-poll: held on the loop, not in a thread
-                result = await result
-            return result_response(endpoint, result)
+            answer = await run_in_threadpool(call, store, path, query, body)
+            if inspect.isawaitable(answer):  # a long-poll: held on the loop, not in a thread
+                return result_response(endpoint, await answer)
+            return cast(Response, answer)
         except Exception as exc:  # the boundary: every failure becomes {error_code, message}
             return error_response(exc, request_id=_request_id(request))
 

@@ -16,6 +16,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,6 +32,7 @@ __all__ = [
     "is_required",
     "read_body",
     "result_response",
+    "wire_json",
 ]
 
 _log = logging.getLogger("mloop.server")
@@ -224,7 +226,29 @@ def result_response(endpoint: Endpoint, result: Any) -> Response:
     if endpoint.result is None:
         return Response(status_code=204)
     body = endpoint.encode(result) if endpoint.encode is not None else to_wire(result)
-    return Response(dumps(body), media_type=JSON)
+    text, exact = wire_json(body)
+    return Response(text, media_type=JSON, headers=None if exact else {CODEC_JSON_HEADER: "codec"})
+
+
+# Set on an answer written by the codec's writer: the client (HttpTransport) then reads it with
+# the codec's reader too, since orjson reads an int past 64 bits as a float.
+CODEC_JSON_HEADER = "x-mloop-json"
+
+
+def wire_json(body: Any) -> tuple[bytes, bool]:
+    """JSON bytes of ``body``, which is already in wire form (plain str/int/finite float/bool/
+    None, lists, str-keyed dicts), and whether orjson wrote them.
+
+    orjson writes a 100k-point history or a page of 1,000 runs ~10x faster than ``json``, without
+    walking the value a second time. What orjson would write its own way (a dataclass, a
+    datetime: not wire form) or cannot (an int outside [-2**63, 2**64)) goes through the
+    codec's writer instead (False)."""
+    try:
+        return orjson.dumps(
+            body, option=orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+        ), True
+    except (orjson.JSONEncodeError, TypeError):
+        return dumps(body).encode(), False
 
 
 def error_response(exc: BaseException, *, request_id: str) -> Response:

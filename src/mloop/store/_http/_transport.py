@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from mloop.codec import from_wire, loads
 from mloop.errors import (
@@ -19,6 +20,9 @@ from mloop.errors import (
     error_from_code,
 )
 from mloop.store._http._endpoint import Endpoint
+
+# The server's mark on an answer its codec wrote (mloop.server's CODEC_JSON_HEADER).
+_CODEC = "x-mloop-json"
 
 __all__ = ["HttpTransport", "normalise_base_url"]
 
@@ -118,13 +122,26 @@ class HttpTransport:
             raise self._error(endpoint, response)
         if endpoint.result is None or response.status_code == 204:
             return None
-        try:
-            data = loads(response.content, what=f"the answer to {endpoint.name}")
-        except InvalidInputError as exc:
-            raise MloopError(f"the server's answer to {endpoint.name} is not JSON: {exc}") from None
+        data = self._decode(endpoint, response.content, exact=bool(response.headers.get(_CODEC)))
         if endpoint.decode is not None:
             return endpoint.decode(data)
         return from_wire(endpoint.result, data, what=endpoint.name)
+
+    @staticmethod
+    def _decode(endpoint: Endpoint, content: bytes, *, exact: bool = False) -> Any:
+        # orjson reads a long history or a page of runs 1.5-2.5x faster than ``json``, but reads
+        # an int outside [-2**63, 2**64) as a float: the server writes such an answer with the
+        # codec and says so (``exact``), and it is read with the codec's reader, as is what
+        # orjson refuses (a bare NaN, bad JSON: the codec's reader names the problem).
+        if not exact:
+            try:
+                return orjson.loads(content)
+            except orjson.JSONDecodeError:
+                pass
+        try:
+            return loads(content, what=f"the answer to {endpoint.name}")
+        except InvalidInputError as exc:
+            raise MloopError(f"the server's answer to {endpoint.name} is not JSON: {exc}") from None
 
     def _send(
         self,
