@@ -121,3 +121,12 @@ def test_a_delivery_record_is_validated(store: Store, kwargs: dict[str, object],
     with pytest.raises(InvalidInputError, match=what):
         store.record_delivery(hook.id, 1, **{**args, **kwargs})  # type: ignore[arg-type]
     assert store.list_deliveries(hook.id) == []
+
+
+@pytest.mark.parametrize("project_id", ["12345678901234567890", "-99999999999999999999", "9" * 40])
+def test_a_project_id_past_int64_names_no_project(store: Store, project_id: str) -> None:
+    """Found through the MLflow dialect: such an id overflowed SQLite's INTEGER (a 500)."""
+    with pytest.raises(NotFoundError, match="does not exist"):
+        store.get_project(project_id)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        store.delete_project(project_id)

@@ -137,9 +137,12 @@ class SqlStore(
 
     def _project_id(self, project_id: str) -> int:
         try:
-            return int(project_id)
+            pid = int(project_id)
         except ValueError:
             raise NotFoundError(f"project id {project_id!r} does not exist.") from None
+        if not -(2**63) <= pid < 2**63:  # ids are int64: a bigger number names no project
+            raise NotFoundError(f"project id {project_id!r} does not exist.")
+        return pid
 
     def _do_get_project(self, project_id: str) -> Project:
         pid = self._project_id(project_id)
