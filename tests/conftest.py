@@ -60,12 +60,11 @@ BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
     "sqlite": lambda request, tmp_path: f"sqlite:///{tmp_path / 'mloop.db'}",
     "postgres": lambda request, tmp_path: request.getfixturevalue("pg_database"),
 }
-# The HTTP store against the real server app in-process (``asgi+`` + the server's own store URI).
-# Joins every contract suite once every concept is served over HTTP; until then opt in with
-# MLOOP_TEST_HTTP=1 to see what is left.
-if os.environ.get("MLOOP_TEST_HTTP") == "1":
+# The HTTP store against the real server app: in-process (``asgi+`` + the server's own store URI,
+# httpx's ASGI transport) and over a real socket (uvicorn in a thread on a free loopback port, one
+# per store object). MLOOP_TEST_HTTP=0 leaves both out (a quick local run of the SQL backends).
+if os.environ.get("MLOOP_TEST_HTTP", "1") != "0":
     BACKENDS["http"] = lambda request, tmp_path: f"asgi+sqlite:///{tmp_path / 'server.db'}"
-    # ...and once over a real socket (uvicorn in a thread on a free port, one per store object)
     BACKENDS["http-socket"] = lambda request, tmp_path: f"socket+sqlite:///{tmp_path / 'srv.db'}"
 
 
