@@ -46,6 +46,7 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/drift.py
 	$(PY) bench/serving.py
 	$(PY) bench/gates.py
+	$(PY) bench/server.py
 
 $(MUTATION_STAMP): $(STAMP)
 	$(PY) -m pip install -q "mutmut>=3.8,<4"
