@@ -50,7 +50,7 @@ from mloop.store import CheckResult
 if TYPE_CHECKING:
     import pandas as pd
 
-    from mloop.registry._package import PackagedModel
+    from mloop.registry import PackagedModel
 
 __all__ = ["BehaviourTest", "behaviour_checks", "discover_behaviour_tests", "run_behaviour_tests"]
 

@@ -27,7 +27,7 @@ from mloop.errors import InvalidInputError
 from mloop.store import CheckResult
 
 if TYPE_CHECKING:
-    from mloop.registry._package import PackagedModel
+    from mloop.registry import PackagedModel
 
 __all__ = ["budget_checks"]
 
@@ -315,7 +315,7 @@ def ru_peak():
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-from mloop.registry._package import load_model_dir
+from mloop.registry import load_model_dir
 from mloop.registry.flavors import get_flavor
 
 gc.collect()

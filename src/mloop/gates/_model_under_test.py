@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 from mloop.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from mloop.registry import ModelSignature
-    from mloop.registry._package import PackagedModel
+    from mloop.registry import ModelSignature, PackagedModel
 
 __all__ = ["ModelUnderTest"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from mloop.registry._api import load_model, log_model, register_model
 from mloop.registry._frames import cast_rule
 from mloop.registry._lineage import Lineage, VersionDiff
+from mloop.registry._package import PackagedModel, load_model_dir
 from mloop.registry._pending import PendingModelVersion
 from mloop.registry._registry import MANIFEST_FILE, Registry
 from mloop.registry._signature import ExtraColumnsWarning, ModelSignature, validate_input
@@ -28,6 +29,7 @@ __all__ = [
     "ModelRef",
     "ModelSignature",
     "ModelVersion",
+    "PackagedModel",
     "PendingModelVersion",
     "RegisteredModel",
     "Registry",
@@ -39,6 +41,7 @@ __all__ = [
     "WebhookDispatcher",
     "cast_rule",
     "load_model",
+    "load_model_dir",
     "log_model",
     "parse_model_uri",
     "register_model",
