@@ -55,6 +55,7 @@ class Server:
     b: Project
     run_a: Run
     run_b: Run
+    app: Any = None
 
     def as_(self, who: str | None) -> HttpStore:
         """An HTTP store that sends ``who``'s token (no token for None)."""
@@ -85,9 +86,10 @@ def _server(tmp_path: Path, **app_options: Any) -> Iterator[Server]:
         "alpha-reader": store.create_token("alpha-viewer", role="read", project_id=a.id),
     }
     options: dict[str, Any] = {"auth": True, "rate_limit": None, **app_options}
-    client = in_process_client(create_app(store, **options))
+    app = create_app(store, **options)
+    client = in_process_client(app)
     try:
-        yield Server(store, client, tokens, a, b, run_a, run_b)
+        yield Server(store, client, tokens, a, b, run_a, run_b, app)
     finally:
         client.close()
         store.close()
@@ -455,6 +457,8 @@ def test_tokens_are_not_served_over_http(server: Server) -> None:
 
 def test_past_its_rate_a_token_gets_429_with_retry_after(tmp_path: Path) -> None:
     for s in _server(tmp_path, rate_limit=RateLimit(2.0, burst=3)):
+        now = [1000.0]  # the buckets' clock, so a slow machine does not refill them mid-test
+        s.app.state.auth.buckets._clock = lambda n=now: n[0]
         c, h = s.client, s.headers("reader")
         codes = [c.get(f"{API_PREFIX}/projects", headers=h).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
@@ -464,8 +468,9 @@ def test_past_its_rate_a_token_gets_429_with_retry_after(tmp_path: Path) -> None
         assert "rate limit of 2 requests/s" in r.json()["message"]
         # another token has its own bucket
         assert c.get(f"{API_PREFIX}/projects", headers=s.headers("writer")).status_code == 200
-        time.sleep(0.6)  # refilled by 1.2 requests
+        now[0] += 0.6  # refilled by 1.2 requests
         assert c.get(f"{API_PREFIX}/projects", headers=h).status_code == 200
+        assert c.get(f"{API_PREFIX}/projects", headers=h).status_code == 429
 
 
 def test_a_tokens_own_rate_wins_and_the_http_store_waits_for_retry_after(tmp_path: Path) -> None:
