@@ -368,6 +368,50 @@ def test_dataclass_from_wire_needs_a_mapping_and_a_dtype_for_arrays() -> None:
         from_wire(int | str, 1)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plain:
+    a: int
+    tags: dict[str, str] = dataclasses.field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    a: int
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError("a must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Derived:
+    a: int
+    doubled: int = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "doubled", 2 * self.a)
+
+
+def test_dataclasses_built_without_init_equal_those_built_with_it() -> None:
+    # A plain frozen dataclass is filled in directly (fast); it must be the same object.
+    got = dataclass_from_wire(_Plain, {"a": 1})
+    assert got == _Plain(1) and got.tags == {} and got.note is None
+    other = dataclass_from_wire(_Plain, {"a": 2})
+    assert other.tags is not got.tags  # a fresh default per instance, as __init__ makes
+    assert dataclass_from_wire(_Plain, {"a": 1, "tags": {"k": "v"}, "note": "n"}) == _Plain(
+        1, {"k": "v"}, "n"
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.a = 3  # type: ignore[misc]
+    # __post_init__ is honoured: its checks run and what it derives is set.
+    with pytest.raises(InvalidInputError, match="a must be >= 0"):
+        dataclass_from_wire(_Checked, {"a": -1})
+    assert dataclass_from_wire(_Derived, {"a": 4}).doubled == 8
+    with pytest.raises(InvalidInputError, match=r"`_Plain.tags\['k'\]` must be a string"):
+        dataclass_from_wire(_Plain, {"a": 1, "tags": {"k": 1}})
+
+
 # ---------------------------------------------------------------- round trips (hypothesis)
 
 

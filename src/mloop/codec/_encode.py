@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import enum
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -135,6 +136,9 @@ def _enc_scalar(x: np.generic) -> Any:
 
 
 def _enc_other(obj: Any) -> Any:
+    cls = type(obj)
+    if getattr(cls, "_wire_fields_", False):  # a WireEntity: its fields, walked once
+        return _enc_fields(obj)
     if isinstance(obj, enum.Enum):
         return _enc(obj.value)
     if isinstance(obj, np.ndarray):
@@ -154,9 +158,6 @@ def _enc_other(obj: Any) -> Any:
         return _enc_dict(obj)
     if isinstance(obj, (list, tuple)):
         return _enc_list(obj)
-    cls = type(obj)
-    if getattr(cls, "_wire_fields_", False):  # a WireEntity: its fields, walked once
-        return _enc_fields(obj)
     hook = getattr(cls, "_wire_", None)
     if callable(hook):  # an entity's plain form (arrays, floats), encoded in this one walk
         return _enc(hook(obj))
@@ -177,13 +178,23 @@ def _enc_other(obj: Any) -> Any:
     raise _Unencodable(obj, f"it must be one of {_WHAT_CAN}")
 
 
+@functools.cache
+def _field_names(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def _enc_fields(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(obj):
+    for name in _field_names(obj.__class__):
+        value = getattr(obj, name)
+        t = type(value)
+        if t in _PLAIN:  # most fields: no call
+            out[name] = value
+            continue
         try:
-            out[f.name] = _enc(getattr(obj, f.name))
+            out[name] = _enc(value)
         except _Unencodable as exc:
-            exc.path.append(Attr(f.name))
+            exc.path.append(Attr(name))
             raise
     return out
 

@@ -152,6 +152,12 @@ def _mapping_decoder(key_tp: Any, value_tp: Any) -> _Decoder:
                 if type(k) is not str:
                     key(k, where)
             return dict(value)
+        if val is _str and key is _str:  # params and tags: checked without a call per item
+            for k, v in value.items():
+                if type(k) is not str or type(v) is not str:
+                    break
+            else:
+                return dict(value)
         return {key(k, where): val(v, (where, k)) for k, v in value.items()}
 
     return mapping
@@ -196,18 +202,53 @@ def _nested_dataclass(cls: type, value: Any, where: Any) -> Any:
     return _dataclass(cls, value, where, {}, {})
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """How to decode one dataclass: per init field its name, path step, decoder (None for a
+    type the generic decoders do not take: a field with an array or its own decoder), whether
+    it is required; and whether the instance may be built without calling ``__init__``."""
+
+    fields: tuple[tuple[str, Attr, _Decoder | None, bool], ...]
+    defaults: tuple[tuple[str, Any, bool], ...]  # (name, default or factory, is_factory)
+    direct: bool
+
+
+def _lazy_decoder(tp: Any) -> _Decoder | None:
+    try:
+        return _decoder(tp)
+    except TypeError:  # e.g. an ndarray field: decoded through `arrays`, or refused then
+        return None
+
+
 @functools.cache
-def _plan(cls: type) -> tuple[tuple[str, Any, bool], ...]:
+def _plan(cls: Any) -> _Plan:
     hints = typing.get_type_hints(cls)
-    return tuple(
-        (
-            f.name,
-            hints[f.name],
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-        )
-        for f in dataclasses.fields(cls)
-        if f.init
+    fields = []
+    defaults = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        fields.append((f.name, Attr(f.name), _lazy_decoder(hints[f.name]), required))
+        if f.default is not dataclasses.MISSING:
+            defaults.append((f.name, f.default, False))
+        elif f.default_factory is not dataclasses.MISSING:
+            defaults.append((f.name, f.default_factory, True))
+    init = getattr(cls, "__init__", None)
+    # A dataclass whose __init__ only stores its fields (generated, no __post_init__, every
+    # field an init field, instances with a __dict__) is built by filling that __dict__: a
+    # frozen dataclass's generated __init__ costs ~0.15 us a field, thousands of rows a page.
+    direct = (
+        getattr(getattr(init, "__code__", None), "co_filename", None) == "<string>"
+        and not hasattr(cls, "__post_init__")
+        and all(f.init for f in dataclasses.fields(cls))
+        and "__slots__" not in cls.__dict__
+        and cls.__dictoffset__ != 0
     )
+    return _Plan(tuple(fields), tuple(defaults), direct)
+
+
+_new = object.__new__
 
 
 def _dataclass(
@@ -222,25 +263,37 @@ def _dataclass(
             f"`{where_text(where)}` must be a JSON object of {cls.__name__}'s fields; "
             f"got {got(data)}."
         )
+    plan: _Plan = _plan(cls)  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     missing: list[str] = []
-    for name, tp, required in _plan(cls):  # type: ignore[arg-type]
+    special = bool(arrays or decoders)
+    for name, attr, dec, required in plan.fields:
         if name not in data:
             if required:
                 missing.append(name)
             continue
-        value, at = data[name], (where, Attr(name))
-        if name in decoders:
-            kwargs[name] = decoders[name](value, where_text(at))
-        elif name in arrays:
-            kwargs[name] = None if value is None else _array(value, np.dtype(arrays[name]), at)
+        value = data[name]
+        if special and name in decoders:
+            kwargs[name] = decoders[name](value, where_text((where, attr)))
+        elif special and name in arrays:
+            kwargs[name] = (
+                None if value is None else _array(value, np.dtype(arrays[name]), (where, attr))
+            )
         else:
-            kwargs[name] = _decoder(tp)(value, at)
+            kwargs[name] = (dec or _decoder(typing.get_type_hints(cls)[name]))(value, (where, attr))
     if missing:
         raise InvalidInputError(
             f"`{where_text(where)}` lacks the field(s) {missing} that {cls.__name__} requires; "
             f"got keys {sorted(map(str, data))}."
         )
+    if plan.direct and not special:
+        obj = _new(cls)
+        if len(kwargs) < len(plan.fields):
+            for name, default, factory in plan.defaults:
+                if name not in kwargs:
+                    kwargs[name] = default() if factory else default
+        obj.__dict__.update(kwargs)
+        return obj
     try:
         return cls(**kwargs)
     except InvalidInputError:

@@ -3,12 +3,13 @@ method, which validates exactly as it does in-process."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from mloop.errors import InvalidInputError
 from mloop.server._context import actor_for
-from mloop.store import Store
+from mloop.store import Page, Run, Store
 
 __all__ = ["HANDLERS"]
 
@@ -46,6 +47,18 @@ def _put_dataset(s: Store, sha256: str, dataset: Any) -> Any:
     return s.put_dataset(dataset)
 
 
+def _search_runs(
+    s: Store, project_ids: list[str], max_results: int | None, include_context: bool, **kw: Any
+) -> Page[Run]:
+    page = s.search_runs(
+        project_ids, max_results=1000 if max_results is None else max_results, **kw
+    )
+    if include_context:
+        return page
+    # Left out, unread: the SQL store loads a page's contexts only when one is first read.
+    return Page([dataclasses.replace(r, context={}) for r in page.items], page.next_page_token)
+
+
 HANDLERS: dict[str, Callable[..., Any]] = {
     "create_project": lambda s, name, tags: s.create_project(name, tags=tags),
     "list_projects": lambda s, include_deleted: s.list_projects(include_deleted=include_deleted),
@@ -60,9 +73,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "rename_project": lambda s, project_id, name: s.rename_project(project_id, name),
     "delete_run_tag": lambda s, run_id, key: s.delete_run_tag(run_id, key),
     "create_run": lambda s, project_id, fields: s.create_run(project_id, **_as_caller(fields)),
-    "search_runs": lambda s, project_ids, max_results, **kw: s.search_runs(
-        project_ids, max_results=1000 if max_results is None else max_results, **kw
-    ),
+    "search_runs": _search_runs,
     "get_run": lambda s, run_id: s.get_run(run_id),
     "update_run": lambda s, run_id, **kw: s.update_run(run_id, **kw),
     "heartbeat": lambda s, run_id, ts_ms: s.heartbeat(run_id, ts_ms=ts_ms),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -41,6 +43,66 @@ def _blob_set(data: Any) -> set[str]:
     return {str(x) for x in data}
 
 
+class _PageContexts:
+    """The captured contexts of one page of search results, fetched together on first use."""
+
+    def __init__(self, store: HttpRunsMixin, project_ids: list[str], run_ids: list[str]) -> None:
+        self._store = store
+        self._project_ids = project_ids
+        self._run_ids = run_ids
+        self._lock = threading.Lock()
+        self._contexts: dict[str, Mapping[str, Any]] | None = None
+
+    def get(self, run_id: str) -> Mapping[str, Any]:
+        with self._lock:
+            if self._contexts is None:
+                # Run ids are hex (validated by every store), so they quote safely.
+                listed = ", ".join(f"'{i}'" for i in self._run_ids)
+                page = self._store._call(
+                    "search_runs",
+                    project_ids=self._project_ids,
+                    filter=f"attributes.run_id IN ({listed})",
+                    order_by=None,
+                    max_results=max(len(self._run_ids), 1),
+                    page_token=None,
+                    include_deleted=True,  # a run deleted since the search still has one
+                    include_context=True,
+                )
+                self._contexts = {r.id: r.context for r in page.items}
+            return self._contexts.get(run_id, {})
+
+
+class _LazyContext(Mapping[str, Any]):
+    """A search result's context: its page's contexts are fetched when one is first read."""
+
+    __slots__ = ("_data", "_page", "_run_id")
+
+    def __init__(self, page: _PageContexts, run_id: str) -> None:
+        self._page = page
+        self._run_id = run_id
+        self._data: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._data is None:
+            self._data = self._page.get(self._run_id)
+        return self._data
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as the plain dict, without the store
+        return dict, (dict(self._get()),)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(dict(self._get()))
+
+
 _E = Endpoint
 RUN_ENDPOINTS: tuple[Endpoint, ...] = (
     _E("create_project", "POST", "/projects", {"name": str, "tags": dict[str, str]}, Project,
@@ -70,9 +132,11 @@ RUN_ENDPOINTS: tuple[Endpoint, ...] = (
        summary="Create a run"),
     _E("search_runs", "POST", "/runs/search",
        {"project_ids": list[str], "filter": str | None, "order_by": list[str] | None,
-        "max_results": int, "page_token": str | None, "include_deleted": bool},
-       Page[Run], decode=_page_of_runs,
-       role="read", summary="Runs matching a filter (MLflow's grammar), ordered, one page"),
+        "max_results": int, "page_token": str | None, "include_deleted": bool,
+        "include_context": bool},
+       Page[Run], decode=_page_of_runs, role="read",
+       summary="Runs matching a filter (MLflow's grammar), ordered, one page; each run's "
+       "captured context (its installed packages, ~3 KB) only with include_context"),
     _E("get_run", "GET", "/runs/{run_id}", {"run_id": str}, Run, summary="One run"),
     _E("update_run", "PATCH", "/runs/{run_id}",
        {"run_id": str, "status": RunStatus | None, "end_ms": int | None, "name": str | None},
@@ -223,11 +287,16 @@ class HttpRunsMixin:
         page_token: str | None = None,
         include_deleted: bool = False,
     ) -> Page[Run]:
-        """The filter is parsed on the server (its errors come back with their positions)."""
+        """The filter is parsed on the server (its errors come back with their positions).
+
+        The runs' captured contexts (~3 KB a run, most of a page's bytes) stay on the server
+        until one is read: then the whole page's come in one more request, as the SQL store
+        loads them from its database.
+        """
         ids = [project_ids] if isinstance(project_ids, str) else [str(p) for p in project_ids]
         validate_max_results(max_results)  # as every backend (the server checks it again)
         self.before_run_access(None)
-        return self._call(
+        page: Page[Run] = self._call(
             "search_runs",
             project_ids=ids,
             filter=filter,
@@ -235,6 +304,14 @@ class HttpRunsMixin:
             max_results=max_results,
             page_token=page_token,
             include_deleted=include_deleted,
+            include_context=False,
+        )
+        if not page.items:
+            return page
+        contexts = _PageContexts(self, ids, [r.id for r in page.items])
+        return Page(
+            [dataclasses.replace(r, context=_LazyContext(contexts, r.id)) for r in page.items],
+            page.next_page_token,
         )
 
     def _do_search_runs(

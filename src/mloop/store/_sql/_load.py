@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -163,7 +164,7 @@ def load_runs(
             metrics = _summaries(summaries.fetchall())
     finally:
         cur.close()
-    loads = json.loads
+    loads = orjson.loads  # params and tags: JSON objects of strings, as json writes them
     aggregated = {
         rid: (
             loads(p) if p else {},
