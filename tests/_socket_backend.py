@@ -19,8 +19,7 @@ def _socket_http_store(uri: str, **options: Any) -> Any:
     class SocketHttpStore(HttpStore):
         def close(self) -> None:
             super().close()
-            server.__exit__(None, None, None)
-            backing.close()
+            server.stop_in_background(then=backing.close)
 
     made = SocketHttpStore(server.url)
     made.backing = backing  # type: ignore[attr-defined]  # the server's own store (see data_store)
