@@ -26,8 +26,10 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/quickstart.py
 
+# Two workers (pytest-xdist; the suite is sized for 2 cores): PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests bench examples tools

@@ -28,6 +28,18 @@ RESULTS_DIR = BENCH_DIR / "results"
 
 
 # ---------------------------------------------------------------------------------------------- envs
+def mloop_importable() -> bool:
+    """Whether this interpreter can import mloop (the project's .venv); says why not."""
+    try:
+        import mloop  # noqa: F401
+    except ImportError:
+        print(
+            "error: run this with the project's .venv (mloop must be importable).", file=sys.stderr
+        )
+        return False
+    return True
+
+
 def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 

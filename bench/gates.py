@@ -317,12 +317,7 @@ def _s(v: float | None) -> str:
 
 
 def orchestrate(args: argparse.Namespace) -> int:
-    try:
-        import mloop  # noqa: F401
-    except ImportError:
-        print(
-            "error: run this with the project's .venv (mloop must be importable).", file=sys.stderr
-        )
+    if not c.mloop_importable():
         return 2
     mlflow_python = None
     if not args.no_mlflow:

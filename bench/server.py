@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 import _load
+from _workloads import artifact_file, per_call, runs_data
 
 MLFLOW_REQUIREMENTS = ["mlflow==3.17.2", "psycopg[binary]>=3.1.18"]  # as bench/tracking.py
 
@@ -50,7 +51,7 @@ CREATE_RUNS = {"mloop": 500, "mlflow": 60}  # runs created per repetition, per c
 INGEST_POINTS = 100_000  # one metric, also the history that is read back
 MLFLOW_BATCH = 1_000  # MLflow's log_batch limit (metrics per call)
 MLOOP_BATCH = 50_000  # HttpStore.log_batch: points per request
-N_RUNS, N_PARAMS, N_METRICS = 2_000, 10, 5
+N_RUNS = 2_000  # each with 10 params and 5 metrics (runs_data)
 SEARCH_FILTER = "metrics.m0 > 0.33 and params.p0 = 'x'"
 SEARCH_ORDER = ["metrics.m1 DESC"]
 ARTIFACT_MB = 100
@@ -59,41 +60,11 @@ CORPUS = "corpus"
 
 
 # ============================================================================================ data
-def runs_data(n_runs: int) -> tuple[list[dict[str, str]], list[dict[str, float]]]:
-    """Params (``p0`` is 'x' for ~75% of runs) and metrics (uniform), as bench/tracking.py."""
-    rng = np.random.default_rng(0)
-    m = rng.random((n_runs, N_METRICS))
-    px = rng.random(n_runs) < 0.75
-    params = [
-        {"p0": "x" if px[i] else "y", **{f"p{j}": f"v{(i * j) % 13}" for j in range(1, N_PARAMS)}}
-        for i in range(n_runs)
-    ]
-    metrics = [{f"m{j}": float(m[i, j]) for j in range(N_METRICS)} for i in range(n_runs)]
-    return params, metrics
 
 
 def history_data(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     step = np.arange(n, dtype=np.int64)
     return step, 1_700_000_000_000 + step, np.random.default_rng(0).random(n)
-
-
-def artifact_file(root: Path, mb: int) -> Path:
-    path = root / "file.bin"
-    rng = np.random.default_rng(0)
-    with open(path, "wb") as f:
-        for _ in range(mb):
-            f.write(rng.bytes(1 << 20))
-    return path
-
-
-def per_call(fn: Callable[[int], None], n: int) -> np.ndarray:
-    out = np.empty(n)
-    pc = time.perf_counter
-    for i in range(n):
-        t0 = pc()
-        fn(i)
-        out[i] = pc() - t0
-    return out
 
 
 class Ctx:
@@ -465,10 +436,7 @@ def store_uris(backend: str, target: str, root: Path, kind: str) -> str:
 
 
 def orchestrate(args: argparse.Namespace) -> int:
-    try:
-        import mloop  # noqa: F401
-    except ImportError:
-        print("error: run this with the project's .venv (mloop importable).", file=sys.stderr)
+    if not c.mloop_importable():
         return 2
     mlflow_python = c.ensure_venv("mlflow", MLFLOW_REQUIREMENTS)
     versions = {

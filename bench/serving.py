@@ -383,12 +383,7 @@ def section_workers(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
 
 # ============================================================================================ main
 def orchestrate(args: argparse.Namespace) -> int:
-    try:
-        import mloop  # noqa: F401
-    except ImportError:
-        print(
-            "error: run this with the project's .venv (mloop must be importable).", file=sys.stderr
-        )
+    if not c.mloop_importable():
         return 2
     from tracking import MLFLOW_REQUIREMENTS  # one pinned MLflow env for every benchmark
 

@@ -25,7 +25,7 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
+from _workloads import artifact_file, per_call, runs_data
 
 # MLflow 3.18.0 is on PyPI but its mlflow-skinny wheel is not installable here; bump deliberately.
 MLFLOW_REQUIREMENTS = ["mlflow==3.17.2", "psycopg[binary]>=3.1.18"]
@@ -44,7 +45,7 @@ COLUMNAR_STEPS_PER_CALL = 50_000  # mloop store.log_batch: 100,000 points per tr
 MLFLOW_BATCH = 1_000  # MLflow's log_batch limit (metrics per call)
 HISTORY = {"100k": 100_000, "1M": 1_000_000}
 DOWNSAMPLE_TO = 1_000
-N_RUNS, N_PARAMS, N_METRICS = 2_000, 10, 5
+N_RUNS = 2_000  # each with 10 params and 5 metrics (runs_data)
 SEARCH_FILTER = "metrics.m0 > 0.33 and params.p0 = 'x'"
 SEARCH_ORDER = ["metrics.m1 DESC"]
 ARTIFACT_MB = 100
@@ -86,44 +87,11 @@ class Ctx:
             yield Path(tmp), url
 
 
-def per_call(fn: Callable[[int], None], n: int) -> np.ndarray:
-    """Seconds taken by each of ``n`` calls ``fn(i)``."""
-    out = np.empty(n)
-    pc = time.perf_counter
-    for i in range(n):
-        t0 = pc()
-        fn(i)
-        out[i] = pc() - t0
-    return out
-
-
 def ingest_data(steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     step = np.arange(steps, dtype=np.int64)
     ts = 1_700_000_000_000 + step
     return step, ts, rng.random(steps), rng.random(steps)
-
-
-def runs_data(n_runs: int) -> tuple[list[dict[str, str]], list[dict[str, float]]]:
-    """Params (``p0`` is 'x' for ~75% of runs) and metrics (uniform) shared by both engines."""
-    rng = np.random.default_rng(0)
-    m = rng.random((n_runs, N_METRICS))
-    px = rng.random(n_runs) < 0.75
-    params = [
-        {"p0": "x" if px[i] else "y", **{f"p{j}": f"v{(i * j) % 13}" for j in range(1, N_PARAMS)}}
-        for i in range(n_runs)
-    ]
-    metrics = [{f"m{j}": float(m[i, j]) for j in range(N_METRICS)} for i in range(n_runs)]
-    return params, metrics
-
-
-def artifact_file(root: Path) -> Path:
-    path = root / "file.bin"
-    rng = np.random.default_rng(0)
-    with open(path, "wb") as f:
-        for _ in range(ARTIFACT_MB):
-            f.write(rng.bytes(1 << 20))
-    return path
 
 
 # -------------------------------------------------------------------------------------------- mloop
@@ -246,7 +214,7 @@ def mloop_worker(ctx: Ctx) -> None:
 
     elif ctx.section == "e":
         with tempfile.TemporaryDirectory(prefix="bench-src-") as src_dir:
-            src = artifact_file(Path(src_dir))
+            src = artifact_file(Path(src_dir), ARTIFACT_MB)
             for _ in range(ctx.repeat):
                 with ctx.fresh() as (tmp, url):
                     settings = mloop_settings(tmp, url)
@@ -412,7 +380,7 @@ def mlflow_worker(ctx: Ctx) -> None:
 
     elif ctx.section == "e":
         with tempfile.TemporaryDirectory(prefix="bench-src-") as src_dir:
-            src = artifact_file(Path(src_dir))
+            src = artifact_file(Path(src_dir), ARTIFACT_MB)
             for _ in range(ctx.repeat):
                 with ctx.fresh() as (tmp, url), mlflow_store(tmp, url) as exp:
                     with mlflow.start_run(experiment_id=exp, run_name="warm-up"):
@@ -468,12 +436,7 @@ def goal(mloop_key: str, mlflow_key: str, ours: float | None, ratio: float | Non
 
 
 def orchestrate(args: argparse.Namespace) -> int:
-    try:
-        import mloop  # noqa: F401
-    except ImportError:
-        print(
-            "error: run this with the project's .venv (mloop must be importable).", file=sys.stderr
-        )
+    if not c.mloop_importable():
         return 2
     mlflow_python = c.ensure_venv("mlflow", MLFLOW_REQUIREMENTS)
     versions = {

@@ -12,6 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# The CLI's tables take the width of the terminal they are printed to; tests read them the same
+# whoever started pytest (pytest-xdist's workers inherit COLUMNS=80 and LINES=24 from execnet).
+for _var in ("COLUMNS", "LINES"):
+    os.environ.pop(_var, None)
+
 
 @pytest.fixture
 def mloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -4,13 +4,15 @@ for tests that drive it with the unmodified ``mlflow`` client."""
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from _live_server import LiveServer
 
 
 @dataclass
@@ -28,8 +30,6 @@ def free_port() -> int:
 
 @contextmanager
 def mlflow_server(root: Path, *, auth: bool = False) -> Iterator[MlflowServer]:
-    import uvicorn
-
     from mloop.artifacts import BlobStore
     from mloop.server import create_app
     from mloop.server._mlflow import mount_mlflow
@@ -46,22 +46,35 @@ def mlflow_server(root: Path, *, auth: bool = False) -> Iterator[MlflowServer]:
         from mloop.server._scopes import Scopes
 
         install_auth(app, store, scopes=Scopes(store), rate_limit=None, token_cache_s=0.0)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="mlflow-dialect-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
     try:
-        yield MlflowServer(f"http://127.0.0.1:{port}", store, blobs)
+        with LiveServer(app) as live:
+            yield MlflowServer(live.url, store, blobs)
     finally:
-        server.should_exit = True
-        thread.join(10)
         store.close()
+
+
+def server_fixture(name: str, *, auth: bool = False) -> Any:
+    """A module's ``server`` fixture: one dialect server for the module's tests."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+        with mlflow_server(tmp_path_factory.mktemp(name), auth=auth) as s:
+            yield s
+
+    return server
+
+
+def error_code(exc: BaseException) -> str:
+    """The MLflow error code an ``MlflowException`` carries."""
+    return str(getattr(exc, "error_code", ""))
+
+
+# The client's own notices (dataset source guessing, deprecations of its APIs).
+CLIENT_WARNINGS = pytest.mark.filterwarnings(
+    "ignore::UserWarning:mlflow.*",
+    "ignore::FutureWarning",  # get_latest_versions: MLflow deprecates stages
+    "ignore::DeprecationWarning",
+)
 
 
 # The client must never phone home from a test (its telemetry and usage tracking).

@@ -5,28 +5,22 @@ token's name is the actor mloop records."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 pytest.importorskip("mlflow", reason="mlflow-skinny is in the dev extra")
 
-from _mlflow_server import MlflowServer, mlflow_client_on, mlflow_server
+from _mlflow_server import (
+    CLIENT_WARNINGS,
+    MlflowServer,
+    server_fixture,
+)
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:mlflow.*", "ignore::FutureWarning")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    with mlflow_server(tmp_path_factory.mktemp("mlflow-auth"), auth=True) as s:
-        yield s
+pytestmark = CLIENT_WARNINGS
 
 
-@pytest.fixture
-def mlflow(server: MlflowServer) -> Iterator[Any]:
-    with mlflow_client_on(server.url) as m:
-        yield m
+server = server_fixture("mlflow-auth", auth=True)
 
 
 def test_roles_and_actor(mlflow: Any, server: MlflowServer) -> None:

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +17,19 @@ import pytest
 pytest.importorskip("mlflow", reason="mlflow-skinny is in the dev extra")
 
 from _mlflow_server import (
+    CLIENT_WARNINGS,
     QUIET_ENV,
     MlflowServer,
+    error_code,
     free_port,
     mlflow_client_on,
-    mlflow_server,
+    server_fixture,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore::UserWarning:mlflow.*",
-    "ignore::FutureWarning",  # get_latest_versions: MLflow deprecates stages
-    "ignore::DeprecationWarning",
-)
+pytestmark = CLIENT_WARNINGS
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    with mlflow_server(tmp_path_factory.mktemp("mlflow-registry")) as s:
-        yield s
-
-
-@pytest.fixture
-def mlflow(server: MlflowServer) -> Iterator[Any]:
-    with mlflow_client_on(server.url) as m:
-        yield m
-
-
-def _code(exc: BaseException) -> str:
-    return str(getattr(exc, "error_code", ""))
+server = server_fixture("mlflow-registry")
 
 
 def test_log_model_register_alias_and_load(mlflow: Any, server: MlflowServer) -> None:
@@ -132,7 +116,7 @@ def test_registry_client(mlflow: Any, server: MlflowServer, tmp_path: Path) -> N
     client.create_registered_model("fraud-shadow")
     with pytest.raises(MlflowException) as dup:
         client.create_registered_model("fraud")
-    assert _code(dup.value) == "RESOURCE_ALREADY_EXISTS"
+    assert error_code(dup.value) == "RESOURCE_ALREADY_EXISTS"
 
     source = f"runs:/{run.info.run_id}/packaged"
     v1 = client.create_model_version("fraud", source, run_id=run.info.run_id, tags={"k": "v"})
@@ -171,14 +155,14 @@ def test_registry_client(mlflow: Any, server: MlflowServer, tmp_path: Path) -> N
     client.delete_registered_model_alias("fraud", "prod")
     with pytest.raises(MlflowException) as gone:
         client.get_model_version_by_alias("fraud", "prod")
-    assert _code(gone.value) == "RESOURCE_DOES_NOT_EXIST"
+    assert error_code(gone.value) == "RESOURCE_DOES_NOT_EXIST"
     client.set_registered_model_alias("fraud", "prod", 2)
     client.delete_model_version("fraud", "2")  # its alias goes with it, as in MLflow
     assert [v.version for v in client.search_model_versions("name = 'fraud'")] == ["1"]
     assert server.store.get_registered_model("fraud").aliases == {}
     with pytest.raises(MlflowException) as missing:
         client.get_registered_model("no-such-model")
-    assert _code(missing.value) == "RESOURCE_DOES_NOT_EXIST"
+    assert error_code(missing.value) == "RESOURCE_DOES_NOT_EXIST"
     # mloop's audit trail recorded every move
     events = [e.type for e in server.store.list_events(model="fraud")]
     assert events.count("alias_set") == 2 and "version_deleted" in events
@@ -192,10 +176,10 @@ def test_error_codes_and_wire(mlflow: Any, server: MlflowServer) -> None:
     client = MlflowClient()
     with pytest.raises(MlflowException) as missing:
         client.get_run("0" * 32)
-    assert _code(missing.value) == "RESOURCE_DOES_NOT_EXIST"
+    assert error_code(missing.value) == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(MlflowException) as bad_id:
         client.get_run("not-a-run")
-    assert _code(bad_id.value) == "RESOURCE_DOES_NOT_EXIST"
+    assert error_code(bad_id.value) == "RESOURCE_DOES_NOT_EXIST"
 
     url = server.url
     exp = requests.post(f"{url}/api/2.0/mlflow/experiments/create", json={"name": "wire"}).json()

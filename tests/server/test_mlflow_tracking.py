@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +14,17 @@ import pytest
 
 pytest.importorskip("mlflow", reason="mlflow-skinny is in the dev extra")
 
-from _mlflow_server import MlflowServer, mlflow_client_on, mlflow_server
-
-pytestmark = pytest.mark.filterwarnings(
-    # The client's own notices (dataset source guessing, deprecations of its APIs).
-    "ignore::UserWarning:mlflow.*",
-    "ignore::FutureWarning",  # get_latest_versions: MLflow deprecates stages
-    "ignore::DeprecationWarning",
+from _mlflow_server import (
+    CLIENT_WARNINGS,
+    MlflowServer,
+    error_code,
+    server_fixture,
 )
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    with mlflow_server(tmp_path_factory.mktemp("mlflow-dialect")) as s:
-        yield s
+pytestmark = CLIENT_WARNINGS
 
 
-@pytest.fixture
-def mlflow(server: MlflowServer) -> Iterator[Any]:
-    with mlflow_client_on(server.url) as m:
-        yield m
-
-
-def _code(exc: BaseException) -> str:
-    return str(getattr(exc, "error_code", ""))
+server = server_fixture("mlflow-dialect")
 
 
 def test_experiments_create_get_search_delete(mlflow: Any, server: MlflowServer) -> None:
@@ -72,10 +58,10 @@ def test_experiments_create_get_search_delete(mlflow: Any, server: MlflowServer)
 
     with pytest.raises(MlflowException) as dup:
         client.create_experiment("exp-search-0")
-    assert _code(dup.value) == "RESOURCE_ALREADY_EXISTS"
+    assert error_code(dup.value) == "RESOURCE_ALREADY_EXISTS"
     with pytest.raises(MlflowException) as missing:
         client.get_experiment("987654")
-    assert _code(missing.value) == "RESOURCE_DOES_NOT_EXIST"
+    assert error_code(missing.value) == "RESOURCE_DOES_NOT_EXIST"
 
     client.delete_experiment(ids[4])
     assert client.get_experiment(ids[4]).lifecycle_stage == "deleted"
@@ -90,7 +76,7 @@ def test_experiments_create_get_search_delete(mlflow: Any, server: MlflowServer)
     assert client.get_experiment(ids[1]).tags == {"note": "baseline"}
     with pytest.raises(MlflowException) as taken:
         client.rename_experiment(ids[1], "exp-search-0")
-    assert _code(taken.value) == "RESOURCE_ALREADY_EXISTS"
+    assert error_code(taken.value) == "RESOURCE_ALREADY_EXISTS"
     # mloop sees the experiments as projects, tags and all
     assert server.store.get_project_by_name("exp-renamed").tags == {"note": "baseline"}
     assert server.store.get_project_by_name("exp-search-3").tags == {"team": "a"}
@@ -113,7 +99,7 @@ def test_fluent_logging_lands_in_mloop(mlflow: Any, server: MlflowServer) -> Non
         mlflow.delete_tag("temporary")
         with pytest.raises(MlflowException) as no_tag:
             mlflow.delete_tag("temporary")
-        assert _code(no_tag.value) == "RESOURCE_DOES_NOT_EXIST"
+        assert error_code(no_tag.value) == "RESOURCE_DOES_NOT_EXIST"
         run_id = run.info.run_id
         client = MlflowClient()
         client.log_batch(
@@ -124,7 +110,7 @@ def test_fluent_logging_lands_in_mloop(mlflow: Any, server: MlflowServer) -> Non
         )
         with pytest.raises(MlflowException) as changed:
             mlflow.log_param("lr", 0.2)  # params are write-once, as in MLflow
-        assert _code(changed.value) == "INVALID_PARAMETER_VALUE"
+        assert error_code(changed.value) == "INVALID_PARAMETER_VALUE"
 
     r = client.get_run(run_id)
     assert r.info.status == "FINISHED" and r.info.end_time >= r.info.start_time
@@ -200,7 +186,7 @@ def test_search_runs_filter_order_and_pages(mlflow: Any, server: MlflowServer) -
 
     with pytest.raises(MlflowException) as bad:
         client.search_runs(ids, "metrics.acc >>> 1")
-    assert _code(bad.value) == "INVALID_PARAMETER_VALUE"
+    assert error_code(bad.value) == "INVALID_PARAMETER_VALUE"
     assert "position" in str(bad.value)
 
 

@@ -20,7 +20,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar
 
@@ -40,6 +40,41 @@ class IntegrityError(MloopError):
 
     error_code: ClassVar[str] = "ARTIFACT_INTEGRITY_ERROR"
     http_status: ClassVar[int] = 500
+
+
+def write_chunks(chunks: Iterable[bytes | memoryview], path: Path, *, verify: bool) -> str:
+    """Write ``chunks`` to the new file ``path``; their sha256 when ``verify``, else ``""``."""
+    h = hashlib.sha256()
+    with open(path, "xb") as out:
+        for chunk in chunks:
+            if verify:
+                h.update(chunk)
+            out.write(chunk)
+    return h.hexdigest() if verify else ""
+
+
+def verified_into_place(
+    dest: Path, sha256: str, blob_uri: str, whose: str, fill: Callable[[Path], str]
+) -> Path:
+    """``fill`` a temporary file beside ``dest`` (it returns the content's sha256, or ``""``
+    when it did not check), then rename it into place; on a mismatch or any failure ``dest`` is
+    untouched and the temporary file removed."""
+    tmp = dest.with_name(f".{dest.name}.mloop-{uuid.uuid4().hex[:12]}.part")
+    try:
+        actual = fill(tmp) or sha256
+        if actual != sha256:
+            raise IntegrityError(
+                f"Blob {blob_uri} is corrupted: expected sha256 {sha256}, got {actual}. "
+                f"'{dest}' was not written. The {whose} was changed or damaged; restore it "
+                "from a backup or re-log the artifact.",
+                details={"sha256": sha256, "actual_sha256": actual, "dest": str(dest)},
+            )
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return dest
 
 
 def _check_sha(sha: str) -> str:
@@ -444,43 +479,24 @@ class BlobStore:
             If ``verify`` and the content does not match; ``dest`` is untouched.
         """
         dest_path = Path(os.fspath(dest))
-        tmp = dest_path.with_name(f".{dest_path.name}.mloop-{uuid.uuid4().hex[:12]}.part")
-        h = hashlib.sha256()
-        buf = bytearray(CHUNK_SIZE)
-        try:
-            if self._local is not None:
-                # Kernel copy while hashing the blob in parallel; the blob is immutable.
-                blob = Path(self._full(_blob_key(_check_sha(sha256))))
-                try:
-                    if verify:
-                        actual = _copy_and_hash(blob, tmp)[0]
-                    else:
-                        shutil.copyfile(blob, tmp)
-                        actual = sha256
-                except FileNotFoundError:
-                    if not dest_path.parent.is_dir():
-                        raise
-                    raise self._not_found(sha256) from None
-            else:
-                with self.open(sha256) as src, open(tmp, "xb") as out:
-                    for chunk in _chunks(src, buf):
-                        if verify:
-                            h.update(chunk)
-                        out.write(chunk)
-                actual = h.hexdigest() if verify else sha256
-            if actual != sha256:
-                raise IntegrityError(
-                    f"Blob {self.uri_for(sha256)} is corrupted: expected sha256 {sha256}, got "
-                    f"{actual}. '{dest_path}' was not written. The stored copy was changed or "
-                    "damaged; restore it from a backup or re-log the artifact.",
-                    details={"sha256": sha256, "actual_sha256": actual, "dest": str(dest_path)},
-                )
-            os.replace(tmp, dest_path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return dest_path
+
+        def fill(tmp: Path) -> str:
+            if self._local is None:
+                with self.open(sha256) as src:
+                    return write_chunks(_chunks(src, bytearray(CHUNK_SIZE)), tmp, verify=verify)
+            # Kernel copy while hashing the blob in parallel; the blob is immutable.
+            blob = Path(self._full(_blob_key(_check_sha(sha256))))
+            try:
+                if verify:
+                    return _copy_and_hash(blob, tmp)[0]
+                shutil.copyfile(blob, tmp)
+                return ""
+            except FileNotFoundError:
+                if not dest_path.parent.is_dir():
+                    raise
+                raise self._not_found(sha256) from None
+
+        return verified_into_place(dest_path, sha256, self.uri_for(sha256), "stored copy", fill)
 
     def iter_blobs(self) -> Iterator[str]:
         """Yield the sha256 of every stored blob (in no particular order)."""

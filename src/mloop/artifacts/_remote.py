@@ -21,7 +21,6 @@ import json
 import os
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -33,6 +32,8 @@ from mloop.artifacts._blobstore import (
     IntegrityError,
     _check_sha,
     register_server_store,
+    verified_into_place,
+    write_chunks,
 )
 from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _hash_file
 from mloop.artifacts._remote_http import (
@@ -479,28 +480,14 @@ class ServerBlobStore(BlobStore):
         if not dest_path.parent.is_dir():
             raise FileNotFoundError(2, "No such directory", str(dest_path.parent))
         chunks = self._blob_chunks(sha)
-        tmp = dest_path.with_name(f".{dest_path.name}.mloop-{uuid.uuid4().hex[:12]}.part")
-        h = hashlib.sha256()
-        try:
-            with contextlib.closing(chunks), open(tmp, "xb") as out:
-                for chunk in chunks:
-                    if verify:
-                        h.update(chunk)
-                    out.write(chunk)
-            actual = h.hexdigest() if verify else sha
-            if actual != sha:
-                raise IntegrityError(
-                    f"Blob {self.uri_for(sha)} is corrupted: expected sha256 {sha}, got "
-                    f"{actual}. '{dest_path}' was not written. The server's copy was changed or "
-                    "damaged; restore it from a backup or re-log the artifact.",
-                    details={"sha256": sha, "actual_sha256": actual, "dest": str(dest_path)},
-                )
-            os.replace(tmp, dest_path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return dest_path
+        with contextlib.closing(chunks):
+            return verified_into_place(
+                dest_path,
+                sha,
+                self.uri_for(sha),
+                "server's copy",
+                lambda tmp: write_chunks(chunks, tmp, verify=verify),
+            )
 
     def _iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:
         """Every blob the server keeps, streamed as JSON lines (an admin's request)."""

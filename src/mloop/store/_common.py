@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from mloop.errors import InvalidInputError
 from mloop.store._validation import validate_sha256
 
 __all__ = [
     "MAX_RESULTS_LIMIT",
+    "LazyMapping",
     "decode_page_token",
     "encode_page_token",
     "validate_max_results",
@@ -59,3 +62,37 @@ def decode_page_token(token: str | None) -> int:
         raise InvalidInputError(
             f"`page_token` is not a token returned by a previous search; got {token!r}."
         ) from None
+
+
+class LazyMapping(Mapping[str, Any]):
+    """A mapping read on first access: a search result's captured context, which the SQL store
+    loads from its database and the HTTP store from the server, a page of results at a time.
+    Pickled as the plain dict it reads."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data: Mapping[str, Any] | None = None
+
+    def _load(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._data is None:
+            self._data = self._load()
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self._get()),)

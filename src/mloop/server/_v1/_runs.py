@@ -3,7 +3,6 @@ method, which validates exactly as it does in-process."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -55,8 +54,11 @@ def _search_runs(
     )
     if include_context:
         return page
-    # Left out, unread: the SQL store loads a page's contexts only when one is first read.
-    return Page([dataclasses.replace(r, context={}) for r in page.items], page.next_page_token)
+    # Left out, unread: the SQL store loads a page's contexts only when one is first read. The
+    # runs are this request's own (built by the search), so they are changed, not copied.
+    for r in page.items:
+        object.__setattr__(r, "context", {})
+    return page
 
 
 HANDLERS: dict[str, Callable[..., Any]] = {

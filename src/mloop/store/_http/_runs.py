@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from mloop.errors import MloopError
-from mloop.store._common import validate_max_results
+from mloop.store._common import LazyMapping, validate_max_results
 from mloop.store._entities import (
     ArtifactEntry,
     DatasetVersion,
@@ -72,35 +71,18 @@ class _PageContexts:
             return self._contexts.get(run_id, {})
 
 
-class _LazyContext(Mapping[str, Any]):
+class _LazyContext(LazyMapping):
     """A search result's context: its page's contexts are fetched when one is first read."""
 
-    __slots__ = ("_data", "_page", "_run_id")
+    __slots__ = ("_page", "_run_id")
 
     def __init__(self, page: _PageContexts, run_id: str) -> None:
+        super().__init__()
         self._page = page
         self._run_id = run_id
-        self._data: Mapping[str, Any] | None = None
 
-    def _get(self) -> Mapping[str, Any]:
-        if self._data is None:
-            self._data = self._page.get(self._run_id)
-        return self._data
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled as the plain dict, without the store
-        return dict, (dict(self._get()),)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._get()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __repr__(self) -> str:
-        return repr(dict(self._get()))
+    def _load(self) -> Mapping[str, Any]:
+        return self._page.get(self._run_id)
 
 
 _E = Endpoint
@@ -309,10 +291,9 @@ class HttpRunsMixin:
         if not page.items:
             return page
         contexts = _PageContexts(self, ids, [r.id for r in page.items])
-        return Page(
-            [dataclasses.replace(r, context=_LazyContext(contexts, r.id)) for r in page.items],
-            page.next_page_token,
-        )
+        for r in page.items:  # runs just decoded, seen by no one yet: set, not copied
+            object.__setattr__(r, "context", _LazyContext(contexts, r.id))
+        return page
 
     def _do_search_runs(
         self,

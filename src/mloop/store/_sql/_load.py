@@ -16,13 +16,14 @@ PostgreSQL's ``ANY``), not as 1,000 bound parameters.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
+from mloop.store._common import LazyMapping
 from mloop.store._entities import MetricSummary, Run, RunInput
 from mloop.store._sql._errors import translate
 from mloop.store._sql._raw import Cursor
@@ -95,37 +96,23 @@ class PageContexts:
         return self._raw.get(run_id)
 
 
-class LazyJson(Mapping[str, Any]):
+class LazyJson(LazyMapping):
     """A run's captured context, read and parsed on first access."""
 
-    __slots__ = ("_data", "_page", "_raw", "_run_id")
+    __slots__ = ("_page", "_raw", "_run_id")
 
     def __init__(
         self, raw: str | None = None, *, page: PageContexts | None = None, run_id: str = ""
     ) -> None:
+        super().__init__()
         self._raw = raw
         self._page = page
         self._run_id = run_id
-        self._data: dict[str, Any] | None = None
 
-    def _get(self) -> dict[str, Any]:
-        if self._data is None:
-            raw = self._raw if self._page is None else self._page.raw(self._run_id)
-            self._data = json.loads(raw) if raw else {}
-            self._raw = self._page = None
-        return self._data
-
-    def __getitem__(self, key: str) -> Any:
-        return self._get()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __repr__(self) -> str:
-        return repr(self._get())
+    def _load(self) -> Mapping[str, Any]:
+        raw = self._raw if self._page is None else self._page.raw(self._run_id)
+        self._raw = self._page = None
+        return json.loads(raw) if raw else {}
 
 
 def _summaries(rows: list[Any]) -> dict[str, dict[str, MetricSummary]]:
