@@ -36,10 +36,11 @@ def runs_data(
     return params, metrics
 
 
-def artifact_file(root: Path, mb: int) -> Path:
-    """``root/file.bin``: ``mb`` MiB of seeded random bytes."""
+def artifact_file(root: Path, mb: int, *, seed: int = 0) -> Path:
+    """``root/file.bin``: ``mb`` MiB of random bytes from ``seed`` (a new seed, new content)."""
+    root.mkdir(parents=True, exist_ok=True)
     path = root / "file.bin"
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     with open(path, "wb") as f:
         for _ in range(mb):
             f.write(rng.bytes(1 << 20))

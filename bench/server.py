@@ -170,10 +170,11 @@ def mloop_worker(ctx: Ctx) -> None:
     # a 100 MB artifact up (run.log_artifact) and down (Client.download_artifacts)
     mb = max(ARTIFACT_MB // ctx.div, 1)
     with tempfile.TemporaryDirectory(prefix="bench-art-") as tmp:
-        src = artifact_file(Path(tmp), mb)
         with start("artifact", "warm-up") as run:
             run.log_text("warm-up", "w.txt")
         for rep in range(ctx.repeat):
+            # new content each time: a blob the server already has is not sent again
+            src = artifact_file(Path(tmp) / f"up{rep}", mb, seed=rep)
             with start("artifact", f"a{rep}") as run:
                 t0 = time.perf_counter()
                 run.log_artifact(src)
@@ -293,10 +294,11 @@ def mlflow_worker(ctx: Ctx) -> None:
     mb = max(ARTIFACT_MB // ctx.div, 1)
     exp = experiment(f"{tag}-artifact")
     with tempfile.TemporaryDirectory(prefix="bench-art-") as tmp:
-        src = artifact_file(Path(tmp), mb)
         warm_run = client.create_run(exp).info.run_id
         client.log_text(warm_run, "warm-up", "w.txt")
         for rep in range(ctx.repeat):
+            # new content each time, as for mloop's client (mloop's server keeps one copy of a blob)
+            src = artifact_file(Path(tmp) / f"up{rep}", mb, seed=1000 + rep)
             run_id = client.create_run(exp).info.run_id
             t0 = time.perf_counter()
             client.log_artifact(run_id, str(src))

@@ -376,6 +376,11 @@ class _Plain:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Box:
+    items: list[_Plain]
+
+
+@dataclasses.dataclass(frozen=True)
 class _Checked:
     a: int
 
@@ -410,6 +415,19 @@ def test_dataclasses_built_without_init_equal_those_built_with_it() -> None:
     assert dataclass_from_wire(_Derived, {"a": 4}).doubled == 8
     with pytest.raises(InvalidInputError, match=r"`_Plain.tags\['k'\]` must be a string"):
         dataclass_from_wire(_Plain, {"a": 1, "tags": {"k": 1}})
+    # the decoder written per class gives the field-by-field decoder's errors and conversions
+    with pytest.raises(InvalidInputError, match=r"`_Plain.a` must be an integer; got 'x'"):
+        dataclass_from_wire(_Plain, {"a": "x"})
+    with pytest.raises(InvalidInputError, match=r"`_Plain` lacks the field\(s\) \['a'\]"):
+        dataclass_from_wire(_Plain, {"note": "n"})
+    assert dataclass_from_wire(_Plain, {"a": 2.0}).a == 2 and type(got.a) is int
+    with pytest.raises(InvalidInputError, match=r"`_Box.items\[1\].note` must be a string"):
+        dataclass_from_wire(_Box, {"items": [{"a": 1}, {"a": 2, "note": 3}]})
+    box = dataclass_from_wire(_Box, {"items": [{"a": 1}, {"a": 2, "note": None}]})
+    assert box == _Box([_Plain(1), _Plain(2)])
+    with pytest.raises(InvalidInputError, match=r"`out.tags\['k'\]`"):
+        to_wire(_Plain(1, {"k": object()}), what="out")  # type: ignore[dict-item]
+    assert to_wire(_Plain(1, {"k": "v"})) == {"a": 1, "tags": {"k": "v"}, "note": None}
 
 
 # ---------------------------------------------------------------- round trips (hypothesis)

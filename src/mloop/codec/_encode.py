@@ -184,19 +184,29 @@ def _field_names(cls: Any) -> tuple[str, ...]:
 
 
 def _enc_fields(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in _field_names(obj.__class__):
-        value = getattr(obj, name)
-        t = type(value)
-        if t in _PLAIN:  # most fields: no call
-            out[name] = value
-            continue
-        try:
-            out[name] = _enc(value)
-        except _Unencodable as exc:
-            exc.path.append(Attr(name))
-            raise
-    return out
+    return _fields_encoder(obj.__class__)(obj)
+
+
+def _enc_field(value: Any, name: str) -> Any:
+    try:
+        return _enc(value)
+    except _Unencodable as exc:
+        exc.path.append(Attr(name))
+        raise
+
+
+@functools.cache
+def _fields_encoder(cls: Any) -> Callable[[Any], dict[str, Any]]:
+    """An encoder written for ``cls``'s fields: a str, int, bool or None is stored without a
+    call (most fields of the entities), anything else goes through :func:`_enc`."""
+    body = ["def encode(obj):", "    out = {}"]
+    for name in _field_names(cls):  # identifiers: dataclass fields
+        body.append(f"    v = obj.{name}")
+        body.append(f"    out[{name!r}] = v if type(v) in _PLAIN else _enc_field(v, {name!r})")
+    body.append("    return out")
+    env: dict[str, Any] = {"_PLAIN": _PLAIN, "_enc_field": _enc_field}
+    exec("\n".join(body), env)  # the code is built from field names only
+    return env["encode"]
 
 
 def _path_text(root: str, steps: list[Any]) -> str:
