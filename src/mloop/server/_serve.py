@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import os
 import uuid
@@ -142,6 +143,12 @@ def build_app(config: ServerConfig) -> FastAPI:
     async def lifespan(a: Any) -> AsyncIterator[Any]:
         try:
             async with inner(a) as state:
+                # What is alive once the worker has started (the libraries, the app, the store)
+                # lives as long as the worker: out of the cyclic collector's sight, a full
+                # collection no longer walks it. A search of 1,000 runs allocates enough to set
+                # one off, which walked the whole heap: ~70 ms added to one request in three.
+                gc.collect()
+                gc.freeze()
                 yield state
         finally:
             store.close()
