@@ -8,7 +8,6 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from mloop.codec import dumps
 from mloop.config import Settings
 
 console = Console(highlight=False, soft_wrap=False)
@@ -24,6 +23,8 @@ def settings() -> Settings:
 
 def print_json(obj: Any) -> None:
     """Strict JSON on stdout, in the wire codec's form (NaN -> "NaN", inf -> "Infinity")."""
+    from mloop.codec import dumps  # the codec loads numpy: only commands that print JSON need it
+
     typer.echo(dumps(obj, indent=2, what="output"))
 
 

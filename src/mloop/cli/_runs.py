@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from mloop.cli._common import console, fmt_duration, fmt_ms, fmt_value, print_json, settings
-from mloop.store import Run
+
+if TYPE_CHECKING:
+    from mloop.store import Run
 
 projects_app = typer.Typer(help="Projects (MLflow experiments).", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect and compare runs.", no_args_is_help=True)
