@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import Any
 
@@ -73,4 +74,10 @@ def get_app() -> typer.Typer:
 
 def main() -> None:
     """Console-script entry point."""
-    get_app()()
+    try:
+        get_app()()
+    finally:
+        # The process ends next. Without this, the collection at interpreter exit walks every object
+        # the command loaded (libraries, models, data) only to free memory the OS takes back anyway:
+        # ~0.75 s after a command that loaded scikit-learn and PyTorch. Frozen objects are skipped.
+        gc.freeze()
