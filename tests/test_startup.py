@@ -1,0 +1,68 @@
+"""Start-up cost is guarded by what a fresh process loads, never by a clock: ``import mloop`` and
+``mloop --help`` must leave the heavy libraries unloaded (they load on the paths that use them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = (
+    "sqlalchemy",
+    "pyarrow",
+    "pandas",
+    "scipy",
+    "sklearn",
+    "fastapi",
+    "torch",
+    "numpy",
+    "httpx",
+)
+
+_REPORT = (
+    "import json, sys; "
+    "print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)), file=sys.stderr)"
+)
+
+
+def _loaded_after(code: str, tmp_path) -> list[str]:
+    """The heavy top-level modules a fresh interpreter holds after running ``code``."""
+    script = f"{code}\n{_REPORT.format(heavy=HEAVY)}"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+def test_import_mloop_loads_no_heavy_library(tmp_path) -> None:
+    assert _loaded_after("import mloop", tmp_path) == []
+
+
+def test_cli_help_loads_no_heavy_library(tmp_path) -> None:
+    # Through the console script's entry point, as `mloop --help` runs it; typer exits with 0.
+    code = (
+        "import sys; sys.argv = ['mloop', '--help']\n"
+        "from mloop.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code"
+    )
+    assert _loaded_after(code, tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["start_run", "Client", "Run", "Registry", "log_labels"])
+def test_a_lazy_name_loads_its_package_on_first_use(name: str, tmp_path) -> None:
+    code = f"import mloop; obj = mloop.{name}; assert obj is getattr(mloop, {name!r})"
+    assert "sqlalchemy" in _loaded_after(code, tmp_path)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import mloop
+
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        mloop.no_such_name  # noqa: B018
+    assert set(mloop.__all__) <= set(dir(mloop))
