@@ -49,6 +49,7 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/serving.py
 	$(PY) bench/gates.py
 	$(PY) bench/server.py
+	$(PY) bench/startup.py
 
 $(MUTATION_STAMP): $(STAMP)
 	$(PY) -m pip install -q "mutmut>=3.8,<4"
