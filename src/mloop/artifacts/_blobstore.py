@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, ClassVar
 
 from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _copy_and_hash, _hash_file
+from mloop.artifacts._verified import drop_stamp, stamp_matches, unchanged, write_stamp
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
 from mloop.store import is_sha256, validate_sha256
 
@@ -277,13 +278,18 @@ class BlobStore:
 
     # ----------------------------------------------------------------- writes
 
-    def put_file(self, local_path: str | os.PathLike[str]) -> tuple[str, int]:
+    def put_file(
+        self, local_path: str | os.PathLike[str], *, expected_sha256: str | None = None
+    ) -> tuple[str, int]:
         """Store a local file; identical content is stored once.
 
         Parameters
         ----------
         local_path : str or os.PathLike
             The file to store. It is read in 1 MiB chunks, never whole.
+        expected_sha256 : str, optional
+            What the content must hash to: a file that hashes otherwise is refused and nothing
+            is stored (the file is hashed once either way).
 
         Returns
         -------
@@ -293,11 +299,13 @@ class BlobStore:
         Raises
         ------
         InvalidInputError
-            If ``local_path`` is not an existing regular file.
+            If ``local_path`` is not an existing regular file, or does not hash to
+            ``expected_sha256``.
         MloopError
             If the file changed while it was being uploaded (remote stores).
         """
         path = Path(os.fspath(local_path))
+        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
         if not path.is_file():
             raise InvalidInputError(
                 f"`local_path` must be an existing regular file; got '{path}'.",
@@ -309,6 +317,8 @@ class BlobStore:
             os.makedirs(os.path.dirname(self._full(tmp_key)), exist_ok=True)
             try:
                 sha, size = _copy_and_hash(path, Path(self._full(tmp_key)))
+                if expected is not None:
+                    _check_content(expected, sha, size)
             except BaseException:
                 self._delete_key(tmp_key)
                 raise
@@ -317,6 +327,8 @@ class BlobStore:
         # Remote: the key is the hash, so hash first, skip the upload when the blob is there, and
         # re-hash while uploading to catch a file that changed in between.
         sha, size = _hash_file(path)
+        if expected is not None:
+            _check_content(expected, sha, size)
         if self.exists(sha):
             return sha, size
         key = _blob_key(sha)
@@ -411,6 +423,8 @@ class BlobStore:
             if self._local is not None:
                 os.makedirs(os.path.dirname(self._full(key)), exist_ok=True)
                 os.replace(self._full(tmp_key), self._full(key))
+                # ``sha`` is the hash of these very bytes: a download need not hash them again.
+                write_stamp(self._root, sha, os.stat(self._full(key)))
             else:
                 self._fs.copy(self._full(tmp_key), self._full(key))
         finally:
@@ -488,7 +502,7 @@ class BlobStore:
             blob = Path(self._full(_blob_key(_check_sha(sha256))))
             try:
                 if verify:
-                    return _copy_and_hash(blob, tmp)[0]
+                    return self._verified_copy(sha256, blob, tmp)
                 shutil.copyfile(blob, tmp)
                 return ""
             except FileNotFoundError:
@@ -497,6 +511,20 @@ class BlobStore:
                 raise self._not_found(sha256) from None
 
         return verified_into_place(dest_path, sha256, self.uri_for(sha256), "stored copy", fill)
+
+    def _verified_copy(self, sha: str, blob: Path, tmp: Path) -> str:
+        """Copy a local blob to ``tmp``; the sha256 of what ``tmp`` holds. A blob unchanged since
+        it was last hashed (see ``_verified.py``) is copied without hashing it again."""
+        before = os.stat(blob)
+        if stamp_matches(self._root, sha, before):
+            shutil.copyfile(blob, tmp)
+            if stamp_matches(self._root, sha, os.stat(blob)):
+                return sha
+            return _hash_file(tmp)[0]  # the blob changed during the copy: check the copy
+        actual = _copy_and_hash(blob, tmp)[0]
+        if actual == sha and unchanged(before, os.stat(blob)):
+            write_stamp(self._root, sha, before)
+        return actual
 
     def iter_blobs(self) -> Iterator[str]:
         """Yield the sha256 of every stored blob (in no particular order)."""
@@ -550,7 +578,10 @@ class BlobStore:
     def delete(self, sha256: str) -> bool:
         """Delete a blob; returns False if it was not stored. Referenced blobs are the caller's
         business (see :func:`mloop.artifacts.find_unreferenced`)."""
-        return self._delete_key(_blob_key(_check_sha(sha256)))
+        sha = _check_sha(sha256)
+        if self._local is not None:
+            drop_stamp(self._root, sha)
+        return self._delete_key(_blob_key(sha))
 
     def uri_for(self, sha256: str) -> str:
         """The URL of a blob, e.g. ``s3://bucket/prefix/blobs/ab/ab12...``."""

@@ -30,6 +30,7 @@ import httpx
 from mloop.artifacts._blobstore import (
     BlobStore,
     IntegrityError,
+    _check_content,
     _check_sha,
     register_server_store,
     verified_into_place,
@@ -318,14 +319,19 @@ class ServerBlobStore(BlobStore):
                 details={"sha256": sha, "answer": got},
             )
 
-    def put_file(self, local_path: str | os.PathLike[str]) -> tuple[str, int]:
+    def put_file(
+        self, local_path: str | os.PathLike[str], *, expected_sha256: str | None = None
+    ) -> tuple[str, int]:
         path = Path(os.fspath(local_path))
+        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
         if not path.is_file():
             raise InvalidInputError(
                 f"`local_path` must be an existing regular file; got '{path}'.",
                 details={"local_path": str(path)},
             )
         sha, size = _hash_file(path)
+        if expected is not None:
+            _check_content(expected, sha, size)
         if size >= _RESUMABLE_FROM:
             self._upload_resumable(sha, path, size)
             return sha, size

@@ -124,10 +124,21 @@ class _BodyReader(io.RawIOBase):
         self._eof = False
 
     async def _next(self) -> bytes | None:
-        try:
-            return await self._chunks.__anext__()
-        except StopAsyncIteration:
+        """The next ~1 MiB of the body (None at its end): the server hands it over in pieces of
+        ~64 KiB, and one hop from this thread to the event loop per piece cost more than the
+        bytes themselves (a 100 MB upload made ~1,600 hops)."""
+        pieces: list[bytes] = []
+        size = 0
+        while size < _CHUNK:
+            try:
+                piece = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                break
+            pieces.append(piece)
+            size += len(piece)
+        if not pieces:
             return None
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
     def readable(self) -> bool:
         return True
