@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import sys
 from typing import Any
 
 import typer
@@ -59,23 +60,62 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_server",
 )
 
-_registered = False
+# The top-level command or sub-app each feature module adds. A command line that names one of them
+# registers that module alone, so the process imports, and typer builds, that module's commands only;
+# anything else (no argument, ``--help``, an unknown name) registers every module.
+# tests/cli/test_cli_routing.py checks this table against what the modules register.
+_COMMAND_MODULES: dict[str, str] = {
+    "projects": "_runs",
+    "runs": "_runs",
+    "db": "_admin",
+    "sync": "_admin",
+    "gc": "_admin",
+    "models": "_models",
+    "webhooks": "_models",
+    "drift": "_monitoring",
+    "profile": "_monitoring",
+    "predict": "_predict",
+    "serve": "_serve",
+    "deploy": "_deploy",
+    "check": "_check",
+    "promote": "_check",
+    "ci": "_ci",
+    "token": "_token",
+    "server": "_server",
+}
+
+_registered: set[str] = set()
 
 
-def get_app() -> typer.Typer:
-    """The fully registered app (feature commands are added on first use, not at import time)."""
-    global _registered
-    if not _registered:
-        for name in _FEATURE_MODULES:
-            importlib.import_module(f"mloop.cli.{name}").register(app)
-        _registered = True
+@app.callback()
+def _root() -> None:
+    # An explicit root callback keeps a root holding one command a group (typer would otherwise run a
+    # lone command as the program itself, and `mloop serve ...` would lose its command name).
+    pass
+
+
+def _register(name: str) -> None:
+    if name not in _registered:
+        importlib.import_module(f"mloop.cli.{name}").register(app)
+        _registered.add(name)
+
+
+def get_app(command: str | None = None) -> typer.Typer:
+    """The app with its feature commands added (on first use, not at import time).
+
+    With ``command`` (the first word of a command line) naming a known command, only the module
+    that adds it is registered; otherwise every module is.
+    """
+    module = _COMMAND_MODULES.get(command) if command is not None else None
+    for name in (module,) if module is not None else _FEATURE_MODULES:
+        _register(name)
     return app
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        get_app()()
+        get_app(sys.argv[1] if len(sys.argv) > 1 else None)()
     finally:
         # The process ends next. Without this, the collection at interpreter exit walks every object
         # the command loaded (libraries, models, data) only to free memory the OS takes back anyway:
