@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import platform
 import sqlite3
 import sys
@@ -214,8 +215,10 @@ def mloop_worker(ctx: Ctx) -> None:
 
     elif ctx.section == "e":
         with tempfile.TemporaryDirectory(prefix="bench-src-") as src_dir:
-            src = artifact_file(Path(src_dir), ARTIFACT_MB)
-            for _ in range(ctx.repeat):
+            for rep in range(ctx.repeat):
+                # new content each repetition: every upload is a real transfer
+                src = artifact_file(Path(src_dir) / str(rep), ARTIFACT_MB, seed=rep)
+                os.sync()  # no writeback of earlier files inside the timing
                 with ctx.fresh() as (tmp, url):
                     settings = mloop_settings(tmp, url)
                     with start(settings, "warm-up") as run:
@@ -380,8 +383,9 @@ def mlflow_worker(ctx: Ctx) -> None:
 
     elif ctx.section == "e":
         with tempfile.TemporaryDirectory(prefix="bench-src-") as src_dir:
-            src = artifact_file(Path(src_dir), ARTIFACT_MB)
-            for _ in range(ctx.repeat):
+            for rep in range(ctx.repeat):
+                src = artifact_file(Path(src_dir) / str(rep), ARTIFACT_MB, seed=rep)
+                os.sync()  # no writeback of earlier files inside the timing
                 with ctx.fresh() as (tmp, url), mlflow_store(tmp, url) as exp:
                     with mlflow.start_run(experiment_id=exp, run_name="warm-up"):
                         mlflow.log_text("warm-up", "w.txt")
@@ -500,6 +504,8 @@ def orchestrate(args: argparse.Namespace) -> int:
         "the server's get-history-bulk-interval endpoint (MlflowClient has no downsampled read). "
         "Reads repeat on one store per worker; MLflow's history is bulk-inserted untimed.",
         f"(d) search filter {SEARCH_FILTER!r}, order_by {SEARCH_ORDER}.",
+        "(e) new file content (seed) in every repetition, each into a fresh store: every upload "
+        "and download moves all the bytes.",
     ]
     for backend, sections in raw.items():
         if "c" in sections and sections["c"]["mlflow"]["info"].get("skipped"):
