@@ -139,6 +139,42 @@ def test_alias_moves_conditional_protected_and_audited(store: Store) -> None:
         store.get_alias("churn", "champion")
 
 
+def test_get_version_by_alias_is_the_version_the_alias_points_at(store: Store) -> None:
+    p = store.create_project("p")
+    run = store.create_run(p.id)
+    register(
+        store,
+        source_run_id=run.id,
+        metrics={"acc": 0.5, "nan": float("nan")},
+        params={"depth": "8"},
+        datasets=[{"sha256": "ab" * 32, "name": "train"}],
+        git_commit="c" * 40,
+        signature={"inputs": [{"name": "x", "type": "double"}]},
+        manifest={"manifest_sha256": "f" * 64},
+        tags={"stage": "candidate"},
+        description="first",
+        actor="ana",
+    )
+    register(store, metrics={"acc": 0.9})
+    store.set_alias("churn", "champion", 1)
+    store.set_alias("churn", "challenger", 1)
+    got = store.get_version_by_alias("churn", "champion")
+    want = store.get_model_version("churn", 1)
+    assert got.version == 1 and got.aliases == ("challenger", "champion")
+    assert got.metrics["acc"] == 0.5 and got.metrics["nan"] != got.metrics["nan"]  # NaN kept
+    # every field equals get_model_version's (NaN compared by its text)
+    assert repr(got) == repr(want)
+    assert not got.deleted and got.manifest == {"manifest_sha256": "f" * 64}
+    store.set_alias("churn", "champion", 2)  # a move is seen at once
+    assert store.get_version_by_alias("churn", "champion").version == 2
+    with pytest.raises(NotFoundError, match="has no alias 'gone'"):
+        store.get_version_by_alias("churn", "gone")
+    with pytest.raises(NotFoundError, match="'nope' does not exist"):
+        store.get_version_by_alias("nope", "champion")
+    with pytest.raises(InvalidInputError, match="alias"):
+        store.get_version_by_alias("churn", "bad alias!")
+
+
 def test_delete_version_refused_while_aliased(store: Store) -> None:
     register(store)
     register(store)

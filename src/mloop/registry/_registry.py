@@ -131,8 +131,7 @@ class Registry:
     def _resolve_ref(self, ref: ModelRef) -> ModelVersion:
         if ref.kind == "alias":
             assert ref.alias is not None
-            alias = self.store.get_alias(ref.name, ref.alias)
-            return self.store.get_model_version(ref.name, alias.version)
+            return self.store.get_version_by_alias(ref.name, ref.alias)
         if ref.kind == "latest":
             return self.store.get_latest_version(ref.name)
         assert ref.version is not None

@@ -361,6 +361,11 @@ class RegistryStoreMixin(abc.ABC):
     def get_alias(self, name: str, alias: str) -> ModelAlias:
         return self._do_get_alias(validate_model_name(name), validate_alias(alias))
 
+    def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version ``alias`` points at: :meth:`get_alias` then :meth:`get_model_version`,
+        in one read where the backend can (what loading ``models:/name@alias`` asks for)."""
+        return self._do_get_version_by_alias(validate_model_name(name), validate_alias(alias))
+
     def list_aliases(self, name: str) -> list[ModelAlias]:
         return self._do_list_aliases(validate_model_name(name))
 
@@ -508,6 +513,10 @@ class RegistryStoreMixin(abc.ABC):
     def _do_get_alias(self, name: str, alias: str) -> ModelAlias: ...
     @abc.abstractmethod
     def _do_list_aliases(self, name: str) -> list[ModelAlias]: ...
+    def _do_get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        # Two calls; a backend that can answer in one read overrides this.
+        return self._do_get_model_version(name, self._do_get_alias(name, alias).version)
+
     @abc.abstractmethod
     def _do_set_alias_protected(
         self, name: str, alias: str, protected: bool, actor: str | None, reason: str | None

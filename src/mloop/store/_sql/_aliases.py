@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -11,9 +13,24 @@ from sqlalchemy.exc import IntegrityError
 from mloop.errors import ConflictError, InvalidInputError, NotFoundError
 from mloop.ids import now_ms
 from mloop.store._registry_base import _Unset
-from mloop.store._registry_entities import ModelAlias
+from mloop.store._registry_entities import ModelAlias, ModelVersion
 from mloop.store._sql import _schema as t
+from mloop.store._sql._raw import Cursor
 from mloop.store._sql._registry import SqlRegistryMixin
+
+_VERSION_COLUMNS = tuple(c.name for c in t.model_versions.columns)
+_VERSION_BY_ALIAS = (
+    "SELECT "
+    + ", ".join(f'v."{c}"' for c in _VERSION_COLUMNS)
+    + ' FROM "model_aliases" a JOIN "model_versions" v'
+    + ' ON v."name" = a."name" AND v."version" = a."version"'
+    + ' WHERE a."name" = ? AND a."alias" = ?'
+)
+_VERSION_TAGS = 'SELECT "key", "value" FROM "model_version_tags" WHERE "name" = ? AND "version" = ?'
+_VERSION_METRICS = (
+    'SELECT "key", "value" FROM "model_version_metrics" WHERE "name" = ? AND "version" = ?'
+)
+_VERSION_ALIASES = 'SELECT "alias" FROM "model_aliases" WHERE "name" = ? AND "version" = ?'
 
 
 class SqlAliasesMixin(SqlRegistryMixin):
@@ -159,6 +176,27 @@ class SqlAliasesMixin(SqlRegistryMixin):
                 row.updated_ms,
                 row.updated_by,
             )
+
+    def _do_get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        # What every load of models:/name@alias asks: plain SQL on the transaction's connection
+        # (four tiny statements; through SQLAlchemy Core building them cost more than running them).
+        with self._read() as conn:
+            cur = Cursor(conn)
+            try:
+                row = cur.execute(_VERSION_BY_ALIAS, (name, alias)).fetchone()
+                if row is None:
+                    raise self._missing(conn, name, f"alias {alias!r}")
+                version = SimpleNamespace(**dict(zip(_VERSION_COLUMNS, row, strict=True)))
+                key = (name, version.version)
+                tags = dict(cur.execute(_VERSION_TAGS, key).fetchall())
+                metrics = {
+                    k: math.nan if v is None else float(v)
+                    for k, v in cur.execute(_VERSION_METRICS, key).fetchall()
+                }
+                aliases = [a for (a,) in cur.execute(_VERSION_ALIASES, key).fetchall()]
+            finally:
+                cur.close()
+            return self._version_entity(version, tags, metrics, aliases)
 
     def _do_list_aliases(self, name: str) -> list[ModelAlias]:
         al = t.model_aliases

@@ -166,28 +166,40 @@ class SqlRegistryMixin(SqlEventLogMixin):
         for n, a, v in conn.execute(sa.select(al.c.name, al.c.alias, al.c.version).where(only(al))):
             aliases[(n, v)].append(a)
         return [
-            ModelVersion(
-                name=r.name,
-                version=r.version,
-                artifact_uri=r.artifact_uri,
-                flavor=r.flavor,
-                source_run_id=r.source_run_id,
-                created_ms=r.created_ms,
-                updated_ms=r.updated_ms,
-                created_by=r.created_by,
-                description=r.description,
-                signature=_loads(r.signature),
-                manifest=_loads(r.manifest) or {},
-                metrics=dict(sorted(metrics[(r.name, r.version)].items())),
-                params=_loads(r.params) or {},
-                datasets=tuple(_loads(r.datasets) or ()),
-                git_commit=r.git_commit,
-                tags=tags[(r.name, r.version)],
-                aliases=tuple(sorted(aliases[(r.name, r.version)])),
-                deleted=bool(r.deleted),
+            self._version_entity(
+                r,
+                tags[(r.name, r.version)],
+                metrics[(r.name, r.version)],
+                aliases[(r.name, r.version)],
             )
             for r in rows
         ]
+
+    @staticmethod
+    def _version_entity(
+        r: Any, tags: dict[str, str], metrics: dict[str, float], aliases: Sequence[str]
+    ) -> ModelVersion:
+        """A ``model_versions`` row (attribute access) with its tags, metrics and alias names."""
+        return ModelVersion(
+            name=r.name,
+            version=r.version,
+            artifact_uri=r.artifact_uri,
+            flavor=r.flavor,
+            source_run_id=r.source_run_id,
+            created_ms=r.created_ms,
+            updated_ms=r.updated_ms,
+            created_by=r.created_by,
+            description=r.description,
+            signature=_loads(r.signature),
+            manifest=_loads(r.manifest) or {},
+            metrics=dict(sorted(metrics.items())),
+            params=_loads(r.params) or {},
+            datasets=tuple(_loads(r.datasets) or ()),
+            git_commit=r.git_commit,
+            tags=tags,
+            aliases=tuple(sorted(aliases)),
+            deleted=bool(r.deleted),
+        )
 
     def _version_row(self, conn: Connection, name: str, version: int) -> Any:
         mv = t.model_versions
