@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from _artifact_keys import overwrite_key
 from _live_server import LiveServer
+from _s3 import BUCKET
 from mloop.artifacts import BlobStore, IntegrityError
 from mloop.errors import InvalidInputError
 from mloop.server import create_app
@@ -118,3 +122,25 @@ def test_put_file_refuses_content_that_is_not_the_expected_blob(
         assert list(store.iter_blobs()) == []
     with pytest.raises(InvalidInputError, match="sha256"):
         backing.put_file(src, expected_sha256="not-a-digest")
+
+
+@pytest.mark.s3
+def test_s3_parallel_parts_round_trip_and_a_changed_object_is_refused(
+    s3_server: dict[str, Any], tmp_path: Path
+) -> None:
+    """A file past the parallel-upload size goes up in parts sent at once and comes back whole,
+    every byte hashed; an object replaced behind the store's back is refused."""
+    store = BlobStore(
+        f"s3://{BUCKET}/{uuid.uuid4().hex}", storage_options=s3_server["storage_options"]
+    )
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(1 << 20) * 40 + b"tail")  # 40 MiB and 4 bytes: a short last part
+    sha, size = store.put_file(src)
+    assert (sha, size) == (hashlib.sha256(src.read_bytes()).hexdigest(), src.stat().st_size)
+    assert store.get_to_path(sha, tmp_path / "out.bin").read_bytes() == src.read_bytes()
+    damaged = bytearray(src.read_bytes())
+    damaged[-5] ^= 0xFF
+    overwrite_key(store, f"blobs/{sha[:2]}/{sha}", bytes(damaged))
+    with pytest.raises(IntegrityError, match=sha):
+        store.get_to_path(sha, tmp_path / "again.bin")
+    assert not (tmp_path / "again.bin").exists()

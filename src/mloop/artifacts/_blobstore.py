@@ -31,6 +31,15 @@ from mloop.store import is_sha256, validate_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 
+# From this size an S3 upload goes in parts, several at once.
+_PARALLEL_FROM = 32 << 20
+
+
+def _is_s3(fs: Any) -> bool:
+    protocol = getattr(fs, "protocol", ())
+    return "s3" in ((protocol,) if isinstance(protocol, str) else tuple(protocol))
+
+
 # Part size for remote writes and read-ahead for remote reads: S3's minimum part is 5 MiB, and
 # bigger parts mean fewer requests; 8 MiB bounds what a transfer holds in memory.
 _REMOTE_BLOCK = 8 << 20
@@ -325,13 +334,27 @@ class BlobStore:
             self._commit_tmp(tmp_key, sha, size)
             return sha, size
         # Remote: the key is the hash, so hash first, skip the upload when the blob is there, and
-        # re-hash while uploading to catch a file that changed in between.
+        # re-hash while uploading (or, for S3's parallel parts, compare the file's status before
+        # and after) to catch a file that changed in between.
+        before = os.stat(path)
         sha, size = _hash_file(path)
         if expected is not None:
             _check_content(expected, sha, size)
         if self.exists(sha):
             return sha, size
         key = _blob_key(sha)
+        if size >= _PARALLEL_FROM and _is_s3(self._fs):
+            # A multipart upload whose parts go up in parallel (s3fs's max_concurrency); the object
+            # appears when the upload completes, whole.
+            block = max(_REMOTE_BLOCK, -(-size // 9_000))
+            self._fs.put_file(str(path), self._full(key), chunksize=block)
+            if not unchanged(before, os.stat(path)) or self._key_size(key) != size:
+                self._delete_key(key)
+                raise MloopError(
+                    f"'{path}' changed while it was being uploaded; nothing was stored. Upload "
+                    "it again once it is no longer being written."
+                )
+            return sha, size
         h = hashlib.sha256()
         buf = bytearray(CHUNK_SIZE)
         with self._write_key(key, size_hint=size) as out, open(path, "rb") as f:
