@@ -20,6 +20,7 @@ __all__ = [
     "FrameworkVersionWarning",
     "ModelIntegrityError",
     "ModelManifest",
+    "parse_manifest",
     "read_manifest",
     "sha256_file",
 ]
@@ -161,10 +162,21 @@ def read_manifest(path: str | os.PathLike[str]) -> ModelManifest:
         raise NotFoundError(
             f"No model package at {str(path)!r}: {MANIFEST_NAME} is missing."
         ) from None
+    return parse_manifest(raw, where=file)
+
+
+def parse_manifest(raw: bytes, *, where: str | os.PathLike[str]) -> ModelManifest:
+    """Parse the bytes of a ``MLOOP_MODEL.json`` read from ``where`` (named in errors).
+
+    Raises
+    ------
+    InvalidInputError
+        The bytes are not valid JSON or not a manifest.
+    """
     try:
-        return ModelManifest.from_dict(loads(raw, what=str(file)))
+        return ModelManifest.from_dict(loads(raw, what=str(where)))
     except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInputError(f"{file} is not a valid model manifest: {exc}.") from exc
+        raise InvalidInputError(f"{where} is not a valid model manifest: {exc}.") from exc
 
 
 def sha256_file(file: Path) -> str:

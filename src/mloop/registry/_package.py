@@ -15,6 +15,7 @@ reads a byte of model data, so a tampered or truncated file is refused, never ha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -29,15 +30,16 @@ from pathlib import Path
 from typing import Any
 
 from mloop.codec import dumps
-from mloop.errors import AlreadyExistsError, InvalidInputError, MloopError
+from mloop.errors import AlreadyExistsError, InvalidInputError, MloopError, NotFoundError
 
-from . import _examples
+from . import _examples, _verified
 from ._manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     FrameworkVersionWarning,
     ModelIntegrityError,
     ModelManifest,
+    parse_manifest,
     read_manifest,
     sha256_file,
 )
@@ -349,6 +351,11 @@ def verify_files(path: str | os.PathLike[str], manifest: ModelManifest) -> None:
         and the actual hash), or is not listed in the manifest.
     """
     root = Path(path)
+    _check_hashes(root, manifest)
+    _refuse_unlisted(root, manifest, _walk_files(root))
+
+
+def _check_hashes(root: Path, manifest: ModelManifest) -> None:
     for rel, expected in manifest.files.items():
         file = root / rel
         if ".." in Path(rel).parts or Path(rel).is_absolute():
@@ -366,17 +373,25 @@ def verify_files(path: str | os.PathLike[str], manifest: ModelManifest) -> None:
                 f"got {actual}. The package was modified or corrupted; refusing to load it.",
                 details={"file": rel, "expected": expected, "actual": actual},
             )
-    listed = set(manifest.files) | {MANIFEST_NAME}
+
+
+def _walk_files(root: Path) -> list[str]:
+    found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in _IGNORED_DIRS]
-        for name in filenames:
-            rel = (Path(dirpath) / name).relative_to(root).as_posix()
-            if rel not in listed:
-                raise ModelIntegrityError(
-                    f"File {rel!r} in {str(root)!r} is not listed in the model manifest; "
-                    "refusing to load a package that was added to.",
-                    details={"file": rel, "expected": None, "actual": sha256_file(root / rel)},
-                )
+        found += [(Path(dirpath) / name).relative_to(root).as_posix() for name in filenames]
+    return found
+
+
+def _refuse_unlisted(root: Path, manifest: ModelManifest, found: Sequence[str]) -> None:
+    listed = set(manifest.files) | {MANIFEST_NAME}
+    for rel in found:
+        if rel not in listed:
+            raise ModelIntegrityError(
+                f"File {rel!r} in {str(root)!r} is not listed in the model manifest; "
+                "refusing to load a package that was added to.",
+                details={"file": rel, "expected": None, "actual": sha256_file(root / rel)},
+            )
 
 
 def load_model_dir(
@@ -420,26 +435,76 @@ def load_model_dir(
         the Python minor version does).
     """
     root = Path(path)
-    if manifest_sha256 is not None and (root / MANIFEST_NAME).is_file():
-        actual = sha256_file(root / MANIFEST_NAME)
-        if actual != manifest_sha256:
-            raise ModelIntegrityError(
-                f"{MANIFEST_NAME} failed its integrity check: expected sha256 {manifest_sha256}, "
-                f"got {actual}; refusing to load.",
-                details={"file": MANIFEST_NAME, "expected": manifest_sha256, "actual": actual},
-            )
-    manifest = read_manifest(root)
+    digest: str | None = None
+    snapshot: _verified.Snapshot | None = None
     if verify:
-        verify_files(root, manifest)
-        _check_references(manifest)
+        manifest, digest, snapshot = _verified_manifest(root, manifest_sha256)
+    else:
+        manifest = _read_checked_manifest(root, manifest_sha256)[0]
     fl = get_flavor(manifest.flavor)
     _warn_versions(fl, manifest)
     for rel in manifest.code_paths:
         code_dir = str((root / rel).resolve())
         if code_dir not in sys.path:
             sys.path.insert(0, code_dir)
-    raw = fl.load(root, manifest.flavor_options)
+    # Only verified files build (or reuse) a kept model: a digest is set only when verify is on.
+    raw = (
+        None
+        if digest is None
+        else _verified.loaded_models.copy(digest, fl, manifest.flavor_options)
+    )
+    if raw is None:
+        raw = fl.load(root, manifest.flavor_options)
+        if digest is not None and snapshot is not None:
+            _verified.loaded_models.keep(digest, fl, manifest.flavor_options, raw, snapshot.nbytes)
     return PackagedModel(root, manifest, raw, fl, strict=strict)
+
+
+def _read_checked_manifest(root: Path, manifest_sha256: str | None) -> tuple[ModelManifest, str]:
+    """The manifest at ``root`` and its sha256, refused when it is not ``manifest_sha256``."""
+    file = root / MANIFEST_NAME
+    try:
+        data = file.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFoundError(
+            f"No model package at {str(root)!r}: {MANIFEST_NAME} is missing."
+        ) from None
+    actual = hashlib.sha256(data).hexdigest()
+    if manifest_sha256 is not None and actual != manifest_sha256:
+        raise ModelIntegrityError(
+            f"{MANIFEST_NAME} failed its integrity check: expected sha256 {manifest_sha256}, "
+            f"got {actual}; refusing to load.",
+            details={"file": MANIFEST_NAME, "expected": manifest_sha256, "actual": actual},
+        )
+    return parse_manifest(data, where=file), actual
+
+
+def _verified_manifest(
+    root: Path, manifest_sha256: str | None
+) -> tuple[ModelManifest, str, _verified.Snapshot | None]:
+    """The verified manifest of the package at ``root``, its sha256 and what was seen.
+
+    A package unchanged (by ``stat``) since this process last verified it is not read again; any
+    other is verified in full: the manifest against ``manifest_sha256``, every file against its
+    hash, no file added, and the paths the manifest points the loader at.
+    """
+    key = os.path.abspath(root)
+    seen = _verified.verified_packages.lookup(key, manifest_sha256)
+    if seen is not None:
+        return seen[0], seen[1], None
+    try:
+        # Stat before reading: a change made while the files are hashed then fails the next lookup.
+        snapshot = _verified.take_snapshot(key, ignored_dirs=_IGNORED_DIRS)
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"No model package at {str(root)!r}: {MANIFEST_NAME} is missing."
+        ) from None
+    manifest, actual = _read_checked_manifest(root, manifest_sha256)
+    _check_hashes(root, manifest)
+    _refuse_unlisted(root, manifest, snapshot.files)
+    _check_references(manifest)
+    _verified.verified_packages.record(snapshot, actual, manifest)
+    return manifest, actual, snapshot
 
 
 def _check_references(manifest: ModelManifest) -> None:

@@ -10,6 +10,7 @@ says ``trusted_only``.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import io
 import warnings
@@ -25,6 +26,8 @@ from . import Flavor, SavedFlavor, _pickle, missing_code_error, qualified_name, 
 
 SKOPS_FILE = "model.skops"
 PICKLE_FILE = "model.pkl"
+# Types from these packages (and skops' default-trusted ones) never vanish from a running process.
+_FRAMEWORK_MODULES = frozenset({"sklearn", "numpy", "scipy", "builtins"})
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
 
 
@@ -65,6 +68,23 @@ class SklearnFlavor(Flavor):
         if options.get("serialization") == "skops":
             return _load_skops(path / SKOPS_FILE, list(options.get("trusted_types", [])))
         return _pickle.load(path / PICKLE_FILE)
+
+    def copy_loaded(self, raw: Any, options: Mapping[str, Any]) -> Any | None:
+        """An independent copy of a model loaded from verified files, for a warm load to reuse.
+
+        Only for skops files whose types all come from scikit-learn, numpy, scipy or the standard
+        types skops trusts by default: those deep-copy to exactly what loading the same bytes
+        again builds, and stay importable for the life of the process. A type from the user's
+        code may have become unimportable since (a load must then say so), and a cloudpickled
+        model may hold anything (locks, handles, state its ``__reduce__`` recreates): None, so
+        those are loaded from their files every time.
+        """
+        if options.get("serialization") != "skops":
+            return None
+        trusted = options.get("trusted_types") or []
+        if not all(str(name).partition(".")[0] in _FRAMEWORK_MODULES for name in trusted):
+            return None
+        return copy.deepcopy(raw)
 
 
 def _try_skops(model: Any, file: Path, input_example: Any) -> tuple[list[str] | None, str]:
