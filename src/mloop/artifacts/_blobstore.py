@@ -31,8 +31,10 @@ from mloop.store import is_sha256, validate_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 
-# From this size an S3 upload goes in parts, several at once.
+# From this size an S3 upload goes in parts, several at once (each held in memory while sent:
+# 2 x 8 MiB, and botocore copies each once: ~33 MiB at most, whatever the file size).
 _PARALLEL_FROM = 32 << 20
+_PARALLEL_PARTS = 2
 
 
 def _is_s3(fs: Any) -> bool:
@@ -344,10 +346,12 @@ class BlobStore:
             return sha, size
         key = _blob_key(sha)
         if size >= _PARALLEL_FROM and _is_s3(self._fs):
-            # A multipart upload whose parts go up in parallel (s3fs's max_concurrency); the object
+            # A multipart upload whose parts go up in parallel; the object
             # appears when the upload completes, whole.
             block = max(_REMOTE_BLOCK, -(-size // 9_000))
-            self._fs.put_file(str(path), self._full(key), chunksize=block)
+            self._fs.put_file(
+                str(path), self._full(key), chunksize=block, max_concurrency=_PARALLEL_PARTS
+            )
             if not unchanged(before, os.stat(path)) or self._key_size(key) != size:
                 self._delete_key(key)
                 raise MloopError(
