@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/registry.py [--repeat 3] [--versions 100] [--loads 100]
 
-Issue 3, section 9. Each repetition, on a fresh store (a new temp dir holding the SQLite database,
+Issue 3, section 9, and issue 17's goals for loading (warm: >= 10x mlflow.pyfunc.load_model and
+>= 5x mlflow.sklearn.load_model; alias just moved: >= 5x). Each repetition, on a fresh store (a new temp dir holding the SQLite database,
 the local artifact root, mloop's model cache and every temp file either library writes), times:
 
 * registration: 100 versions of a small scikit-learn model (StandardScaler + LogisticRegression on
@@ -53,6 +54,7 @@ import _common as c
 MODEL = "churn"
 ALIAS = "champion"
 GOAL_LOAD = 5.0  # issue 3: resolve + load >= 5x faster than MLflow
+GOAL_LOAD_PYFUNC = 10.0  # issue 17: warm resolve + load >= 10x faster than mlflow.pyfunc.load_model
 MAX_VERSIONS = 10_000
 # Logged in every training run (untimed), so mloop's versions carry their metric snapshot.
 PARAMS = [{"C": f"{C:.6g}", "penalty": "l2", "scaler": "standard"} for C in np.logspace(-3, 3, MAX_VERSIONS)]  # fmt: skip
@@ -285,7 +287,7 @@ def mlflow_worker(ctx: Ctx) -> None:
 ROWS = [
     ("log_model + register, 1 version", "register", "register", None),
     ("  same, vs MLflow defaults (requirements inferred)", "register", "register_default", None),
-    ("resolve + load @alias  vs mlflow.pyfunc.load_model", "load", "load", GOAL_LOAD),
+    ("resolve + load @alias  vs mlflow.pyfunc.load_model", "load", "load", GOAL_LOAD_PYFUNC),
     ("resolve + load @alias  vs mlflow.sklearn.load_model", "load", "load_sklearn", GOAL_LOAD),
     ("resolve + load @alias, alias moved (mloop cache cold)", "load_cold", "load_cold", GOAL_LOAD),
     ("resolve only (get_version / get_model_version_by_alias)", "resolve", "resolve", None),
