@@ -10,7 +10,10 @@ Layout of a package directory::
 
 ``save_model`` writes into a temporary sibling and renames it into place, so a failed save (say, an
 unserializable model) leaves nothing behind. ``load_model_dir`` checks every file's sha256 before it
-reads a byte of model data, so a tampered or truncated file is refused, never half-loaded.
+reads a byte of model data, so a tampered or truncated file is refused, never half-loaded. Loading
+the same package again in the same process checks the ``stat`` of its files and folders instead
+while they are unchanged since they were hashed (``_verified.py``: any change, even with the mtime
+set back, sends the package through the full check again).
 """
 
 from __future__ import annotations
@@ -408,7 +411,11 @@ def load_model_dir(
     path : path-like
         The package directory.
     verify : bool, default True
-        Check every file's sha256 before loading (a mismatch refuses the load).
+        Check every file's sha256 before loading (a mismatch refuses the load). A package this
+        process has verified is not hashed again while the ``stat`` of each of its files and
+        folders (inode, size, mtime and ctime in ns) is unchanged and was not changed within
+        2 s before it was hashed; a verified scikit-learn (skops) model is then handed out as a
+        deep copy of the one built before.
     strict : bool, default False
         Default for ``predict(strict=...)``: reject extra input columns instead of dropping them.
     manifest_sha256 : str, optional

@@ -322,7 +322,8 @@ class Registry:
         """The model package as a local directory (cached by content under ``$MLOOP_HOME/cache``).
 
         A registered version is cached under its manifest's hash, so a warm load reads nothing but the
-        version's row; the files are hash-checked again by every load.
+        version's row; every load checks the files (by hash, or by ``stat`` while they are unchanged
+        since this process hashed them: see :func:`~mloop.registry.load_model_dir`).
         """
         mv: ModelVersion | None = None
         if isinstance(uri_or_version, ModelVersion):
@@ -372,8 +373,11 @@ class Registry:
     def load(self, uri: str, *, strict: bool = False) -> PackagedModel:
         """Load ``models:/name@alias``, ``models:/name/3``, ``models:/name/latest`` or ``runs:/<id>/model``.
 
-        File hashes (the manifest's own included) are verified before anything is deserialised;
-        ``predict`` validates its input against the signature.
+        File hashes (the manifest's own included) are verified before anything is deserialised; a
+        package this process verified and that is unchanged on disk since is not hashed again, and
+        a warm load of a scikit-learn model may be a copy of the one built from the same verified
+        files (see :func:`~mloop.registry.load_model_dir`). ``predict`` validates its input
+        against the signature.
         """
         from mloop.registry._package import load_model_dir
 
