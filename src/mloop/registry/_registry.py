@@ -337,9 +337,10 @@ class Registry:
         cache_root = self.settings.home.absolute() / "cache" / "models"
         manifest_sha = mv.manifest.get("manifest_sha256") if mv is not None else None
         if dest is None and manifest_sha:
-            cached = cache_root / str(manifest_sha)[:32]
-            if (cached / ".complete").exists() and (cached / ref.path / MANIFEST_FILE).exists():
-                return cached / ref.path
+            # A cache entry appears only by renaming a complete download into place (below).
+            cached = cache_root / str(manifest_sha)[:32] / ref.path
+            if (cached / MANIFEST_FILE).exists():
+                return cached
         entries = self.store.list_artifacts(ref.run_id, prefix=ref.path)
         if not any(e.path == f"{ref.path}/{MANIFEST_FILE}" for e in entries):
             raise NotFoundError(f"{ref} holds no mloop model package (no {MANIFEST_FILE}).")
@@ -354,13 +355,17 @@ class Registry:
             listing = "\n".join(f"{e.path}\0{e.sha256}" for e in entries)
             key = hashlib.sha256(listing.encode()).hexdigest()[:32]
         cache = cache_root / key
-        if (cache / ".complete").exists() and (cache / ref.path / MANIFEST_FILE).exists():
+        if (cache / ref.path / MANIFEST_FILE).exists():
             return cache / ref.path
-        cache_root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
         try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
+        except FileNotFoundError:  # the first download into this home
+            cache_root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_root))
+        try:
+            # Files are written into a private folder that only a complete download leaves, by
+            # one rename: so a cache entry that exists is whole (no marker file to write).
             download_tree(self.blobstore, entries, tmp)
-            (tmp / ".complete").touch()
             try:
                 os.replace(tmp, cache)
             except OSError:  # a concurrent loader filled the cache first
