@@ -135,15 +135,18 @@ def download_tree(
     root.mkdir(parents=True, exist_ok=True)
     real_root = root.resolve()
     targets: list[Path] = []
+    checked: set[Path] = set()  # each folder is made and checked once, not once per file in it
     for p in paths:
         target = root.joinpath(*p.split("/"))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.parent.resolve().is_relative_to(real_root):
-            raise InvalidInputError(
-                f"Cannot download '{p}': its folder under '{root}' is a symbolic link leading "
-                "outside of it. Download into an empty folder.",
-                details={"path": p},
-            )
+        if target.parent not in checked:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.parent.resolve().is_relative_to(real_root):
+                raise InvalidInputError(
+                    f"Cannot download '{p}': its folder under '{root}' is a symbolic link leading "
+                    "outside of it. Download into an empty folder.",
+                    details={"path": p},
+                )
+            checked.add(target.parent)
         targets.append(target)
 
     def one(pair: tuple[ArtifactEntry, Path]) -> Path:
