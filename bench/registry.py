@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
+from _workloads import per_call
 
 MODEL = "churn"
 ALIAS = "champion"
@@ -89,17 +90,6 @@ class Ctx:
                 yield Path(tmp)
             finally:
                 tempfile.tempdir = saved
-
-
-def timed(fn: Callable[[int], None], n: int) -> np.ndarray:
-    """Seconds taken by each of ``n`` calls ``fn(i)``."""
-    out = np.empty(n)
-    pc = time.perf_counter
-    for i in range(n):
-        t0 = pc()
-        fn(i)
-        out[i] = pc() - t0
-    return out
 
 
 def make_models(n: int) -> tuple[Any, list[Any], list[np.ndarray]]:
@@ -169,19 +159,19 @@ def mloop_worker(ctx: Ctx) -> None:
         def load(_: int) -> None:
             check(reg.load(uri).predict(x5), expected[last])
 
-        load_t = timed(load, n_loads)
+        load_t = per_call(load, n_loads)
 
         def resolve(_: int) -> None:
             assert reg.get_version(MODEL, f"@{ALIAS}").version == n_versions
 
-        resolve_t = timed(resolve, n_loads)
+        resolve_t = per_call(resolve, n_loads)
         if measure:
             ctx.add("register", reg_t)
             ctx.add("load", load_t)
             ctx.add("load_cold", cold)
             ctx.add("resolve", resolve_t)
             model = reg.load(uri)
-            ctx.add("predict", timed(lambda _: model.predict(x5), n_loads))
+            ctx.add("predict", per_call(lambda _: model.predict(x5), n_loads))
         clear_store_cache()
 
     with ctx.fresh() as tmp:
@@ -252,13 +242,13 @@ def mlflow_worker(ctx: Ctx) -> None:
         def load_sklearn(_: int) -> None:
             check(mlflow.sklearn.load_model(uri).predict(x5), expected[last])
 
-        pyfunc_t = timed(load_pyfunc, n_loads)
-        sklearn_t = timed(load_sklearn, n_loads)
+        pyfunc_t = per_call(load_pyfunc, n_loads)
+        sklearn_t = per_call(load_sklearn, n_loads)
 
         def resolve(_: int) -> None:
             assert int(client.get_model_version_by_alias(MODEL, ALIAS).version) == n_versions
 
-        resolve_t = timed(resolve, n_loads)
+        resolve_t = per_call(resolve, n_loads)
         if measure:
             ctx.add("register", reg_t)
             ctx.add("load", pyfunc_t)
@@ -266,7 +256,7 @@ def mlflow_worker(ctx: Ctx) -> None:
             ctx.add("load_cold", cold)
             ctx.add("resolve", resolve_t)
             model = mlflow.pyfunc.load_model(uri)
-            ctx.add("predict", timed(lambda _: model.predict(x5), n_loads))
+            ctx.add("predict", per_call(lambda _: model.predict(x5), n_loads))
             # MLflow's defaults infer requirements in a subprocess (~seconds): a few versions only.
             n_default = min(ctx.default_reqs_versions, n_versions)
             if n_default:
