@@ -7,7 +7,7 @@ validates artifact paths, and stores dataset versions as Parquet keyed by a cont
 """
 
 from mloop.artifacts import _remote  # noqa: F401  (registers what BlobStore('http://...') makes)
-from mloop.artifacts._blobstore import BlobStore, IntegrityError
+from mloop.artifacts._blobstore import BlobStore
 from mloop.artifacts._datasets import (
     dataset_digest,
     dataset_file_size,
@@ -17,6 +17,7 @@ from mloop.artifacts._datasets import (
     to_arrow_table,
 )
 from mloop.artifacts._gc import delete_blobs, find_unreferenced
+from mloop.artifacts._integrity import IntegrityError
 from mloop.artifacts._paths import collect_files, validate_artifact_path
 from mloop.artifacts._tree import download_tree, upload_tree
 

@@ -20,14 +20,21 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO, ClassVar
+from typing import IO, Any, BinaryIO
 
 from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _copy_and_hash, _hash_file
+from mloop.artifacts._integrity import (
+    IntegrityError,
+    check_content,
+    check_sha,
+    verified_into_place,
+    write_chunks,
+)
 from mloop.artifacts._verified import drop_stamp, stamp_matches, unchanged, write_stamp
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
-from mloop.store import is_sha256, validate_sha256
+from mloop.store import is_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 
@@ -47,52 +54,6 @@ def _is_s3(fs: Any) -> bool:
 _REMOTE_BLOCK = 8 << 20
 
 
-class IntegrityError(MloopError):
-    """A blob's content does not match its sha256 (corrupted or tampered with in storage)."""
-
-    error_code: ClassVar[str] = "ARTIFACT_INTEGRITY_ERROR"
-    http_status: ClassVar[int] = 500
-
-
-def write_chunks(chunks: Iterable[bytes | memoryview], path: Path, *, verify: bool) -> str:
-    """Write ``chunks`` to the new file ``path``; their sha256 when ``verify``, else ``""``."""
-    h = hashlib.sha256()
-    with open(path, "xb") as out:
-        for chunk in chunks:
-            if verify:
-                h.update(chunk)
-            out.write(chunk)
-    return h.hexdigest() if verify else ""
-
-
-def verified_into_place(
-    dest: Path, sha256: str, blob_uri: str, whose: str, fill: Callable[[Path], str]
-) -> Path:
-    """``fill`` a temporary file beside ``dest`` (it returns the content's sha256, or ``""``
-    when it did not check), then rename it into place; on a mismatch or any failure ``dest`` is
-    untouched and the temporary file removed."""
-    tmp = dest.with_name(f".{dest.name}.mloop-{uuid.uuid4().hex[:12]}.part")
-    try:
-        actual = fill(tmp) or sha256
-        if actual != sha256:
-            raise IntegrityError(
-                f"Blob {blob_uri} is corrupted: expected sha256 {sha256}, got {actual}. "
-                f"'{dest}' was not written. The {whose} was changed or damaged; restore it "
-                "from a backup or re-log the artifact.",
-                details={"sha256": sha256, "actual_sha256": actual, "dest": str(dest)},
-            )
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return dest
-
-
-def _check_sha(sha: str) -> str:
-    return validate_sha256(sha)  # the store's validator: one spelling of a digest everywhere
-
-
 def _blob_key(sha: str) -> str:
     return f"blobs/{sha[:2]}/{sha}"
 
@@ -108,16 +69,6 @@ def register_server_store(cls: type[BlobStore]) -> None:
 
 def _is_server_uri(uri: object) -> bool:
     return isinstance(uri, str) and uri[:8].lower().startswith(("http://", "https://"))
-
-
-def _check_content(expected: str, actual: str, size: int) -> None:
-    """Refuse content announced as blob ``expected`` that hashes to ``actual``."""
-    if actual != expected:
-        raise InvalidInputError(
-            f"the content sent as blob {expected} hashes to {actual} ({size:,} bytes); nothing "
-            "was stored. Send the file again (it may have changed while being sent).",
-            details={"sha256": expected, "actual_sha256": actual, "size": size},
-        )
 
 
 class BlobStore:
@@ -316,7 +267,7 @@ class BlobStore:
             If the file changed while it was being uploaded (remote stores).
         """
         path = Path(os.fspath(local_path))
-        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
+        expected = None if expected_sha256 is None else check_sha(expected_sha256)
         if not path.is_file():
             raise InvalidInputError(
                 f"`local_path` must be an existing regular file; got '{path}'.",
@@ -329,7 +280,7 @@ class BlobStore:
             try:
                 sha, size = _copy_and_hash(path, Path(self._full(tmp_key)))
                 if expected is not None:
-                    _check_content(expected, sha, size)
+                    check_content(expected, sha, size)
             except BaseException:
                 self._delete_key(tmp_key)
                 raise
@@ -341,7 +292,7 @@ class BlobStore:
         before = os.stat(path)
         sha, size = _hash_file(path)
         if expected is not None:
-            _check_content(expected, sha, size)
+            check_content(expected, sha, size)
         if self.exists(sha):
             return sha, size
         key = _blob_key(sha)
@@ -418,7 +369,7 @@ class BlobStore:
         InvalidInputError
             If ``expected_sha256`` is given and the content hashes to something else.
         """
-        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
+        expected = None if expected_sha256 is None else check_sha(expected_sha256)
         h = hashlib.sha256()
         size = 0
         buf = bytearray(CHUNK_SIZE)
@@ -431,7 +382,7 @@ class BlobStore:
         sha = h.hexdigest()
         if expected is not None:
             try:
-                _check_content(expected, sha, size)
+                check_content(expected, sha, size)
             except InvalidInputError:
                 self._delete_key(tmp_key)
                 raise
@@ -461,7 +412,7 @@ class BlobStore:
 
     def exists(self, sha256: str) -> bool:
         """True if the blob is stored."""
-        return self._key_exists(_blob_key(_check_sha(sha256)))
+        return self._key_exists(_blob_key(check_sha(sha256)))
 
     def size(self, sha256: str) -> int:
         """Size of a stored blob in bytes.
@@ -471,7 +422,7 @@ class BlobStore:
         NotFoundError
             If the blob is not stored.
         """
-        size = self._key_size(_blob_key(_check_sha(sha256)))
+        size = self._key_size(_blob_key(check_sha(sha256)))
         if size is None:
             raise self._not_found(sha256)
         return size
@@ -486,7 +437,7 @@ class BlobStore:
             If the blob is not stored.
         """
         try:
-            return self._open_key(_blob_key(_check_sha(sha256)))
+            return self._open_key(_blob_key(check_sha(sha256)))
         except FileNotFoundError:
             raise self._not_found(sha256) from None
 
@@ -526,7 +477,7 @@ class BlobStore:
                 with self.open(sha256) as src:
                     return write_chunks(_chunks(src, bytearray(CHUNK_SIZE)), tmp, verify=verify)
             # Kernel copy while hashing the blob in parallel; the blob is immutable.
-            blob = Path(self._full(_blob_key(_check_sha(sha256))))
+            blob = Path(self._full(_blob_key(check_sha(sha256))))
             try:
                 if verify:
                     return self._verified_copy(sha256, blob, tmp)
@@ -566,7 +517,7 @@ class BlobStore:
     def touch(self, sha256: str) -> bool:
         """Whether the blob is stored; a stored one in a local folder gets a fresh modified time,
         so a garbage collector's grace period (``min_age_s``) spares it until it is indexed."""
-        key = _blob_key(_check_sha(sha256))
+        key = _blob_key(check_sha(sha256))
         if not self._key_exists(key):
             return False
         self._touch(key)
@@ -605,14 +556,14 @@ class BlobStore:
     def delete(self, sha256: str) -> bool:
         """Delete a blob; returns False if it was not stored. Referenced blobs are the caller's
         business (see :func:`mloop.artifacts.find_unreferenced`)."""
-        sha = _check_sha(sha256)
+        sha = check_sha(sha256)
         if self._local is not None:
             drop_stamp(self._root, sha)
         return self._delete_key(_blob_key(sha))
 
     def uri_for(self, sha256: str) -> str:
         """The URL of a blob, e.g. ``s3://bucket/prefix/blobs/ab/ab12...``."""
-        return self._uri_for_key(_blob_key(_check_sha(sha256)))
+        return self._uri_for_key(_blob_key(check_sha(sha256)))
 
     def presigned_url(self, sha256: str, *, expires_s: int = 3600) -> str | None:
         """An HTTPS URL that reads the blob without credentials for ``expires_s`` seconds, where
@@ -623,7 +574,7 @@ class BlobStore:
         NotFoundError
             If the blob is not stored.
         """
-        key = _blob_key(_check_sha(sha256))
+        key = _blob_key(check_sha(sha256))
         if self._fs is None:
             return None
         if not self._key_exists(key):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Set
 
-from mloop.artifacts._blobstore import BlobStore, _check_sha
+from mloop.artifacts._blobstore import BlobStore
+from mloop.artifacts._integrity import check_sha
 from mloop.errors import InvalidInputError
 
 __all__ = ["delete_blobs", "find_unreferenced"]
@@ -71,5 +72,5 @@ def delete_blobs(blobstore: BlobStore, sha256s: Iterable[str]) -> list[str]:
     -------
     list of str
     """
-    shas = [_check_sha(s) for s in sha256s]
+    shas = [check_sha(s) for s in sha256s]
     return [s for s in shas if blobstore.delete(s)]

@@ -27,16 +27,15 @@ from typing import IO, Any, BinaryIO
 
 import httpx
 
-from mloop.artifacts._blobstore import (
-    BlobStore,
+from mloop.artifacts._blobstore import BlobStore, register_server_store
+from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _hash_file
+from mloop.artifacts._integrity import (
     IntegrityError,
-    _check_content,
-    _check_sha,
-    register_server_store,
+    check_content,
+    check_sha,
     verified_into_place,
     write_chunks,
 )
-from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _hash_file
 from mloop.artifacts._remote_http import (
     API,
     PAUSES_S,
@@ -218,9 +217,9 @@ class ServerBlobStore(BlobStore):
     def _key_path(self, key: str) -> str:
         digest = _dataset_digest_of(key)
         if digest is not None:
-            return f"{API}/datasets/{_check_sha(digest)}/parquet"
+            return f"{API}/datasets/{check_sha(digest)}/parquet"
         if key.startswith("blobs/"):
-            return f"{API}/blobs/{_check_sha(key.rsplit('/', 1)[-1])}"
+            return f"{API}/blobs/{check_sha(key.rsplit('/', 1)[-1])}"
         raise MloopError(f"the server keeps blobs and datasets only, not {key!r}.")
 
     def _key_size(self, key: str) -> int | None:
@@ -323,7 +322,7 @@ class ServerBlobStore(BlobStore):
         self, local_path: str | os.PathLike[str], *, expected_sha256: str | None = None
     ) -> tuple[str, int]:
         path = Path(os.fspath(local_path))
-        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
+        expected = None if expected_sha256 is None else check_sha(expected_sha256)
         if not path.is_file():
             raise InvalidInputError(
                 f"`local_path` must be an existing regular file; got '{path}'.",
@@ -331,7 +330,7 @@ class ServerBlobStore(BlobStore):
             )
         sha, size = _hash_file(path)
         if expected is not None:
-            _check_content(expected, sha, size)
+            check_content(expected, sha, size)
         if size >= _RESUMABLE_FROM:
             self._upload_resumable(sha, path, size)
             return sha, size
@@ -425,7 +424,7 @@ class ServerBlobStore(BlobStore):
         A stream can be read once, so a dropped connection is not retried: the error is raised
         and nothing is stored.
         """
-        expected = None if expected_sha256 is None else _check_sha(expected_sha256)
+        expected = None if expected_sha256 is None else check_sha(expected_sha256)
         h = hashlib.sha256()
         sent = [0]
 
@@ -458,10 +457,10 @@ class ServerBlobStore(BlobStore):
     # ----------------------------------------------------------------- reads
 
     def exists(self, sha256: str) -> bool:
-        return self._key_exists(f"blobs/{_check_sha(sha256)}")
+        return self._key_exists(f"blobs/{check_sha(sha256)}")
 
     def size(self, sha256: str) -> int:
-        size = self._key_size(f"blobs/{_check_sha(sha256)}")
+        size = self._key_size(f"blobs/{check_sha(sha256)}")
         if size is None:
             raise self._not_found(sha256)
         return size
@@ -469,7 +468,7 @@ class ServerBlobStore(BlobStore):
     def open(self, sha256: str) -> BinaryIO:
         """Stream a blob from the server; unlike a local store's, every byte is checked: the read
         that reaches the end raises :class:`IntegrityError` if the content does not match."""
-        sha = _check_sha(sha256)
+        sha = check_sha(sha256)
         return _Reader(self._blob_chunks(sha), expected=sha)  # type: ignore[return-value]
 
     def _blob_chunks(self, sha: str) -> Generator[bytes, None, None]:
@@ -481,7 +480,7 @@ class ServerBlobStore(BlobStore):
     def get_to_path(
         self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True
     ) -> Path:
-        sha = _check_sha(sha256)
+        sha = check_sha(sha256)
         dest_path = Path(os.fspath(dest))
         if not dest_path.parent.is_dir():
             raise FileNotFoundError(2, "No such directory", str(dest_path.parent))
@@ -505,12 +504,12 @@ class ServerBlobStore(BlobStore):
                     yield str(item["sha256"]), int(item["size"]), float(item["mtime"])
 
     def delete(self, sha256: str) -> bool:
-        return self._delete_key(f"blobs/{_check_sha(sha256)}")
+        return self._delete_key(f"blobs/{check_sha(sha256)}")
 
     def presigned_url(self, sha256: str, *, expires_s: int = 3600) -> str | None:
         """The URL the server hands out for reading the blob: presigned where its artifact store
         is S3 (or GCS), None where it streams the blob itself."""
-        sha = _check_sha(sha256)
+        sha = check_sha(sha256)
         r = self._request(
             "GET",
             f"{API}/blobs/{sha}/url",

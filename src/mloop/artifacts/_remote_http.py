@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from mloop.artifacts._blobstore import IntegrityError
 from mloop.artifacts._hashing import CHUNK_SIZE
+from mloop.artifacts._integrity import IntegrityError
 from mloop.errors import (
     ConflictError,
     InvalidInputError,
