@@ -40,6 +40,20 @@ def mloop_importable() -> bool:
     return True
 
 
+def peer_versions(mlflow_python: Path | str) -> dict[str, str]:
+    """What a benchmark against MLflow reports first: mloop's and MLflow's versions, Python's
+    and SQLite's."""
+    import platform
+    import sqlite3
+
+    return {
+        "mlflow": package_version(mlflow_python, "mlflow"),
+        "mloop": package_version(sys.executable, "mloop"),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
 def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 

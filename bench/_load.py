@@ -22,13 +22,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-WRK_SCRIPT = """
-local f = assert(io.open("{body}", "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-
+# The end of every wrk script: the summary as JSON in the file {out}.
+WRK_DONE = """
 function done(summary, latency, requests)
   local e = summary.errors
   local out = assert(io.open("{out}", "w"))
@@ -40,6 +35,16 @@ function done(summary, latency, requests)
   out:close()
 end
 """
+WRK_SCRIPT = (
+    """
+local f = assert(io.open("{body}", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
+    + WRK_DONE
+)
 
 
 def have_wrk() -> bool:

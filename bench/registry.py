@@ -36,8 +36,6 @@ import contextlib
 import io
 import json
 import logging
-import platform
-import sqlite3
 import sys
 import tempfile
 import time
@@ -292,12 +290,9 @@ def orchestrate(args: argparse.Namespace) -> int:
 
     mlflow_python = c.ensure_venv("mlflow", MLFLOW_REQUIREMENTS)
     versions = {
-        "mlflow": c.package_version(mlflow_python, "mlflow"),
-        "mloop": c.package_version(sys.executable, "mloop"),
+        **c.peer_versions(mlflow_python),
         "scikit-learn": c.package_version(sys.executable, "scikit-learn"),
         "scikit-learn (MLflow env)": c.package_version(mlflow_python, "scikit-learn"),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
     }
     script = str(Path(__file__).resolve())
     # Repetitions alternate engines (one worker process per engine and repetition), so a change in

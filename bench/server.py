@@ -26,8 +26,6 @@ import http.client
 import io
 import json
 import logging
-import platform
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -313,22 +311,14 @@ def mlflow_worker(ctx: Ctx) -> None:
 
 
 # ============================================================================================ load
-WRK_SCRIPT = """
+WRK_SCRIPT = (
+    """
 wrk.method = "{method}"
 {body}
 wrk.headers["Content-Type"] = "application/json"
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  local out = assert(io.open("{out}", "w"))
-  out:write(string.format(
-    '{{"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, ' ..
-    '"status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}}',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-  out:close()
-end
 """
+    + _load.WRK_DONE
+)
 
 
 def load(url: str, body: bytes | None, *, seconds: float) -> dict[str, Any]:
@@ -442,10 +432,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         return 2
     mlflow_python = c.ensure_venv("mlflow", MLFLOW_REQUIREMENTS)
     versions = {
-        "mlflow": c.package_version(mlflow_python, "mlflow"),
-        "mloop": c.package_version(sys.executable, "mloop"),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        **c.peer_versions(mlflow_python),
         "load": _load.wrk_version() or "asyncio (wrk not installed)",
     }
     script = str(Path(__file__).resolve())

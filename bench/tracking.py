@@ -21,8 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
-import sqlite3
 import sys
 import tempfile
 import time
@@ -443,12 +441,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     if not c.mloop_importable():
         return 2
     mlflow_python = c.ensure_venv("mlflow", MLFLOW_REQUIREMENTS)
-    versions = {
-        "mlflow": c.package_version(mlflow_python, "mlflow"),
-        "mloop": c.package_version(sys.executable, "mloop"),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
+    versions = c.peer_versions(mlflow_python)
     script = str(Path(__file__).resolve())
     env = c.quiet_env()
     raw: dict[str, dict[str, dict[str, Any]]] = {}
