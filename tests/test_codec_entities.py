@@ -701,6 +701,22 @@ def test_every_entity_round_trips_through_the_wire(entity: str) -> None:
     round_trip()
 
 
+@pytest.fixture(autouse=True)
+def _decoders_built_per_test() -> None:
+    """Each test builds the decoders and encoders it uses (they are cached per type), so what
+    it checks is the code that builds them, not what an earlier test or process left cached."""
+    from mloop.codec import _encode, _types
+
+    for cached in (
+        _types._decoder,
+        _types._plan,
+        _types._compiled,
+        _encode._field_names,
+        _encode._fields_encoder,
+    ):
+        cached.cache_clear()
+
+
 def test_entities_cover_every_serialising_class() -> None:
     """A new entity with to_dict must be added to ENTITIES (the HTTP store will rebuild it)."""
     import mloop.monitoring as mon
