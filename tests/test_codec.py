@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import _hypothesis_profile  # noqa: F401  (settings profile)
+from _codec_caches import decoders_built_per_test  # noqa: F401  (autouse)
 from mloop import codec
 from mloop.codec import (
     array_from_wire,
@@ -31,22 +32,6 @@ from mloop.codec import (
     to_wire,
 )
 from mloop.errors import InvalidInputError
-
-
-@pytest.fixture(autouse=True)
-def _decoders_built_per_test() -> None:
-    """Each test builds the decoders and encoders it uses (they are cached per type), so what
-    it checks is the code that builds them, not what an earlier test or process left cached."""
-    from mloop.codec import _encode, _types
-
-    for cached in (
-        _types._decoder,
-        _types._plan,
-        _types._compiled,
-        _encode._field_names,
-        _encode._fields_encoder,
-    ):
-        cached.cache_clear()
 
 
 def test_exported_members() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import _hypothesis_profile  # noqa: F401  (settings profile)
+from _codec_caches import decoders_built_per_test  # noqa: F401  (autouse)
 from mloop.codec import dumps, loads
 from mloop.monitoring import (
     Alert,
@@ -699,22 +700,6 @@ def test_every_entity_round_trips_through_the_wire(entity: str) -> None:
         assert dumps(back.to_dict()) == text  # the wire form is complete and canonical
 
     round_trip()
-
-
-@pytest.fixture(autouse=True)
-def _decoders_built_per_test() -> None:
-    """Each test builds the decoders and encoders it uses (they are cached per type), so what
-    it checks is the code that builds them, not what an earlier test or process left cached."""
-    from mloop.codec import _encode, _types
-
-    for cached in (
-        _types._decoder,
-        _types._plan,
-        _types._compiled,
-        _encode._field_names,
-        _encode._fields_encoder,
-    ):
-        cached.cache_clear()
 
 
 def test_entities_cover_every_serialising_class() -> None:
