@@ -66,3 +66,34 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         mloop.no_such_name  # noqa: B018
     assert set(mloop.__all__) <= set(dir(mloop))
+
+
+def test_runs_list_on_sqlite_loads_only_sqlalchemy(tmp_path) -> None:
+    # `mloop runs list` needs the SQL store and nothing numeric: numpy loads on first use only.
+    env = f"import os; os.environ['MLOOP_HOME'] = {str(tmp_path / 'home')!r}\n"
+    make_run = "import mloop\nwith mloop.start_run(project='p'):\n    pass"
+    subprocess.run([sys.executable, "-c", env + make_run], check=True, timeout=120)
+    listing = (
+        "import sys; sys.argv = ['mloop', 'runs', 'list', 'p']\n"
+        "from mloop.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code"
+    )
+    assert _loaded_after(env + listing, tmp_path) == ["sqlalchemy"]
+
+
+def test_a_lazy_module_is_imported_and_rebound_on_first_use() -> None:
+    from mloop._lazy import LazyModule
+
+    namespace: dict[str, object] = {}
+    namespace["m"] = LazyModule("json", namespace, "m")
+    assert "not yet" not in repr(namespace["m"]) and "json" in repr(namespace["m"])
+    dumps = namespace["m"].dumps  # type: ignore[attr-defined]
+    import json
+
+    assert dumps is json.dumps
+    assert namespace["m"] is json  # later lookups are plain global lookups
+    with pytest.raises(AttributeError):
+        LazyModule("json", {}, "m").no_such_attribute  # noqa: B018

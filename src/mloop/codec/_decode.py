@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
+from mloop._lazy import LazyModule
 from mloop.codec._base import INFINITY, NAN, NEG_INFINITY, READ_SPECIAL, got, where_text
 from mloop.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = LazyModule("numpy", globals(), "np")
 
 
 def _float(value: Any, where: Any) -> float:

@@ -10,12 +10,17 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from mloop._lazy import LazyModule
 from mloop.codec._base import INFINITY, NAN, NEG_INFINITY, Attr, got
 from mloop.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 _PLAIN = frozenset({str, int, bool, type(None)})
 _NUMBERS = frozenset({float, int, bool})

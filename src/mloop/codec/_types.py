@@ -8,15 +8,20 @@ import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-
+from mloop._lazy import LazyModule
 from mloop.codec._base import Attr, got, where_text
 from mloop.codec._decode import _array, _float, _int
 from mloop.codec._encode import fields_to_wire
 from mloop.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 _T = TypeVar("_T")
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-import numpy as np
-
+from mloop._lazy import LazyModule
 from mloop.codec import WireEntity, array_from_wire, dataclass_from_wire, to_wire
 from mloop.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 __all__ = [
     "RUN_STATUSES",
@@ -177,7 +182,7 @@ class MetricHistory(WireEntity):
         return dataclass_from_wire(cls, data, arrays=_HISTORY_DTYPES)
 
 
-_HISTORY_DTYPES = {"step": np.int64, "timestamp": np.int64, "value": np.float64}
+_HISTORY_DTYPES = {"step": "int64", "timestamp": "int64", "value": "float64"}
 
 
 @dataclass(frozen=True)

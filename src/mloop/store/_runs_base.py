@@ -9,10 +9,9 @@ from __future__ import annotations
 import abc
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
-import numpy as np
-
+from mloop._lazy import LazyModule
 from mloop.errors import InvalidInputError
 from mloop.ids import now_ms
 from mloop.store._common import (
@@ -46,6 +45,12 @@ from mloop.store._validation import (
     validate_text,
 )
 from mloop.store._version_files import VersionFilesStore, check_version_files
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 __all__ = ["NewRun", "RunFields", "RunStoreMixin"]
 

@@ -29,10 +29,9 @@ import zlib
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-
+from mloop._lazy import LazyModule
 from mloop.errors import AlreadyExistsError, ConflictError, MloopError, StoreUnavailableError
 from mloop.store import ArtifactEntry, MetricSeries, RunInput, Store
 from mloop.tracking._quarantine import (
@@ -44,6 +43,12 @@ from mloop.tracking._quarantine import (
     read_quarantine,
     rewrite,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 __all__ = [
     "ReplayResult",

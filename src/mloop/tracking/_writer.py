@@ -18,10 +18,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from mloop._lazy import LazyModule
 from mloop.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -35,6 +34,12 @@ from mloop.store import MetricSeries, NewRun, Store, validate_metric_value
 from mloop.tracking import _pending
 from mloop.tracking._quarantine import QuarantineEntry, live_name, quarantine
 from mloop.tracking._spool import SpoolUnavailableError, SpoolWriter, encode_metrics
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 __all__ = ["BackgroundWriter", "Pending"]
 

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from mloop._lazy import LazyModule
 from mloop.errors import ConflictError
 from mloop.ids import now_ms
 from mloop.store._entities import MetricSeries
 from mloop.store._sql import _schema as t
 from mloop.store._sql._raw import Cursor
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 MAX_CHUNK_POINTS = 65_536
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from mloop._lazy import LazyModule
 from mloop.errors import (
     AlreadyExistsError,
     InvalidInputError,
@@ -43,6 +43,12 @@ from mloop.store._sql._monitors import SqlMonitorsMixin
 from mloop.store._sql._raw import Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
 from mloop.store._sql._tokens import SqlTokensMixin
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = LazyModule("numpy", globals(), "np")
+
 
 __all__ = ["SqlStore"]
 
