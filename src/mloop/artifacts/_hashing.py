@@ -44,17 +44,27 @@ def _hash_file(path: Path) -> tuple[str, int]:
 
 
 _PARALLEL_MIN = 8 << 20
+# Up to this size a copy is one read into memory, hashed, and one write: two opens instead of four,
+# and no 1 MiB buffer (a model package's small files: a cold model load copies several).
+_SMALL_COPY = 1 << 20
 
 
 def _copy_and_hash(src: Path, dst: Path) -> tuple[str, int]:
     """Copy ``src`` to a new file ``dst`` and return ``src``'s ``(sha256, size)``.
 
-    The copy runs in the kernel (``shutil.copyfile``: sendfile / copy_file_range) while this thread
-    hashes ``src`` from the page cache, so a large file costs max(copy, hash) rather than their sum.
+    A small file (up to ``_SMALL_COPY``) is read once, and the bytes read are hashed and written.
+    A larger one is copied in the kernel (``shutil.copyfile``: sendfile / copy_file_range) while
+    this thread hashes ``src`` from the page cache, so it costs max(copy, hash), not their sum.
     If ``src`` changed meanwhile (size or mtime), the copy itself is hashed: the hash returned is
     always that of the bytes now in ``dst``.
     """
     before = os.stat(src)
+    if before.st_size <= _SMALL_COPY:
+        with open(src, "rb") as f:
+            data = f.read()
+        with open(dst, "xb") as out:
+            out.write(data)
+        return hashlib.sha256(data).hexdigest(), len(data)  # the bytes written are those hashed
     if before.st_size < _PARALLEL_MIN:
         shutil.copyfile(src, dst)
         return _hash_file(dst)
