@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from mloop.artifacts import _s3
 from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _copy_and_hash, _hash_file
 from mloop.artifacts._integrity import (
     IntegrityError,
@@ -38,10 +39,9 @@ from mloop.store import is_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 
-# From this size an S3 upload goes in parts, several at once (each held in memory while sent:
-# 2 x 8 MiB, and botocore copies each once: ~33 MiB at most, whatever the file size).
+# From this size an S3 upload goes in parts, several at once (see _s3.py: each part in flight is
+# held in memory while sent, a few parts at most, whatever the file size).
 _PARALLEL_FROM = 32 << 20
-_PARALLEL_PARTS = 2
 
 
 def _is_s3(fs: Any) -> bool:
@@ -299,16 +299,14 @@ class BlobStore:
         if size >= _PARALLEL_FROM and _is_s3(self._fs):
             # A multipart upload whose parts go up in parallel; the object
             # appears when the upload completes, whole.
-            block = max(_REMOTE_BLOCK, -(-size // 9_000))
-            self._fs.put_file(
-                str(path), self._full(key), chunksize=block, max_concurrency=_PARALLEL_PARTS
+            # It is completed only if the file is unchanged since it was hashed.
+            _s3.upload(
+                self._fs,
+                path,
+                self._full(key),
+                size,
+                still_same=lambda: unchanged(before, os.stat(path)),
             )
-            if not unchanged(before, os.stat(path)) or self._key_size(key) != size:
-                self._delete_key(key)
-                raise MloopError(
-                    f"'{path}' changed while it was being uploaded; nothing was stored. Upload "
-                    "it again once it is no longer being written."
-                )
             return sha, size
         h = hashlib.sha256()
         buf = bytearray(CHUNK_SIZE)
@@ -473,6 +471,16 @@ class BlobStore:
         dest_path = Path(os.fspath(dest))
 
         def fill(tmp: Path) -> str:
+            if self._fs is not None and _is_s3(self._fs):
+                # Large ranges in parallel, written at their offsets, hashed in order.
+                key = _blob_key(check_sha(sha256))
+                size = self._key_size(key)
+                if size is None:
+                    raise self._not_found(sha256)
+                with open(tmp, "x+b") as out:
+                    return _s3.download(
+                        self._fs, self._full(key), out.fileno(), size, verify=verify
+                    )
             if self._local is None:
                 with self.open(sha256) as src:
                     return write_chunks(_chunks(src, bytearray(CHUNK_SIZE)), tmp, verify=verify)
