@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import importlib.util
 import io
+import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +31,38 @@ PICKLE_FILE = "model.pkl"
 # Types from these packages (and skops' default-trusted ones) never vanish from a running process.
 _FRAMEWORK_MODULES = frozenset({"sklearn", "numpy", "scipy", "builtins"})
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform")
+
+# ``import skops.io`` lists scikit-learn's estimators with ``all_estimators()``, whose package walk
+# imports every subpackage of scikit-learn, including its array-API adapters for PyTorch, Dask and
+# CuPy: with PyTorch installed that alone is ~0.8 s of the first load or save in every process, for
+# packages that hold no estimator. They are kept out of that walk (only); the estimator list skops
+# builds is the same, and scikit-learn imports them as usual when a PyTorch array is used.
+_WALK_SKIPS = frozenset(
+    f"sklearn.externals.array_api_compat.{backend}" for backend in ("torch", "dask", "cupy")
+)
+_skops_lock = threading.Lock()
+
+
+class _SkipInWalk:
+    """A meta-path finder that refuses the modules in ``_WALK_SKIPS`` (the walk ignores that)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name in _WALK_SKIPS:
+            raise ImportError(f"{name} is not imported while skops lists the estimators")
+
+
+def _skops_io() -> Any:
+    """``skops.io``, imported without the array-API adapters the estimator listing would load."""
+    module = sys.modules.get("skops.io")
+    if module is not None:
+        return module
+    with _skops_lock:
+        finder = _SkipInWalk()
+        sys.meta_path.insert(0, finder)
+        try:
+            return require("skops.io", "skops")
+        finally:
+            sys.meta_path.remove(finder)
 
 
 class SklearnFlavor(Flavor):
@@ -89,7 +123,7 @@ class SklearnFlavor(Flavor):
 
 def _try_skops(model: Any, file: Path, input_example: Any) -> tuple[list[str] | None, str]:
     """Write ``model`` with skops; the trusted type list, or None and why skops cannot be used."""
-    sio = require("skops.io", "skops")
+    sio = _skops_io()
     buf = io.BytesIO()
     try:
         with warnings.catch_warnings():
@@ -121,7 +155,7 @@ def _try_skops(model: Any, file: Path, input_example: Any) -> tuple[list[str] | 
 def _load_skops(file: Path, trusted: list[str]) -> Any:
     from mloop.registry._manifest import ModelIntegrityError
 
-    sio = require("skops.io", "skops")
+    sio = _skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:
