@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from _fresh_python import run_fresh
 
 HEAVY = (
     "sqlalchemy",
@@ -30,10 +30,7 @@ _REPORT = (
 def _loaded_after(code: str, tmp_path) -> list[str]:
     """The heavy top-level modules a fresh interpreter holds after running ``code``."""
     script = f"{code}\n{_REPORT.format(heavy=HEAVY)}"
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_fresh(script, tmp_path)
     return json.loads(proc.stderr.strip().splitlines()[-1])
 
 
@@ -72,7 +69,7 @@ def test_runs_list_on_sqlite_loads_only_sqlalchemy(tmp_path) -> None:
     # `mloop runs list` needs the SQL store and nothing numeric: numpy loads on first use only.
     env = f"import os; os.environ['MLOOP_HOME'] = {str(tmp_path / 'home')!r}\n"
     make_run = "import mloop\nwith mloop.start_run(project='p'):\n    pass"
-    subprocess.run([sys.executable, "-c", env + make_run], check=True, timeout=120)
+    run_fresh(env + make_run, tmp_path)
     listing = (
         "import sys; sys.argv = ['mloop', 'runs', 'list', 'p']\n"
         "from mloop.cli import main\n"

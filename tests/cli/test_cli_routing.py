@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from _fresh_python import run_fresh
 from mloop.cli import _app
 
 
@@ -40,10 +41,7 @@ def test_a_named_command_imports_its_module_only(tmp_path) -> None:
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('mloop.cli._'))),"
         " file=sys.stderr)"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_fresh(code, tmp_path)
     assert "mloop runs [OPTIONS] COMMAND" in proc.stdout
     loaded = json.loads(proc.stderr.strip().splitlines()[-1])
     assert loaded == ["mloop.cli._app", "mloop.cli._common", "mloop.cli._runs"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
+
+from _fresh_python import run_fresh
 
 _SCRIPT = """
 import json, sys
@@ -35,10 +35,7 @@ print(json.dumps({
 
 
 def test_skops_import_skips_the_array_api_adapters_and_lists_every_estimator(tmp_path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_fresh(_SCRIPT, tmp_path)
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["loaded"] == []
     assert report["finders_left"] == 0  # the guard is gone once skops is imported
@@ -63,9 +60,6 @@ def test_the_adapters_import_as_usual_after_skops(tmp_path) -> None:
         "else:\n"
         "    print('imported')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_fresh(script, tmp_path)
     expected = "imported" if importlib.util.find_spec("torch") is not None else "no torch"
     assert proc.stdout.strip() == expected
