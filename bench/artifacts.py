@@ -11,6 +11,17 @@ MLflow never enters the project's ``.venv``). Every repetition uploads new conte
 deduplication cannot skip the upload). Prints medians in MB/s (10^6 bytes) and mloop/MLflow ratios,
 and writes ``bench/results/artifacts.json``.
 
+How each engine talks to S3 (recorded in the JSON as ``transfer``): MLflow as a user has it, boto3's
+defaults through ``upload_file`` / ``download_file`` (parts and ranges of 8 MiB, 10 threads, CRC32
+checksums; no CRT). mloop hashes the file first (its key is the sha256; a stored blob is not sent
+again), then sends 8 MiB parts, 4 at a time; downloads fetch 4 ranges of at least 64 MiB at once and
+hash every byte before the file appears.
+
+Read the S3 rows knowing what moto does: it reads the whole object for every GET, ranged or not
+(~0.5 s of server CPU per request for 1 GB), so a download costs in proportion to its number of
+requests (MLflow: size / 8 MiB; mloop: 4), not its bytes, unlike real S3. Uploads are bound by
+moto's CPU (an MD5 and a disk write per part, then one thread joining the parts at completion).
+
 Standard library only at import time: the MLflow worker imports this file without mloop installed.
 """
 
@@ -52,7 +63,7 @@ def _stamp(path: Path, rep: int) -> None:
         f.write(uuid.uuid4().bytes + rep.to_bytes(8, "little"))
 
 
-def worker_mloop(args: argparse.Namespace) -> dict[str, list[float]]:
+def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
     from mloop.artifacts import BlobStore, download_tree, upload_tree
 
     if args.backend == "s3":
@@ -74,10 +85,33 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, list[float]]:
         download_tree(store, entries, dest)
         down.append(time.perf_counter() - t0)
         shutil.rmtree(dest)
-    return {"upload": up, "download": down}
+    from mloop.artifacts import _s3
+
+    transfer = {
+        "upload": f"sha256 first, then parts of {_s3.UPLOAD_PART_MIN >> 20} MiB, "
+        f"{_s3.UPLOAD_PARALLEL} in flight, CRC32",
+        "download": f"{_s3.DOWNLOAD_PARALLEL} ranges of >= {_s3.DOWNLOAD_PART_MIN >> 20} MiB "
+        "in flight, sha256 of every byte",
+    }
+    return {"upload": up, "download": down, "transfer": transfer}
 
 
-def worker_mlflow(args: argparse.Namespace) -> dict[str, list[float]]:
+def _mlflow_transfer() -> dict[str, str]:
+    """What MLflow's S3 transfers use here: boto3's TransferConfig defaults (MLflow passes none)."""
+    import boto3
+    from boto3.s3 import transfer
+
+    cfg = transfer.TransferConfig()
+    crt = bool(getattr(transfer, "HAS_CRT", False)) and transfer._should_use_crt(cfg)
+    parts = f"{cfg.multipart_chunksize >> 20} MiB from {cfg.multipart_threshold >> 20} MiB"
+    return {
+        "client": f"boto3 {boto3.__version__} upload_file / download_file, CRT {crt}",
+        "upload": f"parts of {parts}, {cfg.max_request_concurrency} threads",
+        "download": f"ranged GETs of {parts}, {cfg.max_request_concurrency} threads",
+    }
+
+
+def worker_mlflow(args: argparse.Namespace) -> dict[str, Any]:
     import mlflow
 
     tmp = Path(args.tmp)
@@ -103,7 +137,8 @@ def worker_mlflow(args: argparse.Namespace) -> dict[str, list[float]]:
         )
         down.append(time.perf_counter() - t0)
         shutil.rmtree(dest)
-    return {"upload": up, "download": down}
+    transfer = _mlflow_transfer() if args.backend == "s3" else {}
+    return {"upload": up, "download": down, "transfer": transfer}
 
 
 # ============================================================================================ driver
@@ -172,7 +207,7 @@ def _run_worker(
     src: Path,
     repeat: int,
     tmpdir: str | None,
-) -> dict[str, list[float]]:
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-art-{engine}-", dir=tmpdir) as tmp:
         out = Path(tmp) / "result.json"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOOP_", "MLFLOW_"))}
@@ -193,7 +228,7 @@ def _run_worker(
         proc = subprocess.run(cmd, env=env, cwd=tmp)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"{engine}/{backend} worker failed (exit {proc.returncode})")
-        result: dict[str, list[float]] = json.loads(out.read_text())
+        result: dict[str, Any] = json.loads(out.read_text())
         return result
 
 
@@ -224,7 +259,7 @@ def main() -> None:
     mlflow_python = None if args.no_mlflow else _mlflow_python()
     backends = ["local"] if args.no_s3 else ["local", "s3"]
     moto, endpoint = (None, "") if args.no_s3 else _start_moto()
-    results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-art-src-", dir=args.tmpdir) as tmp:
             src = Path(tmp) / "big.bin"
@@ -269,6 +304,14 @@ def main() -> None:
     print(f"\n{args.mb} MB artifact in {where}, median of {args.repeat} (higher MB/s is better)")
     for row in [headers, ["-" * w for w in widths], *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    for engine, r in results.get("s3", {}).items():
+        for op, how in r.get("transfer", {}).items():
+            print(f"  s3 {engine} {op}: {how}")
+    if "s3" in results:
+        print(
+            "  moto reads the whole object for every GET: a download costs per request there "
+            "(see this file's docstring)."
+        )
     out = BENCH_DIR / "results" / "artifacts.json"
     out.parent.mkdir(exist_ok=True)
     meta: dict[str, Any] = {
