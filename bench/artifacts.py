@@ -14,7 +14,7 @@ and writes ``bench/results/artifacts.json``.
 How each engine talks to S3 (recorded in the JSON as ``transfer``): MLflow as a user has it, boto3's
 defaults through ``upload_file`` / ``download_file`` (parts and ranges of 8 MiB, 10 threads, CRC32
 checksums; no CRT). mloop hashes the file first (its key is the sha256; a stored blob is not sent
-again), then sends 8 MiB parts, 4 at a time; downloads fetch 4 ranges of at least 64 MiB at once and
+again), then sends 8 MiB parts, 4 at a time; downloads fetch ranges of 64-256 MiB, 4 at once, and
 hash every byte before the file appears.
 
 Read the S3 rows knowing what moto does: it reads the whole object for every GET, ranged or not
@@ -90,8 +90,8 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
     transfer = {
         "upload": f"sha256 first, then parts of {_s3.UPLOAD_PART_MIN >> 20} MiB, "
         f"{_s3.UPLOAD_PARALLEL} in flight, CRC32",
-        "download": f"{_s3.DOWNLOAD_PARALLEL} ranges of >= {_s3.DOWNLOAD_PART_MIN >> 20} MiB "
-        "in flight, sha256 of every byte",
+        "download": f"ranges of {_s3.DOWNLOAD_PART_MIN >> 20}-{_s3.DOWNLOAD_PART_MAX >> 20} MiB, "
+        f"{_s3.DOWNLOAD_PARALLEL} in flight, sha256 of every byte",
     }
     return {"upload": up, "download": down, "transfer": transfer}
 

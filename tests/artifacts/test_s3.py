@@ -242,5 +242,74 @@ def test_upload_refuses_an_empty_file(store: BlobStore, tmp_path: Path) -> None:
 def test_part_sizes() -> None:
     assert _s3.download_part_size(1_000_000_000, 4) == 250_000_000
     assert _s3.download_part_size(10, 4) == _s3.DOWNLOAD_PART_MIN
+    assert _s3.download_part_size(10 << 30, 4) == _s3.DOWNLOAD_PART_MAX
     assert _s3.upload_part_size(1_000_000_000) == _s3.UPLOAD_PART_MIN
     assert _s3.upload_part_size(200 << 30) == -(-(200 << 30) // 10_000)  # 10,000 parts at most
+
+
+class _BreakingBody:
+    """A response body whose connection drops after ``after`` bytes (as a real network can)."""
+
+    def __init__(self, body: Any, after: int) -> None:
+        self._body, self._left = body, after
+
+    async def read(self, n: int) -> bytes:
+        from aiohttp import ClientPayloadError
+
+        if self._left <= 0:
+            raise ClientPayloadError("Response payload is not completed")
+        chunk: bytes = await self._body.read(min(n, self._left))
+        self._left -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def _break_bodies(
+    store: BlobStore, monkeypatch: pytest.MonkeyPatch, *, after: int, times: int
+) -> list[str]:
+    """Make the first ``times`` responses of each range drop after ``after`` bytes; returns the
+    ranges asked for, in order."""
+    ranges: list[str] = []
+    broken: dict[str, int] = {}
+    real_call = store._fs._call_s3
+
+    async def flaky(method: str, *args: Any, **kwargs: Any) -> Any:
+        resp = await real_call(method, *args, **kwargs)
+        if method == "get_object":
+            ranges.append(kwargs["Range"])
+            end = kwargs["Range"].rsplit("-", 1)[1]
+            if broken.get(end, 0) < times:
+                broken[end] = broken.get(end, 0) + 1
+                resp["Body"] = _BreakingBody(resp["Body"], after)
+        return resp
+
+    monkeypatch.setattr(store._fs, "_call_s3", flaky)
+    return ranges
+
+
+def test_a_range_whose_connection_drops_resumes_where_it_stopped(
+    store: BlobStore, tmp_path: Path, small_parts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _data(3 * MiB, seed=9)
+    sha, _ = store.put_bytes(data)
+    ranges = _break_bodies(store, monkeypatch, after=300_000, times=2)
+    assert store.get_to_path(sha, tmp_path / "out.bin").read_bytes() == data
+    # Each of the 3 ranges of 1 MiB: asked for, dropped at +300,000 twice, asked for the rest.
+    assert sorted(ranges) == sorted(
+        f"bytes={s + k * 300_000}-{s + MiB - 1}" for s in (0, MiB, 2 * MiB) for k in range(3)
+    )
+
+
+def test_a_range_that_keeps_dropping_fails_cleanly(
+    store: BlobStore, tmp_path: Path, small_parts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mloop.errors import StoreUnavailableError
+
+    data = _data(3 * MiB, seed=10)
+    sha, _ = store.put_bytes(data)
+    _break_bodies(store, monkeypatch, after=1000, times=_s3._READ_RETRIES + 1)
+    with pytest.raises(StoreUnavailableError, match="broke off 4 times"):
+        store.get_to_path(sha, tmp_path / "out.bin")
+    assert _leftovers(tmp_path) == []

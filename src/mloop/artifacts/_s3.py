@@ -26,13 +26,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from mloop.errors import InvalidInputError, MloopError
+from mloop.errors import InvalidInputError, MloopError, StoreUnavailableError
 
 __all__ = ["download", "download_part_size", "upload", "upload_part_size"]
 
-# Ranges in flight per download and their smallest size: a 1 GB object is 4 ranges of 250 MB.
+# Ranges in flight per download and their size bounds: a 1 GB object is 4 ranges of 250 MB, a
+# 10 GB one 40 of 256 MiB, 4 at a time (so hashing keeps up, and a retry repeats little).
 DOWNLOAD_PARALLEL = 4
 DOWNLOAD_PART_MIN = 64 << 20
+DOWNLOAD_PART_MAX = 256 << 20
 # Parts in flight per upload and their size; each is held in memory while it is sent.
 UPLOAD_PARALLEL = 4
 UPLOAD_PART_MIN = 8 << 20  # S3's minimum is 5 MiB (except for the last part)
@@ -44,9 +46,9 @@ _log = logging.getLogger(__name__)
 
 
 def download_part_size(size: int, parallel: int) -> int:
-    """Bytes per range: the object split across ``parallel`` ranges, at least
-    ``DOWNLOAD_PART_MIN`` each."""
-    return max(DOWNLOAD_PART_MIN, -(-size // max(1, parallel)))
+    """Bytes per range: the object split across ``parallel`` ranges, within
+    ``[DOWNLOAD_PART_MIN, DOWNLOAD_PART_MAX]``."""
+    return min(DOWNLOAD_PART_MAX, max(DOWNLOAD_PART_MIN, -(-size // max(1, parallel))))
 
 
 def upload_part_size(size: int) -> int:
@@ -107,10 +109,14 @@ async def _fetch_range(
                 pos += len(chunk)
                 progress.written[index] = pos - start
                 progress.changed.set()
-        except retryable:
+        except retryable as exc:
             failures += 1
             if failures > _READ_RETRIES:
-                raise
+                raise StoreUnavailableError(
+                    f"reading s3://{bucket}/{key} broke off {failures} times (last at byte "
+                    f"{pos:,}: {exc!r}); nothing was written. Check the connection to the "
+                    "artifact store and try again."
+                ) from exc
         finally:
             body.close()
 
