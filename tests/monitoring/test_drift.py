@@ -327,6 +327,8 @@ def test_report_serialization_is_json_safe_and_complete(tmp_path: Path) -> None:
         "status",
         "message",
         "histogram",
+        "error_bound",
+        "borderline",
     }
     hist = x["histogram"]
     assert (hist["edges"][0], hist["edges"][-1]) == ("-Infinity", "Infinity")  # the codec's form

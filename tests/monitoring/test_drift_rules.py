@@ -433,7 +433,10 @@ def test_sketched_reference_bounds_and_raw_methods() -> None:
     }
     for method, (statistic, bound) in exact.items():
         col = mon.drift_report(profile, {"x": cur}, methods=method).columns["x"]
-        assert col.message == f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact"
+        assert col.message.startswith(
+            f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact"
+        )
+        assert col.error_bound == pytest.approx(bound, rel=1e-12), method
         assert abs(col.statistic - statistic) <= bound, method  # type: ignore[operator]
     exact_profile = mon.drift_report(mon.Profile.from_data({"x": ref}), {"x": cur}, methods="ks")
     assert exact_profile.columns["x"].message == ""

@@ -454,12 +454,14 @@ def test_drift_per_window_against_the_reference_profile() -> None:
     shifted = {"age": rng.normal(50, 10, 5000), "plan": rng.choice(["a", "b", "c"], 5000)}
     (r0,) = monitor.update(same)
     (r1,) = monitor.update(shifted)
-    # the label column is not monitored for drift; drift equals drift_report on the same data
+    # the label column is not monitored for drift; the reference is a compact profile, so drift
+    # equals drift_report on the raw data within the sketch's error bound
     assert set(r0.drift.columns) == {"age", "plan"}
     direct = mon.drift_report({k: ref[k] for k in ("age", "plan")}, shifted)
-    assert r1.drift.columns["age"].statistic == pytest.approx(
-        direct.columns["age"].statistic, rel=1e-9
-    )
+    age = r1.drift.columns["age"]
+    assert age.error_bound is not None and 0 < age.error_bound < 0.05
+    assert abs(age.statistic - direct.columns["age"].statistic) <= age.error_bound  # type: ignore[operator]
+    assert r1.drift.columns["plan"].statistic == direct.columns["plan"].statistic
     assert not r0.drift.columns["age"].drifted and r1.drift.columns["age"].drifted
     assert [a.rule for a in alerts] == ["share_drifted >= 0.5", "columns.age.statistic > 0.2"]
     assert all(a.window_index == 1 for a in alerts)

@@ -319,7 +319,7 @@ def test_summary_is_exact() -> None:
                 "std": pytest.approx(float(np.std(finite)), rel=1e-15),
                 "exact": True,
             },
-            "c": {"kind": "categorical", "n": 3, "n_missing": 2, "n_categories": 2},
+            "c": {"kind": "categorical", "n": 3, "n_missing": 2, "n_categories": 2, "exact": True},
         },
     }
     sketched = mon.Profile.from_data({"x": data["x"]}, max_exact=3).summary()["columns"]["x"]
@@ -643,10 +643,10 @@ def test_merge_refuses_what_is_not_a_profile_and_mixed_kinds_either_way() -> Non
 def test_defaults_and_stored_parameters() -> None:
     x = {"x": np.random.default_rng(0).normal(size=100)}
     p = mon.Profile.from_data(x)
-    assert (p.bins, p.max_exact, p.sketch_k) == (20, 1_000_000, 2048)
+    assert (p.bins, p.max_exact, p.sketch_k, p.max_categories) == (20, None, 2048, 4096)
     assert _num(p, "x").bin_counts.size == 20
     bare = mon.Profile({}, 0)
-    assert (bare.bins, bare.max_exact, bare.sketch_k) == (20, 1_000_000, 2048)
+    assert (bare.bins, bare.max_exact, bare.sketch_k, bare.max_categories) == (20, None, 2048, 4096)
     q = mon.Profile.from_data(x, bins=3, max_exact=50, sketch_k=16)
     assert (q.bins, q.max_exact, q.sketch_k, q.n_rows) == (3, 50, 16, 100)
     assert _num(q, "x").sketch.k == 16 and _num(q, "x").bin_counts.size == 3
@@ -665,11 +665,19 @@ def test_defaults_and_stored_parameters() -> None:
         ({"sketch_k": 7}, "sketch_k"),
         ({"sketch_k": 65536}, "sketch_k"),
         ({"sketch_k": 64.0}, "sketch_k"),
+        ({"max_categories": 0}, "max_categories"),
     ],
 )
 def test_parameters_out_of_range_are_refused(kwargs: dict, name: str) -> None:
     with pytest.raises(InvalidInputError, match=f"`{name}` must be an int"):
         mon.Profile.from_data({"x": np.arange(10.0)}, **kwargs)
+
+
+def test_exact_flag_is_validated() -> None:
+    with pytest.raises(InvalidInputError, match="`exact` must be True or False; got 1"):
+        mon.Profile.from_data({"x": np.arange(10.0)}, exact=1)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="leave `max_exact` unset"):
+        mon.Profile.from_data({"x": np.arange(10.0)}, exact=True, max_exact=10)
 
 
 def test_parameters_at_their_limits_are_accepted() -> None:

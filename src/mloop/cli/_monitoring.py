@@ -156,11 +156,16 @@ def drift(
             verdict = _VERDICT[col.status]
             if col.message and col.status not in ("ok", "drift"):
                 verdict += f" [dim]({col.message})[/dim]"
+            if col.borderline:
+                verdict += " [yellow](borderline)[/yellow]"
+            stat = fmt_value(col.statistic)
+            if col.error_bound:
+                stat += f" ± {fmt_value(col.error_bound)}"
             table.add_row(
                 col.name,
                 col.kind,
                 col.method,
-                fmt_value(col.statistic),
+                stat,
                 fmt_value(col.p_value),
                 fmt_value(col.threshold),
                 verdict,
@@ -173,6 +178,11 @@ def drift(
             f"dataset: {word}: {report.n_drifted} of {report.n_evaluated} columns drifted "
             f"({report.share_drifted:.0%}; dataset drift at >= {report.drift_share:.0%})"
         )
+        if report.n_borderline:
+            console.print(
+                f"[yellow]{report.n_borderline} borderline verdict(s): the reference profile is "
+                "a sketch and the statistic is within its error bound of the threshold[/yellow]"
+            )
         for col in report.columns.values():
             if col.message and col.status in ("ok", "drift"):
                 console.print(f"[dim]{col.name}: {col.message}[/dim]")
@@ -228,8 +238,17 @@ def profile(
         ),
     ] = None,
     max_exact: Annotated[
-        int, typer.Option("--max-exact", help="Keep exact values up to this many per column.")
-    ] = 1_000_000,
+        int | None,
+        typer.Option(
+            "--max-exact",
+            help="Keep exact values up to this many per column (default: while they are "
+            "smaller than a sketch; the profile stays under ~50 kB a column).",
+        ),
+    ] = None,
+    exact: Annotated[
+        bool,
+        typer.Option("--exact", help="Keep every value (the profile grows with the rows)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Profile DATA once (bins, counts, exact values or sketches) for later `mloop drift` runs."""
@@ -238,7 +257,11 @@ def profile(
     if not data.exists():
         raise InvalidInputError(f"data file {str(data)!r} does not exist.")
     prof = Profile.from_data(
-        data, columns=_names(columns), categorical=_names(categorical), max_exact=max_exact
+        data,
+        columns=_names(columns),
+        categorical=_names(categorical),
+        exact=exact,
+        max_exact=max_exact,
     )
     prof.save(output)
     if as_json:

@@ -101,6 +101,25 @@ _COUNT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray], _Result]] = {
 
 
 @dataclass(frozen=True)
+class _Approx:
+    """How far a statistic computed from a sketched reference may be from the exact one.
+
+    ``bound`` bounds ``|statistic - exact|`` (None: no bound is known for this method); ``p_of``
+    maps a statistic to its p-value, for tests, so the bound carries over to the p-value.
+    """
+
+    bound: float | None
+    p_of: Callable[[float], float] | None = None
+
+
+#: Count methods whose bound survives comparing the untracked labels as one "other" bin (see
+#: mloop.monitoring.stats._bounds).
+_LUMPABLE = frozenset({"jensenshannon", "hellinger", "tv"})
+#: Label of the bin that holds the reference counts a frequent-items sketch did not attribute.
+OTHER_LABEL = "(other reference values)"
+
+
+@dataclass(frozen=True)
 class _Options:
     methods: Mapping[str, str]
     thresholds: Mapping[str, float]
@@ -140,6 +159,7 @@ def _verdict(
     n_cur: int,
     histogram: ColumnHistogram | None,
     notes: list[str],
+    approx: _Approx | None = None,
 ) -> ColumnDrift:
     stat, p = result
     spec = _SPECS[method]
@@ -153,10 +173,37 @@ def _verdict(
         )  # fmt: skip
     drifted = bool(value < threshold) if spec.test else bool(value >= threshold)
     status: Literal["ok", "drift"] = "drift" if drifted else "ok"
+    bound, borderline = _borderline(approx, float(stat), spec.test, threshold)
+    if approx is not None and bound is None:
+        notes.append(
+            f"no error bound is known for {method} on a sketched reference: the verdict may "
+            "differ from the exact one (jensenshannon, hellinger and tv have bounds)"
+        )
+    elif borderline:
+        notes.append(f"borderline: within the sketch's error bound (±{bound:.3g}) of the threshold")
     return ColumnDrift(
         name, kind, method, float(stat), None if p is None else float(p), threshold, drifted,
-        n_ref, n_cur, status, "; ".join(notes), histogram,
+        n_ref, n_cur, status, "; ".join(notes), histogram, error_bound=bound,
+        borderline=borderline,
     )  # fmt: skip
+
+
+def _borderline(
+    approx: _Approx | None, stat: float, test: bool, threshold: float
+) -> tuple[float | None, bool]:
+    """(bound on the statistic, whether the exact verdict could be the other one)."""
+    if approx is None:
+        return 0.0, False
+    b = approx.bound
+    if b is None or not math.isfinite(stat):
+        return b, True
+    if test:
+        if approx.p_of is None:
+            return b, True
+        lo, hi = approx.p_of(stat + b), approx.p_of(max(stat - b, 0.0))
+    else:
+        lo, hi = stat - b, stat + b
+    return b, bool(lo <= threshold <= hi)
 
 
 def _no_verdict(
@@ -229,12 +276,22 @@ def _numeric_column(
             r_counts, c_counts = discrete[1], discrete[2]
         else:
             r_counts, c_counts = hist.reference, hist.current
+        approx = None
+        if discrete is None and ref.bin_error > 0:
+            # every cumulative count is within bin_error * n: a bin's count within twice that
+            slack = 2.0 * ref.bin_error * n_ref
+            low, high = np.maximum(r_counts - slack, 0.0), np.minimum(r_counts + slack, n_ref)
+            if opts.missing == "bin":
+                low, high = np.append(low, ref.n_missing), np.append(high, ref.n_missing)
+            notes.append("reference bins were merged through a sketch")
         if opts.missing == "bin":
             r_counts = np.append(r_counts, ref.n_missing)
             c_counts = np.append(c_counts, cur_missing)
+        if discrete is None and ref.bin_error > 0:
+            approx = _Approx(kernels.count_statistic_bound(method, r_counts, low, high, c_counts))
         return _verdict(
             name, "numeric", method, threshold, _COUNT_METHODS[method](r_counts, c_counts),
-            n_ref, n_cur, hist, notes,
+            n_ref, n_cur, hist, notes, approx,
         )  # fmt: skip
     if family == "raw":
         if not ref.is_exact:
@@ -246,6 +303,7 @@ def _numeric_column(
         result: _Result = fn(ref.expanded(), cur.expand())
     else:
         sample = ref.sample()
+        approx = None
         if not ref.is_exact:
             # sup|F_sketch - F| <= eps, and the two CDFs agree outside [min, max] of the reference
             eps, width = ref.rank_error(), (ref.max or 0.0) - (ref.min or 0.0)
@@ -256,6 +314,7 @@ def _numeric_column(
             else:  # energy = sqrt(2) * L2 distance of the CDFs
                 bound = eps * float(np.sqrt(2.0 * width))
             notes.append(f"reference is a KLL sketch: statistic within ±{bound:.3g} of exact")
+            approx = _Approx(bound, _ks_p_value(n_ref, n_cur) if method == "ks" else None)
         if method == "ks":
             result = kernels.ks_sorted(sample, cur.expand())
         elif method == "wasserstein":
@@ -266,7 +325,17 @@ def _numeric_column(
         else:
             l2 = kernels.cdf_distances(sample, cur.expand(), which=("l2",))["l2"]
             result = (float(np.sqrt(2.0) * l2), None)
+        return _verdict(name, "numeric", method, threshold, result, n_ref, n_cur, hist, notes,
+                        approx)  # fmt: skip
     return _verdict(name, "numeric", method, threshold, result, n_ref, n_cur, hist, notes)
+
+
+def _ks_p_value(n_ref: int, n_cur: int) -> Callable[[float], float]:
+    """The asymptotic KS p-value ``ks_sorted`` uses for samples of these sizes."""
+    from scipy import stats as sps
+
+    en = float(np.round(n_ref * n_cur / (n_ref + n_cur)))
+    return lambda d: min(max(float(sps.kstwo.sf(min(d, 1.0), en)), 0.0), 1.0)
 
 
 def _categorical_column(
@@ -274,21 +343,28 @@ def _categorical_column(
 ) -> ColumnDrift:
     index = {c: i for i, c in enumerate(ref.categories)}
     new = sorted({c for c in cur.categories if c not in index})
-    for label in new:
-        index[label] = len(index)
-    labels = [*ref.categories, *new]
+    if ref.is_exact:
+        for label in new:
+            index[label] = len(index)
+        labels = [*ref.categories, *new]
+    else:  # labels the sketch does not track are compared together, as one "other" bin
+        index.update(dict.fromkeys(new, len(index)))
+        labels = [*ref.categories, OTHER_LABEL]
     ref_counts = np.zeros(len(labels), dtype=np.int64)
     ref_counts[: len(ref.categories)] = ref.counts
+    if not ref.is_exact:
+        ref_counts[-1] = ref.residual
     cur_counts = np.zeros(len(labels), dtype=np.int64)
     if cur.categories:
-        cur_counts[[index[c] for c in cur.categories]] = cur.counts()
+        np.add.at(cur_counts, [index[c] for c in cur.categories], cur.counts())
     n_ref, n_cur = ref.n, int(cur_counts.sum())
     hist = ColumnHistogram(None, labels, ref_counts, cur_counts, ref.n_missing, cur.n_missing)
     notes: list[str] = []
     if new:  # current categories are all present (CategoricalData holds no unused ones)
         shown = ", ".join(repr(c) for c in new[:5]) + (" ..." if len(new) > 5 else "")
+        where = "reference" if ref.is_exact else "reference's frequent-items sketch"
         notes.append(f"{len(new)} categor{'y' if len(new) == 1 else 'ies'} not in the "
-                     f"reference: {shown}")  # fmt: skip
+                     f"{where}: {shown}")  # fmt: skip
     numeric_sources = {"integer", "float", "boolean"}
     if (ref.source in numeric_sources) != (cur.source in numeric_sources):
         notes.append(f"reference holds {ref.source} values and current {cur.source} values; "
@@ -313,7 +389,25 @@ def _categorical_column(
     if opts.missing == "bin":
         r, c = np.append(r, ref.n_missing), np.append(c, cur.n_missing)
     result = _COUNT_METHODS[method](r, c)
-    return _verdict(name, "categorical", method, threshold, result, n_ref, n_cur, hist, notes)
+    approx = None
+    if not ref.is_exact:
+        # A tracked label's true count is in [lower, lower + max_error]; all of them together
+        # exceed the lower bounds by at most `residual`, which is what "other" holds at most.
+        residual, other = ref.residual, len(ref.categories)
+        low = r.astype(np.float64)
+        high = low + min(ref.max_error, residual)
+        low[other], high[other] = 0.0, float(residual)
+        if opts.missing == "bin":
+            high[-1] = low[-1]
+        bound = None
+        if method in _LUMPABLE:
+            bound = kernels.count_statistic_bound(method, r, low, high, c, lumped=other)
+        notes.append(f"reference is a frequent-items sketch (label counts within "
+                     f"{ref.max_error:,} of exact)")  # fmt: skip
+        approx = _Approx(bound)
+    return _verdict(
+        name, "categorical", method, threshold, result, n_ref, n_cur, hist, notes, approx
+    )
 
 
 def _column(
@@ -490,8 +584,9 @@ def drift_report(
         def lazy(name: str) -> Callable[[], ColumnProfile]:
             # Raw reference columns are profiled exactly, inside the worker, one at a time.
             return lambda: profile_column(
-                ref_frame, name, categorical=name in cat, bins=bins, max_exact=2**62, k=8
-            )
+                ref_frame, name, categorical=name in cat, bins=bins, max_exact=2**62, k=8,
+                max_categories=2**62,
+            )  # fmt: skip
 
         refs = {n: lazy(n) for n in names}
         ref_rows = ref_frame.n_rows

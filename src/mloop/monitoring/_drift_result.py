@@ -96,6 +96,13 @@ class ColumnDrift:
     message : str
         Why there is no verdict, and notes (unseen categories, sketch error bound, ...).
     histogram : ColumnHistogram or None
+    error_bound : float or None
+        Bound on ``|statistic - exact statistic|``: 0 when the reference is exact (raw data or an
+        exact profile), the documented bound of its sketch otherwise; None when there is no verdict
+        or no bound is known for the method on a sketch.
+    borderline : bool
+        The exact verdict could be the other one: the statistic (or, for a test, the p-value range
+        the bound allows) reaches the threshold, or no bound is known. Only with a verdict.
     """
 
     name: str
@@ -110,6 +117,8 @@ class ColumnDrift:
     status: ColumnStatus
     message: str = ""
     histogram: ColumnHistogram | None = field(default=None, compare=False, repr=False)
+    error_bound: float | None = None
+    borderline: bool = False
 
     @property
     def has_verdict(self) -> bool:
@@ -130,6 +139,8 @@ class ColumnDrift:
             "status": self.status,
             "message": self.message,
             "histogram": self.histogram,
+            "error_bound": self.error_bound,
+            "borderline": bool(self.borderline),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,6 +174,11 @@ class DriftReport:
         return sum(c.drifted for c in self.columns.values())
 
     @property
+    def n_borderline(self) -> int:
+        """Columns whose verdict is within the sketch's error bound of its threshold."""
+        return sum(c.borderline for c in self.columns.values())
+
+    @property
     def n_evaluated(self) -> int:
         """Columns with a verdict."""
         return sum(c.has_verdict for c in self.columns.values())
@@ -190,6 +206,7 @@ class DriftReport:
             "share_drifted": self.share_drifted,
             "n_drifted": self.n_drifted,
             "n_evaluated": self.n_evaluated,
+            "n_borderline": self.n_borderline,
             "n_columns": len(self.columns),
             "drift_share": self.drift_share,
             "n_reference_rows": self.n_reference_rows,

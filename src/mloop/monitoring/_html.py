@@ -213,7 +213,19 @@ def _drift_row(col: Any) -> dict[str, Any]:
         "chart": None if hist is None else histogram_chart(hist),
         "nochart": message or "no distribution available",
         "message": message if hist is not None else None,
+        "bound": _bound_text(col),
+        "borderline": bool(getattr(col, "borderline", False)),
     }
+
+
+def _bound_text(col: Any) -> str | None:
+    """How far the statistic may be from the exact one, when the reference is a sketch."""
+    bound = getattr(col, "error_bound", None)
+    if getattr(col, "borderline", False) and bound is None:
+        return "no error bound for this method on a sketched reference"
+    if not bound:
+        return None
+    return f"statistic ± {fmt(bound)} (sketched reference)"
 
 
 # ---------------------------------------------------------------- quality

@@ -1,19 +1,27 @@
 """Profiles: what a drift check needs to know about a reference, without keeping its rows.
 
+Profiles are compact by default: their size is bounded whatever the row count (about 47 KB per
+sketched numeric column at ``sketch_k=2048``; 1M rows x 27 columns save to under 1 MB).
+
 Per numeric column a profile keeps counts (finite, missing, infinite), min/max, mean and the sum of
 squared deviations (for the standard deviation, merged exactly with Chan's formula), bins on the
 reference quantiles with their counts, and either
 
-- the exact sorted values (run-length encoded when that is smaller) while the column has at most
-  ``max_exact`` finite values: drift computed from such a profile is identical to drift computed
-  from the raw rows; or
+- the exact sorted values (run-length encoded when that is smaller) while they take no more bytes
+  than a sketch would (by default), while the column has at most ``max_exact`` finite values (an
+  int ``max_exact``), or always (``exact=True``): drift computed from such a profile is identical to
+  drift computed from the raw rows; or
 - a KLL quantile sketch (``datasketches``) beyond that, whose CDF is within the sketch's normalized
   rank error ``eps`` of the true CDF (with 99% confidence), so from a sketched profile
   ``|KS - KS_exact| <= eps`` and ``|W1 - W1_exact| <= eps * (max - min)`` of the reference
   (``eps = kll_doubles_sketch.get_normalized_rank_error(sketch_k, True)``, 0.18% at ``k = 2048``).
-  Columns with at most 20 distinct values also keep their exact value counts.
+  Columns with at most 20 distinct values also keep their exact value counts. Bin counts are exact
+  unless two profiles with different bins were merged (then within ``bin_error * n`` cumulatively).
 
-Per categorical column it keeps the category labels (sorted) and their counts.
+Per categorical column it keeps the category labels (sorted) and their counts, up to
+``max_categories`` labels; beyond that a frequent-items sketch (see
+:mod:`mloop.monitoring._profile_categorical`). Drift computed from a sketch carries the sketch's
+error bound (:class:`~mloop.monitoring.ColumnDrift` ``error_bound`` and ``borderline``).
 
 Profiles merge (``profile(A).merge(profile(B))`` has the counts, bins and exact values of
 ``profile(A ∪ B)``; merged sketches keep the KLL guarantee), and save to one compact ``.npz`` file
@@ -27,7 +35,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -36,12 +44,12 @@ from mloop.codec import to_wire
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import Frame, as_frame, refuse_profile
+from mloop.monitoring._profile_categorical import MAX_CATEGORIES, from_sketch, merge_categorical
 from mloop.monitoring._profile_columns import (
     DISCRETE_MAX,
     CategoricalProfile,
     ColumnProfile,
     NumericProfile,
-    _merge_categorical,
     _merge_numeric,
     prepare_numeric,
     profile_categorical,
@@ -61,6 +69,7 @@ from mloop.tables import column_names, iter_batches, reads_in_batches
 
 __all__ = [
     "DISCRETE_MAX",
+    "MAX_CATEGORIES",
     "STREAM_ROWS",
     "CategoricalProfile",
     "NumericProfile",
@@ -75,6 +84,8 @@ __all__ = [
 _savez: Any = np.savez  # its stubs type **kwds as the allow_pickle flag
 #: Rows per batch when a Parquet file, folder or Dataset is profiled piece by piece.
 STREAM_ROWS = 1 << 18
+#: ``max_exact`` / ``max_categories`` of an exact profile (no limit).
+UNLIMITED = 2**62
 
 
 @dataclass(eq=False)
@@ -96,8 +107,9 @@ class Profile:
     columns: dict[str, ColumnProfile]
     n_rows: int
     bins: int = 20
-    max_exact: int = 1_000_000
+    max_exact: int | None = None
     sketch_k: int = 2048
+    max_categories: int = MAX_CATEGORIES
 
     @classmethod
     def from_data(
@@ -107,17 +119,18 @@ class Profile:
         columns: Sequence[str] | None = None,
         categorical: Sequence[str] | None = None,
         bins: int = 20,
-        max_exact: int = 1_000_000,
+        exact: bool = False,
+        max_exact: int | None = None,
         sketch_k: int = 2048,
+        max_categories: int = MAX_CATEGORIES,
     ) -> Profile:
         """Profile a table.
 
         Parquet files, folders of Parquet files and pyarrow Datasets are read in batches of
         ``STREAM_ROWS`` rows, each profiled and merged, so memory stays near one batch (plus the
-        exact values kept for columns of at most ``max_exact`` values). Up to ``max_exact``
-        values per column the result is identical to profiling the whole table at once; beyond
-        that, the merged sketch keeps the KLL guarantee and the bin counts are within the
-        sketch's rank error (see the module docstring).
+        exact values kept). While a column stays exact the result is identical to profiling the
+        whole table at once; beyond that, the merged sketch keeps the KLL guarantee and the bin
+        counts are within the sketch's rank error (see the module docstring).
 
         Parameters
         ----------
@@ -129,11 +142,17 @@ class Profile:
             Columns to treat as categorical even if numeric.
         bins : int, default 20
             Number of reference-quantile bins kept per numeric column.
-        max_exact : int, default 1_000_000
+        exact : bool, default False
+            Keep every value and every label count (drift identical to raw data; the profile
+            grows with the rows). For small data and tests.
+        max_exact : int, optional
             Numeric columns with at most this many finite values keep their exact values; larger
-            ones keep a KLL sketch.
+            ones keep a KLL sketch. By default a column stays exact while its exact values take
+            no more bytes than the sketch would.
         sketch_k : int, default 2048
-            KLL accuracy parameter (rank error about 1.7 / k).
+            KLL accuracy parameter (rank error about 1.7 / k; about 47 KB per sketch).
+        max_categories : int, default 4096
+            Categorical columns with more labels keep a frequent-items sketch.
 
         Returns
         -------
@@ -144,12 +163,20 @@ class Profile:
         InvalidInputError
             For unreadable data, unknown column names or invalid parameters.
         """
-        _check_params(bins, max_exact, sketch_k)
+        _check_params(bins, max_exact, sketch_k, max_categories)
+        if not isinstance(exact, bool):
+            raise InvalidInputError(f"`exact` must be True or False; got {exact!r}.")
+        if exact and max_exact is not None:
+            raise InvalidInputError(
+                f"`exact=True` keeps every value; leave `max_exact` unset (got {max_exact!r})."
+            )
+        policy = _Policy(bins, UNLIMITED if exact else max_exact, sketch_k)
+        policy_cat = UNLIMITED if exact else max_categories
         cat = set(categorical or ())
         if reads_in_batches(data):
-            return _from_batches(cls, data, columns, cat, bins, max_exact, sketch_k)
+            return _from_batches(cls, data, columns, cat, policy, policy_cat)
         frame = as_frame(data, columns=columns)
-        return cls._from_frame(frame, columns, cat, bins, max_exact, sketch_k)
+        return cls._from_frame(frame, columns, cat, policy, policy_cat)
 
     @classmethod
     def _from_frame(
@@ -157,10 +184,10 @@ class Profile:
         frame: Frame,
         columns: Sequence[str] | None,
         cat: set[str],
-        bins: int,
-        max_exact: int,
-        sketch_k: int,
+        policy: _Policy,
+        max_categories: int,
     ) -> Profile:
+        bins, max_exact, sketch_k = policy
         names = _select_columns(frame, columns)
         check_columns(sorted(cat), frame.available, what="`categorical`", where="in the data")
         check_columns(
@@ -169,9 +196,10 @@ class Profile:
         profiles: dict[str, ColumnProfile] = {}
         for name in names:
             profiles[name] = profile_column(
-                frame, name, categorical=name in cat, bins=bins, max_exact=max_exact, k=sketch_k
-            )
-        return cls(profiles, frame.n_rows, bins, max_exact, sketch_k)
+                frame, name, categorical=name in cat, bins=bins, max_exact=max_exact, k=sketch_k,
+                max_categories=max_categories,
+            )  # fmt: skip
+        return cls(profiles, frame.n_rows, bins, max_exact, sketch_k, max_categories)
 
     def merge(self, other: Profile) -> Profile:
         """Combine with the profile of other rows of the same table (a new profile is returned)."""
@@ -190,7 +218,7 @@ class Profile:
             if isinstance(a, NumericProfile) and isinstance(b, NumericProfile):
                 merged[name] = _merge_numeric(a, b, self)
             elif isinstance(a, CategoricalProfile) and isinstance(b, CategoricalProfile):
-                merged[name] = _merge_categorical(a, b)
+                merged[name] = merge_categorical(a, b, max_categories=self.max_categories)
             else:
                 raise InvalidInputError(
                     f"column {name!r} is {a.kind} in one profile and {b.kind} in the other."
@@ -207,7 +235,10 @@ class Profile:
     def load(cls, path: str | Path) -> Profile:
         """Read a profile written by :meth:`save`."""
         return load(
-            Path(path), FORMAT, VERSION, ProfileClasses(cls, NumericProfile, CategoricalProfile)
+            Path(path),
+            FORMAT,
+            VERSION,
+            ProfileClasses(cls, NumericProfile, CategoricalProfile, from_sketch),
         )
 
     def to_bytes(self) -> bytes:
@@ -226,16 +257,24 @@ class Profile:
                 row.update(min=col.min, max=col.max, mean=col.mean if col.n else None)
                 row.update(std=col.std if col.n else None, exact=col.is_exact)
             else:
-                row["n_categories"] = len(col.categories)
+                row.update(n_categories=len(col.categories), exact=col.is_exact)
             out["columns"][name] = row
         return to_wire(out, what="Profile.summary()")
 
 
-def _check_params(bins: int, max_exact: int, sketch_k: int) -> None:
+class _Policy(NamedTuple):
+    bins: int
+    max_exact: int | None
+    sketch_k: int
+
+
+def _check_params(bins: int, max_exact: int | None, sketch_k: int, max_categories: int) -> None:
     if not isinstance(bins, int) or bins < 1:
         raise InvalidInputError(f"`bins` must be an int >= 1; got {bins!r}.")
-    if not isinstance(max_exact, int) or max_exact < 0:
-        raise InvalidInputError(f"`max_exact` must be an int >= 0; got {max_exact!r}.")
+    if max_exact is not None and (not isinstance(max_exact, int) or max_exact < 0):
+        raise InvalidInputError(f"`max_exact` must be an int >= 0 or None; got {max_exact!r}.")
+    if not isinstance(max_categories, int) or max_categories < 1:
+        raise InvalidInputError(f"`max_categories` must be an int >= 1; got {max_categories!r}.")
     if not isinstance(sketch_k, int) or not 8 <= sketch_k <= 65535:
         raise InvalidInputError(f"`sketch_k` must be an int in [8, 65535]; got {sketch_k!r}.")
 
@@ -251,9 +290,8 @@ def _from_batches(
     data: Any,
     columns: Sequence[str] | None,
     cat: set[str],
-    bins: int,
-    max_exact: int,
-    sketch_k: int,
+    policy: _Policy,
+    max_categories: int,
 ) -> Profile:
     """Profile batch by batch and merge, pairwise like a binary counter (O(n log b) merging)."""
     refuse_profile(data)
@@ -267,7 +305,7 @@ def _from_batches(
         frame = Frame(pa.Table.from_batches([batch]), available)
         if names is None:  # every batch has the file's schema: the first decides the kinds
             names = _select_columns(frame, None)
-        part = cls._from_frame(frame, names, cat, bins, max_exact, sketch_k)
+        part = cls._from_frame(frame, names, cat, policy, max_categories)
         level = 0
         while levels and levels[-1][0] == level:
             part = levels.pop()[1].merge(part)

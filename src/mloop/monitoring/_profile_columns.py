@@ -1,16 +1,26 @@
 """Column profiles: what a profile keeps about one numeric or categorical column, how it is built
-from the column's values, and how two of them merge (see :mod:`mloop.monitoring._profile`)."""
+from the column's values, and how two of them merge (see :mod:`mloop.monitoring._profile`).
+
+Which numeric columns stay exact: with ``max_exact=None`` (the default, "compact") a column keeps its
+exact values while they take no more bytes than a KLL sketch of ``k`` would (:func:`sketch_nbytes`,
+about 47 KB at ``k = 2048``: some 5,900 values, or 2,900 distinct values run-length encoded), so
+small columns and columns with few distinct values stay exact at any row count; with an int
+``max_exact``, columns of at most that many finite values stay exact (``exact=True`` is the same
+with no limit).
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from mloop.errors import InvalidInputError
 from mloop.monitoring._data import Frame
+from mloop.monitoring._profile_categorical import CategoricalProfile, profile_categorical
 from mloop.monitoring.stats.kernels import (
     SortedSample,
     bin_counts,
@@ -30,6 +40,7 @@ __all__ = [
     "profile_categorical",
     "profile_column",
     "profile_numeric",
+    "sketch_nbytes",
     "summarize_numeric",
 ]
 
@@ -78,6 +89,7 @@ class NumericProfile:
     sketch: Any = None
     discrete_values: np.ndarray | None = None
     discrete_counts: np.ndarray | None = None
+    bin_error: float = 0.0
     kind: Literal["numeric"] = field(default="numeric", init=False)
 
     @property
@@ -121,17 +133,33 @@ class NumericProfile:
             return 0.0
         return float(self.sketch.normalized_rank_error(True))
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the exact values (and multiplicities) kept; 0 when sketched."""
+        if self.values is None:
+            return 0
+        return int(self.values.nbytes + (0 if self.weights is None else self.weights.nbytes))
 
-@dataclass(eq=False)
-class CategoricalProfile:
-    """Profile of one categorical column: sorted labels and their counts."""
 
-    source: str
-    n: int
-    n_missing: int
-    categories: list[str]
-    counts: np.ndarray
-    kind: Literal["categorical"] = field(default="categorical", init=False)
+@lru_cache(maxsize=16)
+def sketch_nbytes(k: int) -> int:
+    """Serialized size of a KLL sketch of accuracy ``k`` that has compacted many values.
+
+    The size grows only with the log of the row count beyond this, by a few hundred bytes.
+    """
+    sketch = _new_sketch(k)
+    sketch.update(np.linspace(0.0, 1.0, 64 * k))
+    return len(sketch.serialize())
+
+
+def _keep_exact(n: int, n_distinct: int | None, max_exact: int | None, k: int) -> bool:
+    """Whether a column of ``n`` finite values (``n_distinct`` distinct, if known) stays exact."""
+    if max_exact is not None:
+        return n <= max_exact
+    budget = sketch_nbytes(k)
+    if 8 * n <= budget:
+        return True
+    return n_distinct is not None and 16 * n_distinct <= budget
 
 
 ColumnProfile = NumericProfile | CategoricalProfile
@@ -221,17 +249,39 @@ def _small_value_counts(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray] | N
     return probe, counts.astype(np.int64)
 
 
+def _few_distinct(
+    values: np.ndarray, is_finite: np.ndarray, max_exact: int | None, k: int
+) -> int | None:
+    """The number of distinct finite values when it is small enough for the compact rule to keep
+    them exact (a cheap probe of the first values rules most columns out), else None."""
+    if max_exact is not None:
+        return None
+    limit = sketch_nbytes(k) // 16
+    head = values[:10_000]
+    if np.unique(head[np.isfinite(head)]).size > limit:
+        return None
+    n_distinct = int(np.unique(values[is_finite]).size)
+    return n_distinct if n_distinct <= limit else None
+
+
 def profile_numeric(
-    values: np.ndarray, *, source: str, bins: int, max_exact: int, sketch_k: int
+    values: np.ndarray, *, source: str, bins: int, max_exact: int | None, sketch_k: int
 ) -> NumericProfile:
-    """Profile one numeric column (float64, NaN = missing)."""
-    if values.dtype.kind in ("i", "u") and values.size <= max_exact:
+    """Profile one numeric column (float64, NaN = missing); see the module docstring for which
+    columns stay exact."""
+    if values.dtype.kind in ("i", "u") and _keep_exact(values.size, None, max_exact, sketch_k):
         sample, n_missing, n_inf = summarize_numeric(values)
         return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
+    if max_exact is None and values.dtype.kind in ("i", "u"):
+        sample, n_missing, n_inf = summarize_numeric(values)  # counted, when the range allows
+        if sample.weights is not None and _keep_exact(sample.n, sample.values.size, None, sketch_k):
+            return _exact_numeric(
+                sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins
+            )
     values = values.astype(np.float64, copy=False)  # pragma: no mutate - copy= saves memory only
     is_finite = np.isfinite(values)
     n = int(np.count_nonzero(is_finite))
-    if n <= max_exact:
+    if _keep_exact(n, _few_distinct(values, is_finite, max_exact, sketch_k), max_exact, sketch_k):
         sample, n_missing, n_inf = summarize_numeric(values)
         return _exact_numeric(sample, source=source, n_missing=n_missing, n_inf=n_inf, bins=bins)
     finite = values[is_finite]
@@ -260,25 +310,11 @@ def profile_numeric(
     )
 
 
-def profile_categorical(frame: Frame, name: str) -> CategoricalProfile:
-    """Profile one categorical column of ``frame``."""
-    data = frame.categorical(name)
-    counts = data.counts()
-    order = sorted(range(len(data.categories)), key=data.categories.__getitem__)
-    return CategoricalProfile(
-        source=data.source,
-        n=int(counts.sum()),
-        n_missing=data.n_missing,
-        categories=[data.categories[i] for i in order],
-        counts=counts[order] if order else counts,
-    )
-
-
 def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericProfile:
     n = a.n + b.n
     source = a.source if a.source == b.source else "float"
     n_missing, n_inf = a.n_missing + b.n_missing, a.n_inf + b.n_inf
-    if n == 0 or (a.is_exact and b.is_exact and n <= p.max_exact):
+    if n == 0 or (a.is_exact and b.is_exact and p.max_exact is not None and n <= p.max_exact):
         # "stable" (timsort) merges the two sorted runs in linear time; every kind gives the same
         # sorted values (only the order of -0.0 and 0.0 could differ)
         parts = np.concatenate((a.expanded(), b.expanded()))
@@ -286,6 +322,12 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
         return _exact_numeric(
             SortedSample(s), source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins
         )
+    if a.is_exact and b.is_exact and p.max_exact is None:
+        # Compact rule: merge the distinct values and their multiplicities; keep the result exact
+        # while it is no larger than a sketch.
+        merged = _merge_exact(a, b, source=source, n_missing=n_missing, n_inf=n_inf, bins=p.bins)
+        if merged.nbytes <= sketch_nbytes(p.sketch_k):
+            return merged
     sketch = _new_sketch(p.sketch_k)
     for part in (a, b):
         if part.sketch is not None:
@@ -298,6 +340,8 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
     m2 = a.m2 + b.m2 + delta * delta * a.n * b.n / n
     if a.edges.shape == b.edges.shape and np.array_equal(a.edges, b.edges):
         edges, counts = a.edges, a.bin_counts + b.bin_counts
+        # each cumulative count is off by at most bin_error * rows of its part
+        bin_error = (a.bin_error * a.n + b.bin_error * b.n) / n
     else:  # different bins: re-derive them from the merged sketch (counts within eps * n)
         qs = np.arange(1, p.bins) / p.bins
         edges = np.unique(np.asarray(sketch.get_quantiles(qs), dtype=np.float64))
@@ -307,6 +351,8 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
         )
         cdf = np.asarray(below, dtype=np.float64)
         counts = np.diff(np.round(np.concatenate(([0.0], cdf)) * n)).astype(np.int64)
+        # the sketch's rank error, plus half a count of rounding
+        bin_error = float(sketch.normalized_rank_error(True)) + 0.5 / n
     dv, dc = None, None
     if a.discrete_values is not None and b.discrete_values is not None:
         dv = np.union1d(a.discrete_values, b.discrete_values)
@@ -336,26 +382,34 @@ def _merge_numeric(a: NumericProfile, b: NumericProfile, p: Profile) -> NumericP
         sketch=sketch,
         discrete_values=dv,
         discrete_counts=dc,
+        bin_error=bin_error,
     )
 
 
-def _merge_categorical(a: CategoricalProfile, b: CategoricalProfile) -> CategoricalProfile:
-    cats = sorted(set(a.categories) | set(b.categories))
-    index = {c: i for i, c in enumerate(cats)}
-    counts = np.zeros(len(cats), dtype=np.int64)
-    for part in (a, b):
-        counts[[index[c] for c in part.categories]] += part.counts
-    return CategoricalProfile(
-        source=a.source if a.source == b.source else "mixed",
-        n=a.n + b.n,
-        n_missing=a.n_missing + b.n_missing,
-        categories=cats,
-        counts=counts,
+def _merge_exact(
+    a: NumericProfile, b: NumericProfile, *, source: str, n_missing: int, n_inf: int, bins: int
+) -> NumericProfile:
+    parts = [a.sample(), b.sample()]
+    values = np.concatenate([s.values for s in parts])
+    weights = np.concatenate(
+        [np.ones(s.values.size, np.int64) if s.weights is None else s.weights for s in parts]
+    )
+    uniq, inverse = np.unique(values, return_inverse=True)
+    counts = np.bincount(inverse, weights=weights, minlength=uniq.size).astype(np.int64)
+    return _exact_numeric(
+        SortedSample(uniq, counts), source=source, n_missing=n_missing, n_inf=n_inf, bins=bins
     )
 
 
 def profile_column(
-    frame: Frame, name: str, *, categorical: bool, bins: int, max_exact: int, k: int
+    frame: Frame,
+    name: str,
+    *,
+    categorical: bool,
+    bins: int,
+    max_exact: int | None,
+    k: int,
+    max_categories: int,
 ) -> ColumnProfile:
     """Profile column ``name`` of ``frame`` as categorical or by its own kind."""
     kind = frame.kind(name)
@@ -364,7 +418,7 @@ def profile_column(
             f"column {name!r} has unsupported type {frame.source(name)}; leave it out."
         )
     if categorical or kind == "categorical":
-        return profile_categorical(frame, name)
+        return profile_categorical(frame, name, max_categories=max_categories)
     return profile_numeric(
         frame.numeric_raw(name),
         source=frame.source(name),

@@ -1,7 +1,11 @@
 """The saved form of a :class:`~mloop.monitoring.Profile`: numpy arrays + one JSON metadata entry.
 
 Written with ``np.savez`` and read with ``allow_pickle=False``: nothing in a profile file can execute
-code on load. KLL sketches are stored in their own compact binary serialization.
+code on load. KLL and frequent-items sketches are stored in their own compact binary serializations.
+
+Versions: 1 (exact categorical counts only; ``max_exact`` always an int) is still read; 2 adds
+``max_exact: null`` (the compact rule), ``max_categories``, a numeric column's ``bin_error`` and
+categorical frequent-items sketches (entry ``c<i>.fi``).
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -16,6 +21,7 @@ import numpy as np
 
 from mloop.codec import dumps, float_from_wire
 from mloop.errors import InvalidInputError
+from mloop.monitoring._profile_categorical import sketch_from_bytes
 
 if TYPE_CHECKING:
     from mloop.monitoring._profile import Profile
@@ -28,6 +34,7 @@ class ProfileClasses(NamedTuple):
     profile: type[Profile]
     numeric: type[NumericProfile]
     categorical: type[CategoricalProfile]
+    sketched_categorical: Callable[..., CategoricalProfile]
 
 
 __all__ = [
@@ -42,7 +49,9 @@ __all__ = [
 
 #: The ``format`` and newest ``version`` a profile file's header carries.
 FORMAT = "mloop-profile"
-VERSION = 1
+VERSION = 2
+#: ``max_categories`` of a profile written before categorical sketches existed (no limit).
+_V1_MAX_CATEGORIES = 2**62
 _NUMERIC_ARRAYS = ("edges", "bin_counts", "values", "weights", "discrete_values", "discrete_counts")
 #: Suffixes a saved profile goes by (``mloop profile -o ref.profile``; ``np.savez`` habit ``.npz``).
 PROFILE_SUFFIXES = (".profile", ".npz")
@@ -81,13 +90,15 @@ def dump(profile: Profile, fmt: str, version: int) -> dict[str, np.ndarray]:
         }
         if col.kind == "numeric":
             meta.update(n_inf=col.n_inf, min=_num(col.min), max=_num(col.max))
-            meta.update(mean=col.mean, m2=col.m2)
+            meta.update(mean=col.mean, m2=col.m2, bin_error=col.bin_error)
             for key in _NUMERIC_ARRAYS:
                 value = getattr(col, key)
                 if value is not None:
                     arrays[f"c{i}.{key}"] = value
             if col.sketch is not None:
                 arrays[f"c{i}.sketch"] = np.frombuffer(col.sketch.serialize(), dtype=np.uint8)
+        elif col.sketch is not None:  # the labels and counts are read back from the sketch
+            arrays[f"c{i}.fi"] = np.frombuffer(col.sketch.serialize(), dtype=np.uint8)
         else:
             meta["categories"] = col.categories
             arrays[f"c{i}.counts"] = col.counts
@@ -99,6 +110,7 @@ def dump(profile: Profile, fmt: str, version: int) -> dict[str, np.ndarray]:
         "bins": profile.bins,
         "max_exact": profile.max_exact,
         "sketch_k": profile.sketch_k,
+        "max_categories": profile.max_categories,
         "columns": cols,
     }
     arrays["meta"] = np.frombuffer(dumps(header).encode(), dtype=np.uint8)
@@ -125,7 +137,7 @@ def _fields(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]
 
 
 # Reads every entry of a profile file and builds nothing: enough to tell intact from damaged.
-_CHECK_ONLY = ProfileClasses(_fields, _fields, _fields)  # type: ignore[arg-type]
+_CHECK_ONLY = ProfileClasses(_fields, _fields, _fields, _fields)  # type: ignore[arg-type]
 
 
 def not_a_table(path: Path) -> InvalidInputError:
@@ -211,6 +223,14 @@ def _read(npz: Any, path: Path, fmt: str, version: int, classes: ProfileClasses)
         )
     columns: dict[str, ColumnProfile] = {}
     for i, meta in enumerate(header["columns"]):
+        if meta["kind"] == "categorical" and f"c{i}.fi" in npz.files:
+            columns[meta["name"]] = classes.sketched_categorical(
+                sketch_from_bytes(npz[f"c{i}.fi"].tobytes()),
+                source=meta["source"],
+                n=int(meta["n"]),
+                n_missing=int(meta["n_missing"]),
+            )
+            continue
         if meta["kind"] == "categorical":
             columns[meta["name"]] = classes.categorical(
                 source=meta["source"],
@@ -247,11 +267,14 @@ def _read(npz: Any, path: Path, fmt: str, version: int, classes: ProfileClasses)
             sketch=sketch,
             discrete_values=arrays["discrete_values"],
             discrete_counts=arrays["discrete_counts"],
+            bin_error=_meta_float(meta, "bin_error") if "bin_error" in meta else 0.0,
         )
+    max_exact = header["max_exact"]
     return classes.profile(
         columns,
         int(header["n_rows"]),
         int(header["bins"]),
-        int(header["max_exact"]),
+        None if max_exact is None else int(max_exact),
         int(header["sketch_k"]),
+        int(header.get("max_categories", _V1_MAX_CATEGORIES)),
     )
