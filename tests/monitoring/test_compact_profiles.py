@@ -315,3 +315,18 @@ def test_borderline_verdicts_in_json_html_and_the_cli(tmp_path: Path) -> None:
     assert "±" in out.output
     as_json = runner.invoke(get_app(), ["drift", str(prof_path), str(cur_path), "--json"])
     assert json.loads(as_json.output)["columns"]["x"]["borderline"] is True
+
+
+def test_monitor_history_stays_small_against_a_compact_reference() -> None:
+    ref = _table(100_000, 1)
+    sizes = {}
+    for rows in (10_000, 50_000):
+        monitor = mon.Monitor(ref, window_rows=rows)
+        (result,) = monitor.update(_table(rows, 2))
+        sizes[rows] = len(result.to_json())
+        sketched = result.drift.columns["n00"]
+        # the reference was profiled compactly: its continuous columns carry a sketch's bound
+        assert sketched.error_bound is not None and sketched.error_bound > 0
+    # a stored window holds per-column verdicts and binned counts, not rows or values
+    assert sizes[50_000] <= 1.05 * sizes[10_000]
+    assert sizes[50_000] < 100_000
