@@ -313,3 +313,22 @@ def test_a_range_that_keeps_dropping_fails_cleanly(
     with pytest.raises(StoreUnavailableError, match="broke off 4 times"):
         store.get_to_path(sha, tmp_path / "out.bin")
     assert _leftovers(tmp_path) == []
+
+
+def test_a_blob_deleted_during_the_download_is_not_found(
+    store: BlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mloop.errors import NotFoundError
+
+    sha, _ = store.put_bytes(_data(MiB, seed=11))
+    real_call = store._fs._call_s3
+
+    async def delete_first(method: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "get_object":
+            await real_call("delete_object", Bucket=kwargs["Bucket"], Key=kwargs["Key"])
+        return await real_call(method, *args, **kwargs)
+
+    monkeypatch.setattr(store._fs, "_call_s3", delete_first)
+    with pytest.raises(NotFoundError, match=sha):
+        store.get_to_path(sha, tmp_path / "out.bin")
+    assert _leftovers(tmp_path) == []

@@ -297,9 +297,8 @@ class BlobStore:
             return sha, size
         key = _blob_key(sha)
         if size >= _PARALLEL_FROM and _is_s3(self._fs):
-            # A multipart upload whose parts go up in parallel; the object
-            # appears when the upload completes, whole.
-            # It is completed only if the file is unchanged since it was hashed.
+            # Parts go up in parallel; the upload is completed (the object appears, whole) only
+            # if the file is unchanged since it was hashed.
             _s3.upload(
                 self._fs,
                 path,
@@ -472,15 +471,17 @@ class BlobStore:
 
         def fill(tmp: Path) -> str:
             if self._fs is not None and _is_s3(self._fs):
-                # Large ranges in parallel, written at their offsets, hashed in order.
                 key = _blob_key(check_sha(sha256))
                 size = self._key_size(key)
                 if size is None:
                     raise self._not_found(sha256)
                 with open(tmp, "x+b") as out:
-                    return _s3.download(
-                        self._fs, self._full(key), out.fileno(), size, verify=verify
-                    )
+                    try:
+                        return _s3.download(
+                            self._fs, self._full(key), out.fileno(), size, verify=verify
+                        )
+                    except FileNotFoundError:  # deleted since its size was read
+                        raise self._not_found(sha256) from None
             if self._local is None:
                 with self.open(sha256) as src:
                     return write_chunks(_chunks(src, bytearray(CHUNK_SIZE)), tmp, verify=verify)
