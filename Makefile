@@ -45,6 +45,7 @@ $(BENCH_STAMP): $(STAMP) bench/requirements.txt
 bench: $(BENCH_STAMP)
 	$(PY) bench/tracking.py $(BENCH_ARGS)
 	$(PY) bench/registry.py
+	$(PY) bench/artifacts.py --mb 1000
 	$(PY) bench/drift.py
 	$(PY) bench/serving.py
 	$(PY) bench/gates.py
