@@ -60,9 +60,12 @@ from mloop.store import (
     MetricSeries,
     MetricSummary,
     Page,
+    Pipeline,
+    PipelineRun,
     Project,
     Run,
     RunInput,
+    StepRun,
 )
 from mloop.store._monitor_base import MonitorAlert, MonitorResult
 
@@ -609,6 +612,42 @@ api_tokens = st.builds(
     created_by=st.none() | text,
     rate_limit=st.none() | st.floats(0.001, 1e6),
 )
+pipelines = st.builds(Pipeline, name=name, code_ref=tricky, created_ms=ms, updated_ms=ms)
+pipeline_runs = st.builds(
+    PipelineRun,
+    id=text,
+    pipeline=name,
+    status=st.sampled_from(["running", "finished", "failed"]),
+    trigger=name,
+    code_ref=tricky,
+    params=json_map,
+    start_ms=ms,
+    end_ms=st.none() | ms,
+    reason=st.none() | tricky,
+    error=st.none() | tricky,
+    resumed_from=st.none() | text,
+    tracking_run_id=st.none() | text,
+    actor=st.none() | text,
+)
+step_runs = st.builds(
+    StepRun,
+    run_id=text,
+    name=name,
+    step=tricky,
+    status=st.sampled_from(["finished", "cached", "failed", "skipped"]),
+    inputs=st.dictionaries(name, text, max_size=3),
+    outputs=st.dictionaries(name, text, max_size=3),
+    output_formats=st.dictionaries(name, text, max_size=3),
+    code_hash=st.none() | text,
+    cache_key=st.none() | text,
+    cache_hit=st.booleans(),
+    cache_note=st.none() | tricky,
+    attempts=st.integers(0, 100),
+    start_ms=ms,
+    end_ms=ms,
+    error=st.none() | tricky,
+    tracking_run_id=st.none() | text,
+)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -655,6 +694,9 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "CheckResult": (check_results, CheckResult.from_dict),
     "CheckReport": (check_reports, CheckReport.from_dict),
     "ApiToken": (api_tokens, ApiToken.from_dict),
+    "Pipeline": (pipelines, Pipeline.from_dict),
+    "PipelineRun": (pipeline_runs, PipelineRun.from_dict),
+    "StepRun": (step_runs, StepRun.from_dict),
 }
 
 

@@ -44,6 +44,19 @@ from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_
 from mloop.store._follow import Follower
 from mloop.store._inference_base import InferenceChunk, InferenceLabel, validate_request_id
 from mloop.store._open import open_store, store_exists
+from mloop.store._pipeline_entities import (
+    PIPELINE_RUN_STATUSES,
+    STEP_STATUSES,
+    TRIGGER_KINDS,
+    Pipeline,
+    PipelineRun,
+    StepRun,
+)
+from mloop.store._pipelines_base import (
+    validate_pipeline_name,
+    validate_pipeline_run,
+    validate_step_run,
+)
 from mloop.store._registry_base import UNSET, validate_alias, validate_model_name
 from mloop.store._registry_entities import (
     ModelAlias,
@@ -84,9 +97,12 @@ __all__ = [
     "EVENT_TYPES",
     "MAX_EVENT_WAIT_S",
     "MAX_RESULTS_LIMIT",
+    "PIPELINE_RUN_STATUSES",
     "REPORT_KINDS",
     "RUN_STATUSES",
+    "STEP_STATUSES",
     "TOKEN_ROLES",
+    "TRIGGER_KINDS",
     "UNSET",
     "ApiToken",
     "ArtifactEntry",
@@ -114,6 +130,8 @@ __all__ = [
     "NewToken",
     "OrderKey",
     "Page",
+    "Pipeline",
+    "PipelineRun",
     "PollingListener",
     "Project",
     "RegisteredModel",
@@ -122,6 +140,7 @@ __all__ = [
     "RunFields",
     "RunInput",
     "SqlStore",
+    "StepRun",
     "Store",
     "Webhook",
     "WebhookDelivery",
@@ -149,9 +168,12 @@ __all__ = [
     "validate_model_uri",
     "validate_name",
     "validate_params",
+    "validate_pipeline_name",
+    "validate_pipeline_run",
     "validate_request_id",
     "validate_run_id",
     "validate_sha256",
+    "validate_step_run",
     "validate_tags",
     "validate_text",
 ]

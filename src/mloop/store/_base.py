@@ -8,6 +8,7 @@
 - :class:`~mloop.store._inference_base.InferenceStoreMixin`: the inference log's index and labels;
 - :class:`~mloop.store._deploy_base.DeploymentStoreMixin`: deployments and their revisions;
 - :class:`~mloop.store._checks_base.CheckStoreMixin`: check reports (CI gates) on model versions;
+- :class:`~mloop.store._pipelines_base.PipelineStoreMixin`: pipelines, their runs and step runs;
 - :class:`~mloop.store._tokens_base.TokenStoreMixin`: a team server's API tokens (never over HTTP).
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
@@ -30,6 +31,7 @@ from mloop.store._events_base import EventStoreMixin
 from mloop.store._follow import Follower
 from mloop.store._inference_base import InferenceStoreMixin
 from mloop.store._monitor_base import MonitorStoreMixin
+from mloop.store._pipelines_base import PipelineStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._runs_base import NewRun, RunStoreMixin
 from mloop.store._tokens_base import TokenStoreMixin
@@ -47,6 +49,7 @@ class Store(
     InferenceStoreMixin,
     DeploymentStoreMixin,
     CheckStoreMixin,
+    PipelineStoreMixin,
     TokenStoreMixin,
     abc.ABC,
 ):

@@ -50,8 +50,19 @@ DEPLOYMENT_EVENT_TYPES: tuple[str, ...] = (
 )
 # Subject ``tokens/<id>``: the team server's API tokens (an audit trail; never the secret).
 TOKEN_EVENT_TYPES: tuple[str, ...] = ("token_created", "token_revoked")
+# Subject ``pipelines/<name>``: a run started, each step done (executed, cached, failed, skipped),
+# the run finished.
+PIPELINE_EVENT_TYPES: tuple[str, ...] = (
+    "pipeline_run_started",
+    "step_finished",
+    "pipeline_run_finished",
+)
 EVENT_TYPES: tuple[str, ...] = (
-    REGISTRY_EVENT_TYPES + MONITOR_EVENT_TYPES + DEPLOYMENT_EVENT_TYPES + TOKEN_EVENT_TYPES
+    REGISTRY_EVENT_TYPES
+    + MONITOR_EVENT_TYPES
+    + DEPLOYMENT_EVENT_TYPES
+    + TOKEN_EVENT_TYPES
+    + PIPELINE_EVENT_TYPES
 )
 
 MAX_SUBJECT = 600

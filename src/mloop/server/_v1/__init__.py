@@ -9,6 +9,7 @@ from mloop.server._v1._checks import HANDLERS as _CHECKS
 from mloop.server._v1._deployments import HANDLERS as _DEPLOYMENTS
 from mloop.server._v1._events import HANDLERS as _EVENTS
 from mloop.server._v1._monitoring import HANDLERS as _MONITORING
+from mloop.server._v1._pipelines import HANDLERS as _PIPELINES
 from mloop.server._v1._registry import HANDLERS as _REGISTRY
 from mloop.server._v1._runs import HANDLERS as _RUNS
 from mloop.server._v1._webhooks import HANDLERS as _WEBHOOKS
@@ -23,4 +24,5 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     **_EVENTS,
     **_MONITORING,
     **_DEPLOYMENTS,
+    **_PIPELINES,
 }

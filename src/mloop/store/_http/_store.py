@@ -20,6 +20,7 @@ from mloop.store._http._deployments import DEPLOYMENT_ENDPOINTS, HttpDeployments
 from mloop.store._http._endpoint import Endpoint
 from mloop.store._http._events import EVENT_ENDPOINTS, HttpEventsMixin
 from mloop.store._http._monitoring import MONITORING_ENDPOINTS, HttpMonitoringMixin
+from mloop.store._http._pipelines import PIPELINE_ENDPOINTS, HttpPipelinesMixin
 from mloop.store._http._registry import REGISTRY_ENDPOINTS, HttpRegistryMixin
 from mloop.store._http._runs import RUN_ENDPOINTS, HttpRunsMixin
 from mloop.store._http._tokens import HttpTokensMixin
@@ -38,6 +39,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         *EVENT_ENDPOINTS,
         *MONITORING_ENDPOINTS,
         *DEPLOYMENT_ENDPOINTS,
+        *PIPELINE_ENDPOINTS,
     )
 }
 
@@ -62,6 +64,7 @@ class HttpStore(
     HttpEventsMixin,
     HttpMonitoringMixin,
     HttpDeploymentsMixin,
+    HttpPipelinesMixin,
     HttpTokensMixin,
     _Unported,
     Store,

@@ -438,3 +438,52 @@ api_tokens = sa.Table(
     sa.Column("created_by", sa.String(255), nullable=True),
     sa.Column("rate_limit", sa.Double, nullable=True),
 )
+
+
+# ------------------------------------------------------------------------------------------ pipelines
+# A pipeline (name, code ref) ─< pipeline run (trigger, status) ─< step run (written once, when done).
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("code_ref", sa.String(1000), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+pipeline_runs = sa.Table(
+    "pipeline_runs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("pipeline", sa.String(200), sa.ForeignKey("pipelines.name"), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("trigger", sa.String(20), nullable=False),
+    sa.Column("code_ref", sa.String(1000), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("start_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_ms", sa.BigInteger, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("resumed_from", sa.String(32), nullable=True),
+    sa.Column("tracking_run_id", sa.String(32), nullable=True),
+    sa.Column("actor", sa.String(255), nullable=True),
+    # The pipeline_run_started event's id: orders runs started in the same millisecond.
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Index("ix_pipeline_runs_pipeline_start", "pipeline", "start_ms"),
+)
+
+step_runs = sa.Table(
+    "step_runs",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("pipeline_runs.id"), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("step", sa.String(1000), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("cache_key", sa.String(64), nullable=True),
+    sa.Column("cache_hit", sa.Boolean, nullable=False),
+    sa.Column("end_ms", sa.BigInteger, nullable=False),
+    # The step_finished event's id: the order of writing.
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_step_runs_cache_key", "cache_key"),
+)

@@ -40,6 +40,7 @@ from mloop.store._sql._inference import SqlInferenceMixin
 from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._log import SqlEventLogMixin
 from mloop.store._sql._monitors import SqlMonitorsMixin
+from mloop.store._sql._pipelines import SqlPipelinesMixin
 from mloop.store._sql._raw import Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
 from mloop.store._sql._tokens import SqlTokensMixin
@@ -71,6 +72,7 @@ class SqlStore(
     SqlInferenceMixin,
     SqlDeploymentsMixin,
     SqlChecksMixin,
+    SqlPipelinesMixin,
     SqlTokensMixin,
     SqlEventsMixin,
     SqlAliasesMixin,
