@@ -8,6 +8,8 @@ is empty.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -226,7 +228,13 @@ def _no_verdict_reason(report: Any, min_samples: int) -> tuple[str, bool]:
 
 
 def profile(
-    data: Annotated[Path, typer.Argument(help="Data to profile (.parquet, .csv, .feather).")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Data to profile: a .parquet, .csv or .feather file, or a folder or URL "
+            "prefix (s3://...) of Parquet files."
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the profile.")],
     columns: Annotated[
         str | None, typer.Option("--columns", help="Comma-separated columns to profile.")
@@ -249,20 +257,54 @@ def profile(
         bool,
         typer.Option("--exact", help="Keep every value (the profile grows with the rows)."),
     ] = False,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="auto | local | process | ray. Profile the Parquet files of a folder one per "
+            "worker and merge (ray: pip install 'mloop[ray]'). auto: processes for several "
+            "files with enough rows on several CPUs, else this process.",
+        ),
+    ] = "auto",
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Processes for --executor process (default: the CPUs)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Profile DATA once (bins, counts, exact values or sketches) for later `mloop drift` runs."""
-    from mloop.monitoring import Profile
+    """Profile DATA once (bins, counts, exact values or sketches) for later `mloop drift` runs.
 
-    if not data.exists():
-        raise InvalidInputError(f"data file {str(data)!r} does not exist.")
-    prof = Profile.from_data(
-        data,
-        columns=_names(columns),
-        categorical=_names(categorical),
-        exact=exact,
-        max_exact=max_exact,
-    )
+    DATA may be a Parquet or CSV file, or a folder (or s3:// prefix) of Parquet files; it is
+    read in batches, so memory stays near one batch whatever its size.
+    """
+    from mloop.monitoring import Profile, profile_partitions
+    from mloop.tables import count_rows, partitions
+
+    where = data
+    if "://" not in where and not Path(where).exists():
+        raise InvalidInputError(f"data file {where!r} does not exist.")
+    options: dict[str, Any] = {
+        "columns": _names(columns),
+        "categorical": _names(categorical),
+        "exact": exact,
+        "max_exact": max_exact,
+    }
+    if executor not in ("auto", "local", "process", "ray"):
+        raise InvalidInputError(
+            f"`--executor` must be one of auto, local, process, ray; got {executor!r}."
+        )
+    split = executor in ("process", "ray") or (executor == "auto" and len(partitions(where)) > 1)
+    with _progress(count_rows(where), enabled=console.is_terminal and not as_json) as advance:
+        if split:
+            prof = profile_partitions(
+                where,
+                executor=executor,  # type: ignore[arg-type]  # checked above
+                workers=workers,
+                progress=advance,
+                **options,
+            )
+        else:
+            prof = Profile.from_data(where, progress=advance, **options)
     prof.save(output)
     if as_json:
         print_json(prof.summary())
@@ -271,6 +313,28 @@ def profile(
     console.print(
         f"wrote {output} ({prof.n_rows:,} rows, {len(prof.columns)} columns, {size / 1024:,.1f} kB)"
     )
+
+
+@contextmanager
+def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[int], object] | None]:
+    """A rich progress bar of rows profiled (of ``total`` when known), only on a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("profiling"), BarColumn(), MofNCompleteColumn(), TextColumn("rows")]
+    columns += [TimeElapsedColumn(), TimeRemainingColumn()] if total else [TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("profile", total=total)
+        yield lambda rows: bar.advance(task, rows)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from mloop.monitoring import stats
 from mloop.monitoring._drift import DriftMethod, drift_report
 from mloop.monitoring._drift_result import ColumnDrift, ColumnHistogram, DriftReport
 from mloop.monitoring._profile import Profile
+from mloop.monitoring._profile_parallel import Executor, profile_partitions
 
 # --- quality / performance / monitors (owned by the quality-and-performance engineer) ---------
 # isort: split
@@ -57,6 +58,7 @@ __all__ = [
     "ColumnHistogram",
     "DriftMethod",
     "DriftReport",
+    "Executor",
     "InferenceMonitor",
     "LogSink",
     "Monitor",
@@ -76,6 +78,7 @@ __all__ = [
     "load_if_profile",
     "monitor_inference_log",
     "performance_report",
+    "profile_partitions",
     "quality_report",
     "render_report",
     "stats",

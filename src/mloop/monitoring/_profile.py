@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -65,7 +66,7 @@ from mloop.monitoring._profile_io import (
     load,
     looks_like_profile,
 )
-from mloop.tables import column_names, iter_batches, reads_in_batches
+from mloop.tables import TypesChangedError, column_names, iter_batches, reads_in_batches
 
 __all__ = [
     "DISCRETE_MAX",
@@ -75,7 +76,9 @@ __all__ = [
     "NumericProfile",
     "Profile",
     "load_if_profile",
+    "merge_all",
     "prepare_numeric",
+    "profile_batches",
     "profile_categorical",
     "profile_numeric",
     "summarize_numeric",
@@ -123,12 +126,15 @@ class Profile:
         max_exact: int | None = None,
         sketch_k: int = 2048,
         max_categories: int = MAX_CATEGORIES,
+        progress: Callable[[int], object] | None = None,
     ) -> Profile:
         """Profile a table.
 
-        Parquet files, folders of Parquet files and pyarrow Datasets are read in batches of
-        ``STREAM_ROWS`` rows, each profiled and merged, so memory stays near one batch (plus the
-        exact values kept). While a column stays exact the result is identical to profiling the
+        Parquet files, folders of Parquet files, CSV/TSV files and pyarrow Datasets are read in
+        batches of ``STREAM_ROWS`` rows, each profiled and merged, so memory stays near one batch
+        (plus the exact values kept; a CSV column that turns to text after its first block is
+        read whole instead). To profile the files of a folder in parallel (processes or Ray),
+        see :func:`profile_partitions`. While a column stays exact the result is identical to profiling the
         whole table at once; beyond that, the merged sketch keeps the KLL guarantee and the bin
         counts are within the sketch's rank error (see the module docstring).
 
@@ -153,6 +159,9 @@ class Profile:
             KLL accuracy parameter (rank error about 1.7 / k; about 47 KB per sketch).
         max_categories : int, default 4096
             Categorical columns with more labels keep a frequent-items sketch.
+        progress : callable, optional
+            Called with the number of rows of each batch once it is profiled (for a progress
+            bar; an input read whole is one batch).
 
         Returns
         -------
@@ -170,13 +179,21 @@ class Profile:
             raise InvalidInputError(
                 f"`exact=True` keeps every value; leave `max_exact` unset (got {max_exact!r})."
             )
+        if progress is not None and not callable(progress):
+            raise InvalidInputError(f"`progress` must be a callable or None; got {progress!r}.")
         policy = _Policy(bins, UNLIMITED if exact else max_exact, sketch_k)
         policy_cat = UNLIMITED if exact else max_categories
         cat = set(categorical or ())
-        if reads_in_batches(data):
-            return _from_batches(cls, data, columns, cat, policy, policy_cat)
+        if reads_in_batches(data, stream_csv=True):
+            try:
+                return _from_batches(cls, data, columns, cat, policy, policy_cat, progress)
+            except TypesChangedError:
+                pass  # a CSV column turned to text after its first block: read it whole
         frame = as_frame(data, columns=columns)
-        return cls._from_frame(frame, columns, cat, policy, policy_cat)
+        profile = cls._from_frame(frame, columns, cat, policy, policy_cat)
+        if progress is not None:
+            progress(profile.n_rows)
+        return profile
 
     @classmethod
     def _from_frame(
@@ -230,6 +247,16 @@ class Profile:
         arrays = dump(self, FORMAT, VERSION)
         with open(path, "wb") as fh:
             _savez(fh, **arrays)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Profile:
+        """Read a profile from the bytes :meth:`to_bytes` returned."""
+        if not isinstance(data, bytes):
+            raise InvalidInputError(f"`data` must be bytes; got {type(data).__name__}.")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "profile.npz"
+            path.write_bytes(data)
+            return cls.load(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Profile:
@@ -292,28 +319,49 @@ def _from_batches(
     cat: set[str],
     policy: _Policy,
     max_categories: int,
+    progress: Callable[[int], object] | None,
 ) -> Profile:
-    """Profile batch by batch and merge, pairwise like a binary counter (O(n log b) merging)."""
     refuse_profile(data)
     available = column_names(data)
     if columns is not None:
         check_columns(columns, available, what="`columns`", where="in the data")
     check_columns(sorted(cat), available, what="`categorical`", where="in the data")
-    levels: list[tuple[int, Profile]] = []
     names = None if columns is None else list(columns)
-    for batch in iter_batches(data, columns=names, batch_rows=STREAM_ROWS):
+    batches = iter_batches(data, columns=names, batch_rows=STREAM_ROWS, stream_csv=True)
+    return profile_batches(cls, batches, available, names, cat, policy, max_categories, progress)
+
+
+def profile_batches(
+    cls: type[Profile],
+    batches: Iterable[pa.RecordBatch],
+    available: list[str],
+    names: list[str] | None,
+    cat: set[str],
+    policy: _Policy,
+    max_categories: int,
+    progress: Callable[[int], object] | None = None,
+) -> Profile:
+    """Profile batch by batch and merge, pairwise like a binary counter (O(n log b) merging)."""
+    levels: list[tuple[int, Profile]] = []
+    for batch in batches:
         frame = Frame(pa.Table.from_batches([batch]), available)
         if names is None:  # every batch has the file's schema: the first decides the kinds
             names = _select_columns(frame, None)
         part = cls._from_frame(frame, names, cat, policy, max_categories)
-        level = 0
-        while levels and levels[-1][0] == level:
-            part = levels.pop()[1].merge(part)
-            level += 1
-        levels.append((level, part))
-    merged = levels.pop()[1]  # iter_batches yields at least one batch
-    while levels:
-        merged = levels.pop()[1].merge(merged)
+        if progress is not None:
+            progress(batch.num_rows)
+        levels.append((0, part))
+        while len(levels) > 1 and levels[-2][0] == levels[-1][0]:
+            level, right = levels.pop()
+            levels.append((level + 1, levels.pop()[1].merge(right)))
+    return merge_all([p for _, p in levels])  # batches yields at least one batch
+
+
+def merge_all(profiles: Sequence[Profile]) -> Profile:
+    """The profiles merged in order, the last ones first (as :func:`profile_batches` does)."""
+    merged = profiles[-1]
+    for part in reversed(profiles[:-1]):
+        merged = part.merge(merged)
     return merged
 
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from mloop.tables._buffers import arrow_buffer, read_parquet_bytes
 from mloop.tables._columns import check_columns, unknown_columns_error
+from mloop.tables._csv_stream import TypesChangedError
 from mloop.tables._kinds import ACCEPTED, TableKind, is_table, table_kind
 from mloop.tables._memory import Mixed, is_mixed, value_label
+from mloop.tables._partitions import Partition, count_rows, partition_batches, partitions
 from mloop.tables._reader import (
     BATCH_ROWS,
     TableInput,
@@ -35,14 +37,19 @@ __all__ = [
     "ACCEPTED",
     "BATCH_ROWS",
     "Mixed",
+    "Partition",
     "TableInput",
     "TableKind",
+    "TypesChangedError",
     "arrow_buffer",
     "check_columns",
     "column_names",
+    "count_rows",
     "is_mixed",
     "is_table",
     "iter_batches",
+    "partition_batches",
+    "partitions",
     "read_parquet_bytes",
     "read_table",
     "reads_in_batches",

@@ -20,9 +20,19 @@ import pyarrow as pa
 
 from mloop.errors import InvalidInputError
 from mloop.tables._buffers import arrow_buffer
+from mloop.tables._csv_stream import csv_batches
 from mloop.tables._memory import data_names, from_memory
 
-__all__ = ["FileSource", "empty_batch", "file_batches", "file_names", "read_file", "resolve"]
+__all__ = [
+    "FileSource",
+    "dataset_of",
+    "empty_batch",
+    "file_batches",
+    "file_names",
+    "read_file",
+    "resolve",
+    "streamed_formats",
+]
 
 _FORMATS = {
     ".parquet": "parquet",
@@ -158,7 +168,8 @@ def _empty(src: FileSource) -> bool:
     )
 
 
-def _dataset(src: FileSource) -> Any:
+def dataset_of(src: FileSource) -> Any:
+    """The pyarrow Dataset of a folder of Parquet files (hive partitions are columns)."""
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(src.path, filesystem=src.fs, format="parquet", partitioning="hive")
@@ -212,7 +223,7 @@ def file_names(src: FileSource) -> list[str]:
         if _empty(src):
             return []
         if src.fmt == "folder":
-            return data_names(_dataset(src).schema)
+            return data_names(dataset_of(src).schema)
         if src.fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -236,7 +247,7 @@ def read_file(src: FileSource, columns: Sequence[str] | None) -> pa.Table:
         if _empty(src):
             return pa.table({})
         if src.fmt == "folder":
-            dataset = _dataset(src)
+            dataset = dataset_of(src)
             return dataset.to_table(columns=_wanted(dataset.schema, columns))
         if src.fmt == "parquet":
             import pyarrow.parquet as pq
@@ -257,20 +268,25 @@ def _wanted(schema: pa.Schema, columns: Sequence[str] | None) -> list[str]:
 
 
 def file_batches(
-    src: FileSource, columns: Sequence[str] | None, batch_rows: int
+    src: FileSource, columns: Sequence[str] | None, batch_rows: int, *, stream_csv: bool = False
 ) -> Iterator[pa.RecordBatch] | None:
-    """Batches read one at a time from Parquet files and folders; ``None`` for other formats.
+    """Batches read one at a time from Parquet files and folders (and CSV/TSV files with
+    ``stream_csv``, see :mod:`mloop.tables._csv_stream`); ``None`` for other formats.
 
     The file is opened (and a damaged one reported) before this returns; errors found later are
     raised by the iterator, as the same clear error. At least one batch (maybe empty) is yielded.
     """
-    if src.fmt not in ("parquet", "folder"):
+    if src.fmt not in streamed_formats(stream_csv=stream_csv):
         return None
     stack = contextlib.ExitStack()
     with _reading(src):
-        _empty(src)  # a 0-byte Parquet file is reported here, not by the iterator
-        if src.fmt == "folder":
-            dataset = _dataset(src)
+        if _empty(src):  # a 0-byte text file is an empty table; a 0-byte Parquet file an error
+            return None
+        if src.fmt in ("csv", "tsv"):
+            schema, batches = csv_batches(src, columns, batch_rows, stack)
+            wanted = list(schema.names)
+        elif src.fmt == "folder":
+            dataset = dataset_of(src)
             schema, wanted = dataset.schema, _wanted(dataset.schema, columns)
             batches = iter(dataset.to_batches(columns=wanted, batch_size=batch_rows))
         else:
@@ -282,6 +298,11 @@ def file_batches(
             batches = _row_groups(file, wanted, batch_rows)
     empty = pa.schema([schema.field(n) for n in wanted])
     return _guarded(src, batches, stack, empty)
+
+
+def streamed_formats(*, stream_csv: bool) -> tuple[str, ...]:
+    """The formats :func:`file_batches` reads piece by piece."""
+    return ("parquet", "folder", "csv", "tsv") if stream_csv else ("parquet", "folder")
 
 
 def _row_groups(file: Any, columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:

@@ -11,7 +11,14 @@ import pyarrow as pa
 
 from mloop.errors import InvalidInputError
 from mloop.tables._columns import check_columns
-from mloop.tables._files import empty_batch, file_batches, file_names, read_file, resolve
+from mloop.tables._files import (
+    empty_batch,
+    file_batches,
+    file_names,
+    read_file,
+    resolve,
+    streamed_formats,
+)
 from mloop.tables._kinds import not_a_table, table_kind
 from mloop.tables._memory import Mixed, from_memory, memory_names, normalize
 
@@ -136,12 +143,13 @@ def column_names(obj: TableInput, *, what: str = "data") -> list[str]:
     return memory_names(obj, kind, what)
 
 
-def reads_in_batches(obj: Any) -> bool:
+def reads_in_batches(obj: Any, *, stream_csv: bool = False) -> bool:
     """Whether :func:`iter_batches` reads ``obj`` piece by piece rather than whole.
 
-    True for Parquet files, folders of Parquet files and pyarrow Datasets: a consumer that can
-    merge partial results (a profile) reads them in bounded memory. Everything else is in
-    memory already, or read whole (CSV, JSON, Arrow IPC files, which are memory-mapped).
+    True for Parquet files, folders of Parquet files and pyarrow Datasets, and for CSV/TSV files
+    with ``stream_csv``: a consumer that can merge partial results (a profile) reads them in
+    bounded memory. Everything else is in memory already, or read whole (JSON, Arrow IPC files,
+    which are memory-mapped).
     """
     kind = table_kind(obj)
     if kind == "dataset":
@@ -149,7 +157,7 @@ def reads_in_batches(obj: Any) -> bool:
     if kind != "path":
         return False
     try:
-        return resolve(obj, "data").fmt in ("parquet", "folder")
+        return resolve(obj, "data").fmt in streamed_formats(stream_csv=stream_csv)
     except InvalidInputError:
         return False  # reading it will say what is wrong
 
@@ -161,6 +169,7 @@ def iter_batches(
     batch_rows: int = BATCH_ROWS,
     what: str = "data",
     mixed: Mixed = "error",
+    stream_csv: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """Read a table as record batches of at most ``batch_rows`` rows each.
 
@@ -175,6 +184,10 @@ def iter_batches(
         As for :func:`read_table`.
     batch_rows : int, default 65536
         The most rows in one batch.
+    stream_csv : bool, default False
+        Read CSV/TSV files block by block too. Integer columns are then read as float64, and a
+        column that turns to text after the first block raises :class:`TypesChangedError` from
+        the iterator (see ``mloop.tables._csv_stream``).
 
     Returns
     -------
@@ -200,7 +213,7 @@ def iter_batches(
         src = resolve(obj, what)
         if cols is not None:
             _check(cols, file_names(src), what)
-        batches = file_batches(src, cols, batch_rows)
+        batches = file_batches(src, cols, batch_rows, stream_csv=stream_csv)
         if batches is not None:
             return batches
         table = normalize(read_file(src, cols), what)
