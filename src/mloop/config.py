@@ -48,6 +48,9 @@ class Settings:
     server_url, token : str or None
         ``MLOOP_SERVER_URL`` / ``MLOOP_TOKEN`` for a team server: with no ``MLOOP_STORE_URI``, the
         server is the store (``HttpStore``); the token is sent with every request.
+    pipeline_cache : bool
+        ``MLOOP_PIPELINE_CACHE`` (default on; ``0``/``false``/``off`` turns it off): whether pipeline
+        steps reuse the outputs of an earlier step run with the same inputs, parameters and code.
     """
 
     home: Path = field(default_factory=lambda: Path(".mloop"))
@@ -59,6 +62,7 @@ class Settings:
     flush_timeout_s: float = 60.0
     server_url: str | None = None
     token: str | None = None
+    pipeline_cache: bool = True
 
     def __post_init__(self) -> None:
         home = Path(self.home)
@@ -106,6 +110,16 @@ class Settings:
                 raise InvalidInputError(f"`{name}` must be > 0; got {raw!r}.")
             return value
 
+        def _switch(name: str, default: bool) -> bool:
+            raw = (env.get(name) or "").strip().lower()
+            if not raw:
+                return default
+            if raw in ("1", "true", "yes", "on"):
+                return True
+            if raw in ("0", "false", "no", "off"):
+                return False
+            raise InvalidInputError(f"`{name}` must be 1/true/on or 0/false/off; got {raw!r}.")
+
         settings = cls(
             home=Path(env.get("MLOOP_HOME") or ".mloop"),
             store_uri=env.get("MLOOP_STORE_URI", ""),
@@ -116,6 +130,7 @@ class Settings:
             flush_timeout_s=_float("MLOOP_FLUSH_TIMEOUT_S", 60.0),
             server_url=env.get("MLOOP_SERVER_URL") or None,
             token=env.get("MLOOP_TOKEN") or None,
+            pipeline_cache=_switch("MLOOP_PIPELINE_CACHE", True),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "home" in clean:

@@ -1,0 +1,170 @@
+"""Where step functions execute: in this process, or in a pool of processes for parallel branches.
+
+The engine decides what runs (inputs hashed, cache looked up, records written, all in the calling
+process); an :class:`Executor` only executes a :class:`StepTask`: load the inputs it is given by
+hash, call the function with its retries, store the outputs, and answer a :class:`StepOutcome`.
+A new executor (a cluster) implements :meth:`Executor.submit` and :meth:`Executor.close`.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures as cf
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mloop.errors import InvalidInputError
+from mloop.pipelines._graph import Step
+from mloop.pipelines._values import decode_value, encode_value
+
+__all__ = [
+    "Executor",
+    "InProcessExecutor",
+    "ProcessPoolExecutor",
+    "StepOutcome",
+    "StepTask",
+    "execute_task",
+]
+
+MAX_ERROR = 8000
+
+
+@dataclass
+class StepTask:
+    """One step to execute.
+
+    ``values`` are inputs at hand (in this process); ``stored`` are inputs to load from the
+    artifact store as ``(sha256, format)``.
+    """
+
+    step: Step
+    values: dict[str, Any]
+    stored: dict[str, tuple[str, str]]
+    blob_uri: str
+    token: str | None = None
+    keep_values: bool = True
+
+
+@dataclass
+class StepOutcome:
+    """What an execution produced: stored outputs ``{name: (sha256, format)}``, or an error."""
+
+    outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    values: dict[str, Any] | None = None
+    attempts: int = 0
+    error: str | None = None
+    start_ms: int = 0
+    end_ms: int = 0
+
+
+def _error_text(exc: BaseException) -> str:
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    text = "".join(tb[-6:]) if len(tb) > 6 else "".join(tb)
+    return text[-MAX_ERROR:]
+
+
+def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) -> StepOutcome:
+    """Run ``task`` here: inputs, the function with retries and backoff, outputs stored."""
+    from mloop.artifacts import BlobStore
+
+    start = time.time_ns() // 1_000_000
+    blobs = BlobStore(task.blob_uri, token=task.token)
+    step = task.step
+    kwargs = dict(task.values)
+    try:
+        for name, (sha, fmt) in task.stored.items():
+            with blobs.open(sha) as f:
+                kwargs[name] = decode_value(fmt, f.read())
+        step.check_inputs(kwargs)
+    except Exception as exc:  # a boundary: the step fails with the reason, recorded
+        end = time.time_ns() // 1_000_000
+        return StepOutcome(attempts=1, error=_error_text(exc), start_ms=start, end_ms=end)
+    attempts = 0
+    delay = step.retry_delay
+    while True:
+        attempts += 1
+        try:
+            result = step.fn(**kwargs)
+            break
+        except Exception as exc:  # the user's code: retried, then recorded
+            if attempts > step.retries:
+                end = time.time_ns() // 1_000_000
+                return StepOutcome(
+                    attempts=attempts, error=_error_text(exc), start_ms=start, end_ms=end
+                )
+            sleep(delay)
+            delay *= 2
+    try:
+        values = step.split_outputs(result)
+        outputs = {}
+        for name, value in values.items():
+            fmt, data = encode_value(value)
+            sha, _ = blobs.put_bytes(data)
+            outputs[name] = (sha, fmt)
+    except InvalidInputError as exc:  # a wrong type, or a value that cannot be stored
+        end = time.time_ns() // 1_000_000
+        return StepOutcome(attempts=attempts, error=f"InvalidInputError: {exc}", start_ms=start,
+                           end_ms=end)  # fmt: skip
+    end = time.time_ns() // 1_000_000
+    return StepOutcome(
+        outputs=outputs,
+        values=values if task.keep_values else None,
+        attempts=attempts,
+        start_ms=start,
+        end_ms=end,
+    )
+
+
+class Executor(abc.ABC):
+    """Executes step tasks; the engine waits on the futures it returns."""
+
+    #: False when tasks run in other processes (inputs then travel by hash, not by value).
+    shares_memory: bool = True
+
+    @abc.abstractmethod
+    def submit(self, task: StepTask) -> cf.Future[StepOutcome]: ...
+
+    def close(self) -> None:  # noqa: B027 - an executor without resources need not override it
+        """Release workers. Idempotent."""
+
+
+class InProcessExecutor(Executor):
+    """Each step in the calling thread, one after the other (``sleep`` waits between retries)."""
+
+    def __init__(self, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._sleep = sleep
+
+    def submit(self, task: StepTask) -> cf.Future[StepOutcome]:
+        fut: cf.Future[StepOutcome] = cf.Future()
+        fut.set_result(execute_task(task, self._sleep))
+        return fut
+
+
+class ProcessPoolExecutor(Executor):
+    """Independent steps at once in worker processes; inputs and outputs go through the artifact
+    store by hash (nothing is pickled but the task: the step by reference and literal inputs)."""
+
+    shares_memory = False
+
+    def __init__(self, *, max_workers: int | None = None) -> None:
+        if max_workers is not None and (
+            isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
+        ):
+            raise InvalidInputError(f"`max_workers` must be an int >= 1; got {max_workers!r}.")
+        import multiprocessing
+
+        # spawn: a worker does not inherit the caller's threads and locks (the tracking writer,
+        # a database pool), whatever the platform's default.
+        self._pool = cf.ProcessPoolExecutor(
+            max_workers=max_workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def submit(self, task: StepTask) -> cf.Future[StepOutcome]:
+        task.keep_values = False
+        return self._pool.submit(execute_task, task)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
