@@ -13,7 +13,7 @@ from scipy.spatial import distance as spd
 from mloop.errors import InvalidInputError
 from mloop.monitoring import stats
 from mloop.monitoring.stats._binning import quantile_edges
-from mloop.monitoring.stats._ecdf import SortedSample
+from mloop.monitoring.stats._ecdf import SortedSample, cdf_distances
 
 SEEDS = [0, 1, 2, 3]
 REL = 1e-9
@@ -348,3 +348,25 @@ def test_quantile_form_wasserstein_on_weighted_samples(seed: int) -> None:
                 SortedSample(*np.unique(cur, return_counts=True)),
             ):
                 assert wasserstein1(r, c) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_merged_cdf_distances_whichever_sample_is_smaller(seed: int) -> None:
+    """KS, W1 and energy from one merge, with ties across samples, a weighted reference and either
+    sample the smaller one (the smaller is searched into the larger)."""
+    rng = np.random.default_rng(seed)
+    for trial in range(60):
+        m, n = rng.integers(1, 400, size=2)
+        if trial % 2:
+            m, n = min(m, n), max(m, n) + 1
+        ref = rng.integers(0, 12, m).astype(float) if trial % 3 else rng.normal(size=m)
+        cur = rng.integers(0, 9, n).astype(float) if trial % 4 else rng.normal(0.4, size=n)
+        for r in (SortedSample(np.sort(ref)), SortedSample(*np.unique(ref, return_counts=True))):
+            got = cdf_distances(r, np.sort(cur), which=("ks", "l1", "l2"))
+            assert got["ks"] == pytest.approx(sps.ks_2samp(ref, cur).statistic, rel=1e-12)
+            assert got["l1"] == pytest.approx(
+                sps.wasserstein_distance(ref, cur), rel=1e-12, abs=1e-15
+            )
+            assert np.sqrt(2.0) * got["l2"] == pytest.approx(
+                sps.energy_distance(ref, cur), rel=1e-9, abs=1e-12
+            )

@@ -105,15 +105,25 @@ def merged_cdfs(
     r = reference.values
     m, n = r.size, current.size
     # Each current value goes after the reference values equal to it; the positions are increasing,
-    # so one vectorised searchsorted (on sorted keys) replaces a full sort of the concatenation.
-    pos_cur = np.searchsorted(r, current, side="right")
-    pos_cur += np.arange(n, dtype=pos_cur.dtype)
-    is_cur = np.zeros(m + n, dtype=bool)
-    is_cur[pos_cur] = True
+    # so one vectorised searchsorted (on sorted keys) replaces a full sort of the concatenation. The
+    # smaller sample is searched into the larger one (a sketch's items into a window).
     values = np.empty(m + n, dtype=np.float64)
-    values[pos_cur] = current
-    is_ref = ~is_cur
-    values[is_ref] = r
+    if m < n:
+        pos_ref = np.searchsorted(current, r, side="left")
+        pos_ref += np.arange(m, dtype=pos_ref.dtype)
+        is_cur = np.ones(m + n, dtype=bool)
+        is_cur[pos_ref] = False
+        values[pos_ref] = r
+        values[is_cur] = current
+        is_ref = ~is_cur
+    else:
+        pos_cur = np.searchsorted(r, current, side="right")
+        pos_cur += np.arange(n, dtype=pos_cur.dtype)
+        is_cur = np.zeros(m + n, dtype=bool)
+        is_cur[pos_cur] = True
+        values[pos_cur] = current
+        is_ref = ~is_cur
+        values[is_ref] = r
     cum_cur = np.cumsum(is_cur, dtype=np.int64)
     if reference.weights is None:
         cum_ref = np.arange(1, m + n + 1, dtype=np.int64)
@@ -177,27 +187,43 @@ def wasserstein1(reference: SortedSample, current: SortedSample) -> float:
         np.abs(diff, out=diff)
         return float(np.sum(diff) / n)
     w, v = _cum(reference), _cum(current)
-    # current steps j = 1..n at V_j / N, as numerators V_j * M over M * N
-    v_m = (np.arange(1, n + 1, dtype=np.int64) if v is None else v) * big_m
     w_n = (np.arange(1, m + 1, dtype=np.int64) if w is None else w) * big_n
-    # reference steps at or before each current step (ties: reference first)
-    a = v_m // big_n if w is None else np.searchsorted(w_n, v_m, side="right")
-    prev = np.concatenate(([0], w_n))[a] if w is not None else a * big_n
-    own_prev = v_m - (big_m if current.weights is None else current.weights * big_m)
-    du = v_m - np.maximum(prev, own_prev, out=prev)
-    np.minimum(a, m - 1, out=a)
-    diff = r[a]
+    # current steps j = 1..n at V_j / N, as numerators V_j * M over M * N; b_i = current steps
+    # strictly before reference step i. The smaller sample is searched into the larger one (a
+    # sketch's few thousand items into a window of a million values), never the other way round.
+    v_m = None if v is None else v * big_m
+    b = (w_n - 1) // big_m if v_m is None else np.searchsorted(v_m, w_n, side="left")
+    # On current step j the reference quantile is r[a_j], a_j = reference steps at or before it
+    # (ties: reference first) = #{i: b_i <= j}, so a_j = k for j in [b_(k-1), b_k).
+    runs = np.diff(b, prepend=0, append=n)
+    diff = np.repeat(np.append(r, r[-1]), runs)  # a_j = m only on the last step, where du = 0
     diff -= c
     np.abs(diff, out=diff)
-    total = float(np.dot(diff, du.astype(np.float64)))
-    del a, prev, own_prev, du, diff
+    # Step j's interval starts at the later of its own previous step and the last reference step
+    # before it; that is a reference step only at j = b_i (the last i of each run of equal b_i).
+    at_step = np.ones(m, dtype=bool)
+    at_step[:-1] = b[1:] != b[:-1]
+    at, start = b[at_step], w_n[at_step]
+    if v_m is None:
+        du = np.full(n, float(big_m))  # numerators: every uninterrupted step spans M
+        end = (at + 1) * big_m
+        du[at] = end - np.maximum(end - big_m, start)
+    else:
+        own_prev = np.concatenate(([0], v_m[:-1]))  # the previous current step
+        own_prev[at] = np.maximum(own_prev[at], start)
+        du = (v_m - own_prev).astype(np.float64)
+    # multiply and sum (pairwise) rather than np.dot: BLAS starts its threads for a vector of a
+    # million values, and they spin on, taking the cores from the other columns' workers
+    np.multiply(diff, du, out=diff)
+    total = float(diff.sum())
+    del diff, du
     # reference steps: current steps strictly before each of them
-    b = (w_n - 1) // big_m if v is None else np.searchsorted(v_m, w_n, side="left")
-    prev = np.concatenate(([0], v_m))[b] if v is not None else b * big_m
+    prev = b * big_m if v_m is None else np.concatenate(([0], v_m))[b]
     own_prev = w_n - (big_n if reference.weights is None else reference.weights * big_n)
     du = w_n - np.maximum(prev, own_prev, out=prev)
     diff = c[b]
     diff -= r
     np.abs(diff, out=diff)
-    total += float(np.dot(diff, du.astype(np.float64)))
+    np.multiply(diff, du, out=diff)
+    total += float(diff.sum())
     return total / (float(big_m) * float(big_n))
