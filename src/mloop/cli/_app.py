@@ -58,6 +58,7 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_ci",
     "_token",
     "_server",
+    "_pipelines",
 )
 
 # The top-level command or sub-app each feature module adds. A command line that names one of them
@@ -82,6 +83,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "ci": "_ci",
     "token": "_token",
     "server": "_server",
+    "pipelines": "_pipelines",
 }
 
 _registered: set[str] = set()
