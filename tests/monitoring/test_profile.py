@@ -712,42 +712,49 @@ def test_column_selection_and_categorical_names() -> None:
     assert info.value.details == {"unknown": ["x"], "available": ["code"]}
 
 
-def test_sketched_value_counts_probe_the_first_rows_before_sorting_everything(
+def test_sketched_column_is_sorted_once_and_its_value_counts_come_from_that_sort(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # np.unique sorts; a sketched column (millions of values) is only sorted in full when its
-    # first 10,000 values do not already hold every distinct value
-    sizes: list[int] = []
-    real = np.unique
+    # one sort of the column serves the distinct-value count, the value counts, the edges and the
+    # sketch: no np.unique (a sort of its own) over the column, no second sort
+    sorts: list[int] = []
+    uniques: list[int] = []
+    real, real_sort = np.unique, np.sort
 
     def spy(x: np.ndarray, *args: object, **kwargs: object) -> object:
-        sizes.append(int(np.asarray(x).size))
+        uniques.append(int(np.asarray(x).size))
         return real(x, *args, **kwargs)  # type: ignore[call-overload]
 
+    def sort_spy(x: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        sorts.append(int(np.asarray(x).size))
+        return real_sort(x, *args, **kwargs)  # type: ignore[call-overload]
+
     monkeypatch.setattr(np, "unique", spy)
+    monkeypatch.setattr(np, "sort", sort_spy)
     rng = np.random.default_rng(6)
     cases = [
-        (rng.integers(0, 5, 30_000).astype(float), [10_000], 5),
-        (np.full(30_000, 2.5), [10_000], 1),
-        (np.concatenate((np.full(10_000, 1.0), np.full(5, 9.0))), [10_000, 10_005], 2),
-        (np.concatenate((np.full(10_000, 1.0), np.full(5, -9.0))), [10_000, 10_005], 2),
-        (np.arange(30_000.0), [10_000], None),
+        (rng.integers(0, 5, 30_000).astype(float), 5),
+        (np.full(30_000, 2.5), 1),
+        (np.concatenate((np.full(10_000, 1.0), np.full(5, 9.0))), 2),
+        (np.concatenate((np.full(10_000, 1.0), np.full(5, -9.0))), 2),
+        (np.arange(30_000.0), None),
         # the first rows hold 19 distinct values, the rest one more: 20, still counted
         (
             np.concatenate((np.arange(10_000) % 19, np.full(5, 19))).astype(float),
-            [10_000, 10_005],
             20,
         ),
         (
             np.concatenate((np.arange(10_000) % 20, np.full(5, 20))).astype(float),
-            [10_000, 10_005],
             None,
         ),
     ]
-    for x, calls, distinct in cases:
-        sizes.clear()
-        col = _num(mon.Profile.from_data({"x": x}, max_exact=100, bins=1), "x")
-        assert [size for size in sizes if size] == calls  # bins=1: the edges are empty
+    for x, distinct in cases:
+        sorts.clear()
+        uniques.clear()
+        col = _num(mon.Profile.from_data({"x": x}, max_exact=100, bins=4), "x")
+        assert not col.is_exact
+        assert sorts == [x.size]
+        assert max(uniques, default=0) <= 3  # only the 3 inner edges
         assert col.n_unique == distinct
         if distinct is not None:
             values, counts = real(x, return_counts=True)
