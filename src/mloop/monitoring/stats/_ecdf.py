@@ -205,25 +205,28 @@ def wasserstein1(reference: SortedSample, current: SortedSample) -> float:
     at_step[:-1] = b[1:] != b[:-1]
     at, start = b[at_step], w_n[at_step]
     if v_m is None:
-        du = np.full(n, float(big_m))  # numerators: every uninterrupted step spans M
+        # every step spans M (numerator), less where a reference step cuts it: sum(diff) * M,
+        # corrected at those few steps (no array of a million equal spans)
         end = (at + 1) * big_m
-        du[at] = end - np.maximum(end - big_m, start)
+        cut = np.maximum(end - big_m, start) - (end - big_m)
+        total = float(diff.sum()) * big_m - float((diff[at] * cut).sum())
     else:
         own_prev = np.concatenate(([0], v_m[:-1]))  # the previous current step
         own_prev[at] = np.maximum(own_prev[at], start)
         du = (v_m - own_prev).astype(np.float64)
-    # multiply and sum (pairwise) rather than np.dot: BLAS starts its threads for a vector of a
-    # million values, and they spin on, taking the cores from the other columns' workers
-    np.multiply(diff, du, out=diff)
-    total = float(diff.sum())
-    del diff, du
-    # reference steps: current steps strictly before each of them
+        # multiply and sum (pairwise) rather than np.dot: BLAS starts its threads for a vector of
+        # a million values, and they spin on, taking the cores from the other columns' workers
+        np.multiply(diff, du, out=diff)
+        total = float(diff.sum())
+        del du
+    del diff
+    # reference steps: current steps strictly before each of them (no np.dot: see above)
     prev = b * big_m if v_m is None else np.concatenate(([0], v_m))[b]
     own_prev = w_n - (big_n if reference.weights is None else reference.weights * big_n)
-    du = w_n - np.maximum(prev, own_prev, out=prev)
-    diff = c[b]
-    diff -= r
-    np.abs(diff, out=diff)
-    np.multiply(diff, du, out=diff)
-    total += float(diff.sum())
+    spans = w_n - np.maximum(prev, own_prev, out=prev)
+    gaps = c[b]
+    gaps -= r
+    np.abs(gaps, out=gaps)
+    np.multiply(gaps, spans, out=gaps)
+    total += float(gaps.sum())
     return total / (float(big_m) * float(big_n))
