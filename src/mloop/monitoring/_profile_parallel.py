@@ -34,9 +34,11 @@ __all__ = ["Executor", "choose_executor", "profile_partition", "profile_partitio
 
 Executor = Literal["local", "process", "ray", "auto"]
 _EXECUTORS = ("local", "process", "ray", "auto")
-#: ``"auto"`` uses processes from this many values (rows x columns) on: starting a fresh Python
-#: with mloop in it costs about 2 s a worker on a small machine, what profiling ~50M values takes.
-AUTO_MIN_VALUES = 100_000_000
+#: ``"auto"`` uses processes from this many values (rows x columns) on. Each worker is a fresh
+#: Python (about 2 s to start with mloop's imports, and ~150 MB) holding one batch; on 2 CPUs
+#: (bench/profiles_scale.py, 8 files of 27 columns) a pool lost below this (3M rows: 2.7 s
+#: against 1.5 s in one process) and won a little above it (10M rows: 5.7 s against 6.1 s).
+AUTO_MIN_VALUES = 250_000_000
 
 
 @dataclass(frozen=True)

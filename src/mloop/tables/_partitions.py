@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +30,7 @@ class Partition:
     root: FileSource  # the folder, or the file itself for a single Parquet file
     path: str  # the file, inside ``root.fs``
     schema: pa.Schema  # the whole table's schema (Hive partition columns included)
+    hive: bool = False  # whether its path holds Hive partition values (``year=2024/``)
 
     @property
     def name(self) -> str:
@@ -63,9 +64,15 @@ def partitions(obj: Any, *, what: str = "data") -> list[Partition]:
             return [Partition(src, src.path, pa.schema([]))]
         if src.fmt != "folder":
             return []
+        import pyarrow.dataset as ds
+
         dataset = dataset_of(src)
         schema = dataset.schema.remove_metadata()
-        return [Partition(src, path, schema) for path in sorted(dataset.files)]
+        parts = [
+            Partition(src, f.path, schema, bool(ds.get_partition_keys(f.partition_expression)))
+            for f in dataset.get_fragments()
+        ]
+        return sorted(parts, key=lambda p: p.path)
 
 
 def partition_batches(
@@ -73,16 +80,18 @@ def partition_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The batches of one partition, as :func:`mloop.tables.iter_batches` reads a file.
 
-    One Parquet file is read one batch at a time (no read-ahead beyond a batch). At least one
-    batch (maybe empty) is yielded.
+    One Parquet file is read one batch at a time, as :func:`mloop.tables.iter_batches` reads a
+    file (a file under Hive folders through a one-file Dataset, for its partition columns). At
+    least one batch (maybe empty) is yielded.
     """
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
         raise InvalidInputError(f"`batch_rows` must be an int >= 1; got {batch_rows!r}.")
     if not isinstance(part, Partition):
         raise InvalidInputError(f"`part` must be a Partition; got {type(part).__name__}.")
     src = part.root
-    if src.fmt == "parquet":
-        batches = file_batches(src, columns, batch_rows)
+    if src.fmt == "parquet" or not part.hive:  # one file, read as a file (row group by row group)
+        file = src if src.fmt == "parquet" else replace(src, text=part.name, path=part.path)
+        batches = file_batches(replace(file, fmt="parquet"), columns, batch_rows)
         assert batches is not None  # a Parquet file is always read in batches
         return batches
     import pyarrow.dataset as ds
