@@ -293,8 +293,13 @@ def profile(
         raise InvalidInputError(
             f"`--executor` must be one of auto, local, process, ray; got {executor!r}."
         )
-    split = executor in ("process", "ray") or (executor == "auto" and len(partitions(where)) > 1)
-    with _progress(count_rows(where), enabled=console.is_terminal and not as_json) as advance:
+    show = console.is_terminal and not as_json
+    try:
+        n_parts, total = len(partitions(where)), count_rows(where) if show else None
+    except InvalidInputError:  # reported below as profiling reports it (a saved profile, ...)
+        n_parts, total = 0, None
+    split = executor in ("process", "ray") or (executor == "auto" and n_parts > 1)
+    with _progress(total, enabled=show) as advance:
         if split:
             prof = profile_partitions(
                 where,
