@@ -48,6 +48,7 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/artifacts.py --mb 1000
 	$(PY) bench/drift.py
 	$(PY) bench/profiles.py
+	$(PY) bench/profiles_scale.py
 	$(PY) bench/serving.py
 	$(PY) bench/gates.py
 	$(PY) bench/server.py
