@@ -21,7 +21,7 @@ from typing import Any, Literal
 from mloop.config import Settings
 from mloop.errors import ConflictError, InvalidInputError, MloopError
 from mloop.ids import new_id
-from mloop.pipelines._codehash import code_hash
+from mloop.pipelines._codehash import CodeHash, code_hash
 from mloop.pipelines._executors import (
     Executor,
     InProcessExecutor,
@@ -105,6 +105,9 @@ class _Runner:
         self.done: dict[str, _Done] = {}
         self.steps: dict[str, StepRun] = {}
         self.failed: list[tuple[str, str]] = []
+        # A step function's code hash, once per run: the code that runs is what this process
+        # imported, and a step called 100 times in a pipeline is the same code 100 times.
+        self.codes: dict[Callable[..., Any], CodeHash] = {}
 
     # ------------------------------------------------------------------ one step, before it runs
     def _inputs(self, node: Node) -> tuple[dict[str, str], dict[str, Any], list[str]]:
@@ -132,7 +135,9 @@ class _Runner:
         self, node: Node, hashes: dict[str, str], problems: list[str]
     ) -> tuple[str | None, str | None, str | None]:
         """``(code_hash, cache_key, note)``: the key is None when the cache is off or fails."""
-        code = code_hash(node.step.fn, root=self.project_root)
+        code = self.codes.get(node.step.fn)
+        if code is None:
+            code = self.codes[node.step.fn] = code_hash(node.step.fn, root=self.project_root)
         if code.digest is None:
             problems.append(code.reason or "the code could not be hashed")
         if problems:
@@ -242,17 +247,19 @@ class _Runner:
     # ------------------------------------------------------------------ the whole graph
     def execute(self) -> None:
         pending = dict(self.graph.nodes)
+        upstream = {name: node.upstream for name, node in pending.items()}
         running: dict[cf.Future[StepOutcome], tuple[Node, dict[str, Any]]] = {}
         blocked: dict[str, str] = {}
         while pending or running:
             for name, node in list(pending.items()):
-                bad = next((u for u in node.upstream if u in blocked), None)
+                ups = upstream[name]
+                bad = next((u for u in ups if u in blocked), None)
                 if bad is not None:
                     del pending[name]
                     blocked[name] = blocked[bad]
                     self.skip(node, blocked[bad])
                     continue
-                if not all(u in self.done for u in node.upstream):
+                if not all(u in self.done for u in ups):
                     continue
                 del pending[name]
                 prepared = self.prepare(node)
@@ -261,8 +268,7 @@ class _Runner:
                     running[self.executor.submit(task)] = (node, context)
             if not running:
                 if pending and not any(
-                    all(u in self.done or u in blocked for u in n.upstream)
-                    for n in pending.values()
+                    all(u in self.done or u in blocked for u in upstream[n]) for n in pending
                 ):
                     raise MloopError("pipeline graph has a step whose inputs never come.")
                 continue

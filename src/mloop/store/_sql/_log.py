@@ -24,6 +24,7 @@ NOTIFY_CHANNEL = "mloop_events"
 # ids are then assigned in commit order, so a follower that has read id n never later finds a
 # smaller id committed behind it.
 _PG_EVENTS_LOCK = 0x6D6C6F6F7065
+_EVENT_INSERT = t.events.insert()
 
 
 def _dumps(payload: dict[str, Any]) -> str:
@@ -65,7 +66,8 @@ class SqlEventLogMixin(SqlBase):
         }
         if event_id is not None:
             values["id"] = event_id
-        eid = conn.execute(t.events.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]
+        # One statement object, parameters apart: no statement to build per event.
+        eid = conn.execute(_EVENT_INSERT, values).inserted_primary_key[0]  # type: ignore[index]
         if self.dialect == "postgresql":
             # Delivered when the transaction commits, and only then.
             conn.execute(

@@ -34,6 +34,26 @@ _RUN_COLUMNS = (
 )
 
 
+# Statements of the per-step path, built once: a pipeline writes and looks up one record per step,
+# and building a SQLAlchemy statement (and its cache key) costs more than running it on SQLite.
+_RUN_STATE = sa.select(
+    t.pipeline_runs.c.status, t.pipeline_runs.c.pipeline, t.pipeline_runs.c.actor
+).where(t.pipeline_runs.c.id == sa.bindparam("rid"))
+_STEP_EXISTS = sa.select(t.step_runs.c.name).where(
+    t.step_runs.c.run_id == sa.bindparam("rid"), t.step_runs.c.name == sa.bindparam("sname")
+)
+_STEP_INSERT = t.step_runs.insert()
+_CACHED_STEP = (
+    sa.select(t.step_runs.c.body)
+    .where(
+        t.step_runs.c.cache_key == sa.bindparam("key"),
+        t.step_runs.c.status.in_(("finished", "cached")),
+    )
+    .order_by(t.step_runs.c.event_id.desc())
+    .limit(1)
+)
+
+
 def _encode(value: Any, *, what: str) -> str:
     from mloop.codec import dumps, fields_to_wire
 
@@ -137,7 +157,6 @@ class SqlPipelinesMixin(SqlEventLogMixin):
             raise translate(exc, describe_uri(self.uri)) from None
 
     def _do_put_step_run(self, step: StepRun) -> StepRun:
-        sr = t.step_runs
         s = step
         body = _encode(s, what="step")
         exists = AlreadyExistsError(
@@ -145,15 +164,15 @@ class SqlPipelinesMixin(SqlEventLogMixin):
         )
         try:
             with self._write() as conn:
-                row = self._run_row(conn, s.run_id)
+                row = conn.execute(_RUN_STATE, {"rid": s.run_id}).first()
+                if row is None:
+                    raise NotFoundError(f"pipeline run {s.run_id} does not exist.")
                 if row.status != "running":
                     raise ConflictError(
                         f"pipeline run {s.run_id} is {row.status}; steps are added to running "
                         "runs only."
                     )
-                found = conn.execute(
-                    sa.select(sr.c.name).where(sr.c.run_id == s.run_id, sr.c.name == s.name)
-                ).first()
+                found = conn.execute(_STEP_EXISTS, {"rid": s.run_id, "sname": s.name}).first()
                 if found is not None:
                     raise exists
                 event = self._log_event(
@@ -171,17 +190,18 @@ class SqlPipelinesMixin(SqlEventLogMixin):
                     },
                 )
                 conn.execute(
-                    sr.insert().values(
-                        run_id=s.run_id,
-                        name=s.name,
-                        step=s.step,
-                        status=s.status,
-                        cache_key=s.cache_key,
-                        cache_hit=s.cache_hit,
-                        end_ms=s.end_ms,
-                        event_id=event.id,
-                        body=body,
-                    )
+                    _STEP_INSERT,
+                    {
+                        "run_id": s.run_id,
+                        "name": s.name,
+                        "step": s.step,
+                        "status": s.status,
+                        "cache_key": s.cache_key,
+                        "cache_hit": s.cache_hit,
+                        "end_ms": s.end_ms,
+                        "event_id": event.id,
+                        "body": body,
+                    },
                 )
         except IntegrityError as exc:
             if classify(exc).kind == "unique":
@@ -261,13 +281,6 @@ class SqlPipelinesMixin(SqlEventLogMixin):
             return [_step(b) for b in bodies]
 
     def _do_find_cached_step(self, cache_key: str) -> StepRun | None:
-        sr = t.step_runs
-        q = (
-            sa.select(sr.c.body)
-            .where(sr.c.cache_key == cache_key, sr.c.status.in_(("finished", "cached")))
-            .order_by(sr.c.event_id.desc())
-            .limit(1)
-        )
         with self._read() as conn:
-            body = conn.execute(q).scalar()
+            body = conn.execute(_CACHED_STEP, {"key": cache_key}).scalar()
         return None if body is None else _step(body)
