@@ -60,6 +60,11 @@ COMMANDS: dict[str, list[str]] = {
     "token create": ["token", "create", "--name", "ci", "--role", "write"],
     "token list": ["token", "list"],
     "token revoke": ["token", "revoke", "0123456789abcdef"],
+    "pipelines list": ["pipelines", "list"],
+    "pipelines runs": ["pipelines", "runs", "train"],
+    "pipelines show": ["pipelines", "show", "0123456789abcdef0123456789abcdef"],
+    "pipelines run": ["pipelines", "run", "no_such_module:train"],
+    "pipelines resume": ["pipelines", "resume", "0123456789abcdef0123456789abcdef"],
     # server opens the store, then finds its artifact folder is a file: it never gets to listen
     "server": ["server", "--port", "1", "--artifact-uri", "{ref}"],
 }
@@ -86,6 +91,9 @@ READ_ONLY = {
     "deploy status",
     "deploy history",
     "token list",
+    "pipelines list",
+    "pipelines runs",
+    "pipelines show",
 }
 
 
