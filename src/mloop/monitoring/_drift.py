@@ -14,7 +14,7 @@ import numpy as np
 from mloop.errors import InvalidInputError
 from mloop.monitoring._columns import check_columns
 from mloop.monitoring._data import CategoricalData, Frame, as_frame, number_labels
-from mloop.monitoring._drift_result import ColumnDrift, ColumnHistogram, DriftReport
+from mloop.monitoring._drift_result import ColumnDrift, ColumnHistogram, DriftReport, shown_labels
 from mloop.monitoring._profile import Profile, load_if_profile
 from mloop.monitoring._profile_columns import (
     CategoricalProfile,
@@ -358,13 +358,18 @@ def _categorical_column(
     if cur.categories:
         np.add.at(cur_counts, [index[c] for c in cur.categories], cur.counts())
     n_ref, n_cur = ref.n, int(cur_counts.sum())
-    hist = ColumnHistogram(None, labels, ref_counts, cur_counts, ref.n_missing, cur.n_missing)
+    # The statistics below use every label; the histogram (what a report stores) lists at most
+    # NEW_LABELS_SHOWN new labels, so its size does not grow with the labels a window brings.
+    known = len(ref.categories) if ref.is_exact else None
+    h_labels, h_ref, h_cur, bucket_note = shown_labels(labels, ref_counts, cur_counts, known)
+    hist = ColumnHistogram(None, h_labels, h_ref, h_cur, ref.n_missing, cur.n_missing)
     notes: list[str] = []
     if new:  # current categories are all present (CategoricalData holds no unused ones)
         shown = ", ".join(repr(c) for c in new[:5]) + (" ..." if len(new) > 5 else "")
         where = "reference" if ref.is_exact else "reference's frequent-items sketch"
         notes.append(f"{len(new)} categor{'y' if len(new) == 1 else 'ies'} not in the "
                      f"{where}: {shown}")  # fmt: skip
+    notes.extend(bucket_note)
     numeric_sources = {"integer", "float", "boolean"}
     if (ref.source in numeric_sources) != (cur.source in numeric_sources):
         notes.append(f"reference holds {ref.source} values and current {cur.source} values; "

@@ -15,6 +15,12 @@ __all__ = ["ColumnDrift", "ColumnHistogram", "ColumnStatus", "DriftReport"]
 
 ColumnStatus = Literal["ok", "drift", "insufficient_data", "missing_column", "error"]
 
+#: A categorical histogram lists at most this many labels that are new in the current data (not
+#: in an exact reference): the most frequent ones; the rest share one bucket.
+NEW_LABELS_SHOWN = 20
+#: Label of the bucket that holds the current counts of the new labels not shown one by one.
+OTHER_NEW_LABEL = "(other new labels)"
+
 
 def _edges_from_wire(value: Any, what: str) -> np.ndarray | None:
     if value is None:
@@ -36,6 +42,15 @@ class ColumnHistogram:
     Numeric columns have ``edges`` (``len(reference) + 1`` values; the first and last are -inf and
     +inf, as the end bins are open) and ``categories`` is None; categorical columns (and numeric
     columns compared value by value) have ``categories`` and ``edges`` is None.
+
+    Its size depends on the reference only, never on the current data's rows or labels, so a
+    monitor's stored history stays small: the numeric bins are the reference's; a categorical
+    histogram lists the reference's labels, then at most ``NEW_LABELS_SHOWN`` (20) labels the
+    current data brings that an exact reference lacks (its most frequent ones, in label order),
+    then, when there are more, one ``"(other new labels)"`` bucket with the current count of all
+    the others (a reference count of 0). Against a frequent-items sketch, new labels are already
+    counted in its ``"(other reference values)"`` bin. The statistics are computed before this,
+    from every label's count; the column's ``message`` says how many labels were new.
     """
 
     edges: np.ndarray | None
@@ -70,6 +85,38 @@ class ColumnHistogram:
             arrays={"reference": np.int64, "current": np.int64},
             decoders={"edges": _edges_from_wire},
         )
+
+
+def shown_labels(
+    labels: list[str], reference: np.ndarray, current: np.ndarray, n_known: int | None
+) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
+    """A categorical histogram's labels and counts, and a note when some labels share a bucket.
+
+    The first ``n_known`` labels (the reference's) are kept, then the ``NEW_LABELS_SHOWN`` most
+    frequent of the new ones after them (in their order; ties go to the earlier label) and one
+    bucket for the rest. With at most that many new labels, or ``n_known=None`` (a sketched
+    reference, whose "other" bin already holds them), the inputs come back unchanged.
+    """
+    n_new = 0 if n_known is None else len(labels) - n_known
+    if n_known is None or n_new <= NEW_LABELS_SHOWN:
+        return labels, reference, current, []
+    new_counts = current[n_known:]
+    # A stable sort on the negated counts keeps label order among equal counts.
+    shown = np.sort(np.argsort(-new_counts, kind="stable")[:NEW_LABELS_SHOWN])
+    rest = np.ones(n_new, dtype=bool)
+    rest[shown] = False
+    out_labels = [*labels[:n_known], *(labels[n_known + int(i)] for i in shown), OTHER_NEW_LABEL]
+    out_ref = np.concatenate(
+        (reference[:n_known], np.zeros(NEW_LABELS_SHOWN + 1, dtype=reference.dtype))
+    )
+    out_cur = np.concatenate(
+        (current[:n_known], new_counts[shown], [new_counts[rest].sum(dtype=np.int64)])
+    ).astype(current.dtype, copy=False)
+    note = (
+        f"the histogram shows the {NEW_LABELS_SHOWN} most frequent new categories; the other "
+        f"{n_new - NEW_LABELS_SHOWN} are counted together as {OTHER_NEW_LABEL!r}"
+    )
+    return out_labels, out_ref, out_cur, [note]
 
 
 @dataclass(frozen=True)
