@@ -41,3 +41,27 @@ def test_monitor_windows_and_alerts_are_persisted_and_followable(store: Store) -
 def test_malformed_monitor_record_is_refused(store: Store) -> None:
     with pytest.raises(InvalidInputError, match="malformed"):
         store.log_monitor_result({"monitor": "m"})
+
+
+def test_a_stored_window_stays_small_whatever_the_labels_it_brings(store: Store) -> None:
+    rng = np.random.default_rng(1)
+    plans = np.array([f"plan{i}" for i in range(8)], dtype=object)
+    reference = {"plan": plans[rng.integers(0, 8, 5000)]}
+    m = mon.Monitor(reference, window_rows=6000, store=store, name="ids", quality=False)
+    for n_new in (10, 5000):  # a window with 10 labels the reference lacks, then one with 5000
+        new = np.array([f"user{i:05d}" for i in range(n_new)], dtype=object)
+        (result,) = m.update(
+            {
+                "plan": np.concatenate(
+                    (plans[rng.integers(0, 8, 1000)], new[rng.integers(0, n_new, 5000)])
+                )
+            }
+        )
+    few, many = store.list_monitor_results("ids")
+    hist = many.result["drift"]["columns"]["plan"]["histogram"]
+    assert len(hist["categories"]) == 8 + 20 + 1 and hist["categories"][-1] == "(other new labels)"
+    assert len(str(many.result)) <= len(str(few.result)) + 1000
+    # read back, the window carries the verdict the monitor computed over every label
+    back = mon.WindowResult.from_dict(many.result).drift.columns["plan"]
+    assert back.statistic == result.drift.columns["plan"].statistic and back.drifted
+    assert int(back.histogram.current.sum()) == back.n_current == 6000
