@@ -99,7 +99,10 @@ class Monitor:
         background thread (retrying without delaying :meth:`update`); pass
         ``WebhookSink(url, background=False)`` to post in :meth:`update` instead.
     store : Store, optional
-        Persist every result through ``store.log_monitor_result(MonitorRecord)``.
+        Persist every result through ``store.log_monitor_result(MonitorRecord)``. A stored result
+        holds verdicts and counts on the reference's bins and labels, never rows: its size does
+        not grow with the window's rows, nor with the labels it brings that the reference lacks
+        (at most 20 listed, the others counted in one bucket; see :class:`ColumnHistogram`).
     persist : ResultSink or callable, optional
         Any other persistence hook (called with a :class:`MonitorRecord`).
     name : str, default "monitor"
