@@ -53,6 +53,7 @@ bench: $(BENCH_STAMP)
 	$(PY) bench/gates.py
 	$(PY) bench/server.py
 	$(PY) bench/startup.py
+	$(PY) bench/pipelines.py
 
 $(MUTATION_STAMP): $(STAMP)
 	$(PY) -m pip install -q "mutmut>=3.8,<4"

@@ -1,6 +1,6 @@
 """Pipeline engine overhead (issue 15): a 100-step local flow of trivial steps, mloop vs Prefect 3.
 
-    .venv/bin/python bench/pipelines.py                    # 5 repetitions, chain and fan-out
+    .venv/bin/python bench/pipelines.py                    # 3 repetitions, chain and fan-out
     .venv/bin/python bench/pipelines.py --repeat 2 --flows chain --no-prefect
 
 Flows (the same shape in both engines, steps that do ~no work):
@@ -21,12 +21,15 @@ repetition: nothing cached, nothing written to ``~/.prefect``); tasks have
 ``PREFECT_HOME/storage``), its nearest equivalent of mloop's key. Prefect's console log level is set
 to WARNING (less work for Prefect, not more).
 
-Each repetition is one fresh worker process per engine: an untimed first run of the flow with other
-inputs (imports, server start, code hashing warm; its time is reported as "first run"), then the
-timed cold run (nothing cached for these inputs) and the timed fully cached run (the same flow
-again: every step a cache hit, checked). Per-step overhead = (flow wall time - the steps' own work,
-timed as plain calls) / steps. Medians over repetitions; ratios are Prefect/mloop (> 1: mloop lower).
-Writes ``bench/results/pipelines.json``.
+Each repetition is one fresh worker process per engine: a first run of the flow with other inputs
+(imports; Prefect starts its server and creates its database, mloop creates its store; its time
+is reported as "first"), then the timed cold run (nothing cached for these inputs) and the timed
+fully cached run (the same flow again: every step a cache hit, checked: mloop's records say
+``cached``, Prefect's task bodies do not run). Per-step overhead = (flow wall time - the steps' own
+work, timed as plain calls) / steps. "marginal" is the cost of one more step without the run's
+fixed costs: (the 100-step chain - a ``--short``-step chain, both cold or both cached) / 90.
+Medians over repetitions; ratios are Prefect/mloop (> 1: mloop's overhead is lower). Writes
+``bench/results/pipelines.json`` (with each worker process's wall time, exit included).
 """
 
 from __future__ import annotations
@@ -102,13 +105,14 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
         pdef = flows.FLOWS[flow_name]
         for track in (True, False):
             label = f"{flow_name}/{'track' if track else 'no-track'}"
-            first = Settings.from_env(home=str(root / f"{label}-first"))
+            # A fresh home per flow and variant; its first run (other inputs) creates the store,
+            # as Prefect's first run starts its server and creates its database.
+            settings = Settings.from_env(home=str(root / label))
             first_s, _ = _timed(
-                lambda s=first, t=track, p=pdef: p.run(
+                lambda s=settings, t=track, p=pdef: p.run(
                     settings=s, track=t, steps=args.steps, seed=WARM_SEED
                 )
             )
-            settings = Settings.from_env(home=str(root / label))
             cold_s, cold = _timed(
                 lambda s=settings, t=track, p=pdef: p.run(settings=s, track=t, steps=args.steps)
             )
@@ -139,12 +143,14 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _prefect_flows() -> tuple[dict[str, Any], list[int]]:
-    """The two flows as Prefect ``@flow``/``@task`` and a counter of executed task bodies."""
+def _prefect_flows() -> tuple[dict[str, Any], list[int], list[float]]:
+    """The two flows as Prefect ``@flow``/``@task``, a counter of executed task bodies, and the
+    seconds each flow function's body took (its tasks, without the flow run's start and end)."""
     from prefect import flow, task
     from prefect.cache_policies import INPUTS, TASK_SOURCE
 
     calls = [0]
+    body: list[float] = []  # the flow function's own span: its tasks, not the run around them
     policy = INPUTS + TASK_SOURCE
 
     @task(cache_policy=policy, persist_result=True)
@@ -169,25 +175,29 @@ def _prefect_flows() -> tuple[dict[str, Any], list[int]]:
 
     @flow(name="bench-chain")
     def chain(seed: int = 0, steps: int = 100) -> int:
+        t0 = time.perf_counter()
         x = seed
         for _ in range(steps):
             x = inc(x)
+        body.append(time.perf_counter() - t0)
         return x
 
     @flow(name="bench-fanout")
     def fanout(seed: int = 0, steps: int = 100) -> int:
+        t0 = time.perf_counter()
         src = start(seed)
         refs = [leaf(src, i) for i in range((steps - 2) // 2 + 1)]
         while len(refs) > 1:
             paired = [add(refs[i], refs[i + 1]) for i in range(0, len(refs) - 1, 2)]
             refs = paired + ([refs[-1]] if len(refs) % 2 else [])
+        body.append(time.perf_counter() - t0)
         return refs[0]
 
-    return {"chain": chain, "fanout": fanout}, calls
+    return {"chain": chain, "fanout": fanout}, calls, body
 
 
 def worker_prefect(args: argparse.Namespace) -> dict[str, Any]:
-    flows, calls = _prefect_flows()
+    flows, calls, body = _prefect_flows()
     out: dict[str, Any] = {"work_s": _plain_work(args.steps)}
     n = args.steps
     for flow_name in args.flows.split(","):
@@ -207,7 +217,8 @@ def worker_prefect(args: argparse.Namespace) -> dict[str, Any]:
                 f"prefect {flow_name}: {executed} task bodies ran cold and {rerun} on the cached "
                 f"run; want {args.steps} and 0"
             )
-        out[flow_name] = {"first_s": first_s, "cold_s": cold_s, "cached_s": hit_s}
+        out[flow_name] = {"first_s": first_s, "cold_s": cold_s, "cached_s": hit_s,
+                          "cold_body_s": body[-2], "cached_body_s": body[-1]}  # fmt: skip
         if flow_name == "chain":
             short = [_timed(lambda f=fn: f(seed=SHORT_SEED, steps=args.short))[0] for _ in range(2)]
             out[flow_name].update(cold_short_s=short[0], cached_short_s=short[1])
@@ -233,15 +244,15 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else f"{x:,.2f} ms"
 
 
-def _ratio(peer: float | None, mine: float) -> str:
-    return "-" if peer is None else f"{peer / mine:,.1f}x"
+def _ratio(peer: float | None, mine: float | None) -> str:
+    return "-" if peer is None or mine is None else f"{peer / mine:,.1f}x"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--short", type=int, default=10, help="the short chain's steps")
-    parser.add_argument("--repeat", type=int, default=5, help="worker processes per engine")
+    parser.add_argument("--repeat", type=int, default=3, help="worker processes per engine")
     parser.add_argument("--flows", default=",".join(FLOWS))
     parser.add_argument("--no-prefect", action="store_true")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
@@ -296,17 +307,24 @@ def main() -> None:
                 k: _per_step_ms(mine, label, f"{k}_s", args.steps)
                 for k in ("first", "cold", "cached")
             }
+            me_any: dict[str, float | None] = dict(me)
             if flow_name == "chain":
                 for k in ("cold", "cached"):
-                    me[f"{k} marginal"] = _marginal_ms(mine, label, k, args.steps, args.short)
+                    me_any[f"{k} marginal"] = _marginal_ms(mine, label, k, args.steps, args.short)
                     peer[f"{k} marginal"] = (
                         _marginal_ms(theirs, flow_name, k, args.steps, args.short)
                         if theirs
                         else None
                     )
-            cases[label] = {"mloop_ms_per_step": me, "prefect_ms_per_step": peer}
-            for k in me:
-                rows.append([label, k, _ms(me[k]), _ms(peer[k]), _ratio(peer[k], me[k])])
+            for k in ("cold", "cached"):
+                # mloop's pipeline function only builds the graph: its marginal is the nearest
+                me_any[f"{k} in-flow"] = me_any.get(f"{k} marginal")
+                peer[f"{k} in-flow"] = (
+                    _per_step_ms(theirs, flow_name, f"{k}_body_s", args.steps) if theirs else None
+                )
+            cases[label] = {"mloop_ms_per_step": me_any, "prefect_ms_per_step": dict(peer)}
+            for k, v in me_any.items():
+                rows.append([label, k, _ms(v), _ms(peer[k]), _ratio(peer[k], v)])
             if variant == "track":  # the default is what the goals are about
                 for k in ("cold", "cached"):
                     if peer[k] is not None:
@@ -319,7 +337,8 @@ def main() -> None:
                 }  # fmt: skip
     print(
         f"\nper-step overhead, {args.steps} trivial steps, median of {args.repeat} processes "
-        f"(marginal: ({args.steps}-step run - {args.short}-step run) / {args.steps - args.short})"
+        f"(marginal: ({args.steps}-step run - {args.short}-step run) / {args.steps - args.short}; "
+        "in-flow: Prefect's flow function's own span / steps, beside mloop's marginal)"
     )
     print_table(["flow (mloop tracking)", "run", "mloop", "Prefect", "Prefect/mloop"], rows)
     print("\ngoals (mloop's default, track=True):")
