@@ -72,6 +72,8 @@ MODULES: dict[str, list[str]] = {
         "-k",
         "not postgres and not busy_file",  # the spool's own lock wait (tracking/_spool.py)
     ],
+    # The process-wide flusher thread, split out of the writer: the writer's tests drive it.
+    "tracking/_flusher.py": ["tests/tracking/test_writer.py"],
     # Without the tests that run polars (they need the slow forkserver; see FORKSERVER): those
     # exercise the input-example and signature code of other modules, not packaging.
     "registry/_package.py": [
