@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from _arrow_peaks import profile_peaks, wide_table
 from _s3 import BUCKET, s3_server  # noqa: F401  (a fixture)
 from _services import service_missing
 from mloop import monitoring as mon
@@ -215,44 +214,17 @@ def test_csv_columns_whose_type_changes_after_the_first_block(tmp_path: Path) ->
                 list(tables.iter_batches(path, stream_csv=True, batch_rows=1000))
 
 
-_MEASURE = """
-import json, sys
-import pyarrow as pa, pyarrow.csv as pcsv
-from mloop.monitoring import Profile, _profile
-_profile.STREAM_ROWS = 20_000
-path, mode = sys.argv[1], sys.argv[2]
-data = path if mode == "streamed" else pcsv.read_csv(path)
-profile = Profile.from_data(data)
-print(json.dumps({"peak": pa.default_memory_pool().max_memory(), "rows": profile.n_rows}))
-"""
-
-
 @pytest.mark.no_mutation
 def test_profiling_a_csv_file_keeps_arrow_memory_near_one_block(tmp_path: Path) -> None:
     n = 200_000
-    rng = np.random.default_rng(0)
-    words = np.array([f"category-{i:04d}-with-a-long-label" for i in range(500)])
-    table = pa.table(
-        {"x": rng.normal(size=n), **{f"s{i}": words[rng.integers(0, 500, n)] for i in range(4)}}
-    )
+    table = wide_table(n, 4)
     path = tmp_path / "wide.csv"
     pcsv.write_csv(table, path)  # ~30 MB of text, then its rows three times more: 125 MB
     body = path.read_bytes().split(b"\n", 1)[1]
     with open(path, "ab") as fh:
         for _ in range(3):
             fh.write(body)
-    peaks = {}
-    for mode in ("streamed", "whole"):
-        proc = subprocess.run(
-            [sys.executable, "-c", _MEASURE, str(path), mode],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr
-        out = json.loads(proc.stdout)
-        assert out["rows"] == 4 * n
-        peaks[mode] = out["peak"]
+    peaks = profile_peaks(path, 4 * n)
     # Arrow's CSV reader reads a few blocks ahead (~35 MB here, whatever the file's size)
     assert peaks["streamed"] < peaks["whole"] / 3, peaks
 

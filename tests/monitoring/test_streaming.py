@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from _arrow_peaks import profile_peaks, wide_table
 from mloop.monitoring import Monitor, Profile, _monitor
 
 
@@ -99,40 +97,13 @@ def test_a_window_joins_batches_whose_columns_differ() -> None:
     assert again.quality is not None and "mixed" in again.quality.column("c")["type"].value
 
 
-_MEASURE = """
-import json, sys
-import pyarrow as pa, pyarrow.parquet as pq
-from mloop.monitoring import Profile, _profile
-_profile.STREAM_ROWS = 20_000
-path, mode = sys.argv[1], sys.argv[2]
-data = path if mode == "streamed" else pq.read_table(path)
-profile = Profile.from_data(data)
-print(json.dumps({"peak": pa.default_memory_pool().max_memory(), "rows": profile.n_rows}))
-"""
-
-
 @pytest.mark.no_mutation
 def test_profiling_a_parquet_file_keeps_arrow_memory_near_one_batch(tmp_path: Path) -> None:
     n = 200_000
-    rng = np.random.default_rng(0)
-    words = np.array([f"category-{i:04d}-with-a-long-label" for i in range(500)])
-    table = pa.table(
-        {"x": rng.normal(size=n), **{f"s{i}": words[rng.integers(0, 500, n)] for i in range(6)}}
-    )
+    table = wide_table(n, 6)
     path = tmp_path / "wide.parquet"
     pq.write_table(table, path, row_group_size=20_000)
-    peaks = {}
-    for mode in ("streamed", "whole"):
-        proc = subprocess.run(
-            [sys.executable, "-c", _MEASURE, str(path), mode],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr
-        out = json.loads(proc.stdout)
-        assert out["rows"] == n
-        peaks[mode] = out["peak"]
+    peaks = profile_peaks(path, n)
     # the whole table holds 6 string columns of 200k long labels; a batch holds a tenth of it
     assert peaks["streamed"] < peaks["whole"] / 3, peaks
     assert Profile.from_data(path).n_rows == n
