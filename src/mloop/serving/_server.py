@@ -16,6 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from mloop.errors import InvalidInputError
+
 from ._app import ServeOptions, create_app
 from ._traffic import ServeSpec
 
@@ -62,6 +64,11 @@ def serve(
     import uvicorn
 
     options = options or ServeOptions()
+    if workers > 1 and options.clock is not None:
+        raise InvalidInputError(
+            "a virtual `clock` lives in one process; serve it with workers=1 "
+            f"(got workers={workers})."
+        )
     common: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -10,6 +10,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,14 @@ class ServeOptions:
     follow: bool = True
     shadow_queue: int = 1000
     inline_below_s: float = 0.002
+    # The inference log's clock: ms since the epoch for each logged request (default the real
+    # one). A replay of recorded traffic sets it to place each request in the monitor window it
+    # belongs to, without waiting for wall time.
+    clock: Callable[[], int] | None = None
 
     def __post_init__(self) -> None:
+        if self.clock is not None and not callable(self.clock):
+            raise ValueError(f"clock must be a callable returning ms; got {self.clock!r}")
         if self.max_body_bytes < 1:
             raise ValueError("max_body_bytes must be >= 1")
         if self.timeout_s <= 0:
@@ -221,7 +228,7 @@ class ServingState:
             return
         if not isinstance(features, pa.Table | Block):
             features = None  # tensors are not logged
-        ts_ms = int(time.time() * 1000)
+        ts_ms = int(time.time() * 1000) if self.options.clock is None else int(self.options.clock())
         if shadow is None:
             self._log(rid, ts_ms, model, features, predictions, None, None)
             return

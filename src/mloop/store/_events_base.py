@@ -57,12 +57,17 @@ PIPELINE_EVENT_TYPES: tuple[str, ...] = (
     "step_finished",
     "pipeline_run_finished",
 )
+# Subject ``models/<name>``: the retraining loop's decisions that no other layer records (a check
+# report, a version and an alias move already have theirs): training refused because the data
+# failed its quality checks, and a candidate not promoted because its check failed.
+LOOP_EVENT_TYPES: tuple[str, ...] = ("training_blocked", "promotion_refused")
 EVENT_TYPES: tuple[str, ...] = (
     REGISTRY_EVENT_TYPES
     + MONITOR_EVENT_TYPES
     + DEPLOYMENT_EVENT_TYPES
     + TOKEN_EVENT_TYPES
     + PIPELINE_EVENT_TYPES
+    + LOOP_EVENT_TYPES
 )
 
 MAX_SUBJECT = 600
