@@ -66,6 +66,7 @@ from mloop.store import (
     Run,
     RunInput,
     StepRun,
+    TriggerFiring,
 )
 from mloop.store._monitor_base import MonitorAlert, MonitorResult
 
@@ -648,6 +649,24 @@ step_runs = st.builds(
     error=st.none() | tricky,
     tracking_run_id=st.none() | text,
 )
+trigger_firings = st.builds(
+    TriggerFiring,
+    key=name,
+    trigger=name,
+    pipeline=name,
+    kind=st.sampled_from(["schedule", "alert", "data", "manual"]),
+    status=st.sampled_from(["pending", "running", "finished", "failed"]),
+    run_id=text,
+    reason=tricky,
+    details=json_map,
+    created_ms=ms,
+    updated_ms=ms,
+    owner=st.none() | text,
+    lease_until_ms=ms,
+    resumed_from=st.none() | text,
+    error=st.none() | tricky,
+    actor=st.none() | text,
+)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -697,6 +716,7 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Pipeline": (pipelines, Pipeline.from_dict),
     "PipelineRun": (pipeline_runs, PipelineRun.from_dict),
     "StepRun": (step_runs, StepRun.from_dict),
+    "TriggerFiring": (trigger_firings, TriggerFiring.from_dict),
 }
 
 

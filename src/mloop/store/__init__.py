@@ -75,6 +75,13 @@ from mloop.store._tokens_base import (
     hash_token_secret,
     is_token_secret,
 )
+from mloop.store._triggers_base import (
+    FIRING_KINDS,
+    FIRING_STATUSES,
+    TriggerFiring,
+    validate_trigger_firing,
+    validate_trigger_name,
+)
 from mloop.store._validation import (
     is_sha256,
     storable_text,
@@ -95,6 +102,8 @@ __all__ = [
     "CHECK_STATUSES",
     "ENDPOINTS",
     "EVENT_TYPES",
+    "FIRING_KINDS",
+    "FIRING_STATUSES",
     "MAX_EVENT_WAIT_S",
     "MAX_RESULTS_LIMIT",
     "PIPELINE_RUN_STATUSES",
@@ -142,6 +151,7 @@ __all__ = [
     "SqlStore",
     "StepRun",
     "Store",
+    "TriggerFiring",
     "Webhook",
     "WebhookDelivery",
     "create_store",
@@ -176,6 +186,8 @@ __all__ = [
     "validate_step_run",
     "validate_tags",
     "validate_text",
+    "validate_trigger_firing",
+    "validate_trigger_name",
 ]
 
 

@@ -9,6 +9,7 @@
 - :class:`~mloop.store._deploy_base.DeploymentStoreMixin`: deployments and their revisions;
 - :class:`~mloop.store._checks_base.CheckStoreMixin`: check reports (CI gates) on model versions;
 - :class:`~mloop.store._pipelines_base.PipelineStoreMixin`: pipelines, their runs and step runs;
+- :class:`~mloop.store._triggers_base.TriggerStoreMixin`: trigger firings (one per cause, leased);
 - :class:`~mloop.store._tokens_base.TokenStoreMixin`: a team server's API tokens (never over HTTP).
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
@@ -35,6 +36,7 @@ from mloop.store._pipelines_base import PipelineStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._runs_base import NewRun, RunStoreMixin
 from mloop.store._tokens_base import TokenStoreMixin
+from mloop.store._triggers_base import TriggerStoreMixin
 from mloop.store._webhooks_base import WebhookStoreMixin
 
 __all__ = ["MAX_RESULTS_LIMIT", "NewRun", "Store", "downsample_minmax"]
@@ -50,6 +52,7 @@ class Store(
     DeploymentStoreMixin,
     CheckStoreMixin,
     PipelineStoreMixin,
+    TriggerStoreMixin,
     TokenStoreMixin,
     abc.ABC,
 ):

@@ -57,6 +57,9 @@ PIPELINE_EVENT_TYPES: tuple[str, ...] = (
     "step_finished",
     "pipeline_run_finished",
 )
+# ``trigger_fired`` (subject ``pipelines/<name>``): a trigger fired, with its reason and the run it
+# starts; ``trigger_requested`` (subject ``triggers/<name>``): a manual request an agent picks up.
+TRIGGER_EVENT_TYPES: tuple[str, ...] = ("trigger_fired", "trigger_requested")
 # Subject ``models/<name>``: the retraining loop's decisions that no other layer records (a check
 # report, a version and an alias move already have theirs): training refused because the data
 # failed its quality checks, and a candidate not promoted because its check failed.
@@ -67,6 +70,7 @@ EVENT_TYPES: tuple[str, ...] = (
     + DEPLOYMENT_EVENT_TYPES
     + TOKEN_EVENT_TYPES
     + PIPELINE_EVENT_TYPES
+    + TRIGGER_EVENT_TYPES
     + LOOP_EVENT_TYPES
 )
 

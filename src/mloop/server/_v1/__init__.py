@@ -12,6 +12,7 @@ from mloop.server._v1._monitoring import HANDLERS as _MONITORING
 from mloop.server._v1._pipelines import HANDLERS as _PIPELINES
 from mloop.server._v1._registry import HANDLERS as _REGISTRY
 from mloop.server._v1._runs import HANDLERS as _RUNS
+from mloop.server._v1._triggers import HANDLERS as _TRIGGERS
 from mloop.server._v1._webhooks import HANDLERS as _WEBHOOKS
 
 __all__ = ["HANDLERS"]
@@ -25,4 +26,5 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     **_MONITORING,
     **_DEPLOYMENTS,
     **_PIPELINES,
+    **_TRIGGERS,
 }

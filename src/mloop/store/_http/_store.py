@@ -25,6 +25,7 @@ from mloop.store._http._registry import REGISTRY_ENDPOINTS, HttpRegistryMixin
 from mloop.store._http._runs import RUN_ENDPOINTS, HttpRunsMixin
 from mloop.store._http._tokens import HttpTokensMixin
 from mloop.store._http._transport import HttpTransport
+from mloop.store._http._triggers import TRIGGER_ENDPOINTS, HttpTriggersMixin
 from mloop.store._http._webhooks import WEBHOOK_ENDPOINTS, HttpWebhooksMixin
 
 __all__ = ["ENDPOINTS", "HttpStore"]
@@ -40,6 +41,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         *MONITORING_ENDPOINTS,
         *DEPLOYMENT_ENDPOINTS,
         *PIPELINE_ENDPOINTS,
+        *TRIGGER_ENDPOINTS,
     )
 }
 
@@ -65,6 +67,7 @@ class HttpStore(
     HttpMonitoringMixin,
     HttpDeploymentsMixin,
     HttpPipelinesMixin,
+    HttpTriggersMixin,
     HttpTokensMixin,
     _Unported,
     Store,

@@ -13,6 +13,10 @@ from mloop.store._sql import _schema as t
 from mloop.store._sql._log import SqlEventLogMixin
 
 
+# The facts of an alert's rule copied into its monitor_alert event (JSON values, as sent).
+_RULE_FACTS = ("rule", "metric", "op", "threshold", "value", "consecutive")
+
+
 def _bound(v: Any) -> str | None:
     return None if v is None else str(v)
 
@@ -80,7 +84,7 @@ class SqlMonitorsMixin(SqlEventLogMixin):
                 subject,
                 payload={**window, "n_rows": n_rows, "n_alerts": len(rows)},
             )
-            for aid, row in zip(alert_ids, rows, strict=True):
+            for aid, row, alert in zip(alert_ids, rows, alerts, strict=True):
                 self._log_event(
                     conn,
                     "monitor_alert",
@@ -91,6 +95,9 @@ class SqlMonitorsMixin(SqlEventLogMixin):
                         "name": row["name"],
                         "severity": row["severity"],
                         "message": row["message"],
+                        # What the rule read, so a consumer (the agent's triggers) can tell a
+                        # drift alert from a quality or a performance one without a read.
+                        **{k: alert[k] for k in _RULE_FACTS if k in alert},
                     },
                 )
         return MonitorResult(rid, monitor, window_index, start, end, n_rows, result, ts)

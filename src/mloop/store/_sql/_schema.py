@@ -487,3 +487,30 @@ step_runs = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Index("ix_step_runs_cache_key", "cache_key"),
 )
+
+
+# ------------------------------------------------------------------------------------ trigger firings
+# One row per firing, unique by its idempotency key; held by one agent at a time through a lease.
+trigger_firings = sa.Table(
+    "trigger_firings",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("trigger", sa.String(200), nullable=False),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("owner", sa.String(255), nullable=True),
+    sa.Column("lease_until_ms", sa.BigInteger, nullable=False),
+    sa.Column("resumed_from", sa.String(32), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("actor", sa.String(255), nullable=True),
+    # The trigger_fired event's id: the order of firing.
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Index("ix_trigger_firings_trigger", "trigger", "event_id"),
+    sa.Index("ix_trigger_firings_status", "status"),
+)

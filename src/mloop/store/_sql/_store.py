@@ -44,6 +44,7 @@ from mloop.store._sql._pipelines import SqlPipelinesMixin
 from mloop.store._sql._raw import Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
 from mloop.store._sql._tokens import SqlTokensMixin
+from mloop.store._sql._triggers import SqlTriggersMixin
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +74,7 @@ class SqlStore(
     SqlDeploymentsMixin,
     SqlChecksMixin,
     SqlPipelinesMixin,
+    SqlTriggersMixin,
     SqlTokensMixin,
     SqlEventsMixin,
     SqlAliasesMixin,
