@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from mloop.config import Settings
 from mloop.errors import ConflictError, InvalidInputError, MloopError
-from mloop.ids import new_id
+from mloop.ids import RUN_ID_RE, new_id
 from mloop.pipelines._codehash import CodeHash, code_hash
 from mloop.pipelines._executors import (
     Executor,
@@ -37,7 +37,7 @@ __all__ = ["RUN_OPTIONS", "PipelineFailedError", "PipelineResult", "resume", "ru
 
 RUN_OPTIONS = frozenset(
     {"store", "blobs", "settings", "cache", "executor", "max_workers", "trigger", "reason",
-     "actor", "track", "sleep", "project_root"}
+     "actor", "track", "sleep", "project_root", "run_id"}
 )  # fmt: skip
 _KEY_VERSION = 1
 
@@ -339,6 +339,7 @@ def run(
     track: bool = True,
     sleep: Callable[[float], None] = time.sleep,
     project_root: str | None = None,
+    run_id: str | None = None,
     _resumed_from: str | None = None,
     _reuse: Mapping[str, StepRun] | None = None,
 ) -> PipelineResult:
@@ -364,6 +365,10 @@ def run(
         Waits between retries (tests inject their own clock).
     project_root : str, optional
         Only modules under this folder count as project code in code hashes.
+    run_id : str, optional
+        The new run's id (32 lowercase hex), chosen by the caller: an agent records it with a
+        trigger's firing before the run starts, so a restarted agent can tell whether it did.
+        Default: a fresh one.
     """
     if not isinstance(pdef, PipelineDef):
         raise InvalidInputError(f"`pipeline` must be a @pipeline function; got {pdef!r}.")
@@ -383,7 +388,10 @@ def run(
     graph, returned = pdef.build(values)
     ex = _executor(executor, max_workers, sleep)
     tracking = None
-    run_id = new_id()
+    if run_id is None:
+        run_id = new_id()
+    elif not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+        raise InvalidInputError(f"`run_id` must be 32 lowercase hex characters; got {run_id!r}.")
     if track:
         from mloop.tracking import start_run
 
