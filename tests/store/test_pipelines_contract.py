@@ -50,6 +50,8 @@ def step(run: int = 1, name: str = "train", **changes: Any) -> StepRun:
         start_ms=5,
         end_ms=9,
         tracking_run_id=rid(99),
+        resources={"cpus": 2, "memory": 2_000_000_000, "gpus": 0.5},
+        models=("models:/churn/3",),
     )
     return dataclasses.replace(base, **changes)
 
@@ -188,6 +190,9 @@ def test_bad_runs_are_refused_alike(store: Store, changes: dict[str, Any], match
         ({"attempts": 0}, r"`step.attempts` must be >= 1"),
         ({"error": "why"}, r"`step.error` must be set exactly when"),
         ({"cache_key": "k"}, r"`step.cache_key` must be a sha256"),
+        ({"resources": {"cpu": 2}}, r"`step.resources` must map cpus, memory, gpus"),
+        ({"resources": {"cpus": -1}}, r"`step.resources` must map cpus, memory, gpus"),
+        ({"models": ("churn/3",)}, r"`step.models` must be a tuple of models:/"),
     ],
 )
 def test_bad_steps_are_refused_alike(store: Store, changes: dict[str, Any], match: str) -> None:

@@ -8,10 +8,10 @@
 6
 
 Inside a ``@pipeline`` function, calls to steps build a graph; ``run()`` executes it (in this
-process or a process pool), stores each output in the artifact store by content hash, records the
+process, a process pool or as Ray tasks), stores each output in the artifact store by content hash, records the
 run and each step in the store (with events), and reuses the outputs of an earlier step run whose
 code, inputs and parameters hash the same. ``resume(run_id)`` re-runs a failed run from its
-failure.
+failure. ``sweep()`` runs N training configurations at once, each a nested tracking run.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from mloop.pipelines._executors import (
     StepTask,
 )
 from mloop.pipelines._graph import OutputRef, PipelineDef, Step, pipeline, step
+from mloop.pipelines._sweep import SweepResult, Trial, sweep
 from mloop.pipelines._values import (
     Serializer,
     UnstorableValueError,
@@ -43,10 +44,13 @@ __all__ = [
     "PipelineFailedError",
     "PipelineResult",
     "ProcessPoolExecutor",
+    "RayExecutor",
     "Serializer",
     "Step",
     "StepOutcome",
     "StepTask",
+    "SweepResult",
+    "Trial",
     "UnstorableValueError",
     "code_hash",
     "decode_value",
@@ -56,4 +60,14 @@ __all__ = [
     "resume",
     "run",
     "step",
+    "sweep",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # RayExecutor imports Ray: only when asked for, never with this package.
+    if name == "RayExecutor":
+        from mloop.pipelines._ray import RayExecutor
+
+        return RayExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -180,6 +180,7 @@ class _Runner:
             start_ms=now,
             end_ms=now,
             tracking_run_id=prior.tracking_run_id,
+            resources=dict(node.step.resources),
         )
         self.done[node.name] = _Done(
             {o: (sha, prior.output_formats[o]) for o, sha in prior.outputs.items()}
@@ -210,7 +211,10 @@ class _Runner:
                     values[name] = up.values[arg.output]
                 else:
                     stored[name] = up.outputs[arg.output]
-        task = StepTask(node.step, values, stored, str(self.blobs.uri), self.token)
+        lineage = {"mloop.pipeline": self.pdef.name, "mloop.pipeline_run": self.record.id,
+                   "mloop.pipeline_step": node.name}  # fmt: skip
+        task = StepTask(node.step, values, stored, str(self.blobs.uri), self.token,
+                        lineage=lineage)  # fmt: skip
         return task, {"inputs": hashes, "code_hash": code, "cache_key": key, "cache_note": note}
 
     def finish(self, node: Node, outcome: StepOutcome, context: dict[str, Any]) -> None:
@@ -223,6 +227,8 @@ class _Runner:
             "start_ms": outcome.start_ms,
             "end_ms": outcome.end_ms,
             "tracking_run_id": self.record.tracking_run_id,
+            "resources": dict(node.step.resources),
+            "models": tuple(outcome.models),
         }
         if outcome.error is not None:
             self._record(node, status="failed", error=outcome.error, **common)
@@ -241,7 +247,7 @@ class _Runner:
         now = _now()
         self._record(
             node, status="skipped", cache_note=f"not run: step {because!r} failed",
-            start_ms=now, end_ms=now,
+            start_ms=now, end_ms=now, resources=dict(node.step.resources),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ the whole graph
@@ -306,7 +312,13 @@ def _executor(kind: object, max_workers: int | None, sleep: Callable[[float], No
         return InProcessExecutor(sleep=sleep)
     if kind == "process":
         return ProcessPoolExecutor(max_workers=max_workers)
-    raise InvalidInputError(f"`executor` must be 'local', 'process' or an Executor; got {kind!r}.")
+    if kind == "ray":
+        from mloop.pipelines._ray import RayExecutor
+
+        return RayExecutor()
+    raise InvalidInputError(
+        f"`executor` must be 'local', 'process', 'ray' or an Executor; got {kind!r}."
+    )
 
 
 def _json_params(pdef: PipelineDef, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -331,7 +343,7 @@ def run(
     blobs: Any = None,
     settings: Settings | None = None,
     cache: bool | None = None,
-    executor: Literal["local", "process"] | Executor = "local",
+    executor: Literal["local", "process", "ray"] | Executor = "local",
     max_workers: int | None = None,
     trigger: str = "manual",
     reason: str | None = None,
@@ -353,9 +365,11 @@ def run(
         Where records and outputs go (default: from ``settings``, itself from the environment).
     cache : bool, optional
         Use the cache (default ``settings.pipeline_cache``, i.e. ``MLOOP_PIPELINE_CACHE``).
-    executor : {"local", "process"} or Executor
+    executor : {"local", "process", "ray"} or Executor
         ``local`` runs steps one after the other in this process; ``process`` runs independent
-        steps at once in ``max_workers`` processes.
+        steps at once in ``max_workers`` processes; ``ray`` runs them as Ray tasks on the cluster
+        ``ray.init()`` finds (a local one is started and stopped when none is running; ``pip
+        install 'mloop[ray]'``). :class:`RayExecutor` takes an address and options.
     trigger, reason, actor :
         Recorded with the run.
     track : bool, default True

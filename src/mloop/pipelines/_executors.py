@@ -3,15 +3,20 @@
 The engine decides what runs (inputs hashed, cache looked up, records written, all in the calling
 process); an :class:`Executor` only executes a :class:`StepTask`: load the inputs it is given by
 hash, call the function with its retries, store the outputs, and answer a :class:`StepOutcome`.
-A new executor (a cluster) implements :meth:`Executor.submit` and :meth:`Executor.close`.
+A new executor (a cluster) implements :meth:`Executor.submit` and :meth:`Executor.close`; Ray's is
+in ``_ray.py`` and is imported only when asked for (``executor="ray"``).
 """
 
 from __future__ import annotations
 
 import abc
 import concurrent.futures as cf
+import functools
+import os
+import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +42,8 @@ class StepTask:
     """One step to execute.
 
     ``values`` are inputs at hand (in this process); ``stored`` are inputs to load from the
-    artifact store as ``(sha256, format)``.
+    artifact store as ``(sha256, format)``. ``lineage`` holds the tags a model version registered
+    by the step carries (its pipeline, pipeline run and step).
     """
 
     step: Step
@@ -46,11 +52,13 @@ class StepTask:
     blob_uri: str
     token: str | None = None
     keep_values: bool = True
+    lineage: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class StepOutcome:
-    """What an execution produced: stored outputs ``{name: (sha256, format)}``, or an error."""
+    """What an execution produced: stored outputs ``{name: (sha256, format)}``, or an error, and
+    the model versions the step registered (``models:/<name>/<version>``)."""
 
     outputs: dict[str, tuple[str, str]] = field(default_factory=dict)
     values: dict[str, Any] | None = None
@@ -58,6 +66,7 @@ class StepOutcome:
     error: str | None = None
     start_ms: int = 0
     end_ms: int = 0
+    models: list[str] = field(default_factory=list)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -82,21 +91,23 @@ def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) ->
     except Exception as exc:  # a boundary: the step fails with the reason, recorded
         end = time.time_ns() // 1_000_000
         return StepOutcome(attempts=1, error=_error_text(exc), start_ms=start, end_ms=end)
+    from mloop.tracking import registration_context
+
     attempts = 0
     delay = step.retry_delay
-    while True:
-        attempts += 1
-        try:
-            result = step.fn(**kwargs)
-            break
-        except Exception as exc:  # the user's code: retried, then recorded
-            if attempts > step.retries:
-                end = time.time_ns() // 1_000_000
-                return StepOutcome(
-                    attempts=attempts, error=_error_text(exc), start_ms=start, end_ms=end
-                )
-            sleep(delay)
-            delay *= 2
+    with registration_context(task.lineage) as models:
+        while True:
+            attempts += 1
+            try:
+                result = step.fn(**kwargs)
+                break
+            except Exception as exc:  # the user's code: retried, then recorded
+                if attempts > step.retries:
+                    end = time.time_ns() // 1_000_000
+                    return StepOutcome(attempts=attempts, error=_error_text(exc),
+                                       start_ms=start, end_ms=end, models=models)  # fmt: skip
+                sleep(delay)
+                delay *= 2
     try:
         values = step.split_outputs(result)
         outputs = {}
@@ -107,7 +118,7 @@ def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) ->
     except InvalidInputError as exc:  # a wrong type, or a value that cannot be stored
         end = time.time_ns() // 1_000_000
         return StepOutcome(attempts=attempts, error=f"InvalidInputError: {exc}", start_ms=start,
-                           end_ms=end)  # fmt: skip
+                           end_ms=end, models=models)  # fmt: skip
     end = time.time_ns() // 1_000_000
     return StepOutcome(
         outputs=outputs,
@@ -115,6 +126,7 @@ def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) ->
         attempts=attempts,
         start_ms=start,
         end_ms=end,
+        models=models,
     )
 
 
@@ -145,7 +157,12 @@ class InProcessExecutor(Executor):
 
 class ProcessPoolExecutor(Executor):
     """Independent steps at once in worker processes; inputs and outputs go through the artifact
-    store by hash (nothing is pickled but the task: the step by reference and literal inputs)."""
+    store by hash (nothing is pickled but the task: the step by reference and literal inputs).
+
+    A step's ``resources["cpus"]`` (default 1) counts against the pool's ``max_workers`` CPUs:
+    steps wait, in order, until enough are free, so the pool never runs more CPUs' worth of steps
+    than it has workers (a step asking for more than that runs alone).
+    """
 
     shares_memory = False
 
@@ -156,15 +173,65 @@ class ProcessPoolExecutor(Executor):
             raise InvalidInputError(f"`max_workers` must be an int >= 1; got {max_workers!r}.")
         import multiprocessing
 
+        self.capacity = max_workers or os.cpu_count() or 1
         # spawn: a worker does not inherit the caller's threads and locks (the tracking writer,
         # a database pool), whatever the platform's default.
         self._pool = cf.ProcessPoolExecutor(
-            max_workers=max_workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self.capacity, mp_context=multiprocessing.get_context("spawn")
         )
+        self._lock = threading.Lock()
+        self._used = 0.0
+        self._queue: deque[tuple[StepTask, float, cf.Future[StepOutcome]]] = deque()
 
     def submit(self, task: StepTask) -> cf.Future[StepOutcome]:
         task.keep_values = False
-        return self._pool.submit(execute_task, task)
+        need = min(float(task.step.resources.get("cpus", 1)), float(self.capacity))
+        outer: cf.Future[StepOutcome] = cf.Future()
+        with self._lock:
+            self._queue.append((task, need, outer))
+        self._dispatch()
+        return outer
+
+    def _dispatch(self) -> None:
+        ready = []
+        with self._lock:
+            while self._queue and (
+                self._used == 0 or self._used + self._queue[0][1] <= self.capacity + 1e-9
+            ):
+                item = self._queue.popleft()
+                self._used += item[1]
+                ready.append(item)
+        for task, need, outer in ready:
+            if not outer.set_running_or_notify_cancel():
+                self._release(need)
+                continue
+            try:
+                inner = self._pool.submit(execute_task, task)
+            except RuntimeError as exc:  # the pool was shut down or broke
+                self._release(need)
+                outer.set_exception(exc)
+                continue
+            inner.add_done_callback(functools.partial(self._done, need=need, outer=outer))
+
+    def _release(self, need: float) -> None:
+        with self._lock:
+            self._used = max(0.0, self._used - need)
+
+    def _done(self, inner: cf.Future[StepOutcome], need: float,
+              outer: cf.Future[StepOutcome]) -> None:  # fmt: skip
+        self._release(need)
+        exc = (
+            cf.CancelledError("the pool was shut down") if inner.cancelled() else inner.exception()
+        )
+        if exc is not None:
+            outer.set_exception(exc)
+        else:
+            outer.set_result(inner.result())
+        self._dispatch()
 
     def close(self) -> None:
+        with self._lock:
+            queued, self._queue = list(self._queue), deque()
+        for _, _, outer in queued:
+            outer.cancel()
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from mloop.errors import InvalidInputError
+from mloop.pipelines._resources import parse_resources
 from mloop.store import validate_pipeline_name
 
 __all__ = ["Graph", "Node", "OutputRef", "PipelineDef", "Step", "pipeline", "step"]
@@ -121,6 +122,7 @@ class Step:
         cache: bool = True,
         retries: int = 0,
         retry_delay: float = 0.0,
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(fn):
             raise InvalidInputError(f"@step needs a function; got {fn!r}.")
@@ -147,6 +149,7 @@ class Step:
         self.cache = cache
         self.retries = retries
         self.retry_delay = float(retry_delay)
+        self.resources = parse_resources(resources)
         self.code_ref = _code_ref(fn)
         self.signature = inspect.signature(fn)
         self.__doc__ = fn.__doc__
@@ -269,6 +272,7 @@ def step(
     cache: bool = ...,
     retries: int = ...,
     retry_delay: float = ...,
+    resources: Mapping[str, Any] | None = ...,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 def step(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Make ``fn`` a pipeline step (``@step`` or ``@step(retries=2, cache=False, ...)``).
@@ -287,6 +291,11 @@ def step(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
         Call again this many times after an exception.
     retry_delay : float, default 0
         Seconds before the first retry; doubled before each next one.
+    resources : mapping, optional
+        What one call needs: ``cpus`` (number > 0), ``memory`` (bytes, or a size such as
+        ``"2GB"``), ``gpus`` (number >= 0). Recorded on each step run; Ray schedules the task with
+        it (``num_cpus``, ``memory``, ``num_gpus``); the process pool runs no more CPUs at once
+        than it has workers.
     """
     if fn is not None:
         return Step(fn, **options)

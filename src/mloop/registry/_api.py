@@ -148,6 +148,10 @@ def _register(
     tags: dict[str, str],
 ) -> ModelVersion | PendingModelVersion:
     """Register now, or, when the run's writes are going to the spool, spool the registration."""
+    from mloop.tracking import registration_tags
+
+    # A spooled registration keeps the tags of its context (a pipeline step's run and step).
+    tags = registration_tags(tags)
     artifact_uri = f"runs:/{run.id}/{path}"
     registered: list[ModelVersion] = []
     registration_id = uuid.uuid4().hex

@@ -17,6 +17,8 @@ __all__ = ["Lineage", "VersionDiff", "build_lineage", "diff_versions"]
 @dataclass(frozen=True)
 class Lineage(WireEntity):
     """Where a version came from. ``run`` is None when the source run was deleted or never existed.
+    ``pipeline`` names the pipeline run and step that registered the version (``{"pipeline",
+    "run_id", "step"}``), None when it was registered outside a pipeline.
 
     ``to_dict()``/``from_dict()`` go through :mod:`mloop.codec`."""
 
@@ -30,6 +32,12 @@ class Lineage(WireEntity):
     config: Mapping[str, str]
     created_by: str | None
     created_ms: int
+    pipeline: Mapping[str, str] | None = None
+
+
+#: Version tags a pipeline step's registration carries (see ``mloop.pipelines``).
+PIPELINE_TAGS = {"pipeline": "mloop.pipeline", "run_id": "mloop.pipeline_run",
+                 "step": "mloop.pipeline_step"}  # fmt: skip
 
 
 def build_lineage(store: Store, mv: ModelVersion) -> Lineage:
@@ -67,6 +75,11 @@ def build_lineage(store: Store, mv: ModelVersion) -> Lineage:
         config=dict(mv.params),
         created_by=mv.created_by,
         created_ms=mv.created_ms,
+        pipeline=(
+            {k: mv.tags[tag] for k, tag in PIPELINE_TAGS.items() if tag in mv.tags}
+            if PIPELINE_TAGS["run_id"] in mv.tags
+            else None
+        ),
     )
 
 

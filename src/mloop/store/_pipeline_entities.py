@@ -132,6 +132,11 @@ class StepRun(WireEntity):
     error : str or None
     tracking_run_id : str or None
         The tracking run the step ran in (for a hit, the run that computed the outputs).
+    resources : mapping of str to number
+        What the step declared it needs: ``cpus``, ``memory`` (bytes), ``gpus``; empty when it
+        declared nothing.
+    models : tuple of str
+        The model versions the step registered while it ran (``models:/<name>/<version>``).
     """
 
     run_id: str
@@ -150,3 +155,5 @@ class StepRun(WireEntity):
     end_ms: int = 0
     error: str | None = None
     tracking_run_id: str | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+    models: tuple[str, ...] = ()

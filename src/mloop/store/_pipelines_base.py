@@ -11,6 +11,7 @@ run that produced outputs under a given key.
 from __future__ import annotations
 
 import abc
+import math
 import re
 from collections.abc import Mapping
 
@@ -159,6 +160,23 @@ def validate_step_run(step: object) -> StepRun:
         )
     if s.tracking_run_id is not None:
         _run_id(s.tracking_run_id, what="step.tracking_run_id")
+    if not isinstance(s.resources, Mapping) or not all(
+        k in ("cpus", "memory", "gpus")
+        and isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and v >= 0
+        for k, v in s.resources.items()
+    ):
+        raise InvalidInputError(
+            f"`step.resources` must map cpus, memory, gpus to numbers >= 0; got {s.resources!r}."
+        )
+    if not isinstance(s.models, tuple) or not all(
+        isinstance(m, str) and m.startswith("models:/") and len(m) <= MAX_CODE_REF for m in s.models
+    ):
+        raise InvalidInputError(
+            f"`step.models` must be a tuple of models:/<name>/<version> URIs; got {s.models!r}."
+        )
     return s
 
 

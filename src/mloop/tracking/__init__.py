@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from mloop.tracking._client import Client
 from mloop.tracking._fluent import active_run, finish, init, log, start_run
-from mloop.tracking._register import REGISTRATION_TAG, create_version_from_run
+from mloop.tracking._register import (
+    REGISTRATION_TAG,
+    create_version_from_run,
+    registration_context,
+    registration_tags,
+)
 from mloop.tracking._run import Run
 from mloop.tracking._spool import (
     ReplayResult,
@@ -26,6 +31,8 @@ __all__ = [
     "init",
     "log",
     "quarantine_dir",
+    "registration_context",
+    "registration_tags",
     "replay_spool",
     "retry_quarantined",
     "start_run",

@@ -9,15 +9,54 @@ spool replayed twice registers one version, not two.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mloop.errors import NotFoundError
 from mloop.store import ModelVersion, Store
 
-__all__ = ["REGISTRATION_TAG", "create_version_from_run", "replay_registration"]
+__all__ = [
+    "REGISTRATION_TAG",
+    "create_version_from_run",
+    "registration_context",
+    "registration_tags",
+    "replay_registration",
+]
 
 REGISTRATION_TAG = "mloop.registration_id"
+
+# Tags every version registered in this context carries, and where their URIs are reported.
+_context: contextvars.ContextVar[tuple[dict[str, str], list[str]] | None] = contextvars.ContextVar(
+    "registration_context", default=None
+)
+
+
+@contextlib.contextmanager
+def registration_context(tags: Mapping[str, str]) -> Iterator[list[str]]:
+    """Inside the block, each version registered here carries ``tags`` (a caller's own tags win)
+    and its ``models:/<name>/<version>`` URI is appended to the list the block receives.
+
+    A pipeline step runs inside one, so the version it registers names its pipeline run and step,
+    and the step run lists the versions it registered.
+    """
+    outer = _context.get()
+    merged = {**(outer[0] if outer else {}), **{str(k): str(v) for k, v in tags.items()}}
+    sink: list[str] = []
+    token = _context.set((merged, sink))
+    try:
+        yield sink
+    finally:
+        _context.reset(token)
+        if outer is not None:
+            outer[1].extend(sink)
+
+
+def registration_tags(tags: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``tags`` under the tags of the enclosing :func:`registration_context` (empty outside)."""
+    ctx = _context.get()
+    return {**(ctx[0] if ctx else {}), **(tags or {})}
 
 
 def create_version_from_run(
@@ -54,7 +93,8 @@ def create_version_from_run(
     # The manifest is not in its own hash list: record its hash here, so an edited manifest is refused.
     entry = store.get_artifact(run_id, manifest_file)
     manifest = {**manifest, "manifest_sha256": entry.sha256}
-    return store.create_model_version(
+    ctx = _context.get()
+    mv = store.create_model_version(
         name,
         artifact_uri=f"runs:/{run_id}/{artifact_path}",
         flavor=str(manifest.get("flavor") or "unknown"),
@@ -66,9 +106,12 @@ def create_version_from_run(
         datasets=datasets,
         git_commit=run.git_commit,
         description=description,
-        tags=tags,
+        tags=registration_tags(tags),
         actor=actor,
     )
+    if ctx is not None:
+        ctx[1].append(mv.uri)
+    return mv
 
 
 def _registered(store: Store, run_id: str, registration_id: str) -> ModelVersion | None:

@@ -1,0 +1,257 @@
+"""Step resources (validated, recorded, no over-subscribed process pool), the sweep helper on the
+local executors, lineage from a pipeline run to the model version a step registers, and the error
+that names ``pip install 'mloop[ray]'`` when Ray is missing. Ray itself: test_ray.py."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import mloop
+from mloop.artifacts import BlobStore
+from mloop.config import Settings
+from mloop.errors import InvalidInputError, MloopError
+from mloop.pipelines import run, step, sweep
+from mloop.store import SqlStore, StepRun
+
+FLOW = """
+import os
+import time
+
+import mloop
+from mloop.pipelines import pipeline, step
+
+
+@step(resources={"cpus": 2})
+def wide(tag: str) -> list:
+    start = time.time()
+    time.sleep(0.3)
+    return [start, time.time(), os.getpid()]
+
+
+@pipeline
+def two_wide():
+    return [wide("a"), wide("b")]
+
+
+class Doubler:
+    def predict(self, x):
+        return [2 * v for v in x]
+
+
+@step
+def prepare(n: int) -> list:
+    return list(range(n))
+
+
+@step(resources={"memory": "256MiB"})
+def train(rows: list) -> int:
+    mloop.log({"rows": len(rows)})
+    version = mloop.log_model(Doubler(), "doubler")
+    return version.version
+
+
+@pipeline
+def train_flow(n: int = 3):
+    return train(prepare(n))
+
+
+def fit(lr: float, depth: int):
+    if depth == 0:
+        raise ValueError("depth 0 cannot fit")
+    mloop.log({"train_loss": lr * depth})
+    return {"val_loss": abs(lr - 0.1) + depth / 10}
+
+
+def logs_only(lr: float):
+    mloop.log({"val_loss": lr * 2})
+"""
+
+
+class Project:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"rflow_{uuid.uuid4().hex[:8]}"
+        (root / f"{self.name}.py").write_text(FLOW)
+        self.module: ModuleType = importlib.import_module(self.name)
+        self.settings = Settings(home=root / ".mloop", store_uri=f"sqlite:///{root / 'm.db'}",
+                                 artifact_uri=str(root / "artifacts"))  # fmt: skip
+        self.store = SqlStore(self.settings.store_uri)
+        self.blobs = BlobStore(root / "artifacts")
+
+    def run(self, name: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("track", False)
+        return run(getattr(self.module, name), store=self.store, blobs=self.blobs,
+                   settings=self.settings, project_root=str(self.root), **kwargs)  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for key, value in (("MLOOP_HOME", tmp_path / ".mloop"),
+                       ("MLOOP_STORE_URI", f"sqlite:///{tmp_path / 'm.db'}"),
+                       ("MLOOP_ARTIFACT_URI", tmp_path / "artifacts")):  # fmt: skip
+        monkeypatch.setenv(key, str(value))
+    p = Project(tmp_path)
+    try:
+        yield p
+    finally:
+        p.store.close()
+        sys.modules.pop(p.name, None)
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"cpu": 2}, "keys must be among cpus, memory, gpus; got 'cpu'"),
+        ({"cpus": 0}, r"resources\['cpus'\]` must be a number > 0"),
+        ({"cpus": True}, r"resources\['cpus'\]` must be a number > 0"),
+        ({"gpus": -1}, r"resources\['gpus'\]` must be a number >= 0"),
+        ({"memory": "2 lots"}, "must be bytes .* or a size such as '2GB'"),
+        ({"memory": 0}, "at least 1 byte"),
+        ({"memory": 1.5}, "must be bytes"),
+        ([("cpus", 2)], "must be a mapping"),
+    ],
+)
+def test_bad_resources_are_refused_when_the_step_is_declared(resources: Any, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        step(resources=resources, name="s")(lambda: 1)
+
+
+def test_resources_are_normalised() -> None:
+    s = step(resources={"cpus": 2.0, "memory": "1.5GiB", "gpus": 0.5}, name="s")(lambda: 1)
+    assert s.resources == {"cpus": 2, "memory": 1_610_612_736, "gpus": 0.5}
+    assert step(resources={"memory": "2GB"}, name="s")(lambda: 1).resources == {
+        "memory": 2_000_000_000
+    }
+    assert step(name="s")(lambda: 1).resources == {}
+
+
+def test_the_process_pool_runs_no_more_cpus_than_it_has_workers(project: Project) -> None:
+    # Two steps that each ask for 2 CPUs on a 2-worker pool run one after the other, in workers.
+    r = project.run("two_wide", executor="process", max_workers=2)
+    (_, e1, pid1), (s2, _, pid2) = sorted(r.output)
+    assert e1 <= s2, "the second step started before the first one ended"
+    assert sys.modules[project.name].os.getpid() not in (pid1, pid2)
+    assert all(s.resources == {"cpus": 2} for s in r.steps.values())
+    stored = project.store.list_step_runs(r.run.id)
+    assert [s.resources for s in stored] == [{"cpus": 2}, {"cpus": 2}]
+
+
+def test_a_registered_version_and_its_pipeline_step_point_at_each_other(project: Project) -> None:
+    result = project.run("train_flow", params={"n": 3}, track=True)
+    step_run: StepRun = result.steps["train"]
+    assert step_run.models == ("models:/doubler/1",) and result.output == 1
+    assert step_run.resources == {"memory": 256 * 2**20}
+    store, blobs = project.store, project.blobs
+    # step run -> inputs (the upstream output, by content hash) -> outputs -> tracking run
+    again = {s.name: s for s in store.list_step_runs(result.run.id)}
+    assert again["train"].models == ("models:/doubler/1",) and again["prepare"].models == ()
+    assert again["train"].inputs["rows"] == again["prepare"].outputs["output"]
+    assert all(blobs.exists(sha) for sha in again["train"].outputs.values())
+    tracking = store.get_run(again["train"].tracking_run_id)
+    assert tracking.metrics["rows"].last == 3.0
+    # -> the model version, whose tags and lineage name the pipeline run and the step
+    mv = store.get_model_version("doubler", 1)
+    assert mv.source_run_id == tracking.id == result.run.tracking_run_id
+    assert mv.tags["mloop.pipeline_run"] == result.run.id
+    assert mv.tags["mloop.pipeline_step"] == "train"
+    lineage = mloop.Registry(settings=project.settings, store=store).lineage("doubler", 1)
+    assert lineage.pipeline == {"pipeline": "train-flow", "run_id": result.run.id,
+                                "step": "train"}  # fmt: skip
+    # A version registered outside a pipeline names none.
+    with mloop.start_run(project="p", system_metrics=False) as plain:
+        mloop.log_model(project.module.Doubler(), "doubler", run=plain)
+    assert mloop.Registry(store=store).lineage("doubler", 2).pipeline is None
+    assert "mloop.pipeline_run" not in store.get_model_version("doubler", 2).tags
+    # A cache hit registers nothing again and records no version.
+    hit = project.run("train_flow", params={"n": 3}, track=True)
+    assert hit.steps["train"].cache_hit and hit.steps["train"].models == ()
+
+
+def test_a_local_sweep_nests_a_run_per_config_and_ranks_them(project: Project) -> None:
+    r = sweep(project.module.fit, grid={"lr": [0.1, 0.5], "depth": [0, 1, 2]},
+              metric="val_loss", settings=project.settings, store=project.store)  # fmt: skip
+    assert len(r.trials) == 6 and len(r.failed) == 2
+    assert r.best_config == {"lr": 0.1, "depth": 1}
+    values = [t.metrics["val_loss"] for t in r.trials if t.status == "finished"]
+    assert values == sorted(values) and values[0] == pytest.approx(0.1)
+    assert [t.status for t in r.trials[-2:]] == ["failed", "failed"]
+    assert all("depth 0 cannot fit" in (t.error or "") for t in r.failed)
+    store = project.store
+    parent = store.get_run(r.parent_run_id)
+    assert parent.status == "finished" and parent.metrics["best_val_loss"].last == pytest.approx(
+        0.1
+    )
+    assert parent.tags["mloop.sweep.best_run"] == r.best.run_id  # type: ignore[union-attr]
+    for t in r.trials:
+        nested = store.get_run(t.run_id)  # type: ignore[arg-type]
+        assert nested.parent_run_id == r.parent_run_id and nested.status == t.status
+        assert nested.params == {"lr": str(t.config["lr"]), "depth": str(t.config["depth"])}
+        if t.status == "finished":  # what it logged and what it returned
+            assert nested.metrics["val_loss"].last == t.metrics["val_loss"]
+            assert nested.metrics["train_loss"].last == t.config["lr"] * t.config["depth"]
+    mode_max = sweep(project.module.logs_only, configs=[{"lr": 0.1}, {"lr": 0.3}],
+                     metric="val_loss", mode="max", settings=project.settings,
+                     store=project.store)  # fmt: skip
+    assert mode_max.best_config == {"lr": 0.3} and mode_max.trials[0].metrics["val_loss"] == 0.6
+
+
+def test_a_process_sweep_runs_trials_in_workers(project: Project) -> None:
+    r = sweep(project.module.fit, configs=[{"lr": 0.2, "depth": 1}, {"lr": 0.1, "depth": 0}],
+              metric="val_loss", executor="process", max_parallel=2,
+              settings=project.settings, store=project.store)  # fmt: skip
+    assert [t.status for t in r.trials] == ["finished", "failed"]
+    assert r.best_config == {"lr": 0.2, "depth": 1}
+    nested = project.store.get_run(r.trials[1].run_id)  # type: ignore[arg-type]
+    assert nested.status == "failed" and nested.parent_run_id == r.parent_run_id
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one of `configs`"),
+        ({"configs": [{"lr": 1}], "grid": {"lr": [1]}}, "exactly one of `configs`"),
+        ({"grid": {"lr": []}}, r"`grid\['lr'\]` must be a non-empty list"),
+        ({"configs": [1]}, r"`configs\[0\]` must be a dict"),
+        ({"configs": [{}], "mode": "best"}, "`mode` must be 'min' or 'max'"),
+        ({"configs": [{}], "executor": "dask"}, "`executor` must be 'local', 'process' or 'ray'"),
+        ({"configs": [{}], "max_parallel": 0}, "`max_parallel` must be an int >= 1"),
+        ({"configs": [{}], "resources": {"cpus": -1}}, "must be a number > 0"),
+    ],
+)
+def test_bad_sweep_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        sweep(lambda: 1.0, metric="loss", **kwargs)
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    from mloop.pipelines import RayExecutor
+
+    with pytest.raises(MloopError, match=r"pip install 'mloop\[ray\]'"):
+        RayExecutor()
+    from mloop.pipelines._engine import _executor  # what run(executor="ray") calls
+
+    with pytest.raises(MloopError, match=r"pip install 'mloop\[ray\]'"):
+        _executor("ray", None, lambda s: None)
+
+
+def test_the_pipelines_package_and_its_local_executors_do_not_load_ray(tmp_path: Path) -> None:
+    from _fresh_python import run_fresh
+
+    code = (
+        "import sys\n"
+        "import mloop.pipelines as p\n"
+        "p.ProcessPoolExecutor(max_workers=1).close(); p.InProcessExecutor(); p.sweep\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+        "assert p.RayExecutor.__name__ == 'RayExecutor' and 'ray' not in sys.modules\n"
+    )
+    run_fresh(code, tmp_path)
