@@ -106,12 +106,37 @@ def chain(x: int = 1):
     return fragile(flaky(x))
 
 
+@step
+def crash() -> int:
+    os._exit(3)  # the worker process dies under the task
+
+
+@pipeline
+def dies():
+    return crash()
+
+
 def fit(lr: float):
     if lr < 0:
         raise ValueError("negative learning rate")
     mloop.log({"pid": os.getpid()})
     return (lr - 0.3) ** 2
 """
+
+
+def test_without_a_running_cluster_the_executor_starts_one_and_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # First in this module, before the shared cluster starts.
+    assert not ray.is_initialized()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    p = Project(tmp_path)
+    try:
+        r = p.run("sized", executor=RayExecutor(init_options={"num_cpus": 2}))
+        assert r.output["CPU"] == 2.0 and not ray.is_initialized()
+    finally:
+        p.store.close()
+        sys.modules.pop(p.name, None)
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +185,12 @@ def test_independent_steps_run_at_once_in_ray_workers_and_hit_the_cache_locally(
     r = project.run("together", executor="ray")
     pid_a, pid_b, pid_join = r.output
     assert os.getpid() not in (pid_a, pid_b, pid_join) and pid_a != pid_b
-    assert r.executed == ["side", "side_2", "join"]
+    assert sorted(r.executed) == ["join", "side", "side_2"]
     types = [e.type for e in project.store.read_events(after_id=before)]
     assert types == ["pipeline_run_started"] + ["step_finished"] * 3 + ["pipeline_run_finished"]
     # The outputs Ray workers stored are the cache of a local run: nothing executes again.
     again = project.run("together", executor="local")
-    assert again.cached == ["side", "side_2", "join"] and again.output == r.output
+    assert sorted(again.cached) == ["join", "side", "side_2"] and again.output == r.output
     assert again.steps["join"].outputs == r.steps["join"].outputs
 
 
@@ -180,6 +205,14 @@ def test_a_steps_resources_are_the_ray_tasks_and_an_infeasible_one_fails_clearly
     (failed,) = project.store.list_step_runs(info.value.run_id)
     assert failed.status == "failed" and failed.resources == {"cpus": 64}
     assert "no node of the Ray cluster has that much (the largest has 2 CPU" in (failed.error or "")
+
+
+def test_a_worker_that_dies_fails_its_step_with_rays_reason(project: Project) -> None:
+    with pytest.raises(PipelineFailedError, match="crash") as info:
+        project.run("dies", executor="ray")
+    (step_run,) = project.store.list_step_runs(info.value.run_id)
+    assert step_run.status == "failed" and "the Ray task failed" in (step_run.error or "")
+    assert project.store.get_pipeline_run(info.value.run_id).status == "failed"
 
 
 def test_retries_and_resume_behave_as_on_the_local_executors(project: Project) -> None:
