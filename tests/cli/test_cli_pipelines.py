@@ -44,6 +44,23 @@ def total(xs: list, boom: bool) -> int:
 @pipeline
 def sums(n: int = 3, boom: bool = False):
     return total(make(n), boom)
+
+
+class Doubler:
+    def predict(self, x):
+        return [2 * v for v in x]
+
+
+@step
+def publish(n: int) -> int:
+    import mloop
+
+    return mloop.log_model(Doubler(), "doubler").version
+
+
+@pipeline
+def release(n: int = 1):
+    return publish(n)
 """
 
 
@@ -131,8 +148,8 @@ def test_bad_targets_and_params_are_clear_errors(flow: str) -> None:
     assert code == 2 and "name=value" in err
     code, _, err = cli("pipelines", "run", f"{flow}:sums", "-p", "m=1")
     assert code == 2 and "unexpected keyword argument 'm'" in err
-    code, _, err = cli("pipelines", "run", f"{flow}:sums", "--executor", "ray")
-    assert code == 2 and "`executor` must be 'local', 'process'" in err
+    code, _, err = cli("pipelines", "run", f"{flow}:sums", "--executor", "dask")
+    assert code == 2 and "`executor` must be 'local', 'process', 'ray'" in err
     code, _, err = cli("pipelines", "show", "f" * 32)
     assert code == 2 and "does not exist" in err
 
@@ -149,3 +166,13 @@ def test_the_command_runs_as_a_subprocess(flow: str, tmp_path: Path) -> None:
             "not cached: the cache is off for this run"
         )
     assert calls(tmp_path) == ["make", "total", "make", "total"]
+
+
+def test_show_lists_the_versions_a_step_registered(flow: str) -> None:
+    code, out, err = cli("pipelines", "run", f"{flow}:release", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["steps"][0]["models"] == ["models:/doubler/1"]
+    code, out, err = cli("pipelines", "show", result["run"]["id"])
+    assert code == 0, err
+    assert "registered" in out and "models:/doubler/1" in out

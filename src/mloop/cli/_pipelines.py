@@ -24,7 +24,12 @@ pipelines_app = typer.Typer(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ExecutorOpt = Annotated[
-    str, typer.Option("--executor", help="local (in this process) or process (a process pool).")
+    str,
+    typer.Option(
+        "--executor",
+        help="local (in this process), process (a process pool) or ray (Ray tasks on the "
+        "cluster ray.init() finds, else a local one; pip install 'mloop[ray]').",
+    ),
 ]
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", help="Processes of the process executor.")
@@ -88,11 +93,14 @@ def _run_dict(r: PipelineRun) -> dict[str, Any]:
 
 def _steps_table(steps: list[StepRun]) -> Table:
     table = Table(show_edge=False)
+    registered = any(s.models for s in steps)
     for col in ("step", "status", "attempts", "duration", "outputs", "note"):
         table.add_column(col)
+    if registered:
+        table.add_column("registered")
     for s in steps:
         outputs = ", ".join(f"{k}={v[:12]}" for k, v in s.outputs.items()) or "-"
-        table.add_row(
+        row = [
             s.name,
             s.status,
             str(s.attempts),
@@ -101,7 +109,10 @@ def _steps_table(steps: list[StepRun]) -> Table:
             (s.error or s.cache_note or "").strip().splitlines()[-1:][0]
             if (s.error or s.cache_note)
             else "",
-        )
+        ]
+        if registered:
+            row.append(", ".join(s.models))
+        table.add_row(*row)
     return table
 
 
