@@ -27,6 +27,16 @@ from mloop.pipelines._executors import (
 )
 from mloop.pipelines._graph import OutputRef, PipelineDef, Step, pipeline, step
 from mloop.pipelines._sweep import SweepResult, Trial, sweep
+from mloop.pipelines._triggers import (
+    ALERT_KINDS,
+    OnAlert,
+    OnManual,
+    OnNewData,
+    OnSchedule,
+    Trigger,
+    alert_kind,
+    snapshot_key,
+)
 from mloop.pipelines._values import (
     Serializer,
     UnstorableValueError,
@@ -36,9 +46,14 @@ from mloop.pipelines._values import (
 )
 
 __all__ = [
+    "ALERT_KINDS",
     "CodeHash",
     "Executor",
     "InProcessExecutor",
+    "OnAlert",
+    "OnManual",
+    "OnNewData",
+    "OnSchedule",
     "OutputRef",
     "PipelineDef",
     "PipelineFailedError",
@@ -51,7 +66,9 @@ __all__ = [
     "StepTask",
     "SweepResult",
     "Trial",
+    "Trigger",
     "UnstorableValueError",
+    "alert_kind",
     "code_hash",
     "decode_value",
     "encode_value",
@@ -59,6 +76,7 @@ __all__ = [
     "register_serializer",
     "resume",
     "run",
+    "snapshot_key",
     "step",
     "sweep",
 ]
