@@ -176,3 +176,6 @@ def test_show_lists_the_versions_a_step_registered(flow: str) -> None:
     code, out, err = cli("pipelines", "show", result["run"]["id"])
     assert code == 0, err
     assert "registered" in out and "models:/doubler/1" in out
+    code, out, err = cli("models", "lineage", "doubler", "1")
+    assert code == 0, err
+    assert f"pipeline release run {result['run']['id']} step publish" in out

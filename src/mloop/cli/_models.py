@@ -281,6 +281,9 @@ def models_lineage(name: str, version: str, as_json: JsonOpt = False) -> None:
         )
     else:
         run = tree.add("[red]source run unavailable[/red]")
+    if lin.pipeline:
+        p = lin.pipeline
+        run.add(f"pipeline {p.get('pipeline', '-')} run {p['run_id']} step {p.get('step', '-')}")
     data = run.add("datasets")
     for d in lin.datasets:
         rows = f"  {d['num_rows']} rows" if "num_rows" in d else ""
