@@ -3,6 +3,7 @@ import mloop.artifacts
 
 def test_exported_members() -> None:
     assert mloop.artifacts.__all__ == [
+        "BlobRef",
         "BlobStore",
         "IntegrityError",
         "collect_files",

@@ -246,3 +246,90 @@ def test_a_moved_alias_loads_the_version_it_now_names(
         reg.set_alias("churn", "champion", v)
         loaded = reg.load("models:/churn@champion")
         assert loaded.raw[-1].get_params()["C"] == want[v]
+
+
+# ------------------------------------------------------------------- cold loads (alias just moved)
+
+
+def _package_dir(reg: Registry, uri: str) -> Path:
+    return reg.download(uri)
+
+
+def _blob(reg: Registry, sha: str) -> Path:
+    """The file of blob ``sha`` in the registry's local artifact folder."""
+    found = list((Path(reg.settings.home) / "artifacts").rglob(sha))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_cold_load_links_the_local_blobs_and_lists_nothing(
+    registry: Callable[[], Registry],
+    data: tuple[pd.DataFrame, pd.Series],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X, _ = data
+    reg = registry()
+    mv = reg.get_version("churn", 2)
+    listed: list[str] = []
+    real = type(reg.store).list_artifacts
+    monkeypatch.setattr(
+        type(reg.store),
+        "list_artifacts",
+        lambda self, run_id, **kw: listed.append(run_id) or real(self, run_id, **kw),
+    )
+    loaded = reg.load("models:/churn/2")
+    assert listed == []  # the version's record names its files and their hashes
+    np.testing.assert_array_equal(loaded.predict(X), registry().load("models:/churn/2").predict(X))
+    path = _package_dir(reg, "models:/churn/2")
+    files = {**mv.manifest["files"], "MLOOP_MODEL.json": mv.manifest["manifest_sha256"]}
+    assert sorted(p.name for p in path.iterdir()) == sorted(files)
+    for rel, sha in files.items():
+        blob = _blob(reg, sha)
+        cached = path / rel
+        assert os.path.samefile(blob, cached)  # one inode: a link, not a copy
+        assert cached.stat().st_mode & 0o222 == 0  # read-only, so a write through it fails
+        assert hashlib.sha256(cached.read_bytes()).hexdigest() == sha
+
+
+def test_a_cold_load_copies_when_the_file_system_refuses_a_link(
+    registry: Callable[[], Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = registry()
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", refuse)
+    loaded = reg.load("models:/churn/1")
+    assert loaded.raw[-1].C == 0.1
+    sha = reg.get_version("churn", 1).manifest["files"]["model.skops"]
+    blob = _blob(reg, sha)
+    assert not os.path.samefile(blob, _package_dir(reg, "models:/churn/1") / "model.skops")
+
+
+def test_a_cold_load_of_a_corrupted_blob_is_refused_and_caches_nothing(
+    registry: Callable[[], Registry],
+) -> None:
+    reg = registry()
+    sha = reg.get_version("churn", 2).manifest["files"]["model.skops"]
+    blob = _blob(reg, sha)
+    _flip_a_byte_keeping_size_and_mtime(blob)
+    with pytest.raises(mloop.artifacts.IntegrityError, match=sha):
+        reg.load("models:/churn/2")
+    cache = Path(reg.settings.home) / "cache" / "models"
+    assert [p for p in cache.iterdir()] == []  # nothing half-made is left to be loaded later
+
+
+def test_a_version_record_naming_other_files_is_refused_at_load(
+    registry: Callable[[], Registry],
+) -> None:
+    import dataclasses
+
+    reg = registry()
+    mv1, mv2 = reg.get_version("churn", 1), reg.get_version("churn", 2)
+    # The record of version 2, but pointing its model file at version 1's (a real blob).
+    files = {**mv2.manifest["files"], "model.skops": mv1.manifest["files"]["model.skops"]}
+    forged = dataclasses.replace(mv2, manifest={**mv2.manifest, "files": files})
+    path = reg.download(forged)
+    with pytest.raises(ModelIntegrityError, match=r"model\.skops"):
+        load_model_dir(path, manifest_sha256=mv2.manifest["manifest_sha256"])

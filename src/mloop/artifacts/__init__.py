@@ -19,9 +19,10 @@ from mloop.artifacts._datasets import (
 from mloop.artifacts._gc import delete_blobs, find_unreferenced
 from mloop.artifacts._integrity import IntegrityError
 from mloop.artifacts._paths import collect_files, validate_artifact_path
-from mloop.artifacts._tree import download_tree, upload_tree
+from mloop.artifacts._tree import BlobRef, download_tree, upload_tree
 
 __all__ = [
+    "BlobRef",
     "BlobStore",
     "IntegrityError",
     "collect_files",

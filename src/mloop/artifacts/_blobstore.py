@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from mloop.artifacts import _s3
-from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _copy_and_hash, _hash_file
+from mloop.artifacts._hashing import (
+    CHUNK_SIZE,
+    _chunks,
+    _copy_and_hash,
+    _hash_file,
+    _link_and_hash,
+)
 from mloop.artifacts._integrity import (
     IntegrityError,
     check_content,
@@ -439,7 +445,7 @@ class BlobStore:
             raise self._not_found(sha256) from None
 
     def get_to_path(
-        self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True
+        self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True, link: bool = False
     ) -> Path:
         """Download a blob to ``dest``, streaming, and check its hash before it appears there.
 
@@ -454,6 +460,11 @@ class BlobStore:
             Target file; its parent directory must exist. Replaced if present.
         verify : bool, default True
             Compare the content's sha256 with ``sha256``.
+        link : bool, default False
+            Only for a private cache that nobody edits (the registry's model cache): from a local
+            folder, make ``dest`` a hard link to the blob (made read-only) instead of a copy, once
+            its bytes hash right. Blobs over 8 MiB, other stores, ``verify=False`` and file
+            systems that refuse the link get a copy.
 
         Returns
         -------
@@ -488,6 +499,8 @@ class BlobStore:
             # Kernel copy while hashing the blob in parallel; the blob is immutable.
             blob = Path(self._full(_blob_key(check_sha(sha256))))
             try:
+                if link and verify and (linked := _link_and_hash(blob, tmp)) is not None:
+                    return linked
                 if verify:
                     return self._verified_copy(sha256, blob, tmp)
                 shutil.copyfile(blob, tmp)

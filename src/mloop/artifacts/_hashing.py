@@ -49,6 +49,31 @@ _PARALLEL_MIN = 8 << 20
 _SMALL_COPY = 1 << 20
 
 
+# Up to this size a private cache may hard-link a local blob instead of copying it (bigger blobs
+# keep their verification stamps, which a new link would invalidate: see ``_verified.py``).
+_LINK_MAX = 8 << 20
+
+
+def _link_and_hash(src: Path, dst: Path) -> str | None:
+    """Make ``dst`` a new hard link to the blob ``src`` and return the sha256 of its bytes.
+
+    None when ``src`` is too large to link or the file system refuses (another device, no hard
+    links): the caller copies instead. The blob is made read-only first, so that a write through
+    the link fails instead of changing a content-addressed blob.
+    """
+    st = os.stat(src)
+    if st.st_size > _LINK_MAX:
+        return None
+    try:
+        if st.st_mode & 0o222:
+            os.chmod(src, st.st_mode & ~0o222)
+        os.link(src, dst)
+    except OSError:
+        return None
+    with open(dst, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()  # the bytes now behind ``dst``
+
+
 def _copy_and_hash(src: Path, dst: Path) -> tuple[str, int]:
     """Copy ``src`` to a new file ``dst`` and return ``src``'s ``(sha256, size)``.
 

@@ -478,8 +478,9 @@ class ServerBlobStore(BlobStore):
             raise self._not_found(sha) from None
 
     def get_to_path(
-        self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True
+        self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True, link: bool = False
     ) -> Path:
+        del link  # a server's blob always arrives as a new file
         sha = check_sha(sha256)
         dest_path = Path(os.fspath(dest))
         if not dest_path.parent.is_dir():

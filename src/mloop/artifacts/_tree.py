@@ -6,14 +6,14 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from mloop.artifacts._blobstore import BlobStore
 from mloop.artifacts._paths import collect_files, validate_artifact_path
 from mloop.errors import InvalidInputError
 from mloop.store import ArtifactEntry
 
-__all__ = ["download_tree", "upload_tree"]
+__all__ = ["BlobRef", "download_tree", "upload_tree"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -21,6 +21,17 @@ _R = TypeVar("_R")
 # so a few threads still help on many small files without oversubscribing a small machine.
 _REMOTE_WORKERS = 8
 _LOCAL_WORKERS = min(4, os.cpu_count() or 1)
+
+
+class BlobRef(Protocol):
+    """What :func:`download_tree` needs of an entry: where the file goes and which blob it is
+    (an :class:`~mloop.store.ArtifactEntry` is one)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 _LOCAL_SEQUENTIAL_BELOW = 16  # starting a pool costs more than copying a handful of local files
@@ -85,10 +96,11 @@ def upload_tree(
 
 def download_tree(
     blobstore: BlobStore,
-    entries: Iterable[ArtifactEntry],
+    entries: Iterable[BlobRef],
     dest_dir: str | os.PathLike[str],
     *,
     verify: bool = True,
+    link: bool = False,
 ) -> list[Path]:
     """Download artifact entries under ``dest_dir``, checking every file's sha256.
 
@@ -96,12 +108,16 @@ def download_tree(
     ----------
     blobstore : BlobStore
         Where the blobs are.
-    entries : iterable of ArtifactEntry
-        E.g. a run's artifact index, or the part of it under one folder.
+    entries : iterable of BlobRef
+        E.g. a run's artifact index (:class:`~mloop.store.ArtifactEntry`), or the part of it
+        under one folder: anything with ``path`` and ``sha256``.
     dest_dir : str or os.PathLike
         Created if missing. Existing files at the same paths are replaced.
     verify : bool, default True
         Check each file's hash (see :meth:`BlobStore.get_to_path`).
+    link : bool, default False
+        Hard-link small local blobs instead of copying them, for a private cache only (see
+        :meth:`BlobStore.get_to_path`).
 
     Returns
     -------
@@ -149,8 +165,8 @@ def download_tree(
             checked.add(target.parent)
         targets.append(target)
 
-    def one(pair: tuple[ArtifactEntry, Path]) -> Path:
+    def one(pair: tuple[BlobRef, Path]) -> Path:
         entry, target = pair
-        return blobstore.get_to_path(entry.sha256, target, verify=verify)
+        return blobstore.get_to_path(entry.sha256, target, verify=verify, link=link)
 
     return _map(blobstore, one, list(zip(items, targets, strict=True)))

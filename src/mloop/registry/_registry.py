@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mloop.codec import loads
 from mloop.config import Settings
@@ -29,7 +29,7 @@ from mloop.store import (
 )
 
 if TYPE_CHECKING:
-    from mloop.artifacts import BlobStore
+    from mloop.artifacts import BlobRef, BlobStore
     from mloop.registry._package import PackagedModel
 
 __all__ = ["MANIFEST_FILE", "Registry"]
@@ -341,9 +341,14 @@ class Registry:
             cached = cache_root / str(manifest_sha)[:32] / ref.path
             if (cached / MANIFEST_FILE).exists():
                 return cached
-        entries = self.store.list_artifacts(ref.run_id, prefix=ref.path)
-        if not any(e.path == f"{ref.path}/{MANIFEST_FILE}" for e in entries):
-            raise NotFoundError(f"{ref} holds no mloop model package (no {MANIFEST_FILE}).")
+        known = _package_files(ref, manifest_sha, mv) if dest is None else None
+        entries: Sequence[BlobRef]
+        if known is not None:
+            entries = known
+        else:
+            entries = self.store.list_artifacts(ref.run_id, prefix=ref.path)
+            if not any(e.path == f"{ref.path}/{MANIFEST_FILE}" for e in entries):
+                raise NotFoundError(f"{ref} holds no mloop model package (no {MANIFEST_FILE}).")
         from mloop.artifacts import download_tree
 
         if dest is not None:
@@ -365,7 +370,9 @@ class Registry:
         try:
             # Files are written into a private folder that only a complete download leaves, by
             # one rename: so a cache entry that exists is whole (no marker file to write).
-            download_tree(self.blobstore, entries, tmp)
+            # The cache is private: small files are hard links to the (read-only) local blobs,
+            # which costs a directory entry each instead of a new file's data.
+            download_tree(self.blobstore, entries, tmp, link=True)
             try:
                 os.replace(tmp, cache)
             except OSError:  # a concurrent loader filled the cache first
@@ -398,3 +405,22 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry(store={self.store!r})"
+
+
+class _PackageFile(NamedTuple):
+    path: str
+    sha256: str
+
+
+def _package_files(
+    ref: RunArtifactRef, manifest_sha: object, mv: ModelVersion | None
+) -> list[_PackageFile] | None:
+    """The files of a registered version's package, from the version's own record: its
+    manifest's file hashes and the manifest's hash. None when the record lacks them (then the
+    run's artifact index is listed). A record that disagrees with the package's manifest is
+    refused by the load, which checks every file against the manifest it downloaded."""
+    files = mv.manifest.get("files") if mv is not None else None
+    if not manifest_sha or not isinstance(files, Mapping) or not files:
+        return None
+    found = [_PackageFile(f"{ref.path}/{rel}", str(sha)) for rel, sha in files.items()]
+    return [*found, _PackageFile(f"{ref.path}/{MANIFEST_FILE}", str(manifest_sha))]
