@@ -65,6 +65,9 @@ COMMANDS: dict[str, list[str]] = {
     "pipelines show": ["pipelines", "show", "0123456789abcdef0123456789abcdef"],
     "pipelines run": ["pipelines", "run", "no_such_module:train"],
     "pipelines resume": ["pipelines", "resume", "0123456789abcdef0123456789abcdef"],
+    "agent run": ["agent", "run", "--config", "{tmp}/no-agent.yaml", "--once"],
+    "agent status": ["agent", "status"],
+    "agent trigger": ["agent", "trigger", "retrain", "--reason", "by hand"],
     # server opens the store, then finds its artifact folder is a file: it never gets to listen
     "server": ["server", "--port", "1", "--artifact-uri", "{ref}"],
 }
@@ -94,6 +97,7 @@ READ_ONLY = {
     "pipelines list",
     "pipelines runs",
     "pipelines show",
+    "agent status",
 }
 
 

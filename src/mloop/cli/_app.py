@@ -59,6 +59,7 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_token",
     "_server",
     "_pipelines",
+    "_agent",
 )
 
 # The top-level command or sub-app each feature module adds. A command line that names one of them
@@ -84,6 +85,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "token": "_token",
     "server": "_server",
     "pipelines": "_pipelines",
+    "agent": "_agent",
 }
 
 _registered: set[str] = set()

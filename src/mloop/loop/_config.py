@@ -225,6 +225,8 @@ def _construct(
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, bool):  # YAML 1.1 reads the key `on` as True: keep the word
+                key = key_node.value
             out[key] = _construct(loader, value_node, (*path, key), lines)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
