@@ -114,7 +114,8 @@ def gather(
     hist = hist.assign(sample_weight=float(history_weight), origin="history")
     if len(labelled):
         out = _held_out(labelled["request_id"], holdout_share, seed)
-        ts = pd.to_datetime(labelled["ts"], utc=True).astype("int64") // 10**6
+        epoch = pd.Timestamp(0, tz="UTC")
+        ts = (pd.to_datetime(labelled["ts"], utc=True) - epoch) // pd.Timedelta(milliseconds=1)
         age = (until_ms - ts.to_numpy()).clip(min=0)
         weight = 0.5 ** (age / half_life_ms) if half_life_ms > 0 else np.ones(len(labelled))
         fresh = labelled[[*features, label]].assign(sample_weight=weight, origin="recent")
@@ -218,7 +219,12 @@ def promote_if_passed(
     version = int(candidate["version"])
     if verdict["passed"]:
         done = promote(model, version, to=alias, policy=policy, watch=False)
-        return {"promoted": True, "version": version, "previous": done.previous_version}
+        return {
+            "promoted": True,
+            "version": version,
+            "previous": done.previous_version,
+            "metrics": candidate["metrics"],
+        }
     _store().append_event(
         "promotion_refused",
         f"models/{model}",
@@ -232,7 +238,12 @@ def promote_if_passed(
             "failed": verdict["failed"],
         },
     )
-    return {"promoted": False, "version": version, "previous": verdict["baseline_version"]}
+    return {
+        "promoted": False,
+        "version": version,
+        "previous": verdict["baseline_version"],
+        "metrics": candidate["metrics"],
+    }
 
 
 @pipeline(name="retrain")
