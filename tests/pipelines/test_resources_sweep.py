@@ -255,3 +255,20 @@ def test_the_pipelines_package_and_its_local_executors_do_not_load_ray(tmp_path:
         "assert p.RayExecutor.__name__ == 'RayExecutor' and 'ray' not in sys.modules\n"
     )
     run_fresh(code, tmp_path)
+
+
+def test_a_spooled_registration_keeps_its_pipeline_tags(project: Project, tmp_path: Path) -> None:
+    from mloop.tracking import registration_context, replay_spool
+
+    offline = Settings.from_env({"MLOOP_MODE": "offline"}, home=tmp_path / "off",
+                                flush_interval_s=0.05)  # fmt: skip
+    tags = {"mloop.pipeline_run": "a" * 32, "mloop.pipeline_step": "train"}
+    r = mloop.start_run(project="p", settings=offline, system_metrics=False)
+    with r, registration_context(tags) as registered:
+        pending = mloop.log_model(project.module.Doubler(), "spooled", run=r, tags={"k": "v"})
+    assert pending.pending and registered == []  # nothing is registered until the spool replays
+    assert pending.tags == {**tags, "k": "v"}
+    result = replay_spool(project.store, offline.spool_dir)
+    assert result.failed == 0, result.errors
+    mv = project.store.get_model_version("spooled", 1)
+    assert {k: mv.tags[k] for k in (*tags, "k")} == {**tags, "k": "v"}
