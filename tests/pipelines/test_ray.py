@@ -205,6 +205,9 @@ def test_a_steps_resources_are_the_ray_tasks_and_an_infeasible_one_fails_clearly
     (failed,) = project.store.list_step_runs(info.value.run_id)
     assert failed.status == "failed" and failed.resources == {"cpus": 64}
     assert "no node of the Ray cluster has that much (the largest has 2 CPU" in (failed.error or "")
+    # Waiting for a node that never joins is bounded too.
+    with pytest.raises(PipelineFailedError, match="asks for 64 CPU"):
+        project.run("too_big", executor=RayExecutor(resource_wait_s=0.2))
 
 
 def test_a_worker_that_dies_fails_its_step_with_rays_reason(project: Project) -> None:

@@ -72,6 +72,11 @@ def fit(lr: float, depth: int):
 
 def logs_only(lr: float):
     mloop.log({"val_loss": lr * 2})
+
+
+@step
+def scored(lr: float) -> float:
+    return abs(lr - 0.4)
 """
 
 
@@ -202,6 +207,10 @@ def test_a_local_sweep_nests_a_run_per_config_and_ranks_them(project: Project) -
                      metric="val_loss", mode="max", settings=project.settings,
                      store=project.store)  # fmt: skip
     assert mode_max.best_config == {"lr": 0.3} and mode_max.trials[0].metrics["val_loss"] == 0.6
+    a_step = sweep(project.module.scored, grid={"lr": [0.1, 0.5, 0.9]}, metric="gap",
+                   settings=project.settings, store=project.store)  # fmt: skip
+    assert a_step.best_config == {"lr": 0.5}
+    assert store.get_run(a_step.parent_run_id).name == "sweep-scored"
 
 
 def test_a_process_sweep_runs_trials_in_workers(project: Project) -> None:
@@ -230,6 +239,22 @@ def test_a_process_sweep_runs_trials_in_workers(project: Project) -> None:
 def test_bad_sweep_arguments_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         sweep(lambda: 1.0, metric="loss", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"address": 6379}, "`address` must be a str or None"),
+        ({"init_options": ["num_cpus"]}, "`init_options` must be a mapping"),
+        ({"resource_wait_s": -1}, "`resource_wait_s` must be a number >= 0"),
+        ({"resource_wait_s": float("nan")}, "`resource_wait_s` must be a number >= 0"),
+    ],
+)
+def test_bad_ray_executor_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    from mloop.pipelines import RayExecutor
+
+    with pytest.raises(InvalidInputError, match=message):
+        RayExecutor(**kwargs)
 
 
 def test_without_ray_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
