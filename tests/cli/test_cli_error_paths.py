@@ -68,6 +68,9 @@ COMMANDS: dict[str, list[str]] = {
     "agent run": ["agent", "run", "--config", "{tmp}/no-agent.yaml", "--once"],
     "agent status": ["agent", "status"],
     "agent trigger": ["agent", "trigger", "retrain", "--reason", "by hand"],
+    "loop template": ["loop", "template", "{tmp}/retrain.py", "--force"],
+    "loop scenario": ["loop", "scenario", "no_change", "{tmp}/scn", "--windows", "2"],
+    "loop replay": ["loop", "replay", "{tmp}/no-replay-folder"],
     # server opens the store, then finds its artifact folder is a file: it never gets to listen
     "server": ["server", "--port", "1", "--artifact-uri", "{ref}"],
 }
@@ -207,11 +210,13 @@ def test_no_command_prints_a_traceback_in_a_broken_environment(
                 problems.append(f"{name}: stderr {res.stderr!r}")
         elif (
             res.exit_code == 0
-            and name not in ("drift", "profile", "sync", "gc", "ci init")
+            and name
+            not in ("drift", "profile", "sync", "gc", "ci init", "loop template", "loop scenario")
             and env_kind != "read-only home"
         ):
             # drift/profile read only their files, sync/gc have nothing to do without a spool or
-            # a store, ci init writes a workflow file; everything else needs the store (a read-only one still serves reads, and
+            # a store, ci init writes a workflow file, loop template / scenario write files of
+            # their own; everything else needs the store (a read-only one still serves reads, and
             # writes that change nothing, such as `db upgrade` at the newest schema)
             problems.append(f"{name}: exit 0 in a broken environment: {res.stdout[:200]!r}")
     clear_store_cache()

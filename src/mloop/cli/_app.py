@@ -60,6 +60,7 @@ _FEATURE_MODULES: tuple[str, ...] = (
     "_server",
     "_pipelines",
     "_agent",
+    "_loop",
 )
 
 # The top-level command or sub-app each feature module adds. A command line that names one of them
@@ -86,6 +87,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "server": "_server",
     "pipelines": "_pipelines",
     "agent": "_agent",
+    "loop": "_loop",
 }
 
 _registered: set[str] = set()

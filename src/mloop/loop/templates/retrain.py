@@ -97,9 +97,10 @@ def gather(
     history_weight: float,
     half_life_ms: int,
     seed: int,
+    check_since_ms: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Training rows (history and recent labelled traffic, with weights), the holdout, and every
-    recent request as served (for validation)."""
+    """Training rows (history and recent labelled traffic, with weights), the holdout, and the
+    requests served since ``check_since_ms`` as they came in (what validation checks)."""
     hist = pd.read_parquet(history)
     if label not in hist.columns:
         raise ValueError(f"the history {history!r} has no label column {label!r}.")
@@ -125,6 +126,10 @@ def gather(
         out = np.random.default_rng(seed).random(len(hist)) < holdout_share
         train, holdout = hist[~out].reset_index(drop=True), hist.loc[out, [*features, label]]
         holdout = holdout.reset_index(drop=True)
+    if len(recent):
+        epoch = pd.Timestamp(0, tz="UTC")
+        at = (pd.to_datetime(recent["ts"], utc=True) - epoch) // pd.Timedelta(milliseconds=1)
+        recent = recent[at.to_numpy() >= check_since_ms]
     served = recent[features].reset_index(drop=True)
     train[label] = train[label].astype(hist[label].dtype)
     holdout[label] = holdout[label].astype(hist[label].dtype)
@@ -295,10 +300,16 @@ def retrain(
     if end is None:
         end = int(time.time() * 1000)
     since = end - int(recent_ms)
+    # Validate the traffic the alert is about (its window), else the whole recent span: a
+    # feature that broke in the last window is diluted by the healthy windows before it.
+    check_since = since
+    if trigger and trigger.get("window_start_ms") is not None:
+        check_since = max(since, int(trigger["window_start_ms"]))
     rows, holdout, recent = gather(
-        deployment, history, label, since, end, holdout_share, history_weight, half_life_ms, seed
-    )
-    quality = validate(recent, history, label, model, since, end)
+        deployment, history, label, since, end, holdout_share, history_weight, half_life_ms,
+        seed, check_since,
+    )  # fmt: skip
+    quality = validate(recent, history, label, model, check_since, end)
     candidate = train(rows, holdout, quality, model, label, seed)
     verdict = check(candidate, holdout, model, label, policy)
     return promote_if_passed(verdict, candidate, model, alias, policy)
