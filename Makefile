@@ -25,6 +25,7 @@ venv: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) examples/quickstart.py
+	$(PY) examples/loop_demo.py
 
 # Two workers (pytest-xdist; the suite is sized for 2 cores): PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2

@@ -84,3 +84,23 @@ def test_replay_json_has_the_issue_fields_per_window(mloop_home: Path, tmp_path:
     assert all(isinstance(e["accuracy"], float) for e in doc["windows"])
     assert doc["windows"][2]["quality_alert"] and doc["windows"][2]["retrain_started"]
     assert doc["summary"]["windows"] == 4 and doc["summary"]["promotions"] == []
+
+
+def test_make_demo_runs_the_loop_to_a_promotion(tmp_path: Path) -> None:
+    import os
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    assert "examples/loop_demo.py" in (root / "Makefile").read_text()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOOP_")}
+    env["MLOOP_HOME"] = str(tmp_path / ".mloop")
+    env["COLUMNS"] = "250"
+    proc = subprocess.run(
+        [sys.executable, str(root / "examples" / "loop_demo.py")], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    m = re.search(r"serving v(\d+) -> v(\d+)", proc.stdout)
+    assert m is not None, proc.stdout[-2000:]
+    assert int(m.group(1)) == 1 and int(m.group(2)) > 1  # drift -> retrain -> promote -> swap
+    assert re.search(r"alerts: drift [1-9]", proc.stdout)
