@@ -169,10 +169,10 @@ def run_replay(
     )  # fmt: skip
     params = {
         "model": name, "deployment": name, "history": str(data.train_path),
-        "recent_ms": (label_delay + 3) * window_ms, "policy": policy, "seed": seed,
+        "recent_ms": (label_delay + 8) * window_ms, "policy": policy, "seed": seed,
         # Recent labelled traffic leads (a window's weight halves every window back); the
         # history only fills in where recent traffic is thin, so a changed concept is learned.
-        "history_weight": 0.02, "half_life_ms": window_ms,
+        "history_weight": 0.02, "half_life_ms": 2 * window_ms,
     }  # fmt: skip
     triggers = [
         Trigger(
