@@ -4,37 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _files import after_a_clock_tick, flip_a_byte_keeping_size_and_mtime
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import mloop
-from mloop.config import Settings
 from mloop.errors import NotFoundError
-from mloop.registry import Registry, _package, _verified
+from mloop.registry import Registry, _verified
 from mloop.registry._package import ModelIntegrityError, load_model_dir, save_model
-from mloop.store._open import clear_store_cache
 
-
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    _verified.clear()
-    yield
-    _verified.clear()
-
-
-@pytest.fixture
-def data() -> tuple[pd.DataFrame, pd.Series]:
-    rng = np.random.default_rng(7)
-    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
-    return X, (X["a"] - X["b"] > 0).astype(int)
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 @pytest.fixture
@@ -44,42 +29,6 @@ def package(tmp_path: Path, data: tuple[pd.DataFrame, pd.Series]) -> Path:
     manifest = save_model(model, tmp_path / "m", input_example=X[:5])
     assert manifest.flavor_options["serialization"] == "skops"
     return tmp_path / "m"
-
-
-@pytest.fixture
-def settled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Packages count as settled at once (the racy window is for timestamps coarser than ours)."""
-    monkeypatch.setattr(_verified, "RACY_NS", 0)
-
-
-@pytest.fixture
-def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the files the loader hashes, in order."""
-    names: list[str] = []
-    real = _package.sha256_file
-
-    def counting(file: Path) -> str:
-        names.append(Path(file).name)
-        return real(file)
-
-    monkeypatch.setattr(_package, "sha256_file", counting)
-    return names
-
-
-def _after_a_clock_tick() -> None:
-    # File timestamps come from a coarse kernel clock (a few ms): let it move on, so the change
-    # below gets a ctime of its own.
-    time.sleep(0.05)
-
-
-def _flip_a_byte_keeping_size_and_mtime(file: Path) -> None:
-    before = file.stat()
-    data = bytearray(file.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    file.write_bytes(bytes(data))
-    os.utime(file, ns=(before.st_atime_ns, before.st_mtime_ns))
-    after = file.stat()
-    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
 
 
 def test_a_warm_load_of_an_unchanged_package_hashes_nothing(
@@ -100,9 +49,9 @@ def test_a_file_changed_after_a_warm_load_is_refused(
     load_model_dir(package)
     load_model_dir(package)  # warm: verified by stat
     assert "model.skops" not in hashed[3:]
-    _after_a_clock_tick()
+    after_a_clock_tick()
     # same size, mtime put back: only the ctime (which utime cannot set) tells
-    _flip_a_byte_keeping_size_and_mtime(package / "model.skops")
+    flip_a_byte_keeping_size_and_mtime(package / "model.skops")
     with pytest.raises(ModelIntegrityError, match=r"'model\.skops' failed its integrity check"):
         load_model_dir(package)
     with pytest.raises(ModelIntegrityError):  # and stays refused
@@ -115,7 +64,7 @@ def test_every_kind_of_change_after_a_warm_load_is_refused(
 ) -> None:
     load_model_dir(package)
     load_model_dir(package)
-    _after_a_clock_tick()
+    after_a_clock_tick()
     victim = package / "requirements.txt"
     if change == "append":
         with open(victim, "ab") as fh:
@@ -202,23 +151,6 @@ def test_a_missing_package_is_not_found(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- through the registry
 
 
-@pytest.fixture
-def registry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: tuple[pd.DataFrame, pd.Series]
-) -> Iterator[Callable[[], Registry]]:
-    for name in ("MLOOP_STORE_URI", "MLOOP_ARTIFACT_URI", "MLOOP_MODE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLOOP_HOME", str(tmp_path / "home"))
-    settings = Settings.from_env(flush_interval_s=0.05)
-    X, y = data
-    for c in (0.1, 1.0):
-        with mloop.start_run(project="p", settings=settings, system_metrics=False) as run:
-            model = make_pipeline(StandardScaler(), LogisticRegression(C=c)).fit(X, y)
-            mloop.log_model(model, "churn", run=run, input_example=X[:5])
-    yield lambda: Registry(settings=settings)
-    clear_store_cache()
-
-
 def test_a_registry_load_after_a_cached_file_changed_is_refused(
     registry: Callable[[], Registry], data: tuple[pd.DataFrame, pd.Series], settled: None
 ) -> None:
@@ -227,9 +159,9 @@ def test_a_registry_load_after_a_cached_file_changed_is_refused(
     reg.set_alias("churn", "champion", 2)
     expected = reg.load("models:/churn@champion").predict(X)
     np.testing.assert_array_equal(reg.load("models:/churn@champion").predict(X), expected)
-    _after_a_clock_tick()
+    after_a_clock_tick()
     path = reg.download("models:/churn@champion")
-    _flip_a_byte_keeping_size_and_mtime(path / "model.skops")
+    flip_a_byte_keeping_size_and_mtime(path / "model.skops")
     with pytest.raises(ModelIntegrityError, match=r"model\.skops"):
         reg.load("models:/churn@champion")
     with pytest.raises(ModelIntegrityError, match=r"model\.skops"):
@@ -246,90 +178,3 @@ def test_a_moved_alias_loads_the_version_it_now_names(
         reg.set_alias("churn", "champion", v)
         loaded = reg.load("models:/churn@champion")
         assert loaded.raw[-1].get_params()["C"] == want[v]
-
-
-# ------------------------------------------------------------------- cold loads (alias just moved)
-
-
-def _package_dir(reg: Registry, uri: str) -> Path:
-    return reg.download(uri)
-
-
-def _blob(reg: Registry, sha: str) -> Path:
-    """The file of blob ``sha`` in the registry's local artifact folder."""
-    found = list((Path(reg.settings.home) / "artifacts").rglob(sha))
-    assert len(found) == 1, found
-    return found[0]
-
-
-def test_a_cold_load_links_the_local_blobs_and_lists_nothing(
-    registry: Callable[[], Registry],
-    data: tuple[pd.DataFrame, pd.Series],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    X, _ = data
-    reg = registry()
-    mv = reg.get_version("churn", 2)
-    listed: list[str] = []
-    real = type(reg.store).list_artifacts
-    monkeypatch.setattr(
-        type(reg.store),
-        "list_artifacts",
-        lambda self, run_id, **kw: listed.append(run_id) or real(self, run_id, **kw),
-    )
-    loaded = reg.load("models:/churn/2")
-    assert listed == []  # the version's record names its files and their hashes
-    np.testing.assert_array_equal(loaded.predict(X), registry().load("models:/churn/2").predict(X))
-    path = _package_dir(reg, "models:/churn/2")
-    files = {**mv.manifest["files"], "MLOOP_MODEL.json": mv.manifest["manifest_sha256"]}
-    assert sorted(p.name for p in path.iterdir()) == sorted(files)
-    for rel, sha in files.items():
-        blob = _blob(reg, sha)
-        cached = path / rel
-        assert os.path.samefile(blob, cached)  # one inode: a link, not a copy
-        assert cached.stat().st_mode & 0o222 == 0  # read-only, so a write through it fails
-        assert hashlib.sha256(cached.read_bytes()).hexdigest() == sha
-
-
-def test_a_cold_load_copies_when_the_file_system_refuses_a_link(
-    registry: Callable[[], Registry], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reg = registry()
-
-    def refuse(src: object, dst: object) -> None:
-        raise OSError(18, "Invalid cross-device link")
-
-    monkeypatch.setattr(os, "link", refuse)
-    loaded = reg.load("models:/churn/1")
-    assert loaded.raw[-1].C == 0.1
-    sha = reg.get_version("churn", 1).manifest["files"]["model.skops"]
-    blob = _blob(reg, sha)
-    assert not os.path.samefile(blob, _package_dir(reg, "models:/churn/1") / "model.skops")
-
-
-def test_a_cold_load_of_a_corrupted_blob_is_refused_and_caches_nothing(
-    registry: Callable[[], Registry],
-) -> None:
-    reg = registry()
-    sha = reg.get_version("churn", 2).manifest["files"]["model.skops"]
-    blob = _blob(reg, sha)
-    _flip_a_byte_keeping_size_and_mtime(blob)
-    with pytest.raises(mloop.artifacts.IntegrityError, match=sha):
-        reg.load("models:/churn/2")
-    cache = Path(reg.settings.home) / "cache" / "models"
-    assert [p for p in cache.iterdir()] == []  # nothing half-made is left to be loaded later
-
-
-def test_a_version_record_naming_other_files_is_refused_at_load(
-    registry: Callable[[], Registry],
-) -> None:
-    import dataclasses
-
-    reg = registry()
-    mv1, mv2 = reg.get_version("churn", 1), reg.get_version("churn", 2)
-    # The record of version 2, but pointing its model file at version 1's (a real blob).
-    files = {**mv2.manifest["files"], "model.skops": mv1.manifest["files"]["model.skops"]}
-    forged = dataclasses.replace(mv2, manifest={**mv2.manifest, "files": files})
-    path = reg.download(forged)
-    with pytest.raises(ModelIntegrityError, match=r"model\.skops"):
-        load_model_dir(path, manifest_sha256=mv2.manifest["manifest_sha256"])

@@ -444,6 +444,13 @@ class BlobStore:
         except FileNotFoundError:
             raise self._not_found(sha256) from None
 
+    def local_path(self, sha256: str) -> Path | None:
+        """The file of blob ``sha256`` in a local folder (None for other stores). Not checked:
+        it may be missing, and whoever reads it must hash what they read."""
+        if self._local is None:
+            return None
+        return Path(self._full(_blob_key(check_sha(sha256))))
+
     def get_to_path(
         self, sha256: str, dest: str | os.PathLike[str], *, verify: bool = True, link: bool = False
     ) -> Path:

@@ -27,7 +27,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -81,9 +81,16 @@ class PackagedModel:
     """
 
     def __init__(
-        self, path: Path, manifest: ModelManifest, raw: Any, flavor: Flavor, *, strict: bool
+        self,
+        path: Path | Callable[[], Path],
+        manifest: ModelManifest,
+        raw: Any,
+        flavor: Flavor,
+        *,
+        strict: bool,
     ) -> None:
-        self.path = path
+        # A model read from elsewhere (a local store's blobs) makes its folder when asked for it.
+        self._path = path
         self.manifest = manifest
         self.raw = raw
         self.flavor = manifest.flavor
@@ -137,12 +144,20 @@ class PackagedModel:
         )
 
     @property
+    def path(self) -> Path:
+        """The package folder."""
+        if not isinstance(self._path, Path):
+            self._path = self._path()
+        return self._path
+
+    @property
     def input_example(self) -> Any:
         """The stored input example in its original form (None when none was saved)."""
         return _examples.read(self.path, self.manifest.input_example)
 
     def __repr__(self) -> str:
-        return f"PackagedModel(flavor={self.flavor!r}, path={str(self.path)!r})"
+        where = str(self._path) if isinstance(self._path, Path) else "(read from its blobs)"
+        return f"PackagedModel(flavor={self.flavor!r}, path={where!r})"
 
 
 # --------------------------------------------------------------------------------------------- save
@@ -364,18 +379,23 @@ def _check_hashes(root: Path, manifest: ModelManifest) -> None:
         if ".." in Path(rel).parts or Path(rel).is_absolute():
             raise ModelIntegrityError(f"Manifest lists a file outside the package: {rel!r}.")
         try:
-            actual = sha256_file(file)
+            check_file(rel, file, expected)
         except FileNotFoundError:
             raise ModelIntegrityError(
                 f"Model file {rel!r} is missing from {str(root)!r}; refusing to load.",
                 details={"file": rel, "expected": expected, "actual": None},
             ) from None
-        if actual != expected:
-            raise ModelIntegrityError(
-                f"Model file {rel!r} failed its integrity check: expected sha256 {expected}, "
-                f"got {actual}. The package was modified or corrupted; refusing to load it.",
-                details={"file": rel, "expected": expected, "actual": actual},
-            )
+
+
+def check_file(rel: str, file: Path, expected: str) -> None:
+    """Refuse the package file ``rel`` (read from ``file``) unless its sha256 is ``expected``."""
+    actual = sha256_file(file)
+    if actual != expected:
+        raise ModelIntegrityError(
+            f"Model file {rel!r} failed its integrity check: expected sha256 {expected}, "
+            f"got {actual}. The package was modified or corrupted; refusing to load it.",
+            details={"file": rel, "expected": expected, "actual": actual},
+        )
 
 
 def _walk_files(root: Path) -> list[str]:
@@ -467,9 +487,12 @@ def load_model_dir(
     return PackagedModel(root, manifest, raw, fl, strict=strict)
 
 
-def _read_checked_manifest(root: Path, manifest_sha256: str | None) -> tuple[ModelManifest, str]:
-    """The manifest at ``root`` and its sha256, refused when it is not ``manifest_sha256``."""
-    file = root / MANIFEST_NAME
+def _read_checked_manifest(
+    root: Path, manifest_sha256: str | None, *, file: Path | None = None
+) -> tuple[ModelManifest, str]:
+    """The manifest at ``root`` (or in ``file``) and its sha256, refused when it is not
+    ``manifest_sha256``."""
+    file = file or root / MANIFEST_NAME
     try:
         data = file.read_bytes()
     except (FileNotFoundError, NotADirectoryError):

@@ -388,14 +388,24 @@ class Registry:
         File hashes (the manifest's own included) are verified before anything is deserialised; a
         package this process verified and that is unchanged on disk since is not hashed again, and
         a warm load of a scikit-learn model may be a copy of the one built from the same verified
-        files (see :func:`~mloop.registry.load_model_dir`). ``predict`` validates its input
-        against the signature.
+        files (see :func:`~mloop.registry.load_model_dir`). From a local artifact folder, a
+        registered scikit-learn (skops) package is read from its blobs, with the same checks,
+        and its folder under the cache is made only when ``PackagedModel.path`` is asked for.
+        ``predict`` validates its input against the signature.
         """
         from mloop.registry._package import load_model_dir
 
         ref = parse_model_uri(uri)
         if isinstance(ref, ModelRef):
             mv = self._resolve_ref(ref)
+            if self.blobstore.is_local:
+                from mloop.registry._blob_load import load_from_blobs
+
+                loaded = load_from_blobs(
+                    self.blobstore, mv, strict=strict, folder=lambda: self.download(mv)
+                )
+                if loaded is not None:
+                    return loaded
             path = self.download(mv)
             manifest_sha = mv.manifest.get("manifest_sha256")
         else:

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "VerifiedPackages",
     "clear",
     "loaded_models",
+    "snapshot_files",
     "take_snapshot",
     "verified_packages",
 ]
@@ -60,8 +61,9 @@ def _key(st: os.stat_result) -> StatKey:
 class Snapshot:
     """The files of a package (POSIX paths relative to its root) and the stat of every entry.
 
-    ``entries`` maps each relative path (``""`` for the root folder) to its stat key; ``files``
-    lists the regular files found by the walk; ``nbytes`` is their total size.
+    ``root`` names the package (its folder, or another key for a package read from elsewhere);
+    ``entries`` maps the path of each file and folder (the root folder included) to its stat key;
+    ``files`` lists the package's files; ``nbytes`` is their total size.
     """
 
     root: str
@@ -72,10 +74,10 @@ class Snapshot:
 
     def unchanged(self) -> bool:
         """Whether every entry still has the stat it had when the snapshot was taken."""
-        stat, join, root = os.stat, os.path.join, self.root
+        stat = os.stat
         try:
-            for rel, key in self.entries:
-                if _key(stat(join(root, rel) if rel else root)) != key:
+            for path, key in self.entries:
+                if _key(stat(path)) != key:
                     return False
         except OSError:  # removed, or no longer readable: verify again (and fail there)
             return False
@@ -96,20 +98,39 @@ def take_snapshot(root: str | os.PathLike[str], *, ignored_dirs: Iterable[str]) 
     base = os.fspath(root)
     skip = frozenset(ignored_dirs)
     files: list[str] = []
-    entries: list[tuple[str, StatKey]] = [("", _key(os.stat(base)))]
+    entries: list[tuple[str, StatKey]] = [(base, _key(os.stat(base)))]
     nbytes = 0
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames[:] = sorted(d for d in dirnames if d not in skip)
         rel_dir = os.path.relpath(dirpath, base)
         prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         for name in dirnames:
-            entries.append((prefix + name, _key(os.stat(os.path.join(dirpath, name)))))
+            path = os.path.join(dirpath, name)
+            entries.append((path, _key(os.stat(path))))
         for name in sorted(filenames):
-            st = os.stat(os.path.join(dirpath, name))
-            entries.append((prefix + name, _key(st)))
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            entries.append((path, _key(st)))
             files.append(prefix + name)
             nbytes += st.st_size
     return Snapshot(base, tuple(files), tuple(entries), nbytes, taken_ns)
+
+
+def snapshot_files(key: str, files: Mapping[str, str | os.PathLike[str]]) -> Snapshot:
+    """Stat the files of a package that is not a folder (relative path -> file), named ``key``.
+
+    The files are immutable blobs that other packages may share, so only they are watched: a
+    folder holding them changes as other blobs come and go.
+    """
+    taken_ns = time.time_ns()
+    entries: list[tuple[str, StatKey]] = []
+    nbytes = 0
+    for file in files.values():
+        path = os.fspath(file)
+        st = os.stat(path)
+        entries.append((path, _key(st)))
+        nbytes += st.st_size
+    return Snapshot(key, tuple(files), tuple(entries), nbytes, taken_ns)
 
 
 @dataclass(frozen=True)

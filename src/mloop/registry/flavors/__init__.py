@@ -91,6 +91,12 @@ class Flavor(abc.ABC):
     def load(self, path: Path, options: Mapping[str, Any]) -> Any:
         """Read the framework object back from ``path``."""
 
+    def load_files(self, files: Mapping[str, Path], options: Mapping[str, Any]) -> Any | None:
+        """Read the framework object from the package's verified files (relative path -> file,
+        e.g. blobs of a local store, named by their hash), or None when this flavor needs the
+        package as a folder (the default): it is then read through :meth:`load`."""
+        return None
+
     def predict(
         self,
         raw: Any,

@@ -103,6 +103,13 @@ class SklearnFlavor(Flavor):
             return _load_skops(path / SKOPS_FILE, list(options.get("trusted_types", [])))
         return _pickle.load(path / PICKLE_FILE)
 
+    def load_files(self, files: Mapping[str, Path], options: Mapping[str, Any]) -> Any | None:
+        if options.get("serialization") != "skops" or SKOPS_FILE not in files:
+            return None  # a pickled model is read from its folder
+        self.import_framework()
+        trusted = list(options.get("trusted_types", []))
+        return _load_skops(files[SKOPS_FILE], trusted, name=SKOPS_FILE)
+
     def copy_loaded(self, raw: Any, options: Mapping[str, Any]) -> Any | None:
         """An independent copy of a model loaded from verified files, for a warm load to reuse.
 
@@ -152,8 +159,11 @@ def _try_skops(model: Any, file: Path, input_example: Any) -> tuple[list[str] | 
     return trusted, ""
 
 
-def _load_skops(file: Path, trusted: list[str]) -> Any:
+def _load_skops(file: Path, trusted: list[str], *, name: str | None = None) -> Any:
+    """Load a skops file; errors name it ``name`` (default: the file's own name)."""
     from mloop.registry._manifest import ModelIntegrityError
+
+    name = name or file.name
 
     sio = _skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
@@ -161,16 +171,16 @@ def _load_skops(file: Path, trusted: list[str]) -> Any:
     try:
         return sio.load(file, trusted=trusted)
     except (ImportError, AttributeError) as exc:  # a type skops rebuilds by reference is missing
-        missing = missing_code_error(exc, file=file.name)
+        missing = missing_code_error(exc, file=name)
         if missing is None:
             raise
         raise missing from exc
     except UntrustedTypesFoundException as exc:
         unexpected = sorted(set(sio.get_untrusted_types(file=file)) - set(trusted))
         raise ModelIntegrityError(
-            f"{file.name} needs types that were not trusted when the model was saved: "
+            f"{name} needs types that were not trusted when the model was saved: "
             f"{unexpected}; refusing to load it.",
-            details={"file": file.name, "untrusted_types": unexpected},
+            details={"file": name, "untrusted_types": unexpected},
         ) from exc
 
 
