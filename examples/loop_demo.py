@@ -2,7 +2,7 @@
 candidate against the champion, promotes it and serving hot-swaps, every decision recorded.
 
 Run with ``make demo`` (after the quickstart) or ``python examples/loop_demo.py``. The traffic is
-generated (seeded; nothing is downloaded): 16 windows of 150 requests whose feature ``x0`` moves
+generated (seeded; nothing is downloaded): 20 windows of 150 requests whose feature ``x0`` moves
 by 2 standard deviations from window 6 on, into a region where the first model is wrong. Labels
 arrive one window late. Everything lands in ``./.mloop`` (override with MLOOP_HOME).
 """
@@ -27,7 +27,7 @@ def cli(*args: str) -> None:
 def main() -> None:
     folder = Path(mloop.config.Settings.from_env().home) / "demo-loop"
     # train.parquet (history), windows/w000.parquet ... (requests), labels/w000.parquet ...
-    cli("loop", "scenario", "covariate_shift", str(folder), "--windows", "16", "--rows", "150",
+    cli("loop", "scenario", "covariate_shift", str(folder), "--windows", "20", "--rows", "150",
         "--change", "6", "--shift", "2", "--seed", "1")  # fmt: skip
     # v1 trained by the retraining template, promoted, served over HTTP; the agent acts after
     # each window: drift -> retrain -> check against the champion -> promote -> hot swap.

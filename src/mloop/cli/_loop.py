@@ -125,8 +125,9 @@ def render_timeline(result: ReplayResult) -> None:
         f"drift {s['drift_alerts']}, quality {s['quality_alerts']}, performance "
         f"{s['performance_alerts']}; retrains {s['retrains']} ({s['blocked']} blocked); "
         f"candidates {s['candidates'] or 'none'}; promoted {s['promotions'] or 'none'}; serving "
-        f"v{s['first_version']} -> v{s['final_serving_version']}; accuracy before "
-        f"{_cell(s['accuracy_before']) or '-'}, after {_cell(s['accuracy_after']) or '-'}."
+        f"v{s['first_version']} -> v{s['final_serving_version']} (champion now "
+        f"v{s['final_champion']}); accuracy before the first swap "
+        f"{_cell(s['accuracy_before']) or '-'}, after it {_cell(s['accuracy_after']) or '-'}."
     )
 
 

@@ -308,6 +308,7 @@ def _summary(entries: list[dict[str, Any]], v1: dict[str, Any], drop: float) -> 
         "promotions": promoted,
         "first_version": v1["version"],
         "final_serving_version": final,
+        "final_champion": promoted[-1] if promoted else v1["version"],
         "v1_holdout_accuracy": v1.get("metrics", {}).get("holdout_accuracy"),
         "accuracy_before": mean(before),
         "accuracy_after": mean(after),
