@@ -10,7 +10,7 @@ One pass (:meth:`Agent.run_once`):
 4. every unfinished firing of the agent's triggers is run.
 
 Idempotency. A firing is recorded (:meth:`Store.fire_trigger`) under a key that only its cause
-determines — ``alert:<trigger>:<monitor>:<window result>``, ``schedule:<trigger>:<due ms>``,
+determines — ``alert:<trigger>:<monitor>:w<window start ms>``, ``schedule:<trigger>:<due ms>``,
 ``data:<trigger>:<files digest>``, ``manual:<trigger>:<event id>`` — *before* the event cursor
 moves and before the run starts, and it names the pipeline run it will start. The key is unique in
 the store, so a second agent, or the same one restarted, cannot fire that cause again. A firing is
@@ -34,7 +34,7 @@ from typing import Any
 from mloop.config import Settings
 from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from mloop.ids import new_id
-from mloop.loop._reasons import alert_details, data_details, schedule_details
+from mloop.loop._reasons import _to_ms, alert_details, data_details, schedule_details
 from mloop.monitoring import InferenceMonitor
 from mloop.pipelines import (
     OnAlert,
@@ -267,7 +267,7 @@ class Agent:
         for t in self.triggers.values():
             if not isinstance(t.on, OnAlert) or not t.on.matches(payload):
                 continue
-            key = f"alert:{t.name}:{payload.get('monitor')}:{payload.get('result_id')}"
+            key = alert_key(t.name, payload)
             with contextlib.suppress(NotFoundError):
                 if self.store.get_trigger_firing(key) is not None:
                     continue  # the window's other alerts were part of this firing
@@ -360,10 +360,7 @@ class Agent:
         }  # fmt: skip
         try:
             if resumed_from is not None:
-                with contextlib.suppress(NotFoundError):
-                    old = self.store.get_pipeline_run(resumed_from)
-                    if old.status == "running":
-                        self.store.finish_pipeline_run(resumed_from, status="failed", error=_LOST)
+                self._close_lost(resumed_from)
                 resume(resumed_from, pipeline=pdef, reason=f.reason, **options)
             else:
                 params = dict(t.params)
@@ -373,6 +370,22 @@ class Agent:
         except PipelineFailedError as exc:
             return self._end(f, "failed", str(exc))
         return self._end(f, "finished", None)
+
+    def _close_lost(self, run_id: str) -> None:
+        """Mark a run whose agent died under it ``failed``, and its tracking run ``killed`` (it
+        would otherwise stay ``running`` for good)."""
+        try:
+            old = self.store.get_pipeline_run(run_id)
+        except NotFoundError:
+            return
+        if old.status == "running":
+            self.store.finish_pipeline_run(run_id, status="failed", error=_LOST)
+        if old.tracking_run_id is not None:
+            with contextlib.suppress(NotFoundError):  # the run died before its first flush
+                if self.store.get_run(old.tracking_run_id).status == "running":
+                    self.store.update_run(
+                        old.tracking_run_id, status="killed", end_ms=int(time.time() * 1000)
+                    )
 
     def _end(self, f: TriggerFiring, status: str, error: str | None) -> TriggerFiring:
         return self.store.update_trigger_firing(
@@ -417,6 +430,18 @@ class Agent:
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+def alert_key(trigger: str, payload: Mapping[str, Any]) -> str:
+    """The firing key of an alert: the trigger, the monitor and the window's start (ms).
+
+    The window, not the stored result, is the cause: two agents running the same monitor each
+    record a result (and alerts) for a window, and both must arrive at one key. A payload without
+    a readable window start falls back to its result id.
+    """
+    start = _to_ms(payload.get("window_start"))
+    where = f"w{start}" if start is not None else f"r{payload.get('result_id')}"
+    return f"alert:{trigger}:{payload.get('monitor')}:{where}"
 
 
 def describe_firing(f: TriggerFiring) -> dict[str, Any]:

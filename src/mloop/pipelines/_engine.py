@@ -457,6 +457,7 @@ def run(
 
 def resume(
     run_id: str,
+    /,
     *,
     pipeline: PipelineDef | None = None,
     store: Store | None = None,
@@ -465,6 +466,7 @@ def resume(
 ) -> PipelineResult:
     """Run a failed run again as a new run: steps that finished (with the same inputs) are reused,
     the rest execute. The pipeline is imported from the run's code ref unless given.
+    ``options`` go to :func:`run` (``run_id`` there is the *new* run's id).
 
     Raises
     ------
