@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -167,6 +168,7 @@ def run_replay(
         y_pred="prediction", columns=data.features, drift=False, quality=False,
         rules=perf_rules, **common,
     )  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)  # the monitors profiled the reference: done
     params = {
         "model": name, "deployment": name, "history": str(data.train_path),
         "recent_ms": (label_delay + 8) * window_ms, "policy": policy, "seed": seed,
