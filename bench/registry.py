@@ -18,7 +18,8 @@ the local artifact root, mloop's model cache and every temp file either library 
   (checked against the model's own predictions). mloop: ``Registry.load``; MLflow:
   ``mlflow.pyfunc.load_model`` and ``mlflow.sklearn.load_model``. mloop's content-addressed cache
   is warm after the first load, so a second variant moves the alias to a different version before
-  every load (untimed): every mloop load then misses its cache and downloads + verifies the package;
+  every load (untimed): every mloop load then verifies a package it has not seen (from a local
+  store it reads the package's blobs in place and hashes them; no file is written);
 * resolve only: ``Registry.get_version(name, "@champion")`` vs
   ``MlflowClient().get_model_version_by_alias(name, "champion")``.
 
@@ -344,11 +345,11 @@ def orchestrate(args: argparse.Namespace) -> int:
         "registered_model_name=, pip_requirements=[scikit-learn==...]); MLflow's default (no "
         "pip_requirements) infers them in a subprocess, measured on "
         f"{args.mlflow_default_versions} extra versions per repetition (another model name).",
-        "resolve + load includes one predict on 5 rows (checked). mloop's package cache is "
-        "content-addressed under $MLOOP_HOME/cache; MLflow downloads to a new temp dir per load.",
+        "resolve + load includes one predict on 5 rows (checked). mloop reads a local store's "
+        "skops package where its blobs are; MLflow downloads to a new temp dir per load.",
         "alias moved: measured first; before each load the alias moves (untimed) to the next "
-        "version (1, 2, ...), so every mloop load misses its cache (while loads <= versions) and "
-        "downloads + verifies the package.",
+        "version (1, 2, ...), so every mloop load meets a package it has not verified (while "
+        "loads <= versions) and hashes every file of it.",
     ]
     print()
     for note in notes:
