@@ -17,7 +17,7 @@
         on: {alert: {monitor: churn, kinds: [data_drift, data_quality, performance]}}
       - name: nightly
         pipeline: flows.churn:retrain
-        on: {schedule: "0 3 * * *"}
+        on: {schedule: "0 3 * * *", timezone: Europe/Paris}   # default UTC
       - name: landing
         pipeline: flows.churn:ingest
         on: {new_data: {path: "s3://bucket/landing/", pattern: "*.parquet"}}
@@ -83,6 +83,7 @@ class NewDataOn(_Model):
 class OnSpec(_Model):
     alert: AlertOn | None = None
     schedule: str | None = None
+    timezone: str | None = None  # of the schedule (IANA name); default UTC
     new_data: NewDataOn | None = None
     manual: bool | None = None
 
@@ -94,6 +95,8 @@ class OnSpec(_Model):
                 "needs exactly one of alert, schedule, new_data, manual; got "
                 + (", ".join(given) or "none")
             )
+        if self.timezone is not None and self.schedule is None:
+            raise ValueError("`timezone` goes with `schedule` only")
         return self
 
 
@@ -123,7 +126,7 @@ class AgentConfig(_Model):
                 kinds = ALERT_KINDS if a.kinds is None else tuple(a.kinds)
                 on = OnAlert(monitor=a.monitor, kinds=kinds, severities=sev)
             elif t.on.schedule is not None:
-                on = OnSchedule(t.on.schedule)
+                on = OnSchedule(t.on.schedule, timezone=t.on.timezone or "UTC")
             elif t.on.new_data is not None:
                 on = OnNewData(t.on.new_data.path, pattern=t.on.new_data.pattern)
             else:

@@ -116,9 +116,11 @@ def alert_details(store: Store, event: Event, on: OnAlert) -> tuple[str, dict[st
 
 def schedule_details(on: OnSchedule, due_ms: int) -> tuple[str, dict[str, Any]]:
     due = datetime.fromtimestamp(due_ms / 1000, tz=timezone.utc).isoformat()
-    return f"schedule {on.cron!r} due at {due}", {
+    zone = "" if on.timezone == "UTC" else f" ({on.timezone})"
+    return f"schedule {on.cron!r}{zone} due at {due}", {
         "kind": "schedule",
         "cron": on.cron,
+        "timezone": on.timezone,
         "due_ms": due_ms,
         "due": due,
     }

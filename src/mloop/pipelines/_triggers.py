@@ -2,7 +2,7 @@
 
 A :class:`Trigger` names a pipeline, its parameters and what fires it (``on``):
 
-- :class:`OnSchedule` — a cron expression (UTC), e.g. ``"0 3 * * *"``;
+- :class:`OnSchedule` — a cron expression (UTC, or a time zone), e.g. ``"0 3 * * *"``;
 - :class:`OnAlert` — a ``monitor_alert`` event of one monitor (or any), of chosen kinds:
   ``data_drift``, ``data_quality``, ``performance`` (realized, from labels) and
   ``estimated_performance`` (CBPE's estimate, before labels). The kind is read from the metric
@@ -75,14 +75,19 @@ def alert_kind(metric: object) -> str | None:
 
 @dataclass(frozen=True)
 class OnSchedule:
-    """Fire at the times of a cron expression (five fields, UTC), e.g. ``"*/15 * * * *"``.
+    """Fire at the times of a cron expression (five fields), e.g. ``"*/15 * * * *"``, read in
+    ``timezone`` (an IANA name, default ``"UTC"``): ``OnSchedule("0 3 * * *", "Europe/Paris")``
+    fires at 03:00 Paris time, winter and summer.
 
     Times missed while no agent ran collapse into one firing, at the latest of them (a nightly
     retrain that was down for three nights runs once). A new schedule starts at the first
-    evaluation: it fires at the next due time, not for the past.
+    evaluation: it fires at the next due time, not for the past. Across a daylight-saving change
+    a local time that does not exist that day fires at the first minute after the gap, and one
+    that occurs twice fires once.
     """
 
     cron: str
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
         from croniter import croniter
@@ -91,19 +96,39 @@ class OnSchedule:
             raise InvalidInputError(
                 f"`cron` must be a cron expression such as '0 3 * * *'; got {self.cron!r}."
             )
+        _zone(self.timezone)
 
     def latest_due(self, after_ms: int, until_ms: int) -> int | None:
         """The latest due time in ``(after_ms, until_ms]`` (ms since the epoch), or None."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from croniter import croniter
 
         # Due times are whole minutes: step back from just after until_ms to the latest one.
-        it = croniter(self.cron, datetime.fromtimestamp((until_ms + 1000) / 1000, tz=timezone.utc))
+        zone = _zone(self.timezone)
+        it = croniter(self.cron, datetime.fromtimestamp((until_ms + 1000) / 1000, tz=zone))
+        fixed_hours = "*" not in self.cron.split()[1]
         due = round(it.get_prev(float) * 1000)
-        if due > until_ms:
+        # A local time that occurs twice (summer time ends) is due at its first occurrence only,
+        # for a schedule at fixed hours (as cron does); an hourly one runs in both hours.
+        while due > until_ms or (
+            fixed_hours and due > after_ms and datetime.fromtimestamp(due / 1000, tz=zone).fold
+        ):
             due = round(it.get_prev(float) * 1000)
         return due if after_ms < due <= until_ms else None
+
+
+def _zone(name: object) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    raise InvalidInputError(
+        f"`timezone` must be an IANA time zone name such as 'UTC' or 'Europe/Paris'; got {name!r}."
+    )
 
 
 @dataclass(frozen=True)
@@ -195,7 +220,12 @@ class OnNewData:
             if not fnmatch.fnmatchcase(rel, self.pattern):
                 continue
             tag = info.get("ETag") or info.get("etag") or info.get("checksum") or info.get("md5")
-            mtime = info.get("mtime") or info.get("LastModified") or info.get("last_modified")
+            mtime = (
+                info.get("mtime")
+                or info.get("LastModified")
+                or info.get("last_modified")
+                or info.get("created")  # memory://, which has no modification time
+            )
             out[rel] = f"{info.get('size')}:{tag if tag is not None else mtime}"
         return out
 
