@@ -21,6 +21,7 @@ from mloop.server import create_app
 from mloop.server._blobs import BLOB_ROUTES
 from mloop.server._openapi import operation_schemas
 from mloop.server._schema import SchemaBuilder
+from mloop.server._ui import UI_OPERATIONS
 from mloop.server._v1 import HANDLERS
 from mloop.store import ENDPOINTS, Endpoint, MetricSeries, Store, create_store
 
@@ -62,7 +63,8 @@ def test_every_mounted_operation_has_request_and_response_schemas(doc: dict[str,
     }
     mounted = [e for e in ENDPOINTS.values() if e.name in HANDLERS]
     blob_routes = {r.name for r in BLOB_ROUTES}
-    assert mounted and {e.name for e in mounted} | blob_routes | {"health"} == set(operations)
+    extra = blob_routes | UI_OPERATIONS | {"health"}
+    assert mounted and {e.name for e in mounted} | extra == set(operations)
     for name, (method, _, op) in operations.items():  # every operation, hand-written ones too
         successes = {k: v for k, v in op["responses"].items() if k.startswith("2")}
         assert successes, name

@@ -85,6 +85,7 @@ _COMMAND_MODULES: dict[str, str] = {
     "ci": "_ci",
     "token": "_token",
     "server": "_server",
+    "ui": "_server",
     "pipelines": "_pipelines",
     "agent": "_agent",
     "loop": "_loop",

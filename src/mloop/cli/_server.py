@@ -218,5 +218,54 @@ def _warn_without_tokens(store_uri: str) -> None:
         )
 
 
+def ui(
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (on loopback only); 0 picks a free one.")
+    ] = 5050,
+    open_browser: Annotated[
+        bool,
+        typer.Option("--open/--no-open", help="Open the UI in the default web browser."),
+    ] = True,
+    store_uri: Annotated[
+        str | None,
+        typer.Option(help="The metadata store (default: MLOOP_STORE_URI, else MLOOP_HOME)."),
+    ] = None,
+    artifact_uri: Annotated[
+        str | None,
+        typer.Option(help="The artifacts (default: MLOOP_ARTIFACT_URI, else MLOOP_HOME)."),
+    ] = None,
+) -> None:
+    """Open the web UI over the local store (runs, charts, artifacts, comparisons), served on
+    127.0.0.1 only. A team server shows the same pages at http://HOST:PORT/ui/."""
+    import threading
+    import webbrowser
+
+    from mloop.server import ServerConfig, run_server
+    from mloop.store import upgrade_store
+
+    if not 0 <= port <= 65535:
+        raise InvalidInputError(f"--port must be in [0, 65535]; got {port}.")
+    env = {k: v for k, v in os.environ.items() if k not in _CLIENT_ONLY}
+    s = Settings.from_env(env, store_uri=store_uri, artifact_uri=artifact_uri)
+    config = ServerConfig(
+        store_uri=s.store_uri,
+        artifact_uri=s.artifact_uri,
+        presign_s=0,
+        heartbeat_timeout_s=3 * s.heartbeat_s,
+        staging_dir=str(s.home.absolute() / "staging"),
+    )
+    upgrade_store(config.store_uri)
+    if port == 0:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}/ui/"
+    typer.echo(f"mloop ui: {config.describe()}; open {url} (Ctrl+C stops it)", err=True)
+    if open_browser:
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    run_server(config, host="127.0.0.1", port=port, log_level="warning")
+
+
 def register(app: typer.Typer) -> None:
     app.command("server")(server)
+    app.command("ui")(ui)

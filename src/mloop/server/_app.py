@@ -25,6 +25,7 @@ from mloop.server._mlflow import mount_mlflow
 from mloop.server._openapi import ERROR_SCHEMA, OperationSchemas, operation_schemas
 from mloop.server._schema import SchemaBuilder
 from mloop.server._scopes import Scopes
+from mloop.server._ui import mount_ui
 from mloop.server._v1 import HANDLERS
 from mloop.server._wire import (
     JSON,
@@ -177,6 +178,7 @@ def create_app(
     auth: bool = False,
     rate_limit: RateLimit | None = DEFAULT_RATE_LIMIT,
     token_cache_s: float = 5.0,
+    ui: bool = True,
 ) -> FastAPI:
     """The REST API v1 over ``store`` (every backend: SQLite, PostgreSQL).
 
@@ -212,6 +214,9 @@ def create_app(
     token_cache_s : float, default 5
         With ``auth``: how long a verified token is reused without asking the store, hence how
         long a revoked token may still be accepted (0 asks on every request).
+    ui : bool, default True
+        Serve the web UI at ``/ui/`` (``/`` redirects there) with its data routes under
+        ``/api/v1/ui`` (see :mod:`mloop.server._ui`).
     """
     app = FastAPI(
         title="mloop server",
@@ -282,6 +287,14 @@ def create_app(
         mount_artifacts(app, artifacts, presign_s=presign_s, staging_dir=staging_dir)
     if mlflow:
         mount_mlflow(app, artifacts=artifacts)
+    static = mount_ui(app, store, artifacts=artifacts) if ui else frozenset()
     if auth:  # last: it guards every route mounted above
-        install_auth(app, store, scopes=scopes, rate_limit=rate_limit, token_cache_s=token_cache_s)
+        install_auth(
+            app,
+            store,
+            scopes=scopes,
+            rate_limit=rate_limit,
+            token_cache_s=token_cache_s,
+            open_paths=static,
+        )
     return app

@@ -433,11 +433,13 @@ def install_auth(
     scopes: Scopes,
     rate_limit: RateLimit | None,
     token_cache_s: float,
+    open_paths: frozenset[str] = frozenset(),
 ) -> Auth:
     """Put :class:`AuthMiddleware` in front of ``app`` (a FastAPI app whose routes are mounted).
 
     The endpoints of the table are found by their operation ids; the health check stays open; the
-    OpenAPI document and its docs page need a token, of any role and scope.
+    OpenAPI document and its docs page need a token, of any role and scope. ``open_paths`` are
+    served without one too (the web UI's static files: they hold no data).
     """
     mounted: dict[tuple[str, str], Endpoint] = {}
     for route in app.routes:
@@ -452,7 +454,7 @@ def install_auth(
         scopes=scopes,
         rate_limit=rate_limit,
         token_cache_s=token_cache_s,
-        open_paths=frozenset({f"{API_PREFIX}/health"}),
+        open_paths=frozenset({f"{API_PREFIX}/health"}) | open_paths,
     )
     app.add_middleware(AuthMiddleware, auth=auth)
     inner = app.router.lifespan_context
