@@ -185,6 +185,7 @@ EXPECTED = {
         "ReplayResult",
         "Run",
         "active_run",
+        "attached_run",
         "count_quarantined",
         "finish",
         "init",

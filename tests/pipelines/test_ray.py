@@ -116,6 +116,17 @@ def dies():
     return crash()
 
 
+@step
+def counts(n: int) -> int:
+    mloop.log({"rows": n})
+    return os.getpid()
+
+
+@pipeline
+def logs(n: int = 3):
+    return counts(n)
+
+
 def fit(lr: float):
     if lr < 0:
         raise ValueError("negative learning rate")
@@ -204,6 +215,7 @@ def test_a_steps_resources_are_the_ray_tasks_and_an_infeasible_one_fails_clearly
         project.run("too_big", executor="ray")
     (failed,) = project.store.list_step_runs(info.value.run_id)
     assert failed.status == "failed" and failed.resources == {"cpus": 64}
+    assert failed.attempts == 0  # the function never ran
     assert "no node of the Ray cluster has that much (the largest has 2 CPU" in (failed.error or "")
     # Waiting for a node that never joins is bounded too.
     with pytest.raises(PipelineFailedError, match="asks for 64 CPU"):
@@ -215,6 +227,7 @@ def test_a_worker_that_dies_fails_its_step_with_rays_reason(project: Project) ->
         project.run("dies", executor="ray")
     (step_run,) = project.store.list_step_runs(info.value.run_id)
     assert step_run.status == "failed" and "the Ray task failed" in (step_run.error or "")
+    assert step_run.attempts == 1  # it ran, and its worker died under it
     assert project.store.get_pipeline_run(info.value.run_id).status == "failed"
 
 
@@ -231,6 +244,19 @@ def test_retries_and_resume_behave_as_on_the_local_executors(project: Project) -
                   blobs=project.blobs, settings=project.settings, executor="ray",
                   track=False)  # fmt: skip
     assert done.output == 20 and done.cached == ["flaky"] and done.executed == ["fragile"]
+
+
+def test_a_step_on_ray_logs_in_the_pipelines_run(project: Project) -> None:
+    # The Ray workers do not see this process's MLOOP_* (there are none): they reach the store
+    # through the pipeline's settings, and log into its tracking run, which stays finished.
+    r = project.run("logs", params={"n": 3}, executor="ray", track=True)
+    assert r.output != os.getpid()
+    store = project.store
+    tracking = store.get_run(r.run.tracking_run_id)  # type: ignore[arg-type]
+    assert tracking.status == "finished" and tracking.metrics["rows"].last == 3.0
+    assert r.steps["counts"].tracking_run_id == tracking.id
+    (only,) = store.search_runs(tracking.project_id).items
+    assert only.id == tracking.id  # no run of its own for the step
 
 
 def test_a_sweep_on_ray_nests_each_trial_and_survives_a_failing_one(project: Project) -> None:

@@ -5,6 +5,7 @@ that names ``pip install 'mloop[ray]'`` when Ray is missing. Ray itself: test_ra
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ import mloop
 from mloop.artifacts import BlobStore
 from mloop.config import Settings
 from mloop.errors import InvalidInputError, MloopError
-from mloop.pipelines import run, step, sweep
+from mloop.pipelines import PipelineFailedError, run, step, sweep
 from mloop.store import SqlStore, StepRun
 
 FLOW = """
@@ -61,6 +62,17 @@ def train(rows: list) -> int:
 @pipeline
 def train_flow(n: int = 3):
     return train(prepare(n))
+
+
+@step
+def count(rows: list) -> int:
+    mloop.log({"counted": len(rows)})
+    return os.getpid()
+
+
+@pipeline
+def count_flow(n: int = 3):
+    return count(prepare(n))
 
 
 def fit(lr: float, depth: int):
@@ -179,6 +191,65 @@ def test_a_registered_version_and_its_pipeline_step_point_at_each_other(project:
     # A cache hit registers nothing again and records no version.
     hit = project.run("train_flow", params={"n": 3}, track=True)
     assert hit.steps["train"].cache_hit and hit.steps["train"].models == ()
+
+
+def test_a_step_in_a_worker_process_logs_and_registers_in_the_pipelines_run(
+    project: Project,
+) -> None:
+    result = project.run("train_flow", params={"n": 3}, track=True, executor="process",
+                         max_workers=1)  # fmt: skip
+    store = project.store
+    train = result.steps["train"]
+    assert train.status == "finished" and train.models == ("models:/doubler/1",)
+    # Lineage as with the local executor: the step's run, the version's source run and the
+    # pipeline's tracking run are one, which holds what the worker logged and stays finished.
+    tracking = store.get_run(result.run.tracking_run_id)  # type: ignore[arg-type]
+    assert train.tracking_run_id == tracking.id and tracking.status == "finished"
+    assert tracking.metrics["rows"].last == 3.0
+    mv = store.get_model_version("doubler", 1)
+    assert mv.source_run_id == tracking.id and mv.tags["mloop.pipeline_run"] == result.run.id
+    lineage = mloop.Registry(settings=project.settings, store=store).lineage("doubler", 1)
+    assert lineage.pipeline == {"pipeline": "train-flow", "run_id": result.run.id,
+                                "step": "train"}  # fmt: skip
+    (only,) = store.search_runs(tracking.project_id).items
+    assert only.id == tracking.id  # no run of its own for the step
+
+
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the environment at another, empty store: a worker must use the pipeline's."""
+    for name in ("MLOOP_STORE_URI", "MLOOP_ARTIFACT_URI"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLOOP_HOME", str(tmp_path / "elsewhere"))
+    return tmp_path / "elsewhere"
+
+
+def test_a_worker_step_reaches_the_pipelines_store_without_the_environment(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = _elsewhere(tmp_path, monkeypatch)
+    result = project.run("count_flow", params={"n": 4}, track=True, executor="process",
+                         max_workers=1)  # fmt: skip
+    assert result.output != os.getpid()  # it ran in a worker
+    tracking = project.store.get_run(result.run.tracking_run_id)  # type: ignore[arg-type]
+    assert tracking.metrics["counted"].last == 4.0 and tracking.status == "finished"
+    assert not elsewhere.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=PipelineFailedError,
+    reason="mloop.log_model() builds its Registry from the environment's settings before it "
+    "looks up the active run (registry/_api.py), so a worker without MLOOP_* registers into "
+    "the environment's store",
+)
+def test_a_worker_step_registers_in_the_pipelines_store_without_the_environment(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _elsewhere(tmp_path, monkeypatch)
+    result = project.run("train_flow", params={"n": 3}, track=True, executor="process",
+                         max_workers=1)  # fmt: skip
+    mv = project.store.get_model_version("doubler", 1)
+    assert mv.source_run_id == result.run.tracking_run_id
 
 
 def test_a_local_sweep_nests_a_run_per_config_and_ranks_them(project: Project) -> None:

@@ -187,7 +187,7 @@ def test_bad_runs_are_refused_alike(store: Store, changes: dict[str, Any], match
         ({"output_formats": {"model": "json"}}, r"must name a format for each output"),
         ({"cache_hit": True}, r"`step.cache_hit` must be True exactly when"),
         ({"status": "cached", "cache_hit": True}, r"`step.attempts` must be 0"),
-        ({"attempts": 0}, r"`step.attempts` must be >= 1"),
+        ({"attempts": 0}, r"`step.attempts` must be >= 1 for a finished step"),
         ({"error": "why"}, r"`step.error` must be set exactly when"),
         ({"cache_key": "k"}, r"`step.cache_key` must be a sha256"),
         ({"resources": {"cpu": 2}}, r"`step.resources` must map cpus, memory, gpus"),
@@ -200,6 +200,15 @@ def test_bad_steps_are_refused_alike(store: Store, changes: dict[str, Any], matc
     with pytest.raises(InvalidInputError, match=match):
         store.put_step_run(step(**changes))
     assert store.list_step_runs(rid(1)) == []
+
+
+def test_a_failed_step_that_never_ran_has_zero_attempts(store: Store) -> None:
+    store.start_pipeline_run(new_run())
+    never = step(status="failed", attempts=0, outputs={}, output_formats={}, models=(),
+                 error="step 'train': cannot be scheduled on Ray: it asks for 64 CPU")  # fmt: skip
+    assert store.put_step_run(never).attempts == 0
+    (back,) = store.list_step_runs(rid(1))
+    assert (back.status, back.attempts, back.error) == ("failed", 0, never.error)
 
 
 def test_finish_arguments_are_checked(store: Store) -> None:

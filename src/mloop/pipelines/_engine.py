@@ -11,6 +11,7 @@ step downstream of a failure is recorded ``skipped``.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import hashlib
 import json
 import time
@@ -97,8 +98,10 @@ class _Runner:
         executor: Executor,
         project_root: str | None,
         reuse: Mapping[str, StepRun],
+        tracking: tuple[str, Settings] | None = None,
     ) -> None:
         self.pdef, self.graph, self.record = pdef, graph, record
+        self.tracking = tracking
         self.store, self.blobs, self.token = store, blobs, token
         self.cache, self.executor = cache, executor
         self.project_root, self.reuse = project_root, reuse
@@ -214,7 +217,7 @@ class _Runner:
         lineage = {"mloop.pipeline": self.pdef.name, "mloop.pipeline_run": self.record.id,
                    "mloop.pipeline_step": node.name}  # fmt: skip
         task = StepTask(node.step, values, stored, str(self.blobs.uri), self.token,
-                        lineage=lineage)  # fmt: skip
+                        lineage=lineage, tracking=self.tracking)  # fmt: skip
         return task, {"inputs": hashes, "code_hash": code, "cache_key": key, "cache_note": note}
 
     def finish(self, node: Node, outcome: StepOutcome, context: dict[str, Any]) -> None:
@@ -321,6 +324,27 @@ def _executor(kind: object, max_workers: int | None, sleep: Callable[[float], No
     )
 
 
+def _worker_tracking(
+    tracking: Any, ex: Executor, settings: Settings, store: Store, blobs: Any
+) -> tuple[str, Settings]:
+    """The tracking run and the settings a step in another process attaches to it with.
+
+    One run per pipeline run, whatever the executor: a step in a worker logs and registers into
+    the pipeline's run as an in-process step does, so a model version's source run is the
+    pipeline's in both cases (a run per step would make a 100-step pipeline 100 runs, and the
+    lineage would depend on the executor). The settings name the store and the artifact store
+    this run uses, which may have been given as objects rather than by the environment.
+    """
+    if ex.shares_memory:
+        return tracking.id, settings
+    tracking.flush()  # the run's row exists before a worker looks it up
+    changes: dict[str, Any] = {"artifact_uri": str(blobs.uri)}
+    uri = getattr(store, "uri", None)
+    if isinstance(uri, str) and "://" in uri:
+        changes["store_uri"] = uri
+    return tracking.id, dataclasses.replace(settings, **changes)
+
+
 def _json_params(pdef: PipelineDef, params: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in params.items():
         try:
@@ -373,8 +397,10 @@ def run(
     trigger, reason, actor :
         Recorded with the run.
     track : bool, default True
-        Open a tracking run for the pipeline run (its steps' records point to it; in-process
-        steps run with it active, so ``mloop.log`` inside a step logs there).
+        Open a tracking run for the pipeline run (its steps' records point to it). Every step
+        runs with it active, on any executor (a worker attaches to it through the store these
+        settings name, not through its environment), so ``mloop.log`` and ``mloop.log_model``
+        inside a step go there.
     sleep : callable
         Waits between retries (tests inject their own clock).
     project_root : str, optional
@@ -425,6 +451,7 @@ def run(
     runner = _Runner(
         pdef, graph, record, store=store, blobs=blobs, token=settings.token, cache=use_cache,
         executor=ex, project_root=project_root, reuse=_reuse or {},
+        tracking=None if tracking is None else _worker_tracking(tracking, ex, settings, store, blobs),
     )  # fmt: skip
     try:
         runner.execute()

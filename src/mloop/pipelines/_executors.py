@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures as cf
+import contextlib
 import functools
 import os
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from mloop.config import Settings
 from mloop.errors import InvalidInputError
 from mloop.pipelines._graph import Step
 from mloop.pipelines._values import decode_value, encode_value
@@ -43,7 +45,10 @@ class StepTask:
 
     ``values`` are inputs at hand (in this process); ``stored`` are inputs to load from the
     artifact store as ``(sha256, format)``. ``lineage`` holds the tags a model version registered
-    by the step carries (its pipeline, pipeline run and step).
+    by the step carries (its pipeline, pipeline run and step). ``tracking`` is the pipeline's
+    tracking run and the settings that reach its store: a step executed in another process runs
+    with that run attached and active (``mloop.log``, ``mloop.log_model`` go there, as they do in
+    the calling process).
     """
 
     step: Step
@@ -53,6 +58,7 @@ class StepTask:
     token: str | None = None
     keep_values: bool = True
     lineage: dict[str, str] = field(default_factory=dict)
+    tracking: tuple[str, Settings] | None = None
 
 
 @dataclass
@@ -90,12 +96,23 @@ def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) ->
         step.check_inputs(kwargs)
     except Exception as exc:  # a boundary: the step fails with the reason, recorded
         end = time.time_ns() // 1_000_000
-        return StepOutcome(attempts=1, error=_error_text(exc), start_ms=start, end_ms=end)
+        return StepOutcome(attempts=0, error=_error_text(exc), start_ms=start, end_ms=end)
     from mloop.tracking import registration_context
 
     attempts = 0
     delay = step.retry_delay
-    with registration_context(task.lineage) as models:
+    with contextlib.ExitStack() as scope:
+        try:
+            scope.enter_context(_tracking(task))
+        except Exception as exc:  # a boundary: the run cannot be reached; the step did not run
+            end = time.time_ns() // 1_000_000
+            return StepOutcome(
+                attempts=0,
+                error=f"the pipeline's tracking run cannot be attached: {_error_text(exc)}",
+                start_ms=start,
+                end_ms=end,
+            )
+        models = scope.enter_context(registration_context(task.lineage))
         while True:
             attempts += 1
             try:
@@ -128,6 +145,24 @@ def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) ->
         end_ms=end,
         models=models,
     )
+
+
+@contextlib.contextmanager
+def _tracking(task: StepTask) -> Iterator[None]:
+    """The pipeline's tracking run, active while the step runs: already so in the calling
+    process; attached (status untouched, logs flushed at the end) in a worker."""
+    if task.tracking is None:
+        yield
+        return
+    from mloop.tracking import active_run, attached_run
+
+    run_id, settings = task.tracking
+    current = active_run()
+    if current is not None and current.id == run_id:
+        yield
+        return
+    with attached_run(run_id, settings=settings):
+        yield
 
 
 class Executor(abc.ABC):

@@ -96,9 +96,13 @@ def run_pickled(paths: list[str], payload: bytes) -> Any:
     return fn(*args)
 
 
-def _failed(step: str, message: str) -> StepOutcome:
+def _failed(step: str, message: str, *, attempts: int = 0) -> StepOutcome:
+    """A failure Ray reports: the function never ran (0 attempts: it could not be scheduled or
+    sent) or its task died under it (1)."""
     now = time.time_ns() // 1_000_000
-    return StepOutcome(attempts=1, error=f"step {step!r}: {message}", start_ms=now, end_ms=now)
+    return StepOutcome(
+        attempts=attempts, error=f"step {step!r}: {message}", start_ms=now, end_ms=now
+    )
 
 
 class RayExecutor(Executor):
@@ -199,7 +203,9 @@ def _settle(fut: cf.Future[Any], done: cf.Future[StepOutcome], step: str) -> Non
     try:
         done.set_result(fut.result())
     except Exception as exc:  # a boundary: whatever Ray raised is the step's failure
-        done.set_result(_failed(step, f"the Ray task failed: {type(exc).__name__}: {exc}"))
+        done.set_result(
+            _failed(step, f"the Ray task failed: {type(exc).__name__}: {exc}", attempts=1)
+        )
 
 
 def map_on_ray(

@@ -127,7 +127,8 @@ class StepRun(WireEntity):
     cache_note : str or None
         Why the step was not cached, or where a hit came from.
     attempts : int
-        How many times the step function was called (0 for cached and skipped steps).
+        How many times the step function was called (0 for cached and skipped steps, and for a
+        failed step that never ran: its inputs did not load, or no worker could take it).
     start_ms, end_ms : int
     error : str or None
     tracking_run_id : str or None

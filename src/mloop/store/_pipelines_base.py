@@ -110,7 +110,9 @@ def validate_step_run(step: object) -> StepRun:
     """``step`` if it is a well-formed, self-consistent :class:`StepRun`.
 
     A ``cached`` step has ``cache_hit`` True and every other status False; a ``finished`` or
-    ``cached`` step has a format for each output; ``attempts`` is 0 for cached and skipped steps.
+    ``cached`` step has a format for each output; ``attempts`` is 0 for cached and skipped steps,
+    >= 1 for a finished one, and may be 0 for a failed one (its error says why it never ran: its
+    inputs did not load, or no worker could take it).
     """
     if not isinstance(step, StepRun):
         raise InvalidInputError(f"`step` must be a StepRun; got {type(step).__name__}.")
@@ -146,9 +148,9 @@ def validate_step_run(step: object) -> StepRun:
         raise InvalidInputError(
             f"`step.attempts` must be 0 for a {s.status} step; got {s.attempts}."
         )
-    if s.status in ("finished", "failed") and s.attempts < 1:
+    if s.status == "finished" and s.attempts < 1:
         raise InvalidInputError(
-            f"`step.attempts` must be >= 1 for a {s.status} step; got {s.attempts}."
+            f"`step.attempts` must be >= 1 for a finished step; got {s.attempts}."
         )
     _int(s.start_ms, what="step.start_ms", low=0)
     _int(s.end_ms, what="step.end_ms", low=0)

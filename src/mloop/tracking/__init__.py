@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mloop.tracking._client import Client
-from mloop.tracking._fluent import active_run, finish, init, log, start_run
+from mloop.tracking._fluent import active_run, attached_run, finish, init, log, start_run
 from mloop.tracking._register import (
     REGISTRATION_TAG,
     create_version_from_run,
@@ -25,6 +25,7 @@ __all__ = [
     "ReplayResult",
     "Run",
     "active_run",
+    "attached_run",
     "count_quarantined",
     "create_version_from_run",
     "finish",

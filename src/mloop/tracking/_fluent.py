@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import getpass
 import logging
 import sys
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mloop.config import Settings
@@ -24,7 +25,7 @@ from mloop.store import (
 )
 from mloop.tracking._run import Run, flatten_config, warn
 
-__all__ = ["active_run", "finish", "init", "log", "start_run"]
+__all__ = ["active_run", "attached_run", "finish", "init", "log", "start_run"]
 
 _log = logging.getLogger("mloop.tracking")
 _lock = threading.Lock()
@@ -165,6 +166,49 @@ def start_run(
     with _lock:
         _active.append(run)
     return run
+
+
+@contextlib.contextmanager
+def attached_run(
+    run_id: str, *, settings: Settings | None = None, store: Store | None = None
+) -> Iterator[Run]:
+    """Log into a run that another process started, as the active run, for the block.
+
+    What a pipeline step on a worker process (or a Ray node) runs in: ``mloop.log`` and
+    ``mloop.log_model`` there go to the pipeline's run, as they do for a step in the calling
+    process. The run's status is not touched — whoever started it finishes it; leaving the block
+    flushes what was logged here (steps continue after the run's last stored step).
+
+    Raises
+    ------
+    NotFoundError
+        The run does not exist (yet) in the store.
+    """
+    settings = settings or Settings.from_env()
+    validate_run_id(run_id)
+    st = store or open_store(settings)
+    stored = st.get_run(run_id)  # NotFoundError names the id
+    project = st.get_project(stored.project_id)
+    run = Run(
+        settings=settings,
+        store=st,
+        run_id=run_id,
+        project=project.name,
+        project_id=project.id,
+        name=stored.name,
+        params=stored.params,
+        start_step=max((m.step for m in stored.metrics.values()), default=-1) + 1,
+        system_metrics=False,
+    )
+    run._owns_status = False
+    run._on_finish.append(_forget)
+    run._start_background()
+    with _lock:
+        _active.append(run)
+    try:
+        yield run
+    finally:
+        run.finish()
 
 
 _project_ids: weakref.WeakKeyDictionary[Store, dict[str, str]] = weakref.WeakKeyDictionary()

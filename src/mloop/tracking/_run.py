@@ -129,6 +129,9 @@ class Run:
         self._params: dict[str, str] = dict(params or {})
         self.summary: MutableMapping[str, Any] = _Summary(self)
         self._finished = False
+        # False for a run attached from another process (:func:`attached_run`): finishing it
+        # flushes what this process logged and leaves the status to whoever started it.
+        self._owns_status = True
         self._lock = threading.Lock()
         self._blobstore: BlobStore | None = None
         self._artifact_paths: set[str] = set()  # what this process logged (known offline too)
@@ -460,7 +463,10 @@ class Run:
         timeout_s = self.settings.flush_timeout_s
         deadline = time.monotonic() + timeout_s
         w = self._writer
-        in_time = w.stop(timeout_s=timeout_s, status=status, end_ms=end)
+        if self._owns_status:
+            in_time = w.stop(timeout_s=timeout_s, status=status, end_ms=end)
+        else:
+            in_time = w.stop(timeout_s=timeout_s)
         store = self.store
         if self._spool.pending and store is not None and time.monotonic() < deadline:
             try:
