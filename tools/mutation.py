@@ -81,6 +81,11 @@ MODULES: dict[str, list[str]] = {
         "-k",
         "not polars and not test_predict_validates_against_the_signature",
     ],
+    # A cold load from a local store's blobs: its own tests and the warm-load ones around it.
+    "registry/_blob_load.py": [
+        "tests/registry/test_blob_load.py",
+        "tests/registry/test_warm_load.py",
+    ],
     "monitoring/_profile.py": ["tests/monitoring/test_profile.py"],
     "monitoring/_profile_columns.py": ["tests/monitoring/test_profile.py"],
 }

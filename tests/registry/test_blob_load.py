@@ -47,11 +47,12 @@ def test_a_cold_load_reads_the_blobs_and_writes_nothing(
     reg = registry()
     listed: list[str] = []
     real = type(reg.store).list_artifacts
-    monkeypatch.setattr(
-        type(reg.store),
-        "list_artifacts",
-        lambda self, run_id, **kw: listed.append(run_id) or real(self, run_id, **kw),
-    )
+
+    def listing(self: object, run_id: str, **kw: object) -> object:
+        listed.append(run_id)
+        return real(self, run_id, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(reg.store), "list_artifacts", listing)
     home = Path(reg.settings.home)
     before = _files_under(home)
     reg.set_alias("churn", "champion", 2)
@@ -133,10 +134,10 @@ def test_packages_that_need_a_folder_are_read_from_the_cache(
         # Code paths go on sys.path as a folder: such a package is read from its cache folder.
         mloop.log_model(LogisticRegression().fit(X, y), "withcode", run=run, code_paths=[helper])
     loaded = reg.load("models:/withcode/1")
+    assert "blobs" not in repr(loaded)  # read from a folder, made before the load
     np.testing.assert_array_equal(loaded.predict(X), LogisticRegression().fit(X, y).predict(X))
     assert loaded.path.is_relative_to(_cache(reg))
     assert (loaded.path / "code" / helper.name).read_text() == "SCALE = 2\n"
-    assert "blobs" not in repr(loaded)
 
 
 def test_a_cold_folder_links_the_local_blobs(registry: Callable[[], Registry]) -> None:
@@ -165,3 +166,71 @@ def test_a_cold_folder_is_copied_when_the_file_system_refuses_a_link(
     assert load_model_dir(path).raw[-1].C == 0.1
     sha = reg.get_version("churn", 1).manifest["files"]["model.skops"]
     assert not os.path.samefile(_blob(reg, sha), path / "model.skops")
+
+
+def test_records_that_cannot_be_read_from_blobs_go_through_the_folder(
+    registry: Callable[[], Registry],
+) -> None:
+    reg = registry()
+    mv = reg.get_version("churn", 1)
+    record = dict(mv.manifest)
+    changes: list[dict[str, object]] = [
+        {"code_paths": ["code"]},  # code goes on sys.path as a folder
+        {"manifest_sha256": None},  # a record from before versions kept the manifest's hash
+        {"files": None},
+        {"files": {}},
+        {"files": {**record["files"], "MLOOP_MODEL.json": record["manifest_sha256"]}},
+    ]
+    for change in changes:
+        odd = dataclasses.replace(mv, manifest={**record, **change})
+        assert load_from_blobs(reg.blobstore, odd, strict=False, folder=Path) is None, change
+    remote = type("Remote", (), {"is_local": False})()
+    assert load_from_blobs(remote, mv, strict=False, folder=Path) is None
+    assert load_from_blobs(reg.blobstore, mv, strict=True, folder=Path).strict is True  # type: ignore[union-attr]
+
+
+def test_warm_loads_of_several_versions_reuse_what_each_verified_and_built(
+    registry: Callable[[], Registry],
+    settled: None,
+    hashed: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mloop.registry.flavors import sklearn as sk
+
+    built: list[str] = []
+    real = sk._load_skops
+
+    def counting(*args: object, **kwargs: object) -> object:
+        built.append("x")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sk, "_load_skops", counting)
+    reg = registry()
+    first = {v: reg.load(f"models:/churn/{v}") for v in (1, 2)}
+    assert len(built) == 2
+    hashed.clear()
+    again = {v: registry().load(f"models:/churn/{v}") for v in (1, 2, 1)}
+    assert hashed == [] and len(built) == 2  # neither re-hashed nor rebuilt: deep copies
+    for v in (1, 2):
+        assert again[v].raw is not first[v].raw
+        assert again[v].raw[-1].C == first[v].raw[-1].C == {1: 0.1, 2: 1.0}[v]
+
+
+def test_a_corrupted_manifest_blob_is_refused(registry: Callable[[], Registry]) -> None:
+    reg = registry()
+    sha = reg.get_version("churn", 1).manifest["manifest_sha256"]
+    flip_a_byte_keeping_size_and_mtime(_blob(reg, sha))
+    with pytest.raises(ModelIntegrityError, match=r"MLOOP_MODEL\.json failed its integrity check"):
+        reg.load("models:/churn/1")
+
+
+def test_a_record_listing_other_files_names_them_in_the_error(
+    registry: Callable[[], Registry],
+) -> None:
+    reg = registry()
+    mv = reg.get_version("churn", 2)
+    files = {k: v for k, v in mv.manifest["files"].items() if k != "requirements.txt"}
+    fewer = dataclasses.replace(mv, manifest={**mv.manifest, "files": files})
+    with pytest.raises(ModelIntegrityError) as info:
+        load_from_blobs(reg.blobstore, fewer, strict=False, folder=Path)
+    assert info.value.details == {"file": "requirements.txt", "expected": None, "actual": None}

@@ -63,10 +63,11 @@ def load_from_blobs(
             return None
         files[str(rel)] = path
     key = f"blobs:{manifest_sha}"
-    snapshot: _verified.Snapshot | None = None
-    seen = _verified.verified_packages.lookup(key, manifest_sha)
+    snapshot: _verified.Snapshot | None
+    # The key holds the digest already: passing it too is belt and braces.
+    seen = _verified.verified_packages.lookup(key, manifest_sha)  # pragma: no mutate - see above
     if seen is not None:
-        manifest, digest = seen
+        (manifest, digest), snapshot = seen, None
     else:
         try:
             snapshot = _verified.snapshot_files(key, files)
@@ -88,9 +89,9 @@ def load_from_blobs(
 
 def _verify(files: Mapping[str, Path], manifest_sha: str) -> tuple[Any, str]:
     """The package's manifest, checked; every file it lists hashed against it."""
-    manifest, digest = _read_checked_manifest(
-        Path(), manifest_sha, file=files[MANIFEST_NAME]
-    )
+    file = files[MANIFEST_NAME]
+    where = file.parent  # pragma: no mutate - it only names a manifest gone since its stat
+    manifest, digest = _read_checked_manifest(where, manifest_sha, file=file)
     recorded = set(files) - {MANIFEST_NAME}
     if recorded != set(manifest.files):
         differ = sorted(recorded ^ set(manifest.files))
