@@ -11,10 +11,27 @@ import numpy as np
 from mloop.artifacts import BlobStore
 from mloop.store import ArtifactEntry, DatasetVersion, MetricSeries, RunInput, Store
 
-PNG_1PX = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2213bc70000000049454e44ae426082"
-)
+
+def png(width: int = 48, height: int = 32) -> bytes:
+    """A real RGB gradient PNG (written by hand: no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00" + bytes(v for x in range(width) for v in (x * 5 % 256, y * 8 % 256, 160))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _series(values: np.ndarray, start: int = 0) -> MetricSeries:
@@ -63,7 +80,7 @@ def rich_project(store: Store, blobs: BlobStore) -> dict[str, str]:
     pq.write_table(frame, buf)
     files = {
         "notes.txt": b"best run so far\nlr=0.1\n",
-        "plots/curve.png": PNG_1PX,
+        "plots/curve.png": png(),
         "eval/confusion.csv": b"label,predicted,count\ncat,cat,40\ncat,dog,3\ndog,dog,37\n",
         "eval/importance.parquet": buf.getvalue(),
         "model/weights.bin": bytes(range(256)) * 4,

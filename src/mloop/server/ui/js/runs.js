@@ -265,6 +265,7 @@ export async function runsPage(projectId, setCrumbs) {
       render("load");
       if (state.filter) await applyFilter();
       perf.tableReadyMs = performance.now() - t0;
+      perf.tableReadyNavMs = performance.now(); // since the navigation started
       document.dispatchEvent(new CustomEvent("mloop:table", { detail: { what: "ready", ms: perf.tableReadyMs } }));
     },
     cleanup: () => { clearTimeout(timer); if (inflight) inflight.abort(); vt.destroy(); },
