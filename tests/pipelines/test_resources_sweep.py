@@ -19,7 +19,7 @@ import mloop
 from mloop.artifacts import BlobStore
 from mloop.config import Settings
 from mloop.errors import InvalidInputError, MloopError
-from mloop.pipelines import PipelineFailedError, run, step, sweep
+from mloop.pipelines import run, step, sweep
 from mloop.store import SqlStore, StepRun
 
 FLOW = """
@@ -84,6 +84,12 @@ def fit(lr: float, depth: int):
 
 def logs_only(lr: float):
     mloop.log({"val_loss": lr * 2})
+
+
+def dies(lr: float):
+    mloop.log({"started": 1})
+    mloop.active_run().flush()  # the nested run is in the store when its worker dies
+    os._exit(3)
 
 
 @step
@@ -235,13 +241,6 @@ def test_a_worker_step_reaches_the_pipelines_store_without_the_environment(
     assert not elsewhere.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PipelineFailedError,
-    reason="mloop.log_model() builds its Registry from the environment's settings before it "
-    "looks up the active run (registry/_api.py), so a worker without MLOOP_* registers into "
-    "the environment's store",
-)
 def test_a_worker_step_registers_in_the_pipelines_store_without_the_environment(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -292,6 +291,19 @@ def test_a_process_sweep_runs_trials_in_workers(project: Project) -> None:
     assert r.best_config == {"lr": 0.2, "depth": 1}
     nested = project.store.get_run(r.trials[1].run_id)  # type: ignore[arg-type]
     assert nested.status == "failed" and nested.parent_run_id == r.parent_run_id
+
+
+def test_a_trial_whose_worker_dies_leaves_no_running_run(project: Project) -> None:
+    r = sweep(project.module.dies, configs=[{"lr": 0.1}], metric="val_loss",
+              executor="process", settings=project.settings, store=project.store)  # fmt: skip
+    (trial,) = r.trials
+    assert trial.status == "failed" and "the worker running the trial died" in (trial.error or "")
+    assert trial.run_id is not None
+    nested = project.store.get_run(trial.run_id)
+    assert nested.parent_run_id == r.parent_run_id and nested.status == "failed"
+    assert nested.end_ms is not None and "died" in nested.tags["mloop.error"]
+    assert nested.metrics["started"].last == 1.0
+    assert project.store.get_run(r.parent_run_id).status == "failed"
 
 
 @pytest.mark.parametrize(

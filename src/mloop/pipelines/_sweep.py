@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import math
 import os
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -207,9 +208,13 @@ def sweep(
         What ranks the trials and whether lower (``"min"``) or higher is better.
     executor : {"local", "process", "ray"}
         One after another here; or at once in processes or Ray tasks (which open the store and
-        the artifact store that ``settings`` name).
+        the artifact store that ``settings`` name). ``"local"`` stays sequential on purpose:
+        the active run (what ``mloop.log`` writes to) is one per process, so trials on threads
+        would log into each other's runs, and training code holds the GIL anyway; use
+        ``"process"`` for parallel trials on one machine.
     max_parallel : int, optional
-        At most this many trials at once (default: the CPU count; Ray: as the cluster allows).
+        At most this many trials at once (default: the CPU count; Ray: as the cluster allows;
+        ``"local"``: one).
     resources : mapping, optional
         Each trial's needs on Ray (``{"cpus": 2, "memory": "4GB", "gpus": 1}``).
     project, name :
@@ -266,6 +271,8 @@ def sweep(
     except BaseException:
         parent.finish("failed")
         raise
+    if any(t.run_id is None and t.status == "failed" for t in trials):
+        trials = _close_crashed(trials, parent.id, parent.project_id, parent.store)
     ranked = tuple(sorted(trials, key=_sort_key(mode, metric)))
     result = SweepResult(parent.id, metric, mode, ranked)
     best = result.best
@@ -275,6 +282,34 @@ def sweep(
                          "mloop.sweep.best_trial": best.index})  # fmt: skip
     parent.finish("finished" if any(t.status == "finished" for t in trials) else "failed")
     return result
+
+
+def _close_crashed(
+    trials: list[Trial], parent_id: str, project_id: str | None, store: Store | None
+) -> list[Trial]:
+    """A trial whose worker died left its nested run ``running``: find it (by parent and trial
+    index) and mark it ``failed`` with the crash as its error; the trial then names it."""
+    if store is None or project_id is None:
+        return trials  # offline: the runs are in the spool, not searchable
+    lost = {t.index: t for t in trials if t.run_id is None and t.status == "failed"}
+    found: dict[int, str] = {}
+    token = None
+    while True:
+        page = store.search_runs(project_id, max_results=1000, page_token=token)
+        for r in page.items:
+            index = r.tags.get("mloop.trial")
+            if r.parent_run_id == parent_id and index is not None and int(index) in lost:
+                found[int(index)] = r.id
+                if r.status == "running":
+                    error = lost[int(index)].error or "the worker running the trial died"
+                    store.log_batch(r.id, tags={"mloop.error": error[-1000:]}, status="failed",
+                                    end_ms=time.time_ns() // 1_000_000)  # fmt: skip
+        token = page.next_page_token
+        if token is None:
+            break
+    return [
+        dataclasses.replace(t, run_id=found[t.index]) if t.index in found else t for t in trials
+    ]
 
 
 def _execute(specs: list[_Spec], executor: str, max_parallel: int | None,
