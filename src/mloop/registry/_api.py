@@ -88,10 +88,11 @@ def log_model(
     requested = validate_artifact_path(artifact_path) if artifact_path is not None else None
     validate_model_name(name)
     clean_tags = _validate_version_tags(tags)
-    reg = registry or Registry(settings=run.settings if run is not None else None)
     own_run = None
     if run is None:
         run = active_run()
+    # The run's settings (a pipeline step's run on a worker, say) before the environment's.
+    reg = registry or Registry(settings=run.settings if run is not None else None)
     if run is None:
         own_run = run = start_run(
             project="models", name=f"log_model-{name}", settings=reg.settings, system_metrics=False
