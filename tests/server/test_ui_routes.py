@@ -120,3 +120,46 @@ def test_under_auth_the_pages_are_open_and_the_data_is_not(tmp_path: Path) -> No
         assert c.get(f"/api/v1/ui/projects/{p.id}/table").status_code == 401
         assert c.get("/api/v1/projects").status_code == 401
     store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.no_mutation
+def test_mloop_ui_serves_the_local_store_on_loopback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from _live_server import free_port
+    from _server_process import clean_env
+
+    home = tmp_path / "home"
+    store = create_store(f"sqlite:///{home / 'mloop.db'}")
+    store.get_or_create_project("local-project")
+    store.close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mloop", "ui", "--no-open", "--port", str(port)],
+        env=clean_env(MLOOP_HOME=str(home)),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "mloop ui did not start"
+            time.sleep(0.05)
+        assert httpx.get(f"{url}/ui/").status_code == 200
+        names = [p["name"] for p in httpx.get(f"{url}/api/v1/projects").json()]
+        assert names == ["local-project"]
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=30)[0].decode()
+    assert f"open http://127.0.0.1:{port}/ui/" in out
