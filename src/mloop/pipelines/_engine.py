@@ -325,9 +325,10 @@ def _executor(kind: object, max_workers: int | None, sleep: Callable[[float], No
 
 
 def _worker_tracking(
-    tracking: Any, ex: Executor, settings: Settings, store: Store, blobs: Any
+    tracking: Any, settings: Settings, store: Store, blobs: Any
 ) -> tuple[str, Settings]:
-    """The tracking run and the settings a step in another process attaches to it with.
+    """The tracking run and the settings a step in another process attaches to it with (an
+    in-process step has it active already).
 
     One run per pipeline run, whatever the executor: a step in a worker logs and registers into
     the pipeline's run as an in-process step does, so a model version's source run is the
@@ -335,8 +336,6 @@ def _worker_tracking(
     lineage would depend on the executor). The settings name the store and the artifact store
     this run uses, which may have been given as objects rather than by the environment.
     """
-    if ex.shares_memory:
-        return tracking.id, settings
     tracking.flush()  # the run's row exists before a worker looks it up
     changes: dict[str, Any] = {"artifact_uri": str(blobs.uri)}
     uri = getattr(store, "uri", None)
@@ -451,7 +450,8 @@ def run(
     runner = _Runner(
         pdef, graph, record, store=store, blobs=blobs, token=settings.token, cache=use_cache,
         executor=ex, project_root=project_root, reuse=_reuse or {},
-        tracking=None if tracking is None else _worker_tracking(tracking, ex, settings, store, blobs),
+        tracking=None if tracking is None or ex.shares_memory
+        else _worker_tracking(tracking, settings, store, blobs),
     )  # fmt: skip
     try:
         runner.execute()

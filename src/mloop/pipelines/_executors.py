@@ -102,16 +102,17 @@ def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) ->
     attempts = 0
     delay = step.retry_delay
     with contextlib.ExitStack() as scope:
-        try:
-            scope.enter_context(_tracking(task))
-        except Exception as exc:  # a boundary: the run cannot be reached; the step did not run
-            end = time.time_ns() // 1_000_000
-            return StepOutcome(
-                attempts=0,
-                error=f"the pipeline's tracking run cannot be attached: {_error_text(exc)}",
-                start_ms=start,
-                end_ms=end,
-            )
+        if task.tracking is not None:
+            try:
+                scope.enter_context(_tracking(*task.tracking))
+            except Exception as exc:  # a boundary: the run is out of reach; the step never ran
+                end = time.time_ns() // 1_000_000
+                return StepOutcome(
+                    attempts=0,
+                    error=f"the pipeline's tracking run cannot be attached: {_error_text(exc)}",
+                    start_ms=start,
+                    end_ms=end,
+                )
         models = scope.enter_context(registration_context(task.lineage))
         while True:
             attempts += 1
@@ -148,15 +149,11 @@ def execute_task(task: StepTask, sleep: Callable[[float], None] = time.sleep) ->
 
 
 @contextlib.contextmanager
-def _tracking(task: StepTask) -> Iterator[None]:
-    """The pipeline's tracking run, active while the step runs: already so in the calling
-    process; attached (status untouched, logs flushed at the end) in a worker."""
-    if task.tracking is None:
-        yield
-        return
+def _tracking(run_id: str, settings: Settings) -> Iterator[None]:
+    """The pipeline's tracking run, attached and active while the step runs in a worker (status
+    untouched, logs flushed at the end); as it is when it is already active here."""
     from mloop.tracking import active_run, attached_run
 
-    run_id, settings = task.tracking
     current = active_run()
     if current is not None and current.id == run_id:
         yield
