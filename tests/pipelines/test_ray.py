@@ -116,9 +116,15 @@ def dies():
     return crash()
 
 
+class Doubler:
+    def predict(self, x):
+        return [2 * v for v in x]
+
+
 @step
 def counts(n: int) -> int:
     mloop.log({"rows": n})
+    mloop.log_model(Doubler(), "doubler")
     return os.getpid()
 
 
@@ -246,15 +252,19 @@ def test_retries_and_resume_behave_as_on_the_local_executors(project: Project) -
     assert done.output == 20 and done.cached == ["flaky"] and done.executed == ["fragile"]
 
 
-def test_a_step_on_ray_logs_in_the_pipelines_run(project: Project) -> None:
+def test_a_step_on_ray_logs_and_registers_in_the_pipelines_run(project: Project) -> None:
     # The Ray workers do not see this process's MLOOP_* (there are none): they reach the store
-    # through the pipeline's settings, and log into its tracking run, which stays finished.
+    # through the pipeline's settings, and log and register into its tracking run.
     r = project.run("logs", params={"n": 3}, executor="ray", track=True)
     assert r.output != os.getpid()
     store = project.store
     tracking = store.get_run(r.run.tracking_run_id)  # type: ignore[arg-type]
     assert tracking.status == "finished" and tracking.metrics["rows"].last == 3.0
     assert r.steps["counts"].tracking_run_id == tracking.id
+    # What it registered comes from that run too: lineage as with the local executor.
+    assert r.steps["counts"].models == ("models:/doubler/1",)
+    mv = store.get_model_version("doubler", 1)
+    assert mv.source_run_id == tracking.id and mv.tags["mloop.pipeline_step"] == "counts"
     (only,) = store.search_runs(tracking.project_id).items
     assert only.id == tracking.id  # no run of its own for the step
 
