@@ -50,6 +50,7 @@ async function route() {
   if (cleanup) { cleanup(); cleanup = null; }
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  setCrumbs({ text: "Projects", href: "#/" });
   try {
     let page;
     if (parts[0] === "projects" && parts[1]) page = await runsPage(parts[1], setCrumbs);
