@@ -49,6 +49,13 @@ def serve(
     max_body_mb: Annotated[
         float | None, typer.Option(help="Largest request body in MB (413 past it; default 16).")
     ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="The model method that answers, e.g. predict_proba: a classifier then answers "
+            "and logs one score per class (what performance estimation needs). Default: predict."
+        ),
+    ] = None,
     no_follow: Annotated[
         bool, typer.Option("--no-follow", help="Do not hot-swap when the alias moves.")
     ] = False,
@@ -81,6 +88,7 @@ def serve(
         "log_sample": log_sample,
         "timeout_s": timeout_s,
         "max_body_bytes": None if max_body_mb is None else int(max_body_mb * 1024 * 1024),
+        "method": method,
     }
     options.update({k: v for k, v in given.items() if v is not None})
     if no_follow:

@@ -51,6 +51,12 @@ class ServedModel:
     # Moving average of one model call in seconds (measured at load on the input example, then
     # on requests): short calls run in the event loop, long ones in the predict thread.
     cost_s: list[float] = field(default_factory=lambda: [1.0])
+    # The model method that answers requests (None: ``predict``).
+    method: str | None = None
+
+    def block_call(self) -> Any:
+        """What a fast-path float64 array is fed to: the faster twin, or the model's method."""
+        return self.block_predict or getattr(self.model.raw, self.method or "predict")
 
     @cached_property
     def label(self) -> str:
@@ -104,12 +110,12 @@ class ServedModel:
         self, data: Any, *, params: Mapping[str, Any] | None = None, method: str | None = None
     ) -> Any:
         """Signature check, then the flavor's predict. A mismatch is a 400 naming the columns."""
+        method = method or self.method
         if isinstance(data, Block):  # prepared by this model: checked already
-            if params or method:
+            if params or method != self.method:
                 data = data.values_table()
             else:
-                fn = self.block_predict or self.model.raw.predict
-                return fn(data.values)
+                return self.block_call()(data.values)
         try:
             return self.model.predict(data, params=params, method=method)
         except InvalidInputError as exc:
@@ -117,8 +123,12 @@ class ServedModel:
             raise bad_request(str(exc), **details) from None
 
 
-def load_served(registry: Registry, uri: str, *, verify: bool = True) -> ServedModel:
+def load_served(
+    registry: Registry, uri: str, *, verify: bool = True, method: str | None = None
+) -> ServedModel:
     """Resolve ``uri`` to a version, load it (hashes checked), smoke-test it on its input example.
+
+    ``method`` is the model method that answers (default ``predict``).
 
     Raises :class:`~mloop.errors.MloopError` (the version, the file, the example that failed).
     """
@@ -137,7 +147,13 @@ def load_served(registry: Registry, uri: str, *, verify: bool = True) -> ServedM
         loaded_ms=int(time.time() * 1000),
         load_s=0.0,
         columns=_columns(model.signature),
+        method=None if method == "predict" else method,
     )
+    if method is not None and not callable(getattr(model.raw, method, None)):
+        raise InvalidInputError(
+            f"{served.label} ({type(model.raw).__name__}) has no method {method!r} to serve.",
+            details={"method": method},
+        )
     if verify:
         t0 = time.perf_counter()
         smoke_test(served)
@@ -176,10 +192,12 @@ def _fast_columns(served: ServedModel) -> tuple[str, ...] | None:
         table = validate_input(example, sig, to="arrow")
         block = np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float64)
         _quiet_feature_names()
-        same = np.array_equal(
-            np.asarray(served.model.raw.predict(block)),
-            np.asarray(served.model.predict(example)),
-        )
+        fast = np.asarray(getattr(served.model.raw, served.method or "predict")(block))
+        slow = np.asarray(served.model.predict(example, method=served.method))
+        if served.method is None or fast.dtype.kind not in "fc":
+            same = np.array_equal(fast, slow)
+        else:  # scores: the array's memory order may change BLAS's summation order (~1e-16)
+            same = fast.shape == slow.shape and bool(np.allclose(fast, slow, rtol=1e-9, atol=1e-12))
     except Exception as exc:  # the model's own code: no fast path, the general one still works
         log.info("mloop serve: %s takes the DataFrame path (%s)", served.label, exc)
         return None
@@ -190,7 +208,7 @@ def _faster_twin(served: ServedModel) -> Any:
     """A faster ``predict`` for fast-path arrays (tree ensembles), if it predicts exactly what
     the model does on the input example; else None."""
     fn = forest_predictor(served.model.raw)
-    if fn is None:
+    if fn is None or served.method is not None:  # the twins reproduce ``predict`` only
         return None
     try:
         table = validate_input(served.model.input_example, served.signature, to="arrow")
@@ -222,7 +240,7 @@ def smoke_test(served: ServedModel) -> None:
     if example is None:
         return
     try:
-        out = served.model.predict(example)
+        out = served.model.predict(example, method=served.method)
     except Exception as exc:  # the model's own code: any failure refuses the version
         raise MloopError(
             f"{served.label} failed its smoke test on the stored input example: "

@@ -50,8 +50,20 @@ class ServeOptions:
     # one). A replay of recorded traffic sets it to place each request in the monitor window it
     # belongs to, without waiting for wall time.
     clock: Callable[[], int] | None = None
+    # The model method that answers (default ``predict``), e.g. ``predict_proba``: a classifier
+    # then answers (and logs) one score per class, which performance estimation (CBPE) needs.
+    method: str | None = None
 
     def __post_init__(self) -> None:
+        if self.method is not None and (
+            not isinstance(self.method, str)
+            or not self.method.isidentifier()
+            or self.method.startswith("_")
+        ):
+            raise ValueError(
+                f"method must name a public model method such as 'predict_proba'; "
+                f"got {self.method!r}"
+            )
         if self.clock is not None and not callable(self.clock):
             raise ValueError(f"clock must be a callable returning ms; got {self.clock!r}")
         if self.max_body_bytes < 1:
@@ -92,6 +104,7 @@ class ServingState:
             on_swap=self._swapped,
             on_swap_failed=self._swap_failed,
             follow=self.options.follow,
+            method=self.options.method,
         )
         self._publish_models([])
         if self.options.follow:

@@ -135,8 +135,10 @@ class Controller:
         on_swap_failed: Callable[[str, str, BaseException], None] | None = None,
         poll_max_wait_s: float = 0.25,
         follow: bool = True,
+        method: str | None = None,
     ) -> None:
         self.registry = registry
+        self._method = method
         self.store = registry.store
         self._spec = spec
         self._lock = threading.Lock()  # one refresh at a time (the follower and manual calls)
@@ -167,7 +169,7 @@ class Controller:
             mv = self.registry.resolve(uri)
             if mv.version == current.version.version and mv.name == current.version.name:
                 return current
-        return load_served(self.registry, uri)
+        return load_served(self.registry, uri, method=self._method)
 
     def _build(self, spec: ServeSpec, old: Traffic | None) -> Traffic:
         main = self._load(spec.model, old.main if old else None, "main")
