@@ -309,7 +309,9 @@ def test_query_integers_are_decimal_int64_text(client: httpx.Client, run: Any, t
 
 
 # ------------------------------------------------------------------------- routes and methods
-@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v2/projects", "/", "/api/v1/runs/a/b/c"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nope", "/api/v2/projects", "/nope", "/api/v1/runs/a/b/c"]
+)  # "/" is the web UI's: it redirects to /ui/
 def test_unknown_routes_are_a_404_in_json(client: httpx.Client, path: str) -> None:
     doc = _error(client.get(path), 404, "ENDPOINT_NOT_FOUND", path, "openapi.json")
     assert doc["details"] == {}
