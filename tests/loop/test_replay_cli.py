@@ -82,6 +82,11 @@ def test_replay_json_has_the_issue_fields_per_window(mloop_home: Path, tmp_path:
         assert e["serving_version"] == 1
     # labels of window w arrive after w + 1: every window is judged by the end
     assert all(isinstance(e["accuracy"], float) for e in doc["windows"])
+    # served scores (predict_proba): CBPE estimates each window's accuracy before its labels
+    assert all(0.0 <= e["estimated_accuracy"] <= 1.0 for e in doc["windows"])
+    for e in doc["windows"][:2]:  # before the change, the estimate tracks what labels show
+        assert abs(e["estimated_accuracy"] - e["accuracy"]) < 0.1
+    assert doc["summary"]["estimated_accuracy_mean"] is not None
     assert doc["windows"][2]["quality_alert"] and doc["windows"][2]["retrain_started"]
     assert doc["summary"]["windows"] == 4 and doc["summary"]["promotions"] == []
 

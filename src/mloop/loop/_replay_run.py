@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -112,11 +113,21 @@ def _train_v1(data: ReplayData, name: str, policy: str | None, seed: int) -> dic
     return out
 
 
-def _reference(data: ReplayData, folder: Path) -> str:
-    """The monitors' reference: the training features (labels are not in the log's features)."""
+def _reference(data: ReplayData, folder: Path, v1: Any) -> tuple[str, str | list[str] | None]:
+    """The monitors' reference and the score column(s) served: the training features, their
+    labels, and v1's scores on them (``prediction_<k>``, as the log names a served
+    ``predict_proba``), so that CBPE can estimate accuracy before labels arrive. A model without
+    ``predict_proba`` answers classes: no scores, no estimate."""
     path = folder / "reference.parquet"
-    pd.read_parquet(data.train_path, columns=data.features).to_parquet(path, index=False)
-    return str(path)
+    train = pd.read_parquet(data.train_path, columns=[*data.features, "label"])
+    scores: str | list[str] | None = None
+    if callable(getattr(v1.raw, "predict_proba", None)):
+        proba = np.asarray(v1.predict(train[data.features], method="predict_proba"))
+        columns = [f"prediction_{k}" for k in range(proba.shape[1])]
+        train = train.assign(**{c: proba[:, k] for k, c in enumerate(columns)})
+        scores = columns[1] if len(columns) == 2 else columns
+    train.to_parquet(path, index=False)
+    return str(path), scores
 
 
 def run_replay(
@@ -145,12 +156,17 @@ def run_replay(
     store, blobs = registry.store, registry.blobstore
     v1_accuracy = float(v1.get("metrics", {}).get("holdout_accuracy", 0.0) or 0.0)
     work = Path(tempfile.mkdtemp(prefix="mloop-replay-"))
-    reference = _reference(data, work)
+    reference, scores = _reference(data, work, registry.load(f"models:/{name}/{v1['version']}"))
     timeline = _Timeline(n, START_MS, window_ms)
     common: dict[str, Any] = {"store": store, "blobstore": blobs, "window": f"{window_ms}ms"}
+    # Served scores give CBPE's estimate on the drift monitor's windows (before any label);
+    # realized accuracy takes the predicted class from them.
+    predicted: dict[str, Any] = (
+        {"y_pred": None, "y_score": scores} if scores else {"y_pred": "prediction"}
+    )
     drift = InferenceMonitor(
         name, reference=reference, name=f"{name}-drift", lateness=f"{_DRIFT_LATENESS_MS}ms",
-        y_true=None, y_pred=None, columns=data.features,
+        y_true="label" if scores else None, y_pred=None, y_score=scores, columns=data.features,
         drift_options={"thresholds": drift_threshold},
         quality_thresholds={"out_of_range": 1.0},  # leaving the range is drift, not breakage
         rules=["n_drifted >= 1", "quality.n_failed >= 1"], **common,
@@ -165,8 +181,8 @@ def run_replay(
     perf = InferenceMonitor(
         name, reference=reference, name=f"{name}-performance",
         lateness=f"{label_delay * window_ms + _DRIFT_LATENESS_MS}ms", y_true="label",
-        y_pred="prediction", columns=data.features, drift=False, quality=False,
-        rules=perf_rules, **common,
+        columns=data.features, drift=False, quality=False, cbpe=False, rules=perf_rules,
+        **predicted, **common,
     )  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)  # the monitors profiled the reference: done
     params = {
@@ -188,7 +204,10 @@ def run_replay(
     ]  # fmt: skip
     agent = Agent(monitors=[drift, perf], triggers=triggers, store=store, blobstore=blobs)
     now = [START_MS]
-    options = ServeOptions(log_sample=1.0, log_flush_interval_s=0.2, clock=lambda: now[0])
+    options = ServeOptions(
+        log_sample=1.0, log_flush_interval_s=0.2, clock=lambda: now[0],
+        method="predict_proba" if scores else None,
+    )  # fmt: skip
     app = create_app(
         ServeSpec(model=f"models:/{name}@champion"), registry=registry, options=options
     )
@@ -314,5 +333,7 @@ def _summary(entries: list[dict[str, Any]], v1: dict[str, Any], drop: float) -> 
         "v1_holdout_accuracy": v1.get("metrics", {}).get("holdout_accuracy"),
         "accuracy_before": mean(before),
         "accuracy_after": mean(after),
-        "cbpe": "not estimated: the served model answers classes, not scores",
+        "estimated_accuracy_mean": mean(
+            [e["estimated_accuracy"] for e in entries if e["estimated_accuracy"] is not None]
+        ),
     }
