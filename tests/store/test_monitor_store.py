@@ -65,3 +65,21 @@ def test_a_stored_window_stays_small_whatever_the_labels_it_brings(store: Store)
     back = mon.WindowResult.from_dict(many.result).drift.columns["plan"]
     assert back.statistic == result.drift.columns["plan"].statistic and back.drifted
     assert int(back.histogram.current.sum()) == back.n_current == 6000
+
+
+def test_list_monitors_gives_each_monitors_newest_window(store: Store) -> None:
+    assert store.list_monitors() == []
+    for name, windows in (("b/prod", 3), ("a-drift", 2)):
+        for w in range(windows):
+            store.log_monitor_result(
+                {"monitor": name, "window_index": w, "window_start": w * 10,
+                 "window_end": w * 10 + 10, "n_rows": 10 + w, "result": {"w": w}, "alerts": []}
+            )  # fmt: skip
+    newest = store.list_monitors()
+    assert [(r.monitor, r.window_index, r.window_end, r.result) for r in newest] == [
+        ("a-drift", 1, 20, {"w": 1}),
+        ("b/prod", 2, 30, {"w": 2}),
+    ]
+    assert [r.monitor for r in store.list_monitors(limit=1)] == ["a-drift"]
+    with pytest.raises(InvalidInputError, match="limit"):
+        store.list_monitors(limit=0)

@@ -85,6 +85,14 @@ class MonitorStoreMixin(abc.ABC):
             validate_name(monitor, what="monitor name")
         return self._do_list_monitor_alerts(monitor, int(after_id), limit)
 
+    def list_monitors(self, *, limit: int = 1000) -> list[MonitorResult]:
+        """Every monitor that stored a window, by name: each one's newest window (its name, index,
+        bounds and result), which is what a list of monitors shows."""
+        from mloop.store._common import validate_max_results
+
+        validate_max_results(limit, name="limit")
+        return self._do_list_monitors(limit)
+
     @abc.abstractmethod
     def _do_log_monitor_result(
         self,
@@ -104,3 +112,5 @@ class MonitorStoreMixin(abc.ABC):
     def _do_list_monitor_alerts(
         self, monitor: str | None, after_id: int, limit: int
     ) -> list[MonitorAlert]: ...
+    @abc.abstractmethod
+    def _do_list_monitors(self, limit: int) -> list[MonitorResult]: ...

@@ -31,6 +31,7 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     "list_monitor_alerts": lambda s, monitor, after_id, limit: s.list_monitor_alerts(
         monitor=monitor, after_id=_after(after_id), limit=_page(limit)
     ),
+    "list_monitors": lambda s, limit: s.list_monitors(limit=_page(limit)),
     "add_inference_chunk": lambda s, deployment, **chunk: s.add_inference_chunk(
         deployment, **chunk
     ),

@@ -40,6 +40,8 @@ MONITORING_ENDPOINTS: tuple[Endpoint, ...] = (
     _E("list_monitor_alerts", "GET", "/monitor-alerts",
        {"monitor": str | None, "after_id": int | None, "limit": int | None},
        list[MonitorAlert], summary="Alerts in firing order after a cursor (one monitor, or all)"),
+    _E("list_monitors", "GET", "/monitors", {"limit": int | None}, list[MonitorResult],
+       summary="Every monitor that stored a window, by name: each one's newest window"),
     # ------------------------------------------------------------------ inference log
     _E("add_inference_chunk", "POST", "/inference-chunks",
        {"deployment": str, "sha256": str, "size": int, "n_rows": int, "first_ts_ms": int,
@@ -103,6 +105,9 @@ class HttpMonitoringMixin:
         self, monitor: str | None, after_id: int, limit: int
     ) -> list[MonitorAlert]:
         return self._call("list_monitor_alerts", monitor=monitor, after_id=after_id, limit=limit)
+
+    def _do_list_monitors(self, limit: int) -> list[MonitorResult]:
+        return self._call("list_monitors", limit=limit)
 
     # ------------------------------------------------------------------ inference log
     def _do_add_inference_chunk(

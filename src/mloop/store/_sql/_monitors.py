@@ -12,7 +12,6 @@ from mloop.store._monitor_base import MonitorAlert, MonitorResult
 from mloop.store._sql import _schema as t
 from mloop.store._sql._log import SqlEventLogMixin
 
-
 # The facts of an alert's rule copied into its monitor_alert event (JSON values, as sent).
 _RULE_FACTS = ("rule", "metric", "op", "threshold", "value", "consecutive")
 
@@ -25,6 +24,19 @@ def _unbound(v: str | None) -> Any:
     if v is not None and v.lstrip("-").isdigit():
         return int(v)  # row-count windows are integer offsets; time windows ISO strings
     return v
+
+
+def _result(x: Any) -> MonitorResult:
+    return MonitorResult(
+        x.id,
+        x.monitor,
+        x.window_index,
+        _unbound(x.window_start),
+        _unbound(x.window_end),
+        x.n_rows,
+        json.loads(x.result),
+        x.created_ms,
+    )
 
 
 class SqlMonitorsMixin(SqlEventLogMixin):
@@ -113,19 +125,16 @@ class SqlMonitorsMixin(SqlEventLogMixin):
                 .order_by(r.c.id)
                 .limit(limit)
             ).all()
-        return [
-            MonitorResult(
-                x.id,
-                x.monitor,
-                x.window_index,
-                _unbound(x.window_start),
-                _unbound(x.window_end),
-                x.n_rows,
-                json.loads(x.result),
-                x.created_ms,
-            )
-            for x in rows
-        ]
+        return [_result(x) for x in rows]
+
+    def _do_list_monitors(self, limit: int) -> list[MonitorResult]:
+        r = t.monitor_results
+        newest = sa.select(sa.func.max(r.c.id)).group_by(r.c.monitor).scalar_subquery()
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(r).where(r.c.id.in_(newest)).order_by(r.c.monitor).limit(limit)
+            ).all()
+        return [_result(x) for x in rows]
 
     def _do_list_monitor_alerts(
         self, monitor: str | None, after_id: int, limit: int
