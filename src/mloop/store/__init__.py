@@ -43,6 +43,11 @@ from mloop.store._events_base import (
 from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_by
 from mloop.store._follow import Follower
 from mloop.store._inference_base import InferenceChunk, InferenceLabel, validate_request_id
+from mloop.store._media_base import (
+    MEDIA_KINDS,
+    MediaItem,
+    validate_media_item,
+)
 from mloop.store._open import open_store, store_exists
 from mloop.store._pipeline_entities import (
     PIPELINE_RUN_STATUSES,
@@ -106,6 +111,7 @@ __all__ = [
     "FIRING_STATUSES",
     "MAX_EVENT_WAIT_S",
     "MAX_RESULTS_LIMIT",
+    "MEDIA_KINDS",
     "PIPELINE_RUN_STATUSES",
     "REPORT_KINDS",
     "RUN_STATUSES",
@@ -130,6 +136,7 @@ __all__ = [
     "HttpStore",
     "InferenceChunk",
     "InferenceLabel",
+    "MediaItem",
     "MetricHistory",
     "MetricSeries",
     "MetricSummary",
@@ -173,6 +180,7 @@ __all__ = [
     "validate_check_report",
     "validate_deployment_name",
     "validate_key",
+    "validate_media_item",
     "validate_metric_value",
     "validate_model_name",
     "validate_model_uri",

@@ -10,6 +10,7 @@
 - :class:`~mloop.store._checks_base.CheckStoreMixin`: check reports (CI gates) on model versions;
 - :class:`~mloop.store._pipelines_base.PipelineStoreMixin`: pipelines, their runs and step runs;
 - :class:`~mloop.store._triggers_base.TriggerStoreMixin`: trigger firings (one per cause, leased);
+- :class:`~mloop.store._media_base.MediaStoreMixin`: the media index of runs (images, tables...);
 - :class:`~mloop.store._tokens_base.TokenStoreMixin`: a team server's API tokens (never over HTTP).
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
@@ -31,6 +32,7 @@ from mloop.store._downsample import downsample_minmax
 from mloop.store._events_base import EventStoreMixin
 from mloop.store._follow import Follower
 from mloop.store._inference_base import InferenceStoreMixin
+from mloop.store._media_base import MediaStoreMixin
 from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._pipelines_base import PipelineStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
@@ -53,6 +55,7 @@ class Store(
     CheckStoreMixin,
     PipelineStoreMixin,
     TriggerStoreMixin,
+    MediaStoreMixin,
     TokenStoreMixin,
     abc.ABC,
 ):

@@ -8,6 +8,7 @@ from typing import Any
 from mloop.server._v1._checks import HANDLERS as _CHECKS
 from mloop.server._v1._deployments import HANDLERS as _DEPLOYMENTS
 from mloop.server._v1._events import HANDLERS as _EVENTS
+from mloop.server._v1._media import HANDLERS as _MEDIA
 from mloop.server._v1._monitoring import HANDLERS as _MONITORING
 from mloop.server._v1._pipelines import HANDLERS as _PIPELINES
 from mloop.server._v1._registry import HANDLERS as _REGISTRY
@@ -27,4 +28,5 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     **_DEPLOYMENTS,
     **_PIPELINES,
     **_TRIGGERS,
+    **_MEDIA,
 }

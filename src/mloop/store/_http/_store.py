@@ -19,6 +19,7 @@ from mloop.store._http._checks import CHECK_ENDPOINTS, HttpChecksMixin
 from mloop.store._http._deployments import DEPLOYMENT_ENDPOINTS, HttpDeploymentsMixin
 from mloop.store._http._endpoint import Endpoint
 from mloop.store._http._events import EVENT_ENDPOINTS, HttpEventsMixin
+from mloop.store._http._media import MEDIA_ENDPOINTS, HttpMediaMixin
 from mloop.store._http._monitoring import MONITORING_ENDPOINTS, HttpMonitoringMixin
 from mloop.store._http._pipelines import PIPELINE_ENDPOINTS, HttpPipelinesMixin
 from mloop.store._http._registry import REGISTRY_ENDPOINTS, HttpRegistryMixin
@@ -42,6 +43,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         *DEPLOYMENT_ENDPOINTS,
         *PIPELINE_ENDPOINTS,
         *TRIGGER_ENDPOINTS,
+        *MEDIA_ENDPOINTS,
     )
 }
 
@@ -68,6 +70,7 @@ class HttpStore(
     HttpDeploymentsMixin,
     HttpPipelinesMixin,
     HttpTriggersMixin,
+    HttpMediaMixin,
     HttpTokensMixin,
     _Unported,
     Store,

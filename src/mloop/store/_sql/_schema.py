@@ -514,3 +514,19 @@ trigger_firings = sa.Table(
     sa.Index("ix_trigger_firings_trigger", "trigger", "event_id"),
     sa.Index("ix_trigger_firings_status", "status"),
 )
+
+
+# ------------------------------------------------------------------------------------ media index
+# A run's images, figures, tables and histograms: one row per (run, key, step), pointing at the
+# run's artifact that holds the bytes; ``meta`` is small JSON (sizes, a histogram's counts).
+media = sa.Table(
+    "media",
+    metadata,
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("meta", sa.Text, nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+)

@@ -39,6 +39,7 @@ from mloop.store._sql._events import SqlEventsMixin
 from mloop.store._sql._inference import SqlInferenceMixin
 from mloop.store._sql._load import PageContexts, load_runs
 from mloop.store._sql._log import SqlEventLogMixin
+from mloop.store._sql._media import SqlMediaMixin
 from mloop.store._sql._monitors import SqlMonitorsMixin
 from mloop.store._sql._pipelines import SqlPipelinesMixin
 from mloop.store._sql._raw import Cursor, payload_bytes
@@ -75,6 +76,7 @@ class SqlStore(
     SqlChecksMixin,
     SqlPipelinesMixin,
     SqlTriggersMixin,
+    SqlMediaMixin,
     SqlTokensMixin,
     SqlEventsMixin,
     SqlAliasesMixin,
