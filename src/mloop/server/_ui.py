@@ -28,6 +28,7 @@ from mloop.artifacts import BlobStore
 from mloop.errors import InvalidInputError
 from mloop.server._openapi import error_responses
 from mloop.server._scopes import route_policy
+from mloop.server._ui_models import MODEL_OPERATIONS, mount_model_routes
 from mloop.server._wire import JSON, error_response
 from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Run, Store, downsample_minmax
 
@@ -251,7 +252,7 @@ _QUERY: dict[str, list[dict[str, Any]]] = {
     ],
     "ui_artifact_preview": [_param("path", "query", _STR, required=True)],
 }
-UI_OPERATIONS = frozenset(_QUERY)
+UI_OPERATIONS = frozenset(_QUERY) | MODEL_OPERATIONS
 
 
 def _openapi(op: str, path_param: dict[str, Any]) -> dict[str, Any]:
@@ -326,6 +327,7 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
             tags=["ui"],
             openapi_extra=_openapi(op, _PID if "{project_id}" in path else _RID),
         )
+    mount_model_routes(app, store)
 
     async def to_ui(request: Request) -> Response:
         return RedirectResponse("/ui/", status_code=307)
