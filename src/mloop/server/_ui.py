@@ -28,6 +28,7 @@ from mloop.artifacts import BlobStore
 from mloop.errors import InvalidInputError
 from mloop.server._openapi import error_responses
 from mloop.server._scopes import route_policy
+from mloop.server._ui_loop import LOOP_OPERATIONS, mount_loop_routes
 from mloop.server._ui_models import MODEL_OPERATIONS, mount_model_routes
 from mloop.server._wire import JSON, error_response
 from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Run, Store, downsample_minmax
@@ -252,7 +253,7 @@ _QUERY: dict[str, list[dict[str, Any]]] = {
     ],
     "ui_artifact_preview": [_param("path", "query", _STR, required=True)],
 }
-UI_OPERATIONS = frozenset(_QUERY) | MODEL_OPERATIONS
+UI_OPERATIONS = frozenset(_QUERY) | MODEL_OPERATIONS | LOOP_OPERATIONS
 
 
 def _openapi(op: str, path_param: dict[str, Any]) -> dict[str, Any]:
@@ -328,6 +329,7 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
             openapi_extra=_openapi(op, _PID if "{project_id}" in path else _RID),
         )
     mount_model_routes(app, store)
+    mount_loop_routes(app, store)
 
     async def to_ui(request: Request) -> Response:
         return RedirectResponse("/ui/", status_code=307)
