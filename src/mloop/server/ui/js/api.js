@@ -61,4 +61,5 @@ export const api = {
   artifacts: (id, prefix = "") => call("GET", `/runs/${enc(id)}/artifacts`, { query: { prefix } }),
   preview: (id, path) => call("GET", `/ui/runs/${enc(id)}/preview`, { query: { path } }),
   dataset: (sha) => call("GET", `/datasets/${enc(sha)}`),
+  raw: (method, path, opts) => call(method, path, opts),
 };

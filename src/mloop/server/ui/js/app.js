@@ -4,6 +4,8 @@ import { h, emptyState, fmtTime } from "./util.js";
 import { runsPage } from "./runs.js";
 import { runPage } from "./run.js";
 import { comparePage } from "./compare.js";
+import { modelsPage, modelPage, versionDiffPage } from "./models.js";
+import { deploymentsPage, deploymentPage } from "./deployments.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
@@ -56,6 +58,11 @@ async function route() {
     if (parts[0] === "projects" && parts[1]) page = await runsPage(parts[1], setCrumbs);
     else if (parts[0] === "runs" && parts[1]) page = await runPage(parts[1], setCrumbs);
     else if (parts[0] === "compare" && parts[1]) page = await comparePage(parts[1].split(","), setCrumbs);
+    else if (parts[0] === "models" && parts[1] && parts[2] === "diff") page = await versionDiffPage(parts[1], parts[3], parts[4], setCrumbs);
+    else if (parts[0] === "models" && parts[1]) page = await modelPage(parts[1], setCrumbs, parts[2] === "v" ? Number(parts[3]) : undefined);
+    else if (parts[0] === "models") page = await modelsPage(setCrumbs);
+    else if (parts[0] === "deployments" && parts[1]) page = await deploymentPage(parts[1], setCrumbs);
+    else if (parts[0] === "deployments") page = await deploymentsPage(setCrumbs);
     else page = { el: await projectsPage() };
     if (page instanceof Node) page = { el: page };
     main.replaceChildren(page.el);
