@@ -22,7 +22,7 @@ export function setToken(token) {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
-async function call(method, path, { query, body, signal } = {}) {
+export async function call(method, path, { query, body, signal } = {}) {
   let url = `/api/v1${path}`;
   if (query) {
     const q = new URLSearchParams();

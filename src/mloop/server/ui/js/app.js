@@ -6,6 +6,9 @@ import { runPage } from "./run.js";
 import { comparePage } from "./compare.js";
 import { modelsPage, modelPage, versionDiffPage } from "./models.js";
 import { deploymentsPage, deploymentPage } from "./deployments.js";
+import { monitorsPage, monitorPage } from "./monitoring.js";
+import { pipelinesPage, pipelineRunsPage, pipelineRunPage } from "./pipelines.js";
+import { timelineIndexPage, timelinePage } from "./timeline.js";
 
 const main = document.getElementById("main");
 const crumbs = document.getElementById("crumbs");
@@ -63,6 +66,13 @@ async function route() {
     else if (parts[0] === "models") page = await modelsPage(setCrumbs);
     else if (parts[0] === "deployments" && parts[1]) page = await deploymentPage(parts[1], setCrumbs);
     else if (parts[0] === "deployments") page = await deploymentsPage(setCrumbs);
+    else if (parts[0] === "monitors" && parts[1]) page = await monitorPage(parts[1], setCrumbs, parts[2]);
+    else if (parts[0] === "monitors") page = { el: await monitorsPage(setCrumbs) };
+    else if (parts[0] === "pipelines" && parts[1]) page = await pipelineRunsPage(parts[1], setCrumbs);
+    else if (parts[0] === "pipelines") page = await pipelinesPage(setCrumbs);
+    else if (parts[0] === "pipeline-runs" && parts[1]) page = await pipelineRunPage(parts[1], setCrumbs);
+    else if (parts[0] === "timeline" && parts[1]) page = await timelinePage(parts[1], setCrumbs);
+    else if (parts[0] === "timeline") page = await timelineIndexPage(setCrumbs);
     else page = { el: await projectsPage() };
     if (page instanceof Node) page = { el: page };
     main.replaceChildren(page.el);
