@@ -149,4 +149,11 @@ def test_deployment_pages(ui: Page, world: dict[str, Any]) -> None:
     assert page.locator("#traffic-total").inner_text() == "50,000 requests logged"
     assert "watch v2 on live traffic" in page.locator("#revisions").inner_text()
     assert page.locator("#dep-events tbody tr").count() == 2
+    updated = page.locator("#dep-events tbody tr").first.inner_text()
+    assert "r2 shadow=models:/churn/2 · watch v2 on live traffic" in updated
+    page.select_option("#traffic-window", "1")
+    page.wait_for_function(
+        "document.querySelector('.uplot .u-title')?.textContent === 'requests per 1 min'"
+    )
+    assert page.locator("#traffic-total").inner_text() == "50,000 requests logged"
     shot(page, "deployment")

@@ -49,13 +49,26 @@ function eventSummary(e) {
   const p = e.payload || {};
   if (e.type === "serving_swapped") return `${p.slot}: ${p.from || "—"} → ${p.to} (loaded in ${p.load_ms} ms)`;
   if (e.type === "serving_swap_failed") return `kept ${p.kept}: ${p.error}`;
-  const keys = Object.keys(p).filter((k) => !["deployment", "pid"].includes(k));
-  return keys.map((k) => `${k}=${typeof p[k] === "object" ? JSON.stringify(p[k]) : p[k]}`).join(" ");
+  // a change names the fields it changed (and a rollback the revision it restored): show those
+  const keys = p.changed ? p.changed : Object.keys(p).filter((k) => !["deployment", "pid", "name", "revision", "config", "sticky_key"].includes(k) && p[k] !== null);
+  const what = keys.map((k) => `${k}=${typeof p[k] === "object" ? JSON.stringify(p[k]) : p[k]}`).join(" ");
+  return [p.revision ? `r${p.revision}` : "", what, p.reason ? `· ${p.reason}` : ""].filter(Boolean).join(" ");
 }
+
+const WINDOWS = [[1, "1 h"], [6, "6 h"], [24, "24 h"], [168, "7 days"], [720, "30 days"]];
 
 export async function deploymentPage(name, setCrumbs) {
   setCrumbs({ text: "Deployments", href: "#/deployments" }, { text: name });
   const page = await api.raw("GET", `/ui/deployments/${enc(name)}`);
+  const chartSlot = h("div", { id: "traffic" }, trafficChart(page.traffic));
+  const windowPick = h("select", { id: "traffic-window", onchange: async () => {
+    try {
+      const again = await api.raw("GET", `/ui/deployments/${enc(name)}`, { query: { hours: windowPick.value } });
+      chartSlot.replaceChildren(trafficChart(again.traffic));
+    } catch (err) {
+      chartSlot.replaceChildren(h("div", { class: "error-box" }, err.message));
+    }
+  } }, WINDOWS.map(([v, label]) => h("option", { value: v, selected: v === 24 }, label)));
   const d = page.deployment;
   const live = h("table", { class: "kv", id: "resolved" },
     h("thead", {}, h("tr", {}, ["Slot", "URI", "Version now", "Share"].map((c) => h("th", {}, c)))),
@@ -76,9 +89,9 @@ export async function deploymentPage(name, setCrumbs) {
       h("div", {}, h("h2", {}, "Serve options"), Object.keys(d.config || {}).length
         ? table(["Option", "Value"], Object.entries(d.config).map(([k, v]) => [k, h("span", { class: "mono" }, JSON.stringify(v))]))
         : emptyState("Defaults."))),
-    h("h2", {}, "Requests over the last 24 h"),
+    h("h2", {}, "Requests over the last ", windowPick),
     h("p", { class: "muted small" }, "From the inference log (requests the servers logged, per model version). Latency and error rates live in each server's /metrics and are not recorded here."),
-    trafficChart(page.traffic),
+    chartSlot,
     h("div", { class: "cols two" },
       h("div", {}, h("h2", {}, "Revisions"), table(["Rev", "When", "Who", "Reason", "Spec"], revisions.map((r) => [
         `r${r.revision}`, fmtTime(r.created_ms), r.actor || "", r.reason || "",
