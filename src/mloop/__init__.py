@@ -28,7 +28,22 @@ from mloop.errors import (
 if TYPE_CHECKING:
     from mloop.inference import log_labels
     from mloop.registry import Registry, load_model, log_model, register_model
-    from mloop.tracking import Client, Run, active_run, finish, init, log, start_run
+    from mloop.tracking import (
+        Client,
+        Histogram,
+        Image,
+        Run,
+        Table,
+        active_run,
+        finish,
+        init,
+        log,
+        log_figure,
+        log_histogram,
+        log_image,
+        log_table,
+        start_run,
+    )
 
 __version__ = "0.1.0"
 
@@ -36,6 +51,8 @@ __all__ = [
     "AlreadyExistsError",
     "Client",
     "ConflictError",
+    "Histogram",
+    "Image",
     "InvalidInputError",
     "MloopError",
     "NotFoundError",
@@ -43,6 +60,7 @@ __all__ = [
     "Registry",
     "Run",
     "StoreUnavailableError",
+    "Table",
     "UnauthenticatedError",
     "__version__",
     "active_run",
@@ -50,8 +68,12 @@ __all__ = [
     "init",
     "load_model",
     "log",
+    "log_figure",
+    "log_histogram",
+    "log_image",
     "log_labels",
     "log_model",
+    "log_table",
     "register_model",
     "start_run",
 ]
@@ -70,6 +92,13 @@ _LAZY: dict[str, str] = {
     "init": "mloop.tracking",
     "log": "mloop.tracking",
     "start_run": "mloop.tracking",
+    "Image": "mloop.tracking",
+    "Histogram": "mloop.tracking",
+    "Table": "mloop.tracking",
+    "log_image": "mloop.tracking",
+    "log_figure": "mloop.tracking",
+    "log_table": "mloop.tracking",
+    "log_histogram": "mloop.tracking",
 }
 
 

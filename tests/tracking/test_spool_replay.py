@@ -476,7 +476,7 @@ def test_the_writer_replays_its_late_file_too_and_adds_up_the_counts(
     result = w.replay(store)
     assert (result.applied, result.duplicates, result.failed) == (2, 1, 1)
     assert result.errors == [
-        f"{main.name}:2: unknown spool record op 'teleport' (known: create_run, log_batch, update_run, add_artifacts, log_input, register_version); was it written by a newer mloop? Upgrade mloop, then run `mloop sync --retry-quarantined`."
+        f"{main.name}:2: unknown spool record op 'teleport' (known: create_run, log_batch, update_run, add_artifacts, add_media, log_input, register_version); was it written by a newer mloop? Upgrade mloop, then run `mloop sync --retry-quarantined`."
     ]
     assert len(result.quarantined) == 1
     assert not w.pending and w.path is None and w.paths == [] and not late.exists()

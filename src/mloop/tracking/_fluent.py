@@ -16,6 +16,7 @@ from mloop.config import Settings
 from mloop.errors import MloopError, NotFoundError, StoreUnavailableError
 from mloop.ids import new_id, now_ms
 from mloop.store import (
+    MediaItem,
     Store,
     open_store,
     validate_name,
@@ -382,3 +383,23 @@ def log(metrics: Mapping[str, Any], step: int | None = None) -> None:
 def finish(status: str = "finished") -> None:
     """Finish the active run (flush, stop background threads, record the status)."""
     _require_active().finish(status)
+
+
+def log_image(image: Any, key: str, step: int | None = None) -> MediaItem:
+    """Store an image in the active run (see :meth:`Run.log_image`)."""
+    return _require_active().log_image(image, key, step)
+
+
+def log_figure(fig: Any, key: str, step: int | None = None) -> MediaItem:
+    """Store a matplotlib (or plotly) figure in the active run (see :meth:`Run.log_figure`)."""
+    return _require_active().log_figure(fig, key, step)
+
+
+def log_table(frame: Any, key: str, step: int | None = None) -> MediaItem:
+    """Store a table in the active run as Parquet (see :meth:`Run.log_table`)."""
+    return _require_active().log_table(frame, key, step)
+
+
+def log_histogram(values: Any, key: str, step: int | None = None, *, bins: int = 64) -> MediaItem:
+    """Store a histogram of ``values`` in the active run (see :meth:`Run.log_histogram`)."""
+    return _require_active().log_histogram(values, key, step, bins=bins)

@@ -32,6 +32,8 @@ from mloop.store import (
     validate_params,
     validate_tags,
 )
+from mloop.tracking._media import is_media
+from mloop.tracking._media_run import MediaLogging
 from mloop.tracking._spool import SpoolWriter
 from mloop.tracking._writer import BackgroundWriter
 
@@ -97,7 +99,7 @@ class _Summary(MutableMapping[str, Any]):
         return f"Summary({self._data!r})"
 
 
-class Run:
+class Run(MediaLogging):
     """A live run. Create it with :func:`mloop.start_run` or :func:`mloop.init`, not directly.
 
     ``log`` validates cheaply, appends to an in-memory buffer and returns (a few microseconds); a
@@ -135,6 +137,8 @@ class Run:
         self._lock = threading.Lock()
         self._blobstore: BlobStore | None = None
         self._artifact_paths: set[str] = set()  # what this process logged (known offline too)
+        self._media_steps: dict[str, int] = {}  # media key -> its last step (for step=None)
+        self._media_lock = threading.Lock()
         # Folders of model versions whose registration is spooled (the store cannot guard them
         # yet): folder -> model name. Writes under them are refused here, as the store would.
         self.pending_packages: dict[str, str] = {}
@@ -177,7 +181,10 @@ class Run:
         """Log metric values at ``step`` (default: one more than the previous ``log`` call).
 
         Non-blocking: validates keys and values, appends to a buffer and returns. Values must be real
-        numbers (``bool`` is refused); NaN and +/-inf are kept as they are.
+        numbers (``bool`` is refused); NaN and +/-inf are kept as they are. Media may sit among
+        them (:class:`~mloop.tracking.Image`, :class:`~mloop.tracking.Histogram`,
+        :class:`~mloop.tracking.Table`, a matplotlib figure): they are stored at ``step`` as by
+        :meth:`log_image` and friends, before this call returns.
 
         Raises
         ------
@@ -199,6 +206,7 @@ class Run:
         self._step = step + 1
         ok = self._ok_keys
         clean = None
+        media: dict[str, Any] | None = None
         for k, v in metrics.items():
             if k not in ok:
                 validate_key(k)
@@ -207,7 +215,15 @@ class Run:
             if t is not _FLOAT and (t is not _INT or not -_MAX_FLOAT_INT <= v <= _MAX_FLOAT_INT):
                 if clean is None:
                     clean = dict(metrics)
+                if is_media(v):  # only a value that is not a plain number gets here
+                    media = media or {}
+                    media[k] = clean.pop(k)
+                    continue
                 clean[k] = validate_metric_value(k, v)
+        if media is not None:
+            self._log_media_values(media, step)
+            if not clean:
+                return
         self._queue.append(
             (step, time.time_ns() // 1_000_000, clean if clean is not None else dict(metrics))
         )

@@ -243,6 +243,7 @@ _RECORD_KEYS = frozenset(
         "project",
         "run",
         "entries",
+        "items",
         "dataset",
         "input",
         "name",
@@ -347,6 +348,13 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
     if op == "add_artifacts":
         store.add_artifacts(rec["run_id"], [ArtifactEntry(*e) for e in rec["entries"]])
         return True
+    if op == "add_media":
+        # The media's files and their index entries, in that order (the index points at them).
+        from mloop.store import MediaItem
+
+        store.add_artifacts(rec["run_id"], [ArtifactEntry(*e) for e in rec["entries"]])
+        store.add_media(rec["run_id"], [MediaItem.from_dict(i) for i in rec["items"]])
+        return True
     if op == "log_input":
         from mloop.store import DatasetVersion
 
@@ -364,7 +372,15 @@ def _apply(store: Store, rec: Mapping[str, Any]) -> bool:
     )
 
 
-_OPS = ("create_run", "log_batch", "update_run", "add_artifacts", "log_input", "register_version")
+_OPS = (
+    "create_run",
+    "log_batch",
+    "update_run",
+    "add_artifacts",
+    "add_media",
+    "log_input",
+    "register_version",
+)
 
 
 def _replay_file(
