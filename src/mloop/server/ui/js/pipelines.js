@@ -8,6 +8,7 @@ import { monitorHref } from "./monitoring.js";
 const enc = encodeURIComponent;
 const SVG = "http://www.w3.org/2000/svg";
 const short = (sha) => (sha ? `${sha.slice(0, 12)}…` : "");
+const duration = (a, b) => (b - a < 1000 ? `${Math.max(0, b - a)} ms` : fmtDuration(a, b));
 const status = (s) => h("span", { class: `status st-${s}` }, s);
 
 function svg(tag, attrs = {}, ...children) {
@@ -41,7 +42,7 @@ export async function pipelineRunsPage(name, setCrumbs) {
   return h("section", {}, head, table(["Run", "Status", "Trigger", "Reason", "Started", "Duration", "By"], runs.map((r) => [
     h("a", { class: "mono", href: `#/pipeline-runs/${r.id}` }, r.id.slice(0, 8)), status(r.status),
     h("span", { class: "chip" }, r.trigger), h("span", { class: "reason" }, r.reason || ""),
-    fmtTime(r.start_ms), r.end_ms ? fmtDuration(r.start_ms, r.end_ms) : "running", r.actor || ""]), { class: "kv pipeline-runs" }));
+    fmtTime(r.start_ms), r.end_ms ? duration(r.start_ms, r.end_ms) : "running", r.actor || ""]), { class: "kv pipeline-runs" }));
 }
 
 // Edges by content: a step's input whose hash is another step's output. Layers by longest path.
@@ -163,7 +164,7 @@ export async function pipelineRunPage(id, setCrumbs) {
   steps.forEach((s) => { counts[s.status] = (counts[s.status] || 0) + 1; });
   const cached = steps.filter((s) => s.cache_hit).length;
   const meta = [["Status", status(run.status)], ["Trigger", h("span", { class: "chip" }, run.trigger)], ["Reason", run.reason || ""],
-    ["Started", fmtTime(run.start_ms)], ["Duration", run.end_ms ? fmtDuration(run.start_ms, run.end_ms) || `${run.end_ms - run.start_ms} ms` : "running"],
+    ["Started", fmtTime(run.start_ms)], ["Duration", run.end_ms ? duration(run.start_ms, run.end_ms) : "running"],
     ["Code", h("span", { class: "mono" }, run.code_ref)],
     ["Tracking run", run.tracking_run_id ? h("a", { href: `#/runs/${run.tracking_run_id}` }, run.tracking_run_id) : ""],
     ["By", run.actor || ""], ["Error", run.error || ""]].filter((r) => r[1] !== "");
