@@ -29,6 +29,7 @@ from mloop.errors import InvalidInputError
 from mloop.server._openapi import error_responses
 from mloop.server._scopes import route_policy
 from mloop.server._ui_loop import LOOP_OPERATIONS, mount_loop_routes
+from mloop.server._ui_media import media_listing
 from mloop.server._ui_models import MODEL_OPERATIONS, mount_model_routes
 from mloop.server._wire import JSON, error_response
 from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Run, Store, downsample_minmax
@@ -252,6 +253,7 @@ _QUERY: dict[str, list[dict[str, Any]]] = {
         _param("max_step", "query", _INT, required=False),
     ],
     "ui_artifact_preview": [_param("path", "query", _STR, required=True)],
+    "ui_run_media": [],
 }
 UI_OPERATIONS = frozenset(_QUERY) | MODEL_OPERATIONS | LOOP_OPERATIONS
 
@@ -306,6 +308,9 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
         run_id = request.path_params["run_id"]
         return preview(store, artifacts, run_id, _required(request, "path"))
 
+    def media(request: Request) -> Any:
+        return media_listing(store, request.path_params["run_id"])
+
     routes = [
         ("/projects/{project_id}/table", table, read_project, "ui_run_table",
          "A project's runs as columns (the UI's runs table)"),
@@ -315,6 +320,8 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
          "A metric over a step range, min/max-downsampled"),
         ("/runs/{run_id}/preview", artifact_preview, read_run, "ui_artifact_preview",
          "An artifact's preview: image, first table rows or text"),
+        ("/runs/{run_id}/media", media, read_run, "ui_run_media",
+         "A run's images, figures, tables and histograms by key, with their blobs"),
     ]  # fmt: skip
     for path, work, guard, op, summary in routes:
         app.add_api_route(

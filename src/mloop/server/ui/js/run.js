@@ -3,6 +3,7 @@
 import { api, blobUrl } from "./api.js";
 import { h, fmtNum, fmtTime, fmtDuration, fmtBytes, emptyState, table } from "./util.js";
 import { metricChart } from "./charts.js";
+import { mediaSection } from "./media.js";
 
 function kvTable(obj, id) {
   const keys = Object.keys(obj || {}).sort();
@@ -132,6 +133,7 @@ export async function runPage(runId, setCrumbs) {
     h("section", {}, h("h2", {}, "Metrics"), summary),
     await chartsSection(run, user, "Charts", "charts"),
     system.length ? await chartsSection(run, system, "System metrics", "system-charts") : null,
+    mediaSection(run),
     artifactsSection(run),
     await datasetsSection(run));
   return { el };

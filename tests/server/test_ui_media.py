@@ -1,0 +1,176 @@
+"""The run page's Media section in a real Chromium against ``mloop server`` as a process (and its
+data route in-process): the image slider shows the chosen step's picture (checked pixel by pixel),
+a table sorts by a click on a column, a histogram is drawn as a heatmap and bars whose heights are
+the logged counts, a figure is shown, and a run without media says so. Screenshots go to
+``MLOOP_UI_SHOTS`` when it names a folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from _ui_media_data import (
+    HIST_BINS,
+    HIST_STEPS,
+    IMAGE_STEPS,
+    TABLE,
+    colour,
+    hist_values,
+    media_project,
+)
+from test_ui_browser import Page, browser  # noqa: F401  (the module's Chromium fixture)
+
+from _live_server import LiveServer
+from _server_process import ServerProcess
+from mloop.artifacts import BlobStore
+from mloop.server import create_app
+from mloop.store import create_store
+
+pytestmark = [pytest.mark.slow, pytest.mark.no_mutation]
+
+_PIXEL = """([sel, want]) => {
+  const img = document.querySelector(sel);
+  if (!img || !img.complete || !img.naturalWidth) return false;
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const px = Array.from(ctx.getImageData(3, 3, 1, 1).data.slice(0, 3));
+  return px.every((v, i) => v === want[i]);
+}"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("ui-media")
+    uri, art = f"sqlite:///{root / 'm.db'}", str(root / "artifacts")
+    built = media_project(root, uri, art)
+    with ServerProcess(root, store_uri=uri, artifact_uri=art) as server:
+        yield {"url": server.url, "uri": uri, "art": art, **built}
+
+
+@pytest.fixture
+def ui(browser: Any, world: dict[str, Any]) -> Iterator[Page]:  # noqa: F811
+    page = Page(browser, world)
+    yield page
+    assert page.errors == []
+    assert all(u.startswith(world["url"]) or u.startswith("blob:") for u in page.requests)
+    page.close()
+
+
+def shot(page: Any, name: str) -> None:
+    folder = os.environ.get("MLOOP_UI_SHOTS")
+    if folder:
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
+def test_the_route_lists_media_with_their_blobs(world: dict[str, Any]) -> None:
+    store = create_store(world["uri"])
+    app = create_app(store, artifacts=BlobStore(world["art"]))
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=30) as c:
+        doc = c.get(f"/api/v1/ui/runs/{world['run']}/media").json()
+        groups = {g["key"]: g for g in doc["keys"]}
+        assert [g["key"] for g in doc["keys"]] == sorted(groups)
+        samples = groups["samples"]
+        assert samples["kind"] == "image" and [i["step"] for i in samples["items"]] == [
+            0,
+            1,
+            2,
+            3,
+            4,
+        ]
+        files = {a.path: a for a in store.list_artifacts(world["run"])}
+        for item in samples["items"] + groups["preds"]["items"]:
+            assert item["sha256"] == files[item["path"]].sha256
+        weights = groups["weights"]["items"]
+        assert [i["step"] for i in weights] == [s * 10 for s in range(HIST_STEPS)]
+        assert weights[2]["meta"]["counts"] == np.histogram(hist_values(2), HIST_BINS)[0].tolist()
+        # The table's rows come from the artifact preview route, like any Parquet file.
+        table = c.get(
+            f"/api/v1/ui/runs/{world['run']}/preview",
+            params={"path": groups["preds"]["items"][0]["path"]},
+        ).json()
+        assert table["columns"] == list(TABLE) and table["total_rows"] == 5
+        assert c.get(f"/api/v1/ui/runs/{world['empty']}/media").json()["keys"] == []
+        assert c.get(f"/api/v1/ui/runs/{'0' * 32}/media").status_code == 404
+        assert c.get("/api/v1/ui/runs/nope/media").status_code == 400
+        ops = c.get("/api/v1/openapi.json").json()["paths"]["/api/v1/ui/runs/{run_id}/media"]["get"]
+        assert ops["operationId"] == "ui_run_media"
+    with LiveServer(create_app(store, auth=True)) as server:
+        r = httpx.get(f"{server.url}/api/v1/ui/runs/{world['run']}/media")
+        assert r.status_code == 401
+    store.close()
+
+
+def test_the_media_section(ui: Page, world: dict[str, Any]) -> None:
+    page = ui.open(f"/runs/{world['run']}")
+    page.wait_for_selector("#media .media-card")
+    keys = page.eval_on_selector_all("#media .media-card", "cs => cs.map(c => c.dataset.key)")
+    assert keys == (["curve"] if world["figure"] else []) + ["preds", "samples", "weights"]
+
+    # Images: the newest step first; the slider shows the chosen step's picture.
+    img = ".media-card[data-key='samples'] img.media-image"
+    last = IMAGE_STEPS - 1
+    page.wait_for_function(_PIXEL, arg=[img, list(colour(last))])
+    assert page.get_attribute(img, "data-step") == str(last)
+    card = page.locator(".media-card[data-key='samples']")
+    assert card.locator(".media-step").inner_text().startswith(f"step {last}")
+    card.locator("input.media-slider").fill("1")
+    page.wait_for_function(_PIXEL, arg=[img, list(colour(1))])
+    assert page.get_attribute(img, "data-step") == "1"
+    assert card.locator(".media-step").inner_text() == f"step 1  (2 of {IMAGE_STEPS})"
+    card.locator("input.media-slider").fill("3")
+    page.wait_for_function(_PIXEL, arg=[img, list(colour(3))])
+
+    # Table: click a column to sort, again to reverse.
+    table = page.locator(".media-card[data-key='preds'] table.media-table")
+    table.wait_for()
+    col = lambda i: table.locator(f"tbody tr td:nth-child({i})").all_inner_texts()  # noqa: E731
+    assert col(1) == [str(v) for v in TABLE["id"]]  # as logged
+    table.locator("th[data-col='score']").click()
+    assert col(2) == ["0.1", "0.3", "0.5", "0.7", "0.9"]
+    assert table.locator("th[data-col='score']").get_attribute("data-sort") == "asc"
+    table.locator("th[data-col='score']").click()
+    assert col(2) == ["0.9", "0.7", "0.5", "0.3", "0.1"]
+    table.locator("th[data-col='label']").click()
+    assert col(3) == ["bird", "cat", "cat", "dog", "dog"]
+
+    # Histogram: a heatmap over the steps, and bars of one step whose heights are its counts.
+    hist = page.locator(".media-card[data-key='weights']")
+    painted = hist.locator("canvas.media-heatmap").evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 100) n++; return n; }"
+    )
+    assert painted > 0
+    assert hist.locator("canvas.media-heatmap").evaluate("c => c.height") >= HIST_STEPS * 2
+
+    def bars() -> tuple[str | None, list[int], list[float]]:
+        svg = hist.locator("svg.media-bars")
+        counts = [
+            int(x) for x in svg.locator("rect").evaluate_all("rs => rs.map(r => r.dataset.count)")
+        ]
+        heights = svg.locator("rect").evaluate_all("rs => rs.map(r => +r.getAttribute('height'))")
+        return svg.get_attribute("data-step"), counts, heights
+
+    step, counts, heights = bars()
+    want = np.histogram(hist_values(HIST_STEPS - 1), HIST_BINS)[0].tolist()
+    assert step == str((HIST_STEPS - 1) * 10) and counts == want and len(heights) == HIST_BINS
+    assert heights.index(max(heights)) == want.index(max(want))
+    hist.locator("input.media-slider").fill("0")
+    step, counts, _ = bars()
+    assert step == "0" and counts == np.histogram(hist_values(0), HIST_BINS)[0].tolist()
+
+    if world["figure"]:
+        fig = ".media-card[data-key='curve'] img.media-image"
+        page.wait_for_function(f'() => document.querySelector("{fig}").naturalWidth > 100')
+    shot(page, "run-media")
+
+
+def test_a_run_without_media_says_so(ui: Page, world: dict[str, Any]) -> None:
+    page = ui.open(f"/runs/{world['empty']}")
+    page.wait_for_selector("#media .empty")
+    assert "No images, figures, tables or histograms logged." in page.inner_text("#media")
