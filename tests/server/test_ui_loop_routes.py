@@ -86,3 +86,49 @@ def test_bad_arguments_are_refused_with_the_range() -> None:
 
     with pytest.raises(InvalidInputError, match=r"`limit` must be an int in \[1, 2000\]; got '0'"):
         int_arg("0", "limit", lo=1, hi=2000, default=500)
+
+
+def test_under_auth_the_routes_need_a_token_not_scoped_to_a_project(tmp_path: Path) -> None:
+    import httpx
+
+    from _live_server import LiveServer
+    from mloop.server import create_app
+
+    store = create_store(f"sqlite:///{tmp_path / 'm.db'}")
+    store.create_registered_model("churn")
+    import numpy as np
+
+    from mloop import monitoring as mon
+
+    rng = np.random.default_rng(0)
+    m = mon.Monitor({"x": rng.normal(size=2000)}, window_rows=500, rules=["n_drifted >= 1"],
+                    store=store, name="churn-drift")  # fmt: skip
+    m.update({"x": rng.normal(3, 1, size=500)})  # a drifted window, with its alert
+    (rid,) = [r.id for r in store.list_monitor_results("churn-drift")]
+    read = store.create_token("reader", role="read").secret
+    p = store.get_or_create_project("p")
+    scoped = store.create_token("scoped", role="read", project_id=p.id).secret
+    urls = [
+        ("/api/v1/ui/monitor-summary", {"monitor": "churn-drift"}),
+        ("/api/v1/ui/monitor-report", {"monitor": "churn-drift", "result_id": rid}),
+        ("/api/v1/ui/models/churn/timeline", {"limit": 10}),
+        ("/api/v1/monitors", {}),
+    ]
+    with LiveServer(create_app(store, auth=True)) as server, httpx.Client(base_url=server.url) as c:
+        for url, params in urls:
+            assert c.get(url, params=params).status_code == 401, url
+            who = {"Authorization": f"Bearer {scoped}"}
+            assert c.get(url, params=params, headers=who).status_code == 403, url
+            ok = c.get(url, params=params, headers={"Authorization": f"Bearer {read}"})
+            assert ok.status_code == 200, (url, ok.text)
+        page = c.get(urls[2][0], params=urls[2][1], headers={"Authorization": f"Bearer {read}"})
+        assert [e["type"] for e in page.json()["events"]] == [
+            "monitor_alert",
+            "monitor_result",
+            "model_created",
+        ]
+        report = c.get(urls[1][0], params=urls[1][1], headers={"Authorization": f"Bearer {read}"})
+        assert report.json()["html"].startswith("<!DOCTYPE html>")
+        bad = c.get(urls[2][0], params={"limit": 0}, headers={"Authorization": f"Bearer {read}"})
+        assert bad.status_code == 400 and "`limit` must be an int in [1, 2000]" in bad.text
+    store.close()
