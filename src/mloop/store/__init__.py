@@ -72,6 +72,12 @@ from mloop.store._registry_entities import (
     WebhookDelivery,
 )
 from mloop.store._runs_base import NewRun, RunFields
+from mloop.store._serving_base import (
+    LATENCY_BOUNDS_MS,
+    ServingMinute,
+    latency_quantile,
+    validate_serving_minute,
+)
 from mloop.store._sql import SqlStore, describe_uri, upgrade_store
 from mloop.store._tokens_base import (
     TOKEN_ROLES,
@@ -109,6 +115,7 @@ __all__ = [
     "EVENT_TYPES",
     "FIRING_KINDS",
     "FIRING_STATUSES",
+    "LATENCY_BOUNDS_MS",
     "MAX_EVENT_WAIT_S",
     "MAX_RESULTS_LIMIT",
     "MEDIA_KINDS",
@@ -155,6 +162,7 @@ __all__ = [
     "Run",
     "RunFields",
     "RunInput",
+    "ServingMinute",
     "SqlStore",
     "StepRun",
     "Store",
@@ -167,6 +175,7 @@ __all__ = [
     "hash_token_secret",
     "is_sha256",
     "is_token_secret",
+    "latency_quantile",
     "open_store",
     "parse_filter",
     "parse_order_by",
@@ -190,6 +199,7 @@ __all__ = [
     "validate_pipeline_run",
     "validate_request_id",
     "validate_run_id",
+    "validate_serving_minute",
     "validate_sha256",
     "validate_step_run",
     "validate_tags",

@@ -11,6 +11,7 @@
 - :class:`~mloop.store._pipelines_base.PipelineStoreMixin`: pipelines, their runs and step runs;
 - :class:`~mloop.store._triggers_base.TriggerStoreMixin`: trigger firings (one per cause, leased);
 - :class:`~mloop.store._media_base.MediaStoreMixin`: the media index of runs (images, tables...);
+- :class:`~mloop.store._serving_base.ServingStoreMixin`: serving's per-minute requests, errors, latency;
 - :class:`~mloop.store._tokens_base.TokenStoreMixin`: a team server's API tokens (never over HTTP).
 
 In each, public methods validate and a backend implements the typed ``_do_*`` hooks, so SQLite,
@@ -37,6 +38,7 @@ from mloop.store._monitor_base import MonitorStoreMixin
 from mloop.store._pipelines_base import PipelineStoreMixin
 from mloop.store._registry_base import RegistryStoreMixin
 from mloop.store._runs_base import NewRun, RunStoreMixin
+from mloop.store._serving_base import ServingStoreMixin
 from mloop.store._tokens_base import TokenStoreMixin
 from mloop.store._triggers_base import TriggerStoreMixin
 from mloop.store._webhooks_base import WebhookStoreMixin
@@ -56,6 +58,7 @@ class Store(
     PipelineStoreMixin,
     TriggerStoreMixin,
     MediaStoreMixin,
+    ServingStoreMixin,
     TokenStoreMixin,
     abc.ABC,
 ):

@@ -13,6 +13,7 @@ from mloop.server._v1._monitoring import HANDLERS as _MONITORING
 from mloop.server._v1._pipelines import HANDLERS as _PIPELINES
 from mloop.server._v1._registry import HANDLERS as _REGISTRY
 from mloop.server._v1._runs import HANDLERS as _RUNS
+from mloop.server._v1._serving import HANDLERS as _SERVING
 from mloop.server._v1._triggers import HANDLERS as _TRIGGERS
 from mloop.server._v1._webhooks import HANDLERS as _WEBHOOKS
 
@@ -29,4 +30,5 @@ HANDLERS: dict[str, Callable[..., Any]] = {
     **_PIPELINES,
     **_TRIGGERS,
     **_MEDIA,
+    **_SERVING,
 }

@@ -24,6 +24,7 @@ from mloop.store._http._monitoring import MONITORING_ENDPOINTS, HttpMonitoringMi
 from mloop.store._http._pipelines import PIPELINE_ENDPOINTS, HttpPipelinesMixin
 from mloop.store._http._registry import REGISTRY_ENDPOINTS, HttpRegistryMixin
 from mloop.store._http._runs import RUN_ENDPOINTS, HttpRunsMixin
+from mloop.store._http._serving import SERVING_ENDPOINTS, HttpServingMixin
 from mloop.store._http._tokens import HttpTokensMixin
 from mloop.store._http._transport import HttpTransport
 from mloop.store._http._triggers import TRIGGER_ENDPOINTS, HttpTriggersMixin
@@ -44,6 +45,7 @@ ENDPOINTS: dict[str, Endpoint] = {
         *PIPELINE_ENDPOINTS,
         *TRIGGER_ENDPOINTS,
         *MEDIA_ENDPOINTS,
+        *SERVING_ENDPOINTS,
     )
 }
 
@@ -71,6 +73,7 @@ class HttpStore(
     HttpPipelinesMixin,
     HttpTriggersMixin,
     HttpMediaMixin,
+    HttpServingMixin,
     HttpTokensMixin,
     _Unported,
     Store,

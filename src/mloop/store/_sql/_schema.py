@@ -530,3 +530,20 @@ media = sa.Table(
     sa.Column("meta", sa.Text, nullable=False),
     sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
 )
+
+
+# -------------------------------------------------------------------------------- serving minutes
+# Per deployment, serving replica and wall-clock minute: requests, error answers, latency sum, max
+# and histogram (JSON counts over ``LATENCY_BOUNDS_MS``); a replica rewrites its minute's row.
+serving_minutes = sa.Table(
+    "serving_minutes",
+    metadata,
+    sa.Column("deployment", sa.String(128), primary_key=True),
+    sa.Column("minute_ms", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("replica", sa.String(128), primary_key=True),
+    sa.Column("requests", sa.BigInteger, nullable=False),
+    sa.Column("errors", sa.BigInteger, nullable=False),
+    sa.Column("latency_sum_ms", sa.Float, nullable=False),
+    sa.Column("latency_max_ms", sa.Float, nullable=False),
+    sa.Column("latency_counts", sa.Text, nullable=False),
+)

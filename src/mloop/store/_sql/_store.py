@@ -44,6 +44,7 @@ from mloop.store._sql._monitors import SqlMonitorsMixin
 from mloop.store._sql._pipelines import SqlPipelinesMixin
 from mloop.store._sql._raw import Cursor, payload_bytes
 from mloop.store._sql._registry import SqlRegistryMixin
+from mloop.store._sql._serving import SqlServingMixin
 from mloop.store._sql._tokens import SqlTokensMixin
 from mloop.store._sql._triggers import SqlTriggersMixin
 
@@ -77,6 +78,7 @@ class SqlStore(
     SqlPipelinesMixin,
     SqlTriggersMixin,
     SqlMediaMixin,
+    SqlServingMixin,
     SqlTokensMixin,
     SqlEventsMixin,
     SqlAliasesMixin,
