@@ -70,12 +70,14 @@ def test_monitor_summary_is_the_stored_windows(tmp_path: Path) -> None:
     for i, stat in enumerate([0.1, 0.4, 0.9, 1.2]):
         _window(store, "prod/churn", i, stat, alerts=int(stat >= 0.5))
     doc = monitor_summary(store, "prod/churn", max_windows=3)
-    assert doc["total_windows"] == 4 and [w["index"] for w in doc["windows"]] == [1, 2, 3]
+    assert doc["older"] is True and [w["index"] for w in doc["windows"]] == [1, 2, 3]
     (x,) = doc["columns"]
     assert x["statistic"] == [0.4, 0.9, 1.2] and x["drifted"] == [False, True, True]
     assert x["severity"] == pytest.approx([0.8, 1.8, 2.4])
     assert doc["estimated"]["accuracy"] == pytest.approx([0.86, 0.81, 0.78])
     assert [a["window_index"] for a in doc["alerts"]] == [2, 3]
+    every = monitor_summary(store, "prod/churn", max_windows=10)
+    assert every["older"] is False and [w["index"] for w in every["windows"]] == [0, 1, 2, 3]
     with pytest.raises(NotFoundError, match="stored no window"):
         monitor_summary(store, "nope", max_windows=3)
     store.close()

@@ -90,8 +90,19 @@ def monitor_summary(store: Store, monitor: str, *, max_windows: int) -> dict[str
     """A monitor's newest ``max_windows`` windows as columns: per window its bounds, rows and
     drift verdict; per feature its score, severity and verdict in each window; the realized and
     the estimated (CBPE) metrics per window; and the monitor's alerts."""
+    # The log names each window's result id: the newest windows are found there (small rows)
+    # and only their results are read, however long the monitor has run.
+    marks, older = newest_events(
+        store, [f"monitors/{monitor}"], ["monitor_result"], before_id=None, limit=max_windows
+    )
+    ids = [i for e in marks if isinstance(i := e.payload.get("result_id"), int)]
+    after = 0
+    if len(ids) == len(marks) == max_windows:
+        after = min(ids) - 1
+    else:
+        older = False  # every window (also any stored before the log named them) is read
     windows: deque[Any] = deque(maxlen=max_windows)
-    after, total = 0, 0
+    total = 0
     while True:
         page = store.list_monitor_results(monitor, after_id=after, limit=_PAGE)
         windows.extend(page)
@@ -101,6 +112,7 @@ def monitor_summary(store: Store, monitor: str, *, max_windows: int) -> dict[str
         after = page[-1].id
     if not total:
         raise NotFoundError(f"monitor {monitor!r} has stored no window.")
+    older = older or total > max_windows
     n = len(windows)
     columns: dict[str, dict[str, Any]] = {}
     realized: dict[str, list[float | None]] = {}
@@ -161,7 +173,7 @@ def monitor_summary(store: Store, monitor: str, *, max_windows: int) -> dict[str
         after = page_a[-1].id
     return {
         "monitor": monitor,
-        "total_windows": total,
+        "older": older,
         "windows": out_windows,
         "columns": list(columns.values()),
         "performance": realized,
@@ -245,36 +257,34 @@ def related_subjects(store: Store, model: str) -> list[str]:
 
 
 def _window(
-    store: Store, subjects: Iterable[str], lo: int, hi: int, cap: int
+    store: Store, subjects: Iterable[str], types: list[str], lo: int, hi: int, cap: int
 ) -> list[Event] | None:
-    """The timeline's events with ``lo < id <= hi``; None when a subject has more than ``cap``."""
+    """The events with ``lo < id <= hi``; None when a subject has more than ``cap`` there."""
     out: list[Event] = []
     for s in subjects:
-        got = store.read_events(
-            after_id=lo, until_id=hi, subject=s, types=list(TIMELINE_TYPES), limit=cap + 1
-        )
+        got = store.read_events(after_id=lo, until_id=hi, subject=s, types=types, limit=cap + 1)
         if len(got) > cap:
             return None
         out.extend(got)
     return out
 
 
-def model_timeline(
-    store: Store, model: str, *, before_id: int | None, limit: int
-) -> dict[str, Any]:
-    """The newest ``limit`` events of a model's history with ``id < before_id``, newest first.
+def newest_events(
+    store: Store, subjects: list[str], types: Iterable[str], *, before_id: int | None, limit: int
+) -> tuple[list[Event], bool]:
+    """The newest ``limit`` events of ``subjects`` with ``id < before_id``, newest first, and
+    whether older ones may exist.
 
     The log is read backwards in id ranges that widen while they are sparse and narrow when one
-    subject fills a read, so a page costs a few indexed reads however long the history is;
-    ``next_before_id`` continues with older events (None at the start of the log).
+    subject fills a read, so a page costs a few indexed reads however long the history is.
     """
-    subjects = related_subjects(store, model)
+    wanted = list(types)
     hi = store.last_event_id() if before_id is None else before_id - 1
     found: list[Event] = []
     span = max(4 * limit, 64)
     while hi > 0 and len(found) < limit:
         lo = max(0, hi - span)
-        got = _window(store, subjects, lo, hi, limit)
+        got = _window(store, subjects, wanted, lo, hi, limit)
         if got is None:  # too dense: a narrower range keeps each read within the page
             span = max(1, span // 4)
             continue
@@ -282,8 +292,17 @@ def model_timeline(
         hi = lo
         if len(got) < limit // 4:
             span *= 4
-    page = found[:limit]
-    more = hi > 0 or len(found) > limit
+    return found[:limit], hi > 0 or len(found) > limit
+
+
+def model_timeline(
+    store: Store, model: str, *, before_id: int | None, limit: int
+) -> dict[str, Any]:
+    """The newest ``limit`` events of a model's history with ``id < before_id``, newest first
+    (see :func:`newest_events`); ``next_before_id`` continues with older events (None at the
+    start of the log)."""
+    subjects = related_subjects(store, model)
+    page, more = newest_events(store, subjects, TIMELINE_TYPES, before_id=before_id, limit=limit)
     return {
         "model": model,
         "subjects": subjects,

@@ -141,7 +141,7 @@ export async function monitorPage(name, setCrumbs, selected) {
   const charts = metricCharts(doc);
   const el = h("section", { class: "monitor-page" },
     h("div", { class: "title-row" }, h("h1", {}, name),
-      h("span", { class: "count" }, `${doc.total_windows} windows` + (doc.total_windows > ws.length ? ` (newest ${ws.length} shown)` : "") +
+      h("span", { class: "count" }, (doc.older ? `newest ${ws.length} windows shown` : `${ws.length} windows`) +
         ` · ${doc.columns.length} features · ${doc.alerts.length} alerts`)),
     h("h2", {}, "Drift per feature"), heatmap(doc, show),
     h("h2", {}, "Performance over windows"), h("div", { class: "chart-grid" }, charts),
