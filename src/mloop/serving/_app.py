@@ -111,7 +111,10 @@ def _routes(app: ServingApp, state: ServingState) -> None:
                 result.version = model.label_header
         if token is not None and token[0]:
             batcher.depart(token)  # type: ignore[union-attr]  # it never reached the queue
-        metrics.observe(endpoint, result.status, time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        metrics.observe(endpoint, result.status, elapsed)
+        if state.minutes is not None:
+            state.minutes.observe(result.status, elapsed)
         return result
 
     @app.post("/invocations", summary="Score rows (MLflow scoring protocol)")

@@ -87,6 +87,7 @@ class ServingState:
         self.controller: Controller | None = None
         self.batcher: Batcher | None = None
         self.logger: Any = None
+        self.minutes: Any = None  # a MinuteRecorder when serving a deployment
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mloop-predict")
         self.shadow_executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="mloop-shadow"
@@ -120,6 +121,11 @@ class ServingState:
                 flush_rows=self.options.log_flush_rows,
                 flush_interval_s=self.options.log_flush_interval_s,
             )
+        if self.spec.deployment:
+            from mloop.serving._minutes import MinuteRecorder
+
+            self.minutes = MinuteRecorder(reg.store, self.spec.deployment)
+            self.minutes.start()
         self.ready = True
 
     async def start_async(self) -> None:
@@ -151,6 +157,8 @@ class ServingState:
         self.shadow_executor.shutdown(wait=True)
         if self.logger is not None:
             self.logger.close()
+        if self.minutes is not None:
+            self.minutes.close()
 
     # ------------------------------------------------------------------ swaps
     def _served(self) -> list[tuple[str, str, int]]:
