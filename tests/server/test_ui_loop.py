@@ -22,6 +22,7 @@ from mloop.store import PipelineRun, StepRun, create_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.no_mutation]
 
+BUSY = 520  # the timeline page reads 500 events at a time
 SHA = {
     k: c * 64 for k, c in {"raw": "a", "clean": "b", "feat": "c", "model": "d", "lit": "e"}.items()
 }
@@ -72,6 +73,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     uri, art = f"sqlite:///{home / 'mloop.db'}", str(home / "artifacts")
     store = create_store(uri)
     synthetic = _synthetic_run(store)
+    store.create_registered_model("busy")  # more history than one page of the timeline
+    for i in range(BUSY):
+        store.append_event("promotion_refused", "models/busy", payload={"version": i + 1})
     facts = {
         "drift": store.list_monitor_results("churn-drift"),
         "alerts": store.list_monitor_alerts(),
@@ -225,3 +229,19 @@ def test_empty_and_error_states(ui: Page, world: dict[str, Any]) -> None:
     page = ui.open("/timeline/nope")
     page.wait_for_selector(".error-box")
     ui.expected_http_errors(404, 4)  # the run page asks for the run and its steps at once
+
+
+def test_timeline_reads_older_events_page_by_page(ui: Page, world: dict[str, Any]) -> None:
+    page = ui.open("/timeline/busy")
+    page.wait_for_selector("svg.timeline")
+    rows = page.locator("table.tl-list tbody tr")
+    assert rows.count() == 500 and "v520 not promoted" in rows.first.inner_text()
+    assert "older ones not loaded" in page.locator(".title-row .count").inner_text()
+    page.click("#tl-older")
+    total = BUSY + 1  # and the model's creation
+    page.wait_for_function(
+        f"() => document.querySelectorAll('table.tl-list tbody tr').length === {total}"
+    )
+    assert "model busy created" in rows.last.inner_text()
+    assert "v1 not promoted" in rows.nth(total - 2).inner_text()
+    page.wait_for_selector("#tl-older", state="hidden")

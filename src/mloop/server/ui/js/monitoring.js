@@ -24,7 +24,7 @@ export async function monitorsPage(setCrumbs) {
       h("td", { class: "num" }, m.window_index + 1),
       h("td", {}, `${m.window_start ?? ""} … ${m.window_end ?? ""}`),
       h("td", { class: "num" }, m.n_rows),
-      h("td", {}, drift ? h("span", { class: `status ${drift.drifted ? "st-failed" : "st-finished"}` },
+      h("td", {}, drift ? h("span", { class: `status ${drift.drifted ? "st-failed" : drift.n_drifted ? "st-killed" : "st-finished"}` },
         `${drift.n_drifted ?? 0}/${drift.n_columns ?? 0} drifted`) : h("span", { class: "muted" }, "–")),
       h("td", { class: "num" }, fmtNum(perf.accuracy ?? null)),
       h("td", { class: "num" }, fmtNum(est.accuracy ?? null)),
