@@ -73,6 +73,7 @@ COMMANDS: dict[str, list[str]] = {
     "loop replay": ["loop", "replay", "{tmp}/no-replay-folder"],
     # server opens the store, then finds its artifact folder is a file: it never gets to listen
     "server": ["server", "--port", "1", "--artifact-uri", "{ref}"],
+    "ui": ["ui", "--no-open", "--port", "1", "--artifact-uri", "{ref}"],  # the same, locally
 }
 # Commands that only read: in a folder with no store they must not create one.
 READ_ONLY = {

@@ -255,6 +255,7 @@ def ui(
         staging_dir=str(s.home.absolute() / "staging"),
     )
     upgrade_store(config.store_uri)
+    config.check_artifacts()  # a broken artifact location is one clear error, before listening
     if port == 0:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mloop._yamlfile import explain, load_with_lines, read_text
 from mloop.errors import InvalidInputError
 
 __all__ = [
@@ -237,31 +238,19 @@ def policy_hash(policy: Policy) -> str:
 
 def parse_policy(text: str, *, source: str = DEFAULT_POLICY_FILE) -> Policy:
     """Validate the YAML ``text`` of a policy; :class:`PolicyError` names each bad key and line."""
-    import yaml
-
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        # an unclosed bracket is found at the end of the file: point at where it was opened
-        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        context = getattr(exc, "context", None)
-        said = f"{context}: {problem}" if context else problem
-        raise PolicyError(f"{source}{where}: not valid YAML ({said}).") from None
-    if node is None:
+    loaded = load_with_lines(text, source=source, error=PolicyError)
+    if loaded is None:
         return Policy()
-    lines: dict[tuple[Any, ...], int] = {}
-    data = _construct(yaml.SafeLoader(""), node, (), lines)
+    data, lines, first = loaded
     if not isinstance(data, dict):
         raise PolicyError(
-            f"{source}, line {node.start_mark.line + 1}: a policy is a mapping of sections "
+            f"{source}, line {first}: a policy is a mapping of sections "
             f"(thresholds, non_regression, ...); got a {type(data).__name__}."
         )
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(_explain(exc, lines, source)) from None
+        raise PolicyError(explain(exc, lines, source, Policy)) from None
 
 
 def load_policy(path: str | os.PathLike[str] | None = None) -> tuple[Policy, str | None]:
@@ -274,92 +263,5 @@ def load_policy(path: str | os.PathLike[str] | None = None) -> tuple[Policy, str
         if not candidate.is_file():
             return Policy(), None
         path = candidate
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError(f"policy file {str(p)!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"policy file {str(p)!r} cannot be read: {exc}.") from None
-    return parse_policy(text, source=str(p)), str(p)
-
-
-def _construct(
-    loader: Any, node: Any, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]
-) -> Any:
-    """Build plain Python from a composed YAML node, remembering the line of each key path."""
-    import yaml
-
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, (str, int, float, bool)):
-                raise PolicyError(
-                    f"line {key_node.start_mark.line + 1}: a key must be a plain word; "
-                    f"got {type(key).__name__}."
-                )
-            out[key] = _construct(loader, value_node, (*path, key), lines)
-            lines[(*path, key)] = key_node.start_mark.line + 1  # a key's own line, not its value's
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, v, (*path, i), lines) for i, v in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
-
-
-def _explain(exc: ValidationError, lines: dict[tuple[Any, ...], int], source: str) -> str:
-    problems = []
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        # pydantic adds the validator or union member as a trailing str; drop what is not a key
-        keys = _file_path(loc, lines)
-        line = lines.get(keys, lines.get((), 1))
-        if err["type"] == "missing" and loc and not isinstance(loc[-1], int):
-            keys = (*keys, loc[-1])
-        dotted = ".".join(str(k) for k in keys) or "(top level)"
-        problems.append(f"{source}, line {line}: `{dotted}` {_message(err, loc)}")
-    return "\n".join(problems)
-
-
-def _file_path(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> tuple[Any, ...]:
-    """The longest prefix of ``loc`` that is a path in the file (aliases mapped back)."""
-    keys: list[Any] = []
-    for part in loc:
-        part = "schema" if part == "schema_" else part
-        if (*keys, part) in lines:
-            keys.append(part)
-        elif not keys and part in Policy.model_fields:
-            keys.append(part)  # a missing top-level section named by the error
-    return tuple(keys)
-
-
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the section holding ``loc``'s last key accepts."""
-    model: Any = Policy
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            break
-        inner = field.annotation
-        for arg in (*getattr(inner, "__args__", ()), inner):
-            base = getattr(arg, "__args__", (arg,))[0] if hasattr(arg, "__args__") else arg
-            if isinstance(base, type) and issubclass(base, BaseModel):
-                model = base
-                break
-    return [f.alias or name for name, f in model.model_fields.items()]
-
-
-def _message(err: Any, loc: tuple[Any, ...]) -> str:
-    kind, got = err["type"], err.get("input")
-    if kind == "extra_forbidden":
-        return f"is not a known key; known here: {', '.join(_known_keys(loc))}."
-    if kind == "missing":
-        return "is required."
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if "; got " in msg:
-        return f"{msg}."
-    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    return f"{msg[0].lower()}{msg[1:]}; got {shown}."
+    text = read_text(path, what="policy file", error=PolicyError)
+    return parse_policy(text, source=str(path)), str(path)

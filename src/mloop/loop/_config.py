@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mloop._yamlfile import explain, load_with_lines, read_text
 from mloop.errors import InvalidInputError
 from mloop.pipelines import ALERT_KINDS, OnAlert, OnManual, OnNewData, OnSchedule, Trigger
 
@@ -167,37 +168,16 @@ class AgentConfig(_Model):
 
 def parse_agent_config(text: str, *, source: str = "agent.yaml") -> AgentConfig:
     """Validate the YAML ``text`` of an agent file; errors name each bad key and its line."""
-    import yaml
-
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        raise AgentConfigError(
-            f"{source}{where}: not valid YAML ({getattr(exc, 'problem', exc)})."
-        ) from None
-    if node is None or not isinstance(node, yaml.MappingNode):
+    loaded = load_with_lines(text, source=source, error=AgentConfigError)
+    if loaded is None or not isinstance(loaded[0], dict):
         raise AgentConfigError(
             f"{source}: an agent file is a mapping with `triggers` (and `monitors`, `agent`)."
         )
-    lines: dict[tuple[Any, ...], int] = {}
-    data = _construct(yaml.SafeLoader(""), node, (), lines)
+    data, lines, _ = loaded
     try:
         config = AgentConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            keys: tuple[Any, ...] = ()
-            for part in loc:
-                if (*keys, part) in lines:
-                    keys = (*keys, part)
-            dotted = ".".join(str(k) for k in loc if not str(k).startswith(("literal", "function")))
-            problems.append(
-                f"{source}, line {lines.get(keys, 1)}: `{dotted}` {err['msg']}; got {err.get('input')!r}."
-            )
-        raise AgentConfigError("\n".join(problems)) from None
+        raise AgentConfigError(explain(exc, lines, source, AgentConfig)) from None
     try:
         config.build_triggers()  # the triggers' own checks (cron, names, params) with the file
     except InvalidInputError as exc:
@@ -207,32 +187,6 @@ def parse_agent_config(text: str, *, source: str = "agent.yaml") -> AgentConfig:
 
 def load_agent_config(path: str | os.PathLike[str]) -> AgentConfig:
     """The agent file at ``path`` (see :func:`parse_agent_config`)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AgentConfigError(f"agent file {str(p)!r} does not exist.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AgentConfigError(f"agent file {str(p)!r} cannot be read: {exc}.") from None
-    return parse_agent_config(text, source=str(p))
-
-
-def _construct(
-    loader: Any, node: Any, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]
-) -> Any:
-    """Plain Python from a composed YAML node, remembering the line of each key path."""
-    import yaml
-
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if isinstance(key, bool):  # YAML 1.1 reads the key `on` as True: keep the word
-                key = key_node.value
-            out[key] = _construct(loader, value_node, (*path, key), lines)
-            lines[(*path, key)] = key_node.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, v, (*path, i), lines) for i, v in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return parse_agent_config(
+        read_text(path, what="agent file", error=AgentConfigError), source=str(path)
+    )
