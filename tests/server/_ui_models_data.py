@@ -10,7 +10,15 @@ import time
 from typing import Any
 
 from mloop.gates import Policy, policy_hash
-from mloop.store import CheckReport, CheckResult, DatasetVersion, RunInput, Store
+from mloop.store import (
+    LATENCY_BOUNDS_MS,
+    CheckReport,
+    CheckResult,
+    DatasetVersion,
+    RunInput,
+    ServingMinute,
+    Store,
+)
 
 TRAIN, HOLDOUT = "1a" * 32, "2b" * 32
 NOW_MS = int(time.time() // 60 * 60_000)  # a whole minute: buckets are minutes
@@ -132,7 +140,26 @@ def model_registry(store: Store) -> dict[str, Any]:
             last_ts_ms=start + 59_999,
             model_versions={"churn/1": 900, "churn/3": 100},
         )
+    store.record_serving_minutes(serving_minutes())
     return {"runs": runs, "reports": reports}
+
+
+def serving_minutes() -> list[ServingMinute]:
+    """Two replicas over the same 50 minutes, 500 answers a minute each: replica a in 5-10 ms,
+    replica b in 25-50 ms (so the merged median is 10 ms); b fails 5 a minute in the last 10."""
+    out = []
+    for minute in range(50):
+        start = NOW_MS - (60 - minute) * 60_000
+        for replica, bucket, mean in (("a:1", 3, 7.0), ("b:2", 5, 40.0)):
+            counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+            counts[bucket] = 500
+            errors = 5 if replica == "b:2" and minute >= 40 else 0
+            out.append(
+                ServingMinute(
+                    "churn-api", replica, start, 500, errors, 500 * mean, mean + 2, tuple(counts)
+                )
+            )
+    return out
 
 
 def traffic_deployment(store: Store) -> None:

@@ -151,9 +151,16 @@ def test_deployment_pages(ui: Page, world: dict[str, Any]) -> None:
     assert page.locator("#dep-events tbody tr").count() == 2
     updated = page.locator("#dep-events tbody tr").first.inner_text()
     assert "r2 shadow=models:/churn/2 · watch v2 on live traffic" in updated
+    assert page.locator("#serving-total").inner_text() == (
+        "50,000 answers, 50 errors (0.1%) from 2 server processes"
+    )
+    assert page.locator("#latency-chart .uplot").count() == 1
+    assert page.locator("#errors-chart .uplot").count() == 1
     page.select_option("#traffic-window", "1")
     page.wait_for_function(
-        "document.querySelector('.uplot .u-title')?.textContent === 'requests per 1 min'"
+        "document.querySelector('#traffic-chart .u-title')?.textContent"
+        " === 'logged requests per 1 min'"
     )
+    assert "per 1 min" in page.locator("#latency-chart .u-title").inner_text()
     assert page.locator("#traffic-total").inner_text() == "50,000 requests logged"
     shot(page, "deployment")

@@ -150,6 +150,15 @@ def test_the_deployment_page_resolves_versions_and_counts_traffic(world: World) 
     t = page["traffic"]
     assert sum(t["requests"]) == pytest.approx(50_000)
     assert sum(t["by_version"]["churn/3"]) == pytest.approx(5_000)
+    sv = page["serving"]
+    assert sum(sv["requests"]) == 50_000 and sum(sv["errors"]) == 50
+    assert sv["replicas"] == ["a:1", "b:2"]
+    busy = [i for i, r in enumerate(sv["requests"]) if r]
+    assert all(sv["latency_p50_ms"][i] == pytest.approx(10.0) for i in busy)
+    assert all(25 < sv["latency_p95_ms"][i] <= 50 for i in busy)
+    rates = [r for r in sv["error_rate"] if r]  # 5 of 1,000 a minute, diluted in wider buckets
+    assert rates and max(rates) <= 5 / 1000 + 1e-12
+    assert all(sv["error_rate"][i] == 0 for i in busy[:2])  # the first minutes had none
     assert c.get(f"{UI}/deployments/nope", headers=read).status_code == 404
     bad = c.get(f"{UI}/deployments/churn-api", params={"hours": 0}, headers=read)
     assert bad.status_code == 400

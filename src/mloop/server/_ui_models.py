@@ -240,6 +240,7 @@ def deployment_page(store: Store, name: str, *, hours: int) -> dict[str, Any]:
         "revisions": [r.to_dict() for r in store.list_deployment_revisions(name)],
         "events": [e.to_dict() for e in events[-500:]][::-1],
         "traffic": traffic(store, name, hours=hours),
+        "serving": serving_over_time(store, name, hours=hours),
     }
 
 
@@ -252,10 +253,7 @@ def traffic(
     the buckets its request times span, so a bucket's count is exact when chunks are shorter than a
     bucket (the serving default flushes every few seconds) and an even share otherwise.
     """
-    end = int(time.time() * 1000) if now_ms is None else now_ms
-    start = end - hours * 3_600_000
-    bucket = max(60_000, -(-(end - start) // TRAFFIC_BUCKETS // 60_000) * 60_000)
-    start = end - bucket * TRAFFIC_BUCKETS
+    start, end, bucket = _window(hours, now_ms)
     total = [0.0] * TRAFFIC_BUCKETS
     by_version: dict[str, list[float]] = {}
     after = 0
@@ -285,6 +283,60 @@ def traffic(
         "t": [start + i * bucket for i in range(TRAFFIC_BUCKETS)],
         "requests": [round(x, 3) for x in total],
         "by_version": {k: [round(x, 3) for x in v] for k, v in sorted(by_version.items())},
+    }
+
+
+def _window(hours: int, now_ms: int | None) -> tuple[int, int, int]:
+    """(start, end, bucket) of the last ``hours`` in :data:`TRAFFIC_BUCKETS` whole-minute buckets."""
+    end = int(time.time() * 1000) if now_ms is None else now_ms
+    bucket = max(60_000, -(-(hours * 3_600_000) // TRAFFIC_BUCKETS // 60_000) * 60_000)
+    return end - bucket * TRAFFIC_BUCKETS, end, bucket
+
+
+def serving_over_time(
+    store: Store, deployment: str, *, hours: int, now_ms: int | None = None
+) -> dict[str, Any]:
+    """Latency percentiles, requests and errors per time bucket over the last ``hours``, from the
+    per-minute aggregates the deployment's servers record (all replicas merged: their latency
+    histograms add up, and percentiles are read from the merged one)."""
+    from mloop.store import LATENCY_BOUNDS_MS, latency_quantile
+
+    start, end, bucket = _window(hours, now_ms)
+    n = TRAFFIC_BUCKETS
+    requests, errors = [0] * n, [0] * n
+    total_ms, top = [0.0] * n, [0.0] * n
+    counts = [[0] * (len(LATENCY_BOUNDS_MS) + 1) for _ in range(n)]
+    replicas: set[str] = set()
+    minute_floor = start // 60_000 * 60_000
+    for m in store.list_serving_minutes(
+        deployment, since_ms=minute_floor, until_ms=end, limit=MAX_RESULTS_LIMIT
+    ):
+        b = (m.minute_ms - start) // bucket
+        if not 0 <= b < n:
+            continue
+        replicas.add(m.replica)
+        requests[b] += m.requests
+        errors[b] += m.errors
+        total_ms[b] += m.latency_sum_ms
+        top[b] = max(top[b], m.latency_max_ms)
+        counts[b] = [x + y for x, y in zip(counts[b], m.latency_counts, strict=True)]
+
+    def q(p: float) -> list[float | None]:
+        return [latency_quantile(c, p) for c in counts]
+
+    return {
+        "start_ms": start,
+        "bucket_ms": bucket,
+        "t": [start + i * bucket for i in range(n)],
+        "requests": requests,
+        "errors": errors,
+        "error_rate": [e / r if r else None for e, r in zip(errors, requests, strict=True)],
+        "latency_mean_ms": [t / r if r else None for t, r in zip(total_ms, requests, strict=True)],
+        "latency_max_ms": [x if r else None for x, r in zip(top, requests, strict=True)],
+        "latency_p50_ms": q(0.5),
+        "latency_p95_ms": q(0.95),
+        "latency_p99_ms": q(0.99),
+        "replicas": sorted(replicas),
     }
 
 

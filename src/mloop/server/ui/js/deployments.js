@@ -39,10 +39,36 @@ function trafficChart(t) {
     ...keys.map((k, i) => ({ label: k, stroke: color(i), width: 1.25 }))];
   const box = h("div", { class: "chart", id: "traffic-chart" });
   const w = Math.max(480, Math.min(1100, (document.getElementById("main").clientWidth || 1200) - 48));
-  new uPlot({ title: `requests per ${Math.round(t.bucket_ms / 60000)} min`, width: w, height: 220, series,
+  new uPlot({ title: `logged requests per ${Math.round(t.bucket_ms / 60000)} min`, width: w, height: 220, series,
     axes: [{}, { values: (u, vals) => vals.map((v) => fmtNum(v)), size: 60 }] }, data, box);
   return h("div", { class: "chart-card" }, box,
     h("div", { class: "chart-foot" }, h("span", { id: "traffic-total" }, `${Math.round(total).toLocaleString()} requests logged`)));
+}
+
+function lineChart(id, title, t, series, height = 200) {
+  const box = h("div", { class: "chart", id });
+  const w = Math.max(360, Math.min(640, Math.floor(((document.getElementById("main").clientWidth || 1200) - 64) / 2)));
+  new uPlot({ title, width: w, height, series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.25, spanGaps: false }))],
+    axes: [{}, { values: (u, vals) => vals.map((v) => fmtNum(v)), size: 60 }] }, [t.map((ms) => ms / 1000), ...series.map((s) => s.values)], box);
+  return box;
+}
+
+// latency percentiles and errors per bucket, from the per-minute aggregates servers record
+function servingCharts(sv) {
+  const total = sv.requests.reduce((a, b) => a + b, 0);
+  if (!total) return emptyState("No answers recorded in this period (a deployment's servers record them each minute while they serve).");
+  const errors = sv.errors.reduce((a, b) => a + b, 0);
+  const minutes = Math.round(sv.bucket_ms / 60000);
+  return h("div", { class: "chart-card" },
+    h("div", { class: "chart-row" },
+      lineChart("latency-chart", `latency (ms) per ${minutes} min`, sv.t, [
+        { label: "p50", values: sv.latency_p50_ms, color: color(0) },
+        { label: "p95", values: sv.latency_p95_ms, color: color(3) },
+        { label: "p99", values: sv.latency_p99_ms, color: color(1) }]),
+      lineChart("errors-chart", `errors per ${minutes} min`, sv.t, [
+        { label: "errors", values: sv.errors.map((e, i) => (sv.requests[i] ? e : null)), color: color(1) }])),
+    h("div", { class: "chart-foot" }, h("span", { id: "serving-total" },
+      `${total.toLocaleString()} answers, ${errors.toLocaleString()} errors (${fmtNum((100 * errors) / total)}%) from ${sv.replicas.length} server process${sv.replicas.length === 1 ? "" : "es"}`)));
 }
 
 function eventSummary(e) {
@@ -61,10 +87,12 @@ export async function deploymentPage(name, setCrumbs) {
   setCrumbs({ text: "Deployments", href: "#/deployments" }, { text: name });
   const page = await api.raw("GET", `/ui/deployments/${enc(name)}`);
   const chartSlot = h("div", { id: "traffic" }, trafficChart(page.traffic));
+  const servingSlot = h("div", { id: "serving" }, servingCharts(page.serving));
   const windowPick = h("select", { id: "traffic-window", onchange: async () => {
     try {
       const again = await api.raw("GET", `/ui/deployments/${enc(name)}`, { query: { hours: windowPick.value } });
       chartSlot.replaceChildren(trafficChart(again.traffic));
+      servingSlot.replaceChildren(servingCharts(again.serving));
     } catch (err) {
       chartSlot.replaceChildren(h("div", { class: "error-box" }, err.message));
     }
@@ -89,8 +117,11 @@ export async function deploymentPage(name, setCrumbs) {
       h("div", {}, h("h2", {}, "Serve options"), Object.keys(d.config || {}).length
         ? table(["Option", "Value"], Object.entries(d.config).map(([k, v]) => [k, h("span", { class: "mono" }, JSON.stringify(v))]))
         : emptyState("Defaults."))),
-    h("h2", {}, "Requests over the last ", windowPick),
-    h("p", { class: "muted small" }, "From the inference log (requests the servers logged, per model version). Latency and error rates live in each server's /metrics and are not recorded here."),
+    h("h2", {}, "Over the last ", windowPick),
+    h("h3", {}, "Latency and errors"),
+    servingSlot,
+    h("h3", {}, "Requests logged, per model version"),
+    h("p", { class: "muted small" }, "From the inference log (the sampled requests the servers logged)."),
     chartSlot,
     h("div", { class: "cols two" },
       h("div", {}, h("h2", {}, "Revisions"), table(["Rev", "When", "Who", "Reason", "Spec"], revisions.map((r) => [
