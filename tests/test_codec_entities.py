@@ -56,6 +56,7 @@ from mloop.store import (
     EventCursor,
     InferenceChunk,
     InferenceLabel,
+    MediaItem,
     MetricHistory,
     MetricSeries,
     MetricSummary,
@@ -667,6 +668,15 @@ trigger_firings = st.builds(
     error=st.none() | tricky,
     actor=st.none() | text,
 )
+media_items = st.builds(
+    MediaItem,
+    key=name,
+    step=st.integers(-(2**63), 2**63 - 1),
+    kind=st.sampled_from(["image", "figure", "table", "histogram"]),
+    path=text,
+    meta=json_map,
+    timestamp_ms=ms,
+)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -717,6 +727,7 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "PipelineRun": (pipeline_runs, PipelineRun.from_dict),
     "StepRun": (step_runs, StepRun.from_dict),
     "TriggerFiring": (trigger_firings, TriggerFiring.from_dict),
+    "MediaItem": (media_items, MediaItem.from_dict),
 }
 
 
