@@ -1,4 +1,5 @@
-"""A project for the Media section's tests, logged through the real tracking API: a run with an
+"""A project for the Media section's tests, logged through the real tracking API (over HTTP to a
+running ``mloop server``: blobs uploaded, the index written by the HttpStore): a run with an
 image key over five steps (each step one solid colour), a table, a histogram over six steps and,
 when matplotlib is installed, a figure; and a run with no media."""
 
@@ -30,10 +31,8 @@ def hist_values(step: int) -> np.ndarray:
     return np.random.default_rng(step).normal(loc=step * 0.5, size=2000)
 
 
-def media_project(root: Path, store_uri: str, artifact_uri: str) -> dict[str, Any]:
-    settings = Settings.from_env(
-        {"MLOOP_STORE_URI": store_uri, "MLOOP_ARTIFACT_URI": artifact_uri}, home=root / "home"
-    )
+def media_project(root: Path, server_url: str) -> dict[str, Any]:
+    settings = Settings.from_env({"MLOOP_SERVER_URL": server_url}, home=root / "home")
     out: dict[str, Any] = {"figure": False}
     with mloop.start_run(
         project="media", name="with-media", settings=settings, system_metrics=False

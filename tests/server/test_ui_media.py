@@ -48,8 +48,8 @@ _PIXEL = """([sel, want]) => {
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("ui-media")
     uri, art = f"sqlite:///{root / 'm.db'}", str(root / "artifacts")
-    built = media_project(root, uri, art)
     with ServerProcess(root, store_uri=uri, artifact_uri=art) as server:
+        built = media_project(root, server.url)
         yield {"url": server.url, "uri": uri, "art": art, **built}
 
 
