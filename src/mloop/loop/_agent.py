@@ -143,9 +143,11 @@ class Agent:
         self.track = track
         self.owner = f"{self.name}/{new_id()[:12]}"  # this process; a restart is another owner
         self.cursor_name = f"agent-{self.name}"
-        self._follower = store.follow(
-            self.cursor_name, types=["monitor_alert", "trigger_requested"], start="end"
-        )
+        # The cursor is written by the first pass, at the log's head as of now: making an agent
+        # writes nothing (and `mloop agent run` has its signal handlers in place before the
+        # cursor appears), and an event appended after this line is still seen.
+        self._follower: Any = None
+        self._start_id = store.last_event_id()
         self._stop = threading.Event()
         # Called after a firing is recorded and before its run starts (tests make an agent die
         # exactly there); None in normal use.
@@ -163,6 +165,12 @@ class Agent:
         for mon in self.monitors:
             mon.poll(until=now - mon.lateness_ms)
         touched: dict[str, TriggerFiring] = {}
+        if self._follower is None:
+            if self.store.get_cursor(self.cursor_name) is None:  # a new agent: from its start
+                self.store.ack_event(self.cursor_name, self._start_id)
+            self._follower = self.store.follow(
+                self.cursor_name, types=["monitor_alert", "trigger_requested"], start="end"
+            )
         self._follower.poll(lambda e: self._on_event(e, touched))
         for t in self.triggers.values():
             if isinstance(t.on, OnSchedule):
