@@ -6,8 +6,10 @@ the logged counts, a figure is shown, and a run without media says so. Screensho
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +30,8 @@ from _live_server import LiveServer
 from _server_process import ServerProcess
 from mloop.artifacts import BlobStore
 from mloop.server import create_app
-from mloop.store import create_store
+from mloop.server._ui_media import MAX_HISTOGRAM_STEPS, media_listing
+from mloop.store import ArtifactEntry, MediaItem, create_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.no_mutation]
 
@@ -106,6 +109,26 @@ def test_the_route_lists_media_with_their_blobs(world: dict[str, Any]) -> None:
     store.close()
 
 
+def test_a_long_histogram_is_thinned_evenly(tmp_path: Path) -> None:
+    store = create_store(f"sqlite:///{tmp_path / 'm.db'}")
+    run = store.create_run(store.create_project("p").id, name="long")
+    n = 1_201
+    store.add_artifacts(run.id, [ArtifactEntry("media/h.json", 10, "ab" * 32)])
+    meta = {"edges": [0.0, 1.0], "counts": [1], "total": 1, "nonfinite": 0}
+    store.add_media(
+        run.id, [MediaItem("h", s, "histogram", "media/h.json", meta) for s in range(n)]
+    )
+    store.add_media(run.id, [MediaItem("img", s, "image", "media/h.json") for s in range(n)])
+    doc = {g["key"]: g for g in media_listing(store, run.id)["keys"]}
+    steps = [i["step"] for i in doc["h"]["items"]]
+    assert len(steps) == MAX_HISTOGRAM_STEPS and doc["h"]["logged_steps"] == n
+    assert steps[0] == 0 and steps[-1] == n - 1 and steps == sorted(set(steps))
+    gaps = {b - a for a, b in itertools.pairwise(steps)}
+    assert gaps <= {2, 3}  # evenly spaced: 1200 steps over 499 gaps
+    assert len(doc["img"]["items"]) == n and "logged_steps" not in doc["img"]  # images all kept
+    store.close()
+
+
 def test_the_media_section(ui: Page, world: dict[str, Any]) -> None:
     page = ui.open(f"/runs/{world['run']}")
     page.wait_for_selector("#media .media-card")
@@ -168,6 +191,21 @@ def test_the_media_section(ui: Page, world: dict[str, Any]) -> None:
         fig = ".media-card[data-key='curve'] img.media-image"
         page.wait_for_function(f'() => document.querySelector("{fig}").naturalWidth > 100')
     shot(page, "run-media")
+
+
+def test_a_failing_media_read_shows_an_error_and_the_rest_of_the_page(
+    ui: Page, world: dict[str, Any]
+) -> None:
+    body = '{"error_code": "INTERNAL_ERROR", "message": "the server failed: disk on fire"}'
+    ui.page.route(
+        "**/api/v1/ui/runs/*/media",
+        lambda route: route.fulfill(status=500, body=body, content_type="application/json"),
+    )
+    page = ui.open(f"/runs/{world['run']}")
+    page.wait_for_selector("#media .error-box")
+    assert page.inner_text("#media .error-box") == "Media: the server failed: disk on fire"
+    page.wait_for_selector("#charts .uplot")  # the rest of the run page is there
+    ui.expected_http_errors(500, 1)
 
 
 def test_a_run_without_media_says_so(ui: Page, world: dict[str, Any]) -> None:

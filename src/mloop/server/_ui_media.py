@@ -8,12 +8,25 @@ from typing import Any
 
 from mloop.store import Store
 
-__all__ = ["media_listing"]
+__all__ = ["MAX_HISTOGRAM_STEPS", "media_listing"]
+
+# A histogram key logged every step of a long run would make the answer megabytes (each step
+# carries its counts); the page draws at most this many steps, evenly spaced, first and last kept.
+MAX_HISTOGRAM_STEPS = 500
+
+
+def _spread(items: list[Any], n: int) -> list[Any]:
+    if len(items) <= n:
+        return items
+    last = len(items) - 1
+    return [items[round(i * last / (n - 1))] for i in range(n)]
 
 
 def media_listing(store: Store, run_id: str) -> dict[str, Any]:
     """``{"keys": [{"key", "kind", "items": [{step, path, sha256, size, meta, timestamp_ms}]}]}``,
-    keys in name order (one group per key and kind), items by step (an item whose artifact is gone has ``sha256`` None)."""
+    keys in name order (one group per key and kind), items by step (an item whose artifact is
+    gone has ``sha256`` None); a histogram key of more than :data:`MAX_HISTOGRAM_STEPS` steps is
+    thinned to that many, evenly spaced, and says how many steps were logged (``logged_steps``)."""
     items = store.list_media(run_id)
     files = {}
     if items:
@@ -38,4 +51,8 @@ def media_listing(store: Store, run_id: str) -> dict[str, Any]:
                 "timestamp_ms": item.timestamp_ms,
             }
         )
+    for group in groups.values():
+        if group["kind"] == "histogram" and len(group["items"]) > MAX_HISTOGRAM_STEPS:
+            group["logged_steps"] = len(group["items"])
+            group["items"] = _spread(group["items"], MAX_HISTOGRAM_STEPS)
     return {"run_id": run_id, "keys": list(groups.values())}

@@ -172,7 +172,8 @@ function histogramCard(group) {
   s.pick();
   return h("div", { class: "media-card media-histogram", "data-key": group.key },
     h("h3", {}, group.key, " ", h("span", { class: "muted" }, "histogram")),
-    items.length > 1 ? h("div", {}, h("div", { class: "muted media-note" }, `steps ${items[0].step} → ${items[items.length - 1].step} (rows) over ${fmtNum(lo)} … ${fmtNum(hi)}`),
+    items.length > 1 ? h("div", {}, h("div", { class: "muted media-note" }, `steps ${items[0].step} → ${items[items.length - 1].step} (rows) over ${fmtNum(lo)} … ${fmtNum(hi)}` +
+      (group.logged_steps ? ` · ${items.length} of ${group.logged_steps.toLocaleString()} steps shown` : "")),
       heatmap(items, lo, hi, 90)) : null,
     slot, range, s.el);
 }
