@@ -101,6 +101,9 @@ def test_promote_needs_an_admin_token_and_a_passing_report(world: World) -> None
     assert r.status_code == 409 and r.json()["error_code"] == "PROMOTION_REFUSED"
     assert "significantly worse" in r.json()["message"]
     assert world.champion() == 1
+    for big in (2**63, 2**64):  # orjson reads 2**64 as a float
+        huge = c.post(f"{UI}/models/churn/promote", json={**body, "version": big}, headers=admin)
+        assert huge.status_code == 400 and "[1, 2**63 - 1]" in huge.json()["message"]
     r = c.post(f"{UI}/models/churn/promote", json={"version": 2}, headers=admin)
     assert r.status_code == 400 and "`reason`" in r.json()["message"]
     r = c.post(f"{UI}/models/churn/promote", json=body, headers=admin)

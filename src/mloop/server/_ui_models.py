@@ -161,13 +161,17 @@ def _check_summary(report: Any, current: str) -> dict[str, Any] | None:
 
 def _version_arg(raw: object, name: str = "version") -> int:
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise InvalidInputError(f"`{name}` must be a version number (an int >= 1); got {raw!r}.")
+        raise InvalidInputError(
+            f"`{name}` must be a version number (an int in [1, 2**63 - 1]); got {raw!r}."
+        )
     try:
         value = int(raw)
     except ValueError:
         value = 0
-    if value < 1:
-        raise InvalidInputError(f"`{name}` must be a version number (an int >= 1); got {raw!r}.")
+    if not 1 <= value < 2**63:
+        raise InvalidInputError(
+            f"`{name}` must be a version number (an int in [1, 2**63 - 1]); got {raw!r}."
+        )
     return value
 
 
@@ -346,7 +350,7 @@ def _param(name: str, where: str, schema: dict[str, Any], *, required: bool) -> 
 
 
 _STR = {"type": "string"}
-_INT = {"type": "integer", "format": "int64", "minimum": 1}
+_INT = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
 _NAME = _param("name", "path", _STR, required=True)
 _BODY = {
     "ui_promote": {
