@@ -241,6 +241,27 @@ def test_plotly_figures_need_kaleido_and_say_so(settings: Settings) -> None:
     assert (got.meta["width"], got.meta["height"]) == (7, 3)
 
 
+def test_a_real_plotly_figure_without_kaleido_is_refused_with_what_to_install(
+    settings: Settings,
+) -> None:
+    go = pytest.importorskip("plotly.graph_objects", reason="plotly is optional (not in an extra)")
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("kaleido is installed here: plotly renders, nothing to refuse")
+    fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2]))
+    with _start(settings) as run:
+        with pytest.raises(InvalidInputError, match=r"pip install kaleido.*Kaleido"):
+            run.log_figure(fig, "plotly")
+        with pytest.raises(InvalidInputError, match="pip install kaleido"):
+            run.log({"loss": 1.0, "plotly": fig})
+        run.flush()
+        assert run.store.list_media(run.id) == []
+        assert run.store.get_run(run.id).metrics == {}  # the refused call buffered nothing
+
+
 def test_wandb_style_log_takes_media_beside_scalars(settings: Settings) -> None:
     import pandas as pd
 

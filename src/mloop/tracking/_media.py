@@ -310,7 +310,7 @@ def encode_figure(fig: Any) -> Encoded:
         except (ValueError, ImportError, RuntimeError) as exc:
             raise InvalidInputError(
                 "a plotly figure is stored as a PNG, which plotly renders through kaleido "
-                f"(`pip install kaleido`); rendering failed: {exc}"
+                f"(`pip install kaleido`); rendering failed: {' '.join(str(exc).split())}"
             ) from None
         source = "plotly"
     else:
