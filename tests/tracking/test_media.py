@@ -109,6 +109,14 @@ def test_bad_keys_steps_and_files(settings: Settings, tmp_path: Path) -> None:
     with _start(settings) as run:
         with pytest.raises(InvalidInputError, match="`image` must be a PNG or JPEG file"):
             run.log_image(text, "x")
+        cut = tmp_path / "cut.jpg"
+        cut.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00")  # a JPEG that stops in its header
+        with pytest.raises(InvalidInputError, match="has no readable frame header"):
+            run.log_image(cut, "x")
+        short = tmp_path / "short.png"
+        short.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+        with pytest.raises(InvalidInputError, match="not a PNG"):
+            run.log_image(short, "x")
         with pytest.raises(InvalidInputError, match="media key must be a non-empty string"):
             run.log_image(img, "")
         with pytest.raises(InvalidInputError, match=r"`step` must be an int; got float 1\.5"):
