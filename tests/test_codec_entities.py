@@ -66,6 +66,7 @@ from mloop.store import (
     Project,
     Run,
     RunInput,
+    ServingMinute,
     StepRun,
     TriggerFiring,
 )
@@ -677,6 +678,17 @@ media_items = st.builds(
     meta=json_map,
     timestamp_ms=ms,
 )
+serving_minutes = st.builds(
+    ServingMinute,
+    deployment=name,
+    replica=text,
+    minute_ms=ms,
+    requests=st.integers(0, 2**63 - 1),
+    errors=st.integers(0, 2**63 - 1),
+    latency_sum_ms=st.floats(allow_nan=False),
+    latency_max_ms=st.floats(allow_nan=False),
+    latency_counts=st.lists(st.integers(0, 2**63 - 1), max_size=20).map(tuple),
+)
 
 ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "Project": (projects, Project.from_dict),
@@ -728,6 +740,7 @@ ENTITIES: dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "StepRun": (step_runs, StepRun.from_dict),
     "TriggerFiring": (trigger_firings, TriggerFiring.from_dict),
     "MediaItem": (media_items, MediaItem.from_dict),
+    "ServingMinute": (serving_minutes, ServingMinute.from_dict),
 }
 
 

@@ -252,7 +252,7 @@ def test_plotly_figures_need_kaleido_and_say_so(settings: Settings) -> None:
 def test_a_real_plotly_figure_without_kaleido_is_refused_with_what_to_install(
     settings: Settings,
 ) -> None:
-    go = pytest.importorskip("plotly.graph_objects", reason="plotly is optional (not in an extra)")
+    go = pytest.importorskip("plotly.graph_objects", reason="plotly is in the dev extra")
     try:
         import kaleido  # noqa: F401
     except ImportError:
