@@ -57,6 +57,10 @@ def media_project(root: Path, server_url: str) -> dict[str, Any]:
             run.log_figure(fig, "curve", step=2)
             plt.close(fig)
             out["figure"] = True
+        import plotly.graph_objects as go  # the dev extra has plotly
+
+        traces = [go.Scatter(x=[0, 1, 2], y=[2, 0, 1], name="a"), go.Bar(x=[0, 1, 2], y=[1, 2, 3])]
+        run.log_figure(go.Figure(traces), "interactive", step=0)
         out["run"] = run.id
     with mloop.start_run(
         project="media", name="no-media", settings=settings, system_metrics=False

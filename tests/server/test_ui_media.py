@@ -133,7 +133,12 @@ def test_the_media_section(ui: Page, world: dict[str, Any]) -> None:
     page = ui.open(f"/runs/{world['run']}")
     page.wait_for_selector("#media .media-card")
     keys = page.eval_on_selector_all("#media .media-card", "cs => cs.map(c => c.dataset.key)")
-    assert keys == (["curve"] if world["figure"] else []) + ["preds", "samples", "weights"]
+    assert keys == (["curve"] if world["figure"] else []) + [
+        "interactive",
+        "preds",
+        "samples",
+        "weights",
+    ]
 
     # Images: the newest step first; the slider shows the chosen step's picture.
     img = ".media-card[data-key='samples'] img.media-image"
@@ -190,6 +195,14 @@ def test_the_media_section(ui: Page, world: dict[str, Any]) -> None:
     if world["figure"]:
         fig = ".media-card[data-key='curve'] img.media-image"
         page.wait_for_function(f'() => document.querySelector("{fig}").naturalWidth > 100')
+
+    # A plotly figure, drawn by the plotly.js of the server's own plotly install (no CDN: the
+    # fixture checks every request went to the server): its two traces, interactive.
+    plot = page.locator(".media-card[data-key='interactive'] .media-plotly")
+    plot.locator(".main-svg").first.wait_for()
+    assert plot.locator(".scatterlayer .trace").count() == 1
+    assert plot.locator(".barlayer .trace").count() == 1
+    assert "2 traces" in page.locator(".media-card[data-key='interactive']").inner_text()
     shot(page, "run-media")
 
 

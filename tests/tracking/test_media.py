@@ -223,51 +223,43 @@ def test_matplotlib_figures_become_pngs(settings: Settings) -> None:
 class _PlotlyLike:
     """Shaped like plotly's Figure (its class lives in a ``plotly.`` module)."""
 
-    def __init__(self, png: bytes | None) -> None:
-        self.png = png
+    data = ({"type": "scatter"},)
 
-    def to_image(self, *, format: str) -> bytes:
-        if self.png is None:
-            raise ValueError("Image export using the 'kaleido' engine requires the kaleido package")
-        return self.png
+    def to_json(self) -> str:
+        return '{"data": [{"type": "scatter", "y": [1, 2]}], "layout": {"title": {"text": "t"}}}'
 
 
 _PlotlyLike.__module__ = "plotly.graph_objs._figure"
 _PlotlyLike.__name__ = "Figure"
 
 
-def test_plotly_figures_need_kaleido_and_say_so(settings: Settings) -> None:
-    png = io.BytesIO()
-    PIL.fromarray(np.zeros((3, 7), np.uint8)).save(png, format="PNG")
+def test_plotly_figures_are_kept_as_their_json(settings: Settings) -> None:
     with _start(settings) as run:
-        with pytest.raises(InvalidInputError, match=r"pip install kaleido.*requires the kaleido"):
-            run.log_figure(_PlotlyLike(None), "p")
-        item = run.log({"p": _PlotlyLike(png.getvalue())}, step=2)
+        item = run.log({"p": _PlotlyLike()}, step=2)
         run.flush()
         (got,) = run.store.list_media(run.id)
-    assert item is None and (got.kind, got.step, got.meta["source"]) == ("figure", 2, "plotly")
-    assert (got.meta["width"], got.meta["height"]) == (7, 3)
+        data = _bytes(settings, run, got)
+    assert item is None and (got.kind, got.step, got.meta) == (
+        "figure",
+        2,
+        {"source": "plotly", "traces": 1},
+    )
+    assert got.path.endswith(".plotly.json")
+    assert json.loads(data) == json.loads(_PlotlyLike().to_json())
 
 
-def test_a_real_plotly_figure_without_kaleido_is_refused_with_what_to_install(
-    settings: Settings,
-) -> None:
+def test_a_real_plotly_figure_round_trips_without_kaleido(settings: Settings) -> None:
     go = pytest.importorskip("plotly.graph_objects", reason="plotly is in the dev extra")
-    try:
-        import kaleido  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("kaleido is installed here: plotly renders, nothing to refuse")
-    fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2]))
+    import plotly.io as pio
+
+    fig = go.Figure([go.Scatter(x=[1, 2, 3], y=[3, 1, 2]), go.Bar(x=[1, 2], y=[4, 5])])
     with _start(settings) as run:
-        with pytest.raises(InvalidInputError, match=r"pip install kaleido.*Kaleido"):
-            run.log_figure(fig, "plotly")
-        with pytest.raises(InvalidInputError, match="pip install kaleido"):
-            run.log({"loss": 1.0, "plotly": fig})
+        item = run.log_figure(fig, "plotly")
         run.flush()
-        assert run.store.list_media(run.id) == []
-        assert run.store.get_run(run.id).metrics == {}  # the refused call buffered nothing
+        data = _bytes(settings, run, item)
+    back = pio.from_json(data.decode())
+    assert [t.type for t in back.data] == ["scatter", "bar"]
+    assert list(back.data[0].y) == [3, 1, 2] and item.meta == {"source": "plotly", "traces": 2}
 
 
 def test_wandb_style_log_takes_media_beside_scalars(settings: Settings) -> None:

@@ -21,7 +21,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from mloop.artifacts import BlobStore
@@ -281,6 +281,36 @@ def _handler(work: Callable[[Request], Any]) -> Callable[[Request], Any]:
     return route
 
 
+# plotly.js, for plotly figures logged as media: the copy the `plotly` Python package ships, from
+# this server's own install (4.8 MB; nothing is fetched from a CDN, and no copy is vendored here).
+PLOTLY_JS = "/ui/vendor/plotly.min.js"
+
+
+def plotly_js_path() -> Path | None:
+    """The plotly.min.js of the installed ``plotly`` package (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path
+    return None
+
+
+async def _plotly_js(request: Request) -> Response:
+    path = plotly_js_path()
+    if path is None:
+        return Response(
+            "plotly.js is not installed where this server runs: pip install plotly",
+            status_code=404,
+            media_type="text/plain",
+        )
+    return FileResponse(
+        path, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
+    )
+
+
 def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> frozenset[str]:
     """Serve the pages at ``/ui/`` (``/`` redirects there) and their data routes at
     ``/api/v1/ui/...``; returns the paths that need no token (the static files)."""
@@ -342,7 +372,8 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
         return RedirectResponse("/ui/", status_code=307)
 
     app.add_api_route("/", to_ui, methods=["GET"], include_in_schema=False)
+    app.add_api_route(PLOTLY_JS, _plotly_js, methods=["GET"], include_in_schema=False)
     app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
-    static = {"/", "/ui", "/ui/"}
+    static = {"/", "/ui", "/ui/", PLOTLY_JS}
     static |= {"/ui/" + p.relative_to(UI_DIR).as_posix() for p in UI_DIR.rglob("*") if p.is_file()}
     return frozenset(static)

@@ -3,8 +3,8 @@
 - images: numpy arrays (HxW, HxWx1, HxWx3, HxWx4; uint8, or floats in [0, 1]), PIL images and
   PNG/JPEG files become PNG (JPEG files stay JPEG). PNG is written by Pillow when it is
   installed, else by :func:`encode_png` (zlib only);
-- figures: a matplotlib figure is rendered to PNG; a plotly figure too, through its own
-  ``to_image`` (which needs kaleido), and is refused with what to install when that fails;
+- figures: a matplotlib figure is rendered to PNG; a plotly figure is kept as plotly's JSON,
+  which the run page draws with plotly.js (interactive; no kaleido needed);
 - tables: anything :func:`mloop.tables.read_table` accepts becomes Parquet;
 - histograms: counts and edges computed here with numpy, so a 10M-value array costs a few
   hundred bytes.
@@ -295,7 +295,8 @@ def encode_image(image: Any) -> Encoded:
 
 # ---------------------------------------------------------------------------------------- figures
 def encode_figure(fig: Any) -> Encoded:
-    """A matplotlib or plotly figure as PNG, with its width and height in pixels."""
+    """A matplotlib figure as PNG (with its width and height in pixels), or a plotly figure as
+    its JSON (with its number of traces)."""
     module = type(fig).__module__
     if module.startswith("matplotlib.") and hasattr(fig, "savefig"):
         import io
@@ -304,15 +305,12 @@ def encode_figure(fig: Any) -> Encoded:
         fig.savefig(buf, format="png", bbox_inches="tight")
         data = buf.getvalue()
         source = "matplotlib"
-    elif module.startswith("plotly.") and hasattr(fig, "to_image"):
-        try:
-            data = fig.to_image(format="png")
-        except (ValueError, ImportError, RuntimeError) as exc:
-            raise InvalidInputError(
-                "a plotly figure is stored as a PNG, which plotly renders through kaleido "
-                f"(`pip install kaleido`); rendering failed: {' '.join(str(exc).split())}"
-            ) from None
-        source = "plotly"
+    elif module.startswith("plotly.") and hasattr(fig, "to_json"):
+        # plotly's own JSON (data + layout): the run page draws it with plotly.js, interactive,
+        # and nothing has to render it here (a PNG would need kaleido and a browser).
+        data = fig.to_json().encode("utf-8")
+        traces = len(getattr(fig, "data", None) or ())
+        return Encoded("figure", data, "plotly.json", {"source": "plotly", "traces": traces})
     else:
         raise InvalidInputError(
             "`fig` must be a matplotlib Figure or a plotly Figure; got "

@@ -86,7 +86,8 @@ class MediaLogging:
         return self._log_encoded(encode_image, image, key, step)
 
     def log_figure(self, fig: Any, key: str, step: int | None = None) -> MediaItem:
-        """Store a matplotlib figure (or a plotly figure, rendered by kaleido) as a PNG.
+        """Store a matplotlib figure as a PNG, or a plotly figure as its JSON (the run page
+        draws it with plotly.js).
 
         ``step`` defaults as in :meth:`log_image`. The figure is left open (close it with
         ``plt.close(fig)`` when done).

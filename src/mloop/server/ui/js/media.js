@@ -24,6 +24,29 @@ function slider(items, onStep, id) {
   return { el, pick };
 }
 
+let plotlyLoad = null; // one <script> for plotly.js, from the server's own plotly install
+function plotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoad) {
+    plotlyLoad = new Promise((resolve, reject) => {
+      const s = h("script", { src: "/ui/vendor/plotly.min.js" });
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => { plotlyLoad = null; reject(new Error("plotly.js is not installed where this server runs (pip install plotly there)")); };
+      document.head.append(s);
+    });
+  }
+  return plotlyLoad;
+}
+
+async function drawPlotly(frame, url, item) {
+  const fig = await (await fetch(url)).json();
+  const P = await plotly();
+  const div = h("div", { class: "media-plotly", "data-step": item.step });
+  frame.replaceChildren(div);
+  await P.newPlot(div, fig.data || [], { ...(fig.layout || {}), autosize: true },
+    { responsive: true, displaylogo: false });
+}
+
 function imageCard(group) {
   const img = h("img", { class: "media-image", alt: group.key, "data-key": group.key });
   img.addEventListener("load", () => {
@@ -39,11 +62,13 @@ function imageCard(group) {
     img.dataset.step = item.step;
     img.dataset.sha256 = item.sha256 || "";
     const m = item.meta || {};
-    note.textContent = [m.width && `${m.width}×${m.height}`, m.source, fmtBytes(item.size)].filter(Boolean).join(" · ");
+    note.textContent = [m.width && `${m.width}×${m.height}`, m.traces !== undefined && `${m.traces} trace${m.traces === 1 ? "" : "s"}`,
+      m.source, fmtBytes(item.size)].filter(Boolean).join(" · ");
     if (!item.sha256) { frame.replaceChildren(h("div", { class: "error-box" }, `${item.path}: its file is missing.`)); return; }
     try {
       const url = await blob(item.sha256);
       if (want !== item) return; // the slider moved on meanwhile
+      if (m.source === "plotly") { await drawPlotly(frame, url, item); return; }
       img.src = url;
       frame.replaceChildren(img);
     } catch (err) {
