@@ -246,5 +246,6 @@ _BY_NAME: dict[str, _Special] = {
     "get_or_create_project": _get_or_create_project,
     "create_project": _deny,
     "search_runs": _search_runs,
+    "search_run_ids": _search_runs,
     "log_batch": _log_batch,
 }

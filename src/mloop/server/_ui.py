@@ -32,7 +32,7 @@ from mloop.server._ui_loop import LOOP_OPERATIONS, mount_loop_routes
 from mloop.server._ui_media import media_listing
 from mloop.server._ui_models import MODEL_OPERATIONS, mount_model_routes
 from mloop.server._wire import JSON, error_response
-from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Run, Store, downsample_minmax
+from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Run, Store
 
 __all__ = ["UI_DIR", "UI_OPERATIONS", "mount_ui"]
 
@@ -122,17 +122,9 @@ def _finite(x: float) -> float | None:
 
 
 def matching_ids(store: Store, project_id: str, filter: str) -> list[str]:
-    """The ids of the project's runs that ``filter`` (the search language) matches."""
-    ids: list[str] = []
-    token = None
-    while True:
-        page = store.search_runs(
-            project_id, filter=filter, max_results=MAX_RESULTS_LIMIT, page_token=token
-        )
-        ids.extend(r.id for r in page.items)
-        token = page.next_page_token
-        if token is None:
-            return ids
+    """The ids of the project's runs that ``filter`` (the search language) matches: one ids-only
+    query (the runs themselves are not built)."""
+    return store.search_run_ids(project_id, filter=filter, max_results=MAX_RESULTS_LIMIT)
 
 
 def metric_range(
@@ -148,21 +140,22 @@ def metric_range(
     ``max_points``: a zoomed chart asks for its visible range and gets the finer points there."""
     import numpy as np
 
-    h = store.get_metric_history(run_id, key)
-    step, ts, value = h.step, h.timestamp, h.value
-    lo = 0 if min_step is None else int(np.searchsorted(step, min_step, side="left"))
-    hi = len(step) if max_step is None else int(np.searchsorted(step, max_step, side="right"))
-    step, ts, value = step[lo:hi], ts[lo:hi], value[lo:hi]
-    in_range = len(value)
-    if in_range > max_points:
-        step, ts, value = downsample_minmax(step, ts, value, max_points)
+    if min_step is not None and max_step is not None and min_step > max_step:
+        min_step, max_step = max_step, min_step  # a drag from right to left
+    h = store.get_metric_history(
+        run_id, key, max_points=max_points, min_step=min_step, max_step=max_step
+    )
+    total = h.total
+    if min_step is not None or max_step is not None:  # the whole metric's count, from its summary
+        summary = store.get_run(run_id).metrics.get(key)
+        total = summary.count if summary is not None else h.total
     return {
         "key": key,
-        "total": h.total,
-        "in_range": in_range,
-        "downsampled": len(value) < in_range,
-        "step": step,
-        "value": np.where(np.isfinite(value), value, np.nan),
+        "total": total,
+        "in_range": h.total,
+        "downsampled": h.downsampled,
+        "step": h.step,
+        "value": np.where(np.isfinite(h.value), h.value, np.nan),
     }
 
 

@@ -15,6 +15,7 @@ from mloop._lazy import LazyModule
 from mloop.errors import InvalidInputError
 from mloop.ids import now_ms
 from mloop.store._common import (
+    MAX_RESULTS_LIMIT,
     decode_page_token,
     encode_page_token,
     validate_max_results,
@@ -92,6 +93,22 @@ def check_history_args(key: str, max_points: int | None) -> None:
         isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 2
     ):
         raise InvalidInputError(f"`max_points` must be an int >= 2 or None; got {max_points!r}.")
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def check_step_range(min_step: int | None, max_step: int | None) -> None:
+    """What every backend refuses in a metric-history step range."""
+    for name, v in (("min_step", min_step), ("max_step", max_step)):
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, int) or not _INT64[0] <= v <= _INT64[1]
+        ):
+            raise InvalidInputError(f"`{name}` must be an int64 or None; got {v!r}.")
+    if min_step is not None and max_step is not None and min_step > max_step:
+        raise InvalidInputError(
+            f"`min_step` must be <= `max_step`; got min_step={min_step}, max_step={max_step}."
+        )
 
 
 # A run input's context ("training", "evaluation", ...): every backend keeps up to this many characters.
@@ -350,13 +367,25 @@ class RunStoreMixin(abc.ABC):
         self.log_batch(run_id, metrics={key: MetricSeries([int(step)], [ts], [v])})
 
     def get_metric_history(
-        self, run_id: str, key: str, *, max_points: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        *,
+        max_points: int | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
     ) -> MetricHistory:
-        """The full history ordered by (step, timestamp), or downsampled to about ``max_points``."""
+        """The history ordered by (step, timestamp), or downsampled to about ``max_points``.
+
+        ``min_step`` / ``max_step`` (inclusive) keep only the points in that step range, read as
+        such from the store (a zoom into 1% of a long metric reads about 1% of it); ``total`` is
+        then the number of points in the range.
+        """
         validate_run_id(run_id)
         self.before_run_access(run_id)
         check_history_args(key, max_points)
-        step, ts, value = self._do_get_metric_history(run_id, key)
+        check_step_range(min_step, max_step)
+        step, ts, value = self._do_get_metric_history(run_id, key, min_step, max_step)
         total = len(value)
         if max_points is not None and total > max_points:
             step, ts, value = downsample_minmax(step, ts, value, max_points)
@@ -390,6 +419,24 @@ class RunStoreMixin(abc.ABC):
         )
         token = encode_page_token(offset + len(runs)) if more else None
         return Page(runs, token)
+
+    def search_run_ids(
+        self,
+        project_ids: Sequence[str] | str,
+        *,
+        filter: str | None = None,
+        max_results: int = MAX_RESULTS_LIMIT,
+        include_deleted: bool = False,
+    ) -> list[str]:
+        """The ids of the runs ``filter`` matches, newest first (``search_runs``'s default order),
+        at most ``max_results``: what a filter selects, without building the runs."""
+        ids = [project_ids] if isinstance(project_ids, str) else [str(p) for p in project_ids]
+        validate_max_results(max_results)
+        ast = parse_filter(filter or "")
+        self.before_run_access(None)
+        return self._do_search_run_ids(
+            ids, ast=ast, limit=max_results, include_deleted=include_deleted
+        )
 
     def iter_runs(self, project_ids: Sequence[str] | str, **kwargs: Any) -> Iterator[Run]:
         """Every matching run, following page tokens."""
@@ -515,8 +562,12 @@ class RunStoreMixin(abc.ABC):
     ) -> bool: ...
     @abc.abstractmethod
     def _do_get_metric_history(
-        self, run_id: str, key: str
+        self, run_id: str, key: str, min_step: int | None, max_step: int | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    @abc.abstractmethod
+    def _do_search_run_ids(
+        self, project_ids: list[str], *, ast: list[Comparison], limit: int, include_deleted: bool
+    ) -> list[str]: ...
     @abc.abstractmethod
     def _do_search_runs(
         self,

@@ -8,7 +8,7 @@ from typing import Any
 
 from mloop.errors import InvalidInputError
 from mloop.server._context import actor_for
-from mloop.store import Page, Run, Store
+from mloop.store import MAX_RESULTS_LIMIT, Page, Run, Store
 
 __all__ = ["HANDLERS"]
 
@@ -83,8 +83,9 @@ HANDLERS: dict[str, Callable[..., Any]] = {
         stage, s.delete_run, s.restore_run, run_id
     ),
     "log_batch": _log_batch,
-    "get_metric_history": lambda s, run_id, key, max_points: s.get_metric_history(
-        run_id, key, max_points=max_points
+    "get_metric_history": lambda s, run_id, key, **kw: s.get_metric_history(run_id, key, **kw),
+    "search_run_ids": lambda s, project_ids, max_results, **kw: s.search_run_ids(
+        project_ids, max_results=MAX_RESULTS_LIMIT if max_results is None else max_results, **kw
     ),
     "add_artifacts": lambda s, run_id, entries: s.add_artifacts(run_id, entries),
     "list_artifacts": lambda s, run_id, prefix: s.list_artifacts(run_id, prefix=prefix or ""),

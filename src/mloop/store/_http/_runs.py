@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mloop.errors import MloopError
-from mloop.store._common import LazyMapping, validate_max_results
+from mloop.store._common import MAX_RESULTS_LIMIT, LazyMapping, validate_max_results
 from mloop.store._entities import (
     ArtifactEntry,
     DatasetVersion,
@@ -23,7 +23,7 @@ from mloop.store._entities import (
 )
 from mloop.store._filter import Comparison, OrderKey
 from mloop.store._http._endpoint import Endpoint
-from mloop.store._runs_base import NewRun, RunFields, check_history_args
+from mloop.store._runs_base import NewRun, RunFields, check_history_args, check_step_range
 from mloop.store._validation import validate_run_id
 
 __all__ = ["RUN_ENDPOINTS", "HttpRunsMixin", "NewRunWire"]
@@ -119,6 +119,11 @@ RUN_ENDPOINTS: tuple[Endpoint, ...] = (
        Page[Run], decode=_page_of_runs, role="read",
        summary="Runs matching a filter (MLflow's grammar), ordered, one page; each run's "
        "captured context (its installed packages, ~3 KB) only with include_context"),
+    _E("search_run_ids", "POST", "/runs/search-ids",
+       {"project_ids": list[str], "filter": str | None, "max_results": int,
+        "include_deleted": bool},
+       list[str], role="read",
+       summary="The ids of the runs a filter matches (newest first), without the runs"),
     _E("get_run", "GET", "/runs/{run_id}", {"run_id": str}, Run, summary="One run"),
     _E("update_run", "PATCH", "/runs/{run_id}",
        {"run_id": str, "status": RunStatus | None, "end_ms": int | None, "name": str | None},
@@ -136,8 +141,10 @@ RUN_ENDPOINTS: tuple[Endpoint, ...] = (
         "end_ms": int | None, "new_run": dict[str, Any] | None},
        bool, summary="Metrics, params and tags in one transaction (idempotent with batch_id)"),
     _E("get_metric_history", "GET", "/runs/{run_id}/metric-history",
-       {"run_id": str, "key": str, "max_points": int | None}, MetricHistory,
-       summary="A metric's history, downsampled on the server with max_points"),
+       {"run_id": str, "key": str, "max_points": int | None, "min_step": int | None,
+        "max_step": int | None}, MetricHistory,
+       summary="A metric's history (within [min_step, max_step] when given), downsampled on "
+       "the server with max_points"),
     _E("add_artifacts", "POST", "/runs/{run_id}/artifacts",
        {"run_id": str, "entries": list[ArtifactEntry]}, None,
        summary="Index artifact files (their blobs are uploaded separately)"),
@@ -246,18 +253,57 @@ class HttpRunsMixin:
         )
 
     def get_metric_history(
-        self, run_id: str, key: str, *, max_points: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        *,
+        max_points: int | None = None,
+        min_step: int | None = None,
+        max_step: int | None = None,
     ) -> MetricHistory:
-        """Validated here, downsampled on the server: only the points asked for travel."""
+        """Validated here, cut and downsampled on the server: only the points asked for travel."""
         validate_run_id(run_id)
         check_history_args(key, max_points)  # as every backend (the server checks them again)
-        return self._call("get_metric_history", run_id=run_id, key=key, max_points=max_points)
+        check_step_range(min_step, max_step)
+        return self._call(
+            "get_metric_history",
+            run_id=run_id,
+            key=key,
+            max_points=max_points,
+            min_step=min_step,
+            max_step=max_step,
+        )
 
     def _do_get_metric_history(
-        self, run_id: str, key: str
+        self, run_id: str, key: str, min_step: int | None, max_step: int | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        h = self._call("get_metric_history", run_id=run_id, key=key, max_points=None)
+        h = self.get_metric_history(run_id, key, min_step=min_step, max_step=max_step)
         return h.step, h.timestamp, h.value
+
+    def search_run_ids(
+        self,
+        project_ids: Sequence[str] | str,
+        *,
+        filter: str | None = None,
+        max_results: int = MAX_RESULTS_LIMIT,
+        include_deleted: bool = False,
+    ) -> list[str]:
+        """The filter is parsed on the server (its errors come back with their positions)."""
+        ids = [project_ids] if isinstance(project_ids, str) else [str(p) for p in project_ids]
+        validate_max_results(max_results)  # as every backend (the server checks it again)
+        self.before_run_access(None)
+        return self._call(
+            "search_run_ids",
+            project_ids=ids,
+            filter=filter,
+            max_results=max_results,
+            include_deleted=include_deleted,
+        )
+
+    def _do_search_run_ids(
+        self, project_ids: list[str], *, ast: list[Comparison], limit: int, include_deleted: bool
+    ) -> list[str]:
+        raise MloopError("the HTTP store searches on the server: call search_run_ids")
 
     def search_runs(
         self,

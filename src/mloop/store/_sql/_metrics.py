@@ -22,7 +22,10 @@ else:
     np = LazyModule("numpy", globals(), "np")
 
 
-MAX_CHUNK_POINTS = 65_536
+# Points per stored chunk: small enough that a step-range read (a chart zoom) of a long metric
+# reads little beyond its range (a 1% zoom of 1M points: at most 3 chunks, ~2.5%), large enough
+# that a full read of 1M points is ~120 rows.
+MAX_CHUNK_POINTS = 8_192
 
 _IN_CHUNK = 500  # keys per ``IN (...)``: far below SQLite's and PostgreSQL's parameter limits
 
@@ -186,10 +189,29 @@ def claim_batch(cur: Cursor, run_id: str, batch_id: str) -> Any:
 
 
 def read_history(
-    conn: Connection, run_id: str, key: str
+    conn: Connection,
+    run_id: str,
+    key: str,
+    *,
+    min_step: int | None = None,
+    max_step: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A metric's points ordered by (step, timestamp); with a step range, only the chunks that
+    overlap it are read (by their ``step_min`` / ``step_max``), then cut to the range."""
     mc = t.metric_chunks
-    rows = conn.execute(
-        sa.select(mc.c.n, mc.c.data).where(mc.c.run_id == run_id, mc.c.key == key).order_by(mc.c.id)
-    ).all()
-    return sort_history(*unpack_chunks([(n, bytes(d)) for n, d in rows]))
+    q = sa.select(mc.c.n, mc.c.data).where(mc.c.run_id == run_id, mc.c.key == key)
+    if min_step is not None:
+        q = q.where(mc.c.step_max >= min_step)
+    if max_step is not None:
+        q = q.where(mc.c.step_min <= max_step)
+    rows = conn.execute(q.order_by(mc.c.id)).all()
+    step, ts, value = unpack_chunks([(n, bytes(d)) for n, d in rows])
+    if min_step is not None or max_step is not None:
+        keep = np.ones(len(step), dtype=bool)
+        if min_step is not None:
+            keep &= step >= min_step
+        if max_step is not None:
+            keep &= step <= max_step
+        if not keep.all():
+            step, ts, value = step[keep], ts[keep], value[keep]
+    return sort_history(step, ts, value)

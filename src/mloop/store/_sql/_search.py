@@ -17,7 +17,14 @@ from mloop.store._filter import (
     OrderKey,
 )
 from mloop.store._sql import _schema as t
-from mloop.store._sql._compile import Attribute, FieldMap, KeyValues, Kind, search_query
+from mloop.store._sql._compile import (
+    Attribute,
+    FieldMap,
+    KeyValues,
+    Kind,
+    compile_filter,
+    search_query,
+)
 
 __all__ = [
     "END",
@@ -26,6 +33,7 @@ __all__ = [
     "STATUS",
     "VERSIONS",
     "build_query",
+    "ids_query",
     "models_query",
     "versions_query",
 ]
@@ -132,6 +140,18 @@ def build_query(
         tiebreak.append(_r.c.start_ms.desc())  # newest first by default
     tiebreak.append(_r.c.id.asc())
     return search_query(q, RUNS, ast, order, tiebreak=tiebreak, limit=limit, offset=offset)
+
+
+def ids_query(
+    project_ids: list[int], ast: list[Comparison], *, include_deleted: bool, limit: int
+) -> sa.Select[Any]:
+    """The ids of the runs :func:`build_query` finds (same filter, default order), nothing else:
+    execute it with ``{"cutoff_ms": ...}`` too (a ``status`` filter uses it)."""
+    q = sa.select(_r.c.id).where(_r.c.project_id.in_(project_ids))
+    if not include_deleted:
+        q = q.where(_r.c.lifecycle_stage == "active")
+    q = q.where(*compile_filter(ast, RUNS))
+    return q.order_by(_r.c.start_ms.desc(), _r.c.id.asc()).limit(limit)
 
 
 def models_query(

@@ -413,11 +413,20 @@ class SqlStore(
         )
 
     def _do_get_metric_history(
-        self, run_id: str, key: str
+        self, run_id: str, key: str, min_step: int | None, max_step: int | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with self._read() as conn:
             self._require_run(conn, run_id)
-            return _metrics.read_history(conn, run_id, key)
+            return _metrics.read_history(conn, run_id, key, min_step=min_step, max_step=max_step)
+
+    def _do_search_run_ids(
+        self, project_ids: list[str], *, ast: list[Comparison], limit: int, include_deleted: bool
+    ) -> list[str]:
+        q = _search.ids_query(
+            _numeric_ids(project_ids), ast, include_deleted=include_deleted, limit=limit
+        )
+        with self._read() as conn:
+            return [r[0] for r in conn.execute(q, {"cutoff_ms": self._cutoff()})]
 
     def _do_search_runs(
         self,
@@ -429,16 +438,8 @@ class SqlStore(
         offset: int,
         include_deleted: bool,
     ) -> tuple[list[Run], bool]:
-        pids = []
-        for p in project_ids:
-            try:
-                pids.append(int(p))
-            except ValueError:
-                raise InvalidInputError(
-                    f"project id must be a numeric string; got {p!r}."
-                ) from None
         q = _search.build_query(
-            pids,
+            _numeric_ids(project_ids),
             ast,
             order,
             include_deleted=include_deleted,
@@ -450,3 +451,13 @@ class SqlStore(
             more = len(rows) > limit
             page = PageContexts(self.engine, [r[0] for r in rows[:limit]])
             return load_runs(conn, rows[:limit], page=page), more
+
+
+def _numeric_ids(project_ids: list[str]) -> list[int]:
+    pids = []
+    for p in project_ids:
+        try:
+            pids.append(int(p))
+        except ValueError:
+            raise InvalidInputError(f"project id must be a numeric string; got {p!r}.") from None
+    return pids
