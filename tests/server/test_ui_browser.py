@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.no_mutation]
 N_RUNS = 10_000
 N_POINTS = 1_000_000
 FILTER = "params.opt = 'adam' and metrics.acc > 0.5"
+# Broad filters: one matching ~99% of the runs, one ~25% (their ids are most of the answer).
+BROAD = {"~all": "metrics.acc > 0.01", "~25%": "metrics.acc < 0.25"}
 _READY = "() => window.__mloopPerf && window.__mloopPerf.tableReadyNavMs !== undefined"
 _VISIBLE_NAMES = """n => [...document.querySelectorAll('.vt-row[data-row]')]
   .sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
@@ -52,6 +54,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "acc_desc": [r.name for r in by_acc[::-1][:5]],
             "acc_asc": [r.name for r in by_acc[:5]],
             "matched": len(matched),
+            "broad": {
+                "~all": sum(r.metrics["acc"].last > 0.01 for r in runs),
+                "~25%": sum(r.metrics["acc"].last < 0.25 for r in runs),
+            },
             "figures": {},
         }
 
@@ -173,6 +179,15 @@ def test_10k_runs_sort_filter_columns_and_grouping(ui: Page, world: dict[str, An
     page.wait_for_function("t => document.querySelector('.count').textContent === t", arg=expected)
     figures["filter 10k runs (request + render)"] = perf(page, "filterMs")
     assert page.locator("#filter-error").is_hidden()
+    for name, flt in BROAD.items():
+        page.fill("#filter", flt)
+        page.press("#filter", "Enter")
+        want = f"{world['broad'][name]:,} of 10,000 runs"
+        page.wait_for_function("t => document.querySelector('.count').textContent === t", arg=want)
+        figures[f"filter 10k runs, {name} match (request + render)"] = perf(page, "filterMs")
+    page.fill("#filter", FILTER)
+    page.press("#filter", "Enter")
+    page.wait_for_function("t => document.querySelector('.count').textContent === t", arg=expected)
 
     page.fill("#filter", "metrics.acc >> 1")
     page.press("#filter", "Enter")
@@ -293,6 +308,8 @@ def test_figures_within_generous_bounds(world: dict[str, Any]) -> None:
         "table ready after navigation (10k runs)": 1000,
         "sort 10k runs (max of 3)": 300,
         "filter 10k runs (request + render)": 300,
+        "filter 10k runs, ~all match (request + render)": 300,
+        "filter 10k runs, ~25% match (request + render)": 300,
         "1M-point metric chart (request + render)": 1000,
     }
     assert set(figures) == set(goals)
