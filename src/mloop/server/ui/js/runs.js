@@ -92,6 +92,15 @@ export async function runsPage(projectId, setCrumbs) {
       compareBtn.textContent = selected.size ? `Compare (${selected.size})` : "Compare";
     } });
 
+  // A numeric param shows 5 significant digits (0.089950 for "0.08995038652406293"); the text
+  // as logged is its tooltip.
+  function paramNum(v) {
+    if (v === null || v === undefined || v === "") return "";
+    const x = Number(v);
+    const shown = Number.isFinite(x) ? fmtNum(x) : String(v);
+    return shown === String(v) ? shown : h("span", { title: String(v) }, shown);
+  }
+
   function columns() {
     const cols = [
       { id: "select", label: "", width: 34, cell: check },
@@ -99,7 +108,7 @@ export async function runsPage(projectId, setCrumbs) {
         cell: (i) => h("a", { href: `#/runs/${t.id[i]}` }, t.name[i]) },
       { id: "attr.status", label: "Status", width: 90, sortable: true,
         cell: (i) => h("span", { class: `status st-${t.status[i]}` }, t.status[i]) },
-      { id: "attr.start_ms", label: "Started", width: 160, sortable: true, cell: (i) => fmtTime(t.start_ms[i]) },
+      { id: "attr.start_ms", label: "Started", width: 180, sortable: true, cell: (i) => fmtTime(t.start_ms[i]) },
     ];
     for (const id of state.columns) {
       const [kind, key] = splitId(id);
@@ -110,7 +119,7 @@ export async function runsPage(projectId, setCrumbs) {
         sortable: true, numeric: isNum,
         header: () => h("span", {}, h("span", { class: `kind k-${kind}` }, kind[0]), ` ${key}`,
           vt && vt.sort && vt.sort.id === id ? (vt.sort.desc ? " ▼" : " ▲") : ""),
-        cell: kind === "metrics" ? (i) => fmtNum(col[i]) : (i) => (col[i] ?? "") });
+        cell: kind === "metrics" ? (i) => fmtNum(col[i]) : isNum ? (i) => paramNum(col[i]) : (i) => (col[i] ?? "") });
     }
     return cols;
   }
