@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -100,6 +101,13 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
     from mloop.config import Settings
 
     root = Path(tempfile.mkdtemp(prefix="bench-mloop-pipelines-"))
+    try:
+        return _mloop_flows(args, flows, Settings, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # each repetition's stores and outputs (~40 MB)
+
+
+def _mloop_flows(args: argparse.Namespace, flows: Any, Settings: Any, root: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"work_s": _plain_work(args.steps)}
     for flow_name in args.flows.split(","):
         pdef = flows.FLOWS[flow_name]
