@@ -40,6 +40,7 @@ UI_DIR = Path(__file__).with_name("ui")
 UI_API = f"{API_PREFIX}/ui"
 
 MAX_PREVIEW_ROWS = 50
+MAX_MODEL_VERSIONS = 200  # versions listed on a run page
 MAX_PREVIEW_TEXT = 64 * 1024
 _IMAGES = {
     ".png": "image/png",
@@ -125,6 +126,30 @@ def matching_ids(store: Store, project_id: str, filter: str) -> list[str]:
     """The ids of the project's runs that ``filter`` (the search language) matches: one ids-only
     query (the runs themselves are not built)."""
     return store.search_run_ids(project_id, filter=filter, max_results=MAX_RESULTS_LIMIT)
+
+
+def run_models(store: Store, run_id: str) -> dict[str, Any]:
+    """The model versions registered from a run (newest first), with their aliases: the run
+    page's lineage beside its parent run and datasets."""
+    store.get_run(run_id)  # NotFoundError for an unknown run; its id is validated hex
+    page = store.search_model_versions(
+        f"run_id = '{run_id}'", order_by=["created DESC"], max_results=MAX_MODEL_VERSIONS
+    )
+    return {
+        "run_id": run_id,
+        "truncated": page.next_page_token is not None,
+        "versions": [
+            {
+                "name": v.name,
+                "version": v.version,
+                "flavor": v.flavor,
+                "created_ms": v.created_ms,
+                "created_by": v.created_by,
+                "aliases": sorted(v.aliases),
+            }
+            for v in page.items
+        ],
+    }
 
 
 def metric_range(
@@ -247,6 +272,7 @@ _QUERY: dict[str, list[dict[str, Any]]] = {
     ],
     "ui_artifact_preview": [_param("path", "query", _STR, required=True)],
     "ui_run_media": [],
+    "ui_run_models": [],
 }
 UI_OPERATIONS = frozenset(_QUERY) | MODEL_OPERATIONS | LOOP_OPERATIONS
 
@@ -334,6 +360,9 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
     def media(request: Request) -> Any:
         return media_listing(store, request.path_params["run_id"])
 
+    def models(request: Request) -> Any:
+        return run_models(store, request.path_params["run_id"])
+
     routes = [
         ("/projects/{project_id}/table", table, read_project, "ui_run_table",
          "A project's runs as columns (the UI's runs table)"),
@@ -345,6 +374,8 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
          "An artifact's preview: image, first table rows or text"),
         ("/runs/{run_id}/media", media, read_run, "ui_run_media",
          "A run's images, figures, tables and histograms by key, with their blobs"),
+        ("/runs/{run_id}/models", models, read_run, "ui_run_models",
+         "The model versions registered from a run, with their aliases"),
     ]  # fmt: skip
     for path, work, guard, op, summary in routes:
         app.add_api_route(

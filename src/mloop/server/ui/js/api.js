@@ -10,12 +10,17 @@ export class ApiError extends Error {
   }
 }
 
+// What a page says when it cannot be shown for a reason the user can fix (not a bug: shown, not logged).
+export class PageError extends Error {}
+
 const TOKEN_KEY = "mloop-token";
 
 function headers() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
+
+export function hasToken() { return Boolean(sessionStorage.getItem(TOKEN_KEY)); }
 
 export function setToken(token) {
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
@@ -61,5 +66,6 @@ export const api = {
   artifacts: (id, prefix = "") => call("GET", `/runs/${enc(id)}/artifacts`, { query: { prefix } }),
   preview: (id, path) => call("GET", `/ui/runs/${enc(id)}/preview`, { query: { path } }),
   dataset: (sha) => call("GET", `/datasets/${enc(sha)}`),
+  runModels: (id) => call("GET", `/ui/runs/${enc(id)}/models`),
   raw: (method, path, opts) => call(method, path, opts),
 };

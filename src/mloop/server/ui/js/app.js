@@ -1,5 +1,5 @@
 // The router: #/ (projects), #/projects/<id> (runs), #/runs/<id> (a run), #/compare/<id>,<id>...
-import { api, ApiError, setToken } from "./api.js";
+import { api, ApiError, PageError, hasToken, setToken } from "./api.js";
 import { h, emptyState, fmtTime } from "./util.js";
 import { runsPage } from "./runs.js";
 import { runPage } from "./run.js";
@@ -21,16 +21,20 @@ export function setCrumbs(...items) {
 
 function showError(err) {
   if (err instanceof ApiError && err.status === 401) {
+    // A token that was sent and refused is forgotten, and the server's reason shown with the form.
+    const refused = hasToken() ? err.message : null;
+    setToken(null);
     const input = h("input", { type: "password", id: "token", placeholder: "mloop token", size: 40 });
     const form = h("form", { class: "card token", onsubmit: (e) => { e.preventDefault(); setToken(input.value.trim()); route(); } },
       h("h2", {}, "This server needs a token"),
       h("p", {}, "Paste a token from ", h("code", {}, "mloop token create"), " (kept for this browser session)."),
+      refused ? h("div", { class: "error-box", id: "token-refused" }, h("strong", {}, "Refused: "), refused) : null,
       input, " ", h("button", { type: "submit" }, "Sign in"));
     main.replaceChildren(form);
     return;
   }
   main.replaceChildren(h("div", { class: "error-box" }, h("strong", {}, "Error: "), err.message || String(err)));
-  if (!(err instanceof ApiError)) console.error(err);
+  if (!(err instanceof ApiError) && !(err instanceof PageError)) console.error(err);
 }
 
 async function projectsPage() {

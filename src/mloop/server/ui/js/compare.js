@@ -1,6 +1,6 @@
 // Two or more runs side by side: overlaid metric charts, the params and metrics that differ,
 // and parallel coordinates over the numeric params and metrics.
-import { api } from "./api.js";
+import { api, PageError } from "./api.js";
 import { h, fmtNum, color, emptyState } from "./util.js";
 import { overlayChart } from "./charts.js";
 
@@ -124,8 +124,15 @@ export function parallelCoordinates(runs, { width = 1100, height = 340 } = {}) {
 
 export async function comparePage(ids, setCrumbs) {
   const unique = [...new Set(ids.filter(Boolean))];
-  if (unique.length < 2) throw new Error("Compare needs two or more runs: select them in a runs table.");
-  const runs = await Promise.all(unique.map((id) => api.run(id)));
+  if (unique.length < 2) throw new PageError("Compare needs two or more runs: select them in a runs table.");
+  // Every run is asked for; the page names each one that cannot be shown, in the URL's order.
+  const got = await Promise.allSettled(unique.map((id) => api.run(id)));
+  const failed = got.filter((g) => g.status === "rejected").map((g) => g.reason);
+  if (failed.length) {
+    failed[0].message = failed.map((e) => e.message).join(" ");
+    throw failed[0];
+  }
+  const runs = got.map((g) => g.value);
   const project = await api.project(runs[0].project_id);
   setCrumbs({ text: "Projects", href: "#/" }, { text: project.name, href: `#/projects/${project.id}` }, { text: `Compare ${runs.length} runs` });
   const keys = [...new Set(runs.flatMap((r) => Object.keys(r.metrics || {})))].filter((k) => !k.startsWith("system/")).sort();

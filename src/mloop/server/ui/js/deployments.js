@@ -110,7 +110,7 @@ export async function deploymentPage(name, setCrumbs) {
     })));
   const revisions = page.revisions.slice().reverse();
   return h("section", {},
-    h("div", { class: "title-row" }, h("h1", {}, name), split(d), h("span", { class: "muted" }, `revision ${d.revision} · updated ${fmtTime(d.updated_ms)} by ${d.updated_by || "?"}`)),
+    h("div", { class: "title-row" }, h("h1", {}, name), split(d), h("span", { class: "muted" }, `revision ${d.revision} · updated ${fmtTime(d.updated_ms)}` + (d.updated_by ? ` by ${d.updated_by}` : ""))),
     h("div", { class: "cols two" },
       h("div", {}, h("h2", {}, "Live versions"), live,
         d.sticky_key ? h("p", { class: "muted" }, `sticky on ${d.sticky_key}`) : ""),

@@ -106,6 +106,28 @@ async function datasetsSection(run) {
     : emptyState("No dataset inputs logged."));
 }
 
+// Lineage: where the run came from (its parent, its datasets above) and what came of it (the
+// model versions registered from it, with their aliases).
+async function lineageSection(run) {
+  const section = h("section", { id: "run-lineage" }, h("h2", {}, "Lineage"));
+  const parent = h("p", { class: "lineage-parent" }, "Parent run: ", run.parent_run_id
+    ? h("a", { href: `#/runs/${run.parent_run_id}` }, h("span", { class: "mono" }, run.parent_run_id.slice(0, 12)))
+    : h("span", { class: "muted" }, "none (a top-level run)"));
+  section.append(parent);
+  try {
+    const doc = await api.runModels(run.id);
+    section.append(doc.versions.length
+      ? table(["Model version", "Aliases", "Flavor", "Registered", "By"], doc.versions.map((v) => [
+        h("a", { href: `#/models/${encodeURIComponent(v.name)}/v/${v.version}` }, `${v.name} v${v.version}`),
+        h("span", {}, v.aliases.map((a) => h("span", { class: "chip" }, `@${a}`))),
+        v.flavor, fmtTime(v.created_ms), v.created_by || ""]), { id: "run-models" })
+      : emptyState("No model version was registered from this run."));
+  } catch (err) {
+    section.append(h("div", { class: "error-box" }, err.message));
+  }
+  return section;
+}
+
 export async function runPage(runId, setCrumbs) {
   const run = await api.run(runId);
   const project = await api.project(run.project_id);
@@ -135,7 +157,8 @@ export async function runPage(runId, setCrumbs) {
     system.length ? await chartsSection(run, system, "System metrics", "system-charts") : null,
     mediaSection(run),
     artifactsSection(run),
-    await datasetsSection(run));
+    await datasetsSection(run),
+    await lineageSection(run));
   return { el };
 }
 

@@ -59,8 +59,9 @@ function chart(events, model) {
   const lanes = LANES.filter(([id]) => events.some((e) => LANE_OF.get(e.type) === id));
   const LH = 30, LEFT = 130, W = Math.max(700, Math.min(1400, window.innerWidth - 80)), top = 8;
   const height = top + lanes.length * LH + 28;
-  const t0 = Math.min(...events.map((e) => e.ts_ms)), t1 = Math.max(...events.map((e) => e.ts_ms));
-  const span = Math.max(1, t1 - t0);
+  let t0 = Math.min(...events.map((e) => e.ts_ms)), t1 = Math.max(...events.map((e) => e.ts_ms));
+  if (t1 - t0 < 60_000) { const mid = (t0 + t1) / 2; t0 = mid - 30_000; t1 = mid + 30_000; }  // events within a minute: a minute's axis, centred
+  const span = t1 - t0;
   const x = (t) => LEFT + 10 + ((t - t0) / span) * (W - LEFT - 30);
   const root = svg("svg", { class: "timeline", width: W, height, viewBox: `0 0 ${W} ${height}` });
   lanes.forEach(([id, label, col], i) => {
@@ -82,8 +83,11 @@ function chart(events, model) {
       svg("title", {}, `${fmtTime(e.ts_ms)} · ${e.type}\n${d.text}`)));
   }
   const axisY = top + lanes.length * LH + 16;
+  let previous = null;
   for (let k = 0; k <= 4; k++) {
     const t = t0 + (span * k) / 4;
+    if (fmtTime(t) === previous) continue;  // no label twice
+    previous = fmtTime(t);
     root.append(svg("text", { x: x(t), y: axisY, class: "axis-label", "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle" }, fmtTime(t)));
   }
   return root;
