@@ -91,15 +91,21 @@ export function parallelCoordinates(runs, { width = 1100, height = 340 } = {}) {
   ax.forEach((a, j) => {
     ctx.strokeStyle = "#94a3b8"; ctx.lineWidth = 1;
     ctx.beginPath(); ctx.moveTo(x(j), top); ctx.lineTo(x(j), bottom); ctx.stroke();
-    ctx.fillStyle = "#0f172a";
-    ctx.fillText((a.kind === "params" ? "p " : "m ") + (a.label.length > 18 ? a.label.slice(0, 17) + "…" : a.label), x(j), top - 18);
-    ctx.fillStyle = "#475569";
+  });
+  // Labels go on top of the lines, each with a white halo, so a line crossing one leaves it readable.
+  const label = (text, lx, ly, fill) => {
+    ctx.lineWidth = 3; ctx.strokeStyle = "#fff"; ctx.lineJoin = "round";
+    ctx.strokeText(text, lx, ly);
+    ctx.fillStyle = fill; ctx.fillText(text, lx, ly);
+  };
+  const labels = () => ax.forEach((a, j) => {
+    label((a.kind === "params" ? "p " : "m ") + (a.label.length > 18 ? a.label.slice(0, 17) + "…" : a.label), x(j), top - 18, "#0f172a");
     if (a.numeric) {
-      ctx.fillText(fmtNum(scale[j].hi), x(j), top - 4);
-      ctx.fillText(fmtNum(scale[j].lo), x(j), bottom + 16);
+      label(fmtNum(scale[j].hi), x(j), top - 4, "#475569");
+      label(fmtNum(scale[j].lo), x(j), bottom + 16, "#475569");
     } else {
       ctx.textAlign = "left";
-      a.cats.forEach((c) => ctx.fillText(c.length > 12 ? c.slice(0, 11) + "…" : c, x(j) + 4, scale[j].y(c) + 4));
+      a.cats.forEach((c) => label(c.length > 12 ? c.slice(0, 11) + "…" : c, x(j) + 6, scale[j].y(c) + 4, "#475569"));
       ctx.textAlign = "center";
     }
   });
@@ -117,6 +123,7 @@ export function parallelCoordinates(runs, { width = 1100, height = 340 } = {}) {
     ctx.stroke();
   });
   ctx.globalAlpha = 1;
+  labels();
   canvas.dataset.axes = String(ax.length);
   canvas.dataset.lines = String(runs.length);
   return canvas;

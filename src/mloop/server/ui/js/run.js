@@ -53,7 +53,7 @@ function artifactsSection(run) {
         onclick: () => show(all.slice(0, i + 1).join("/") + "/") }, p)]).flat());
     list.replaceChildren(
       ...[...folders.entries()].sort().map(([f, agg]) => h("div", { class: "artifact folder", onclick: () => show(`${prefix}${f}/`) },
-        h("span", {}, h("span", { class: "folder-mark" }, "▸ "), `${f}/`), h("span", { class: "muted" }, `${agg.n} files · ${fmtBytes(agg.size)}`))),
+        h("span", {}, h("span", { class: "folder-mark" }, "▸ "), `${f}/`), h("span", { class: "muted" }, `${agg.n.toLocaleString()} ${agg.n === 1 ? "file" : "files"} · ${fmtBytes(agg.size)}`))),
       ...files.sort((a, b) => a.path.localeCompare(b.path)).map((e) => h("div", { class: "artifact file", "data-path": e.path,
         onclick: (ev) => { list.querySelectorAll(".active").forEach((x) => x.classList.remove("active")); ev.currentTarget.classList.add("active"); openPreview(e); } },
         h("span", {}, e.path.slice(prefix.length)), h("span", { class: "muted" }, fmtBytes(e.size)))));
@@ -140,7 +140,7 @@ export async function runPage(runId, setCrumbs) {
     ["Started", fmtTime(run.start_ms)], ["Duration", fmtDuration(run.start_ms, run.end_ms)],
     ["User", run.user || ""], ["Host", run.host || ""],
     ["Git commit", run.git_commit ? h("span", { class: "mono" }, run.git_commit.slice(0, 12) + (run.git_dirty ? " (dirty)" : "")) : ""],
-    ["Parent run", run.parent_run_id ? h("a", { href: `#/runs/${run.parent_run_id}` }, run.parent_run_id.slice(0, 12)) : ""],
+    ...(run.parent_run_id ? [["Parent run", h("a", { href: `#/runs/${run.parent_run_id}` }, run.parent_run_id.slice(0, 12))]] : []),
   ];
   const summary = keys.length ? table(["Metric", "Last", "Min", "Max", "Step"], keys.map((k) => {
     const m = run.metrics[k];

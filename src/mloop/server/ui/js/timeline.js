@@ -60,7 +60,7 @@ function chart(events, model) {
   const LH = 30, LEFT = 130, W = Math.max(700, Math.min(1400, window.innerWidth - 80)), top = 8;
   const height = top + lanes.length * LH + 28;
   let t0 = Math.min(...events.map((e) => e.ts_ms)), t1 = Math.max(...events.map((e) => e.ts_ms));
-  if (t1 - t0 < 60_000) { const mid = (t0 + t1) / 2; t0 = mid - 30_000; t1 = mid + 30_000; }  // events within a minute: a minute's axis, centred
+  if (t1 - t0 < 1000) { const mid = (t0 + t1) / 2; t0 = mid - 30_000; t1 = mid + 30_000; }  // all in one second: a minute around it
   const span = t1 - t0;
   const x = (t) => LEFT + 10 + ((t - t0) / span) * (W - LEFT - 30);
   const root = svg("svg", { class: "timeline", width: W, height, viewBox: `0 0 ${W} ${height}` });
