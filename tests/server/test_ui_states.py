@@ -160,6 +160,14 @@ def test_pages_of_entities_that_hold_nothing(browser: Any, bare: dict[str, Any])
             assert text in shown, (fragment, text, shown)
         assert ui.errors == [], fragment
         ui.close()
+    ui, page = _open(browser, bare, "/deployments/bare-dep", "#main .title-row")
+    assert "by ?" not in page.inner_text("#main .title-row")  # nobody is named when none is known
+    ui.close()
+    ui, page = _open(browser, bare, "/timeline/bare-model", "svg.timeline")
+    ticks = page.locator("svg.timeline text.axis-label").all_text_contents()
+    assert len(ticks) == 5 and len(set(ticks)) == 5, ticks  # events in one second: a minute's axis
+    assert ui.errors == []
+    ui.close()
     ui, page = _open(browser, bare, f"/projects/{bare['project']}", ".vt-row[data-row]")
     page.fill("#filter", "params.nothing = 'x'")
     page.press("#filter", "Enter")
