@@ -39,7 +39,13 @@ from mloop.artifacts._integrity import (
     verified_into_place,
     write_chunks,
 )
-from mloop.artifacts._verified import drop_stamp, stamp_matches, unchanged, write_stamp
+from mloop.artifacts._paths import local_blob_infos
+from mloop.artifacts._verified import (
+    copy_verified,
+    drop_stamp,
+    unchanged,
+    write_stamp,
+)
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
 from mloop.store import is_sha256
 
@@ -509,7 +515,7 @@ class BlobStore:
                 if link and verify and (linked := _link_and_hash(blob, tmp)) is not None:
                     return linked
                 if verify:
-                    return self._verified_copy(sha256, blob, tmp)
+                    return copy_verified(self._root, sha256, blob, tmp)
                 shutil.copyfile(blob, tmp)
                 return ""
             except FileNotFoundError:
@@ -518,20 +524,6 @@ class BlobStore:
                 raise self._not_found(sha256) from None
 
         return verified_into_place(dest_path, sha256, self.uri_for(sha256), "stored copy", fill)
-
-    def _verified_copy(self, sha: str, blob: Path, tmp: Path) -> str:
-        """Copy a local blob to ``tmp``; the sha256 of what ``tmp`` holds. A blob unchanged since
-        it was last hashed (see ``_verified.py``) is copied without hashing it again."""
-        before = os.stat(blob)
-        if stamp_matches(self._root, sha, before):
-            shutil.copyfile(blob, tmp)
-            if stamp_matches(self._root, sha, os.stat(blob)):
-                return sha
-            return _hash_file(tmp)[0]  # the blob changed during the copy: check the copy
-        actual = _copy_and_hash(blob, tmp)[0]
-        if actual == sha and unchanged(before, os.stat(blob)):
-            write_stamp(self._root, sha, before)
-        return actual
 
     def iter_blobs(self) -> Iterator[str]:
         """Yield the sha256 of every stored blob (in no particular order)."""
@@ -555,20 +547,7 @@ class BlobStore:
     def _iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:
         """Yield ``(sha256, size, mtime seconds)`` from one listing (no request per blob)."""
         if self._local is not None:
-            base = os.path.join(self._root, "blobs")
-            try:
-                prefixes = list(os.scandir(base))
-            except FileNotFoundError:
-                return
-            for prefix in prefixes:
-                if not prefix.is_dir():
-                    continue
-                with os.scandir(prefix.path) as it:
-                    for entry in it:
-                        if is_sha256(entry.name):
-                            with contextlib.suppress(FileNotFoundError):
-                                st = entry.stat()
-                                yield entry.name, st.st_size, st.st_mtime
+            yield from local_blob_infos(os.path.join(self._root, "blobs"))
             return
         base = f"{self._root}/blobs"
         try:

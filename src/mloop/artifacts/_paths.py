@@ -8,16 +8,19 @@ characters, and ``/`` as the only separator.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from mloop.errors import InvalidInputError
 from mloop.store import (
+    is_sha256,
     validate_artifact_path,  # one definition: the store enforces it too
 )
 
-__all__ = ["collect_files", "validate_artifact_path"]
+__all__ = ["collect_files", "local_blob_infos", "validate_artifact_path"]
 
 
 def _join(prefix: str | None, rel: str) -> str:
@@ -122,3 +125,21 @@ def _walk(
                 "regular file. Remove it or upload its parent's files one by one.",
                 details={"local_path": str(child)},
             )
+
+
+def local_blob_infos(base: str) -> Iterator[tuple[str, int, float]]:
+    """``(sha256, size, mtime seconds)`` of each blob file under a local store's ``blobs`` folder
+    (``blobs/<sha[:2]>/<sha>``), from one scan; files that vanish meanwhile are skipped."""
+    try:
+        prefixes = list(os.scandir(base))
+    except FileNotFoundError:
+        return
+    for prefix in prefixes:
+        if not prefix.is_dir():
+            continue
+        with os.scandir(prefix.path) as it:
+            for entry in it:
+                if is_sha256(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        st = entry.stat()
+                        yield entry.name, st.st_size, st.st_mtime

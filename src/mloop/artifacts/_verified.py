@@ -17,9 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
+from pathlib import Path
 
-__all__ = ["STAMP_MIN_SIZE", "drop_stamp", "stamp_matches", "unchanged", "write_stamp"]
+from mloop.artifacts._hashing import _copy_and_hash, _hash_file
+
+__all__ = [
+    "STAMP_MIN_SIZE",
+    "copy_verified",
+    "drop_stamp",
+    "stamp_matches",
+    "unchanged",
+    "write_stamp",
+]
 
 # Below this, hashing costs less than reading a stamp is worth (a few ms at ~2 GB/s).
 STAMP_MIN_SIZE = 8 << 20
@@ -69,3 +80,18 @@ def stamp_matches(root: str, sha: str, st: os.stat_result) -> bool:
 def drop_stamp(root: str, sha: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(_stamp_path(root, sha))
+
+
+def copy_verified(root: str, sha: str, blob: Path, tmp: Path) -> str:
+    """Copy the local blob ``sha`` to ``tmp``; the sha256 of what ``tmp`` holds. A blob unchanged
+    since it was last hashed is copied without hashing it again."""
+    before = os.stat(blob)
+    if stamp_matches(root, sha, before):
+        shutil.copyfile(blob, tmp)
+        if stamp_matches(root, sha, os.stat(blob)):
+            return sha
+        return _hash_file(tmp)[0]  # the blob changed during the copy: check the copy
+    actual = _copy_and_hash(blob, tmp)[0]
+    if actual == sha and unchanged(before, os.stat(blob)):
+        write_stamp(root, sha, before)
+    return actual
