@@ -58,7 +58,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "~all": sum(r.metrics["acc"].last > 0.01 for r in runs),
                 "~25%": sum(r.metrics["acc"].last < 0.25 for r in runs),
             },
-            "figures": {},
         }
 
 
@@ -130,6 +129,23 @@ def perf(page: Any, name: str) -> float:
     return float(page.evaluate(f"window.__mloopPerf.{name}"))
 
 
+# The issue's goals (ms). Each figure is checked where it is measured, against 5x its goal (the
+# machines are shared; benchmarks are not timed tests), and printed for the closing note (-s).
+GOALS = {
+    "table ready after navigation (10k runs)": 1000,
+    "sort 10k runs (max of 3)": 300,
+    "filter 10k runs (request + render)": 300,
+    "filter 10k runs, ~all match (request + render)": 300,
+    "filter 10k runs, ~25% match (request + render)": 300,
+    "1M-point metric chart (request + render)": 1000,
+}
+
+
+def record(name: str, ms: float) -> None:
+    print(f"UI figure: {name}: {ms:.0f} ms (goal {GOALS[name]} ms)")
+    assert ms <= 5 * GOALS[name], f"{name}: {ms:.0f} ms, more than 5x the {GOALS[name]} ms goal"
+
+
 def test_every_page_loads_without_console_errors(ui: Page, world: dict[str, Any]) -> None:
     page = ui.open("/")
     page.wait_for_selector("table.projects")
@@ -155,10 +171,9 @@ def test_every_page_loads_without_console_errors(ui: Page, world: dict[str, Any]
 
 
 def test_10k_runs_sort_filter_columns_and_grouping(ui: Page, world: dict[str, Any]) -> None:
-    figures = world["figures"]
     page = ui.open(f"/projects/{world['big']}")
     page.wait_for_function(_READY)
-    figures["table ready after navigation (10k runs)"] = perf(page, "tableReadyNavMs")
+    record("table ready after navigation (10k runs)", perf(page, "tableReadyNavMs"))
     assert page.locator(".count").text_content() == "10,000 of 10,000 runs"
     assert page.locator(".vt-row").count() < 100  # virtualized: only what is in view
 
@@ -171,20 +186,20 @@ def test_10k_runs_sort_filter_columns_and_grouping(ui: Page, world: dict[str, An
     assert page.evaluate(_VISIBLE_NAMES, 5) == world["acc_asc"]
     page.click('.vt-th[data-col="params.lr"]')
     sort_ms.append(perf(page, "sortMs"))
-    figures["sort 10k runs (max of 3)"] = max(sort_ms)
+    record("sort 10k runs (max of 3)", max(sort_ms))
 
     page.fill("#filter", FILTER)
     page.press("#filter", "Enter")
     expected = f"{world['matched']:,} of 10,000 runs"
     page.wait_for_function("t => document.querySelector('.count').textContent === t", arg=expected)
-    figures["filter 10k runs (request + render)"] = perf(page, "filterMs")
+    record("filter 10k runs (request + render)", perf(page, "filterMs"))
     assert page.locator("#filter-error").is_hidden()
     for name, flt in BROAD.items():
         page.fill("#filter", flt)
         page.press("#filter", "Enter")
         want = f"{world['broad'][name]:,} of 10,000 runs"
         page.wait_for_function("t => document.querySelector('.count').textContent === t", arg=want)
-        figures[f"filter 10k runs, {name} match (request + render)"] = perf(page, "filterMs")
+        record(f"filter 10k runs, {name} match (request + render)", perf(page, "filterMs"))
     page.fill("#filter", FILTER)
     page.press("#filter", "Enter")
     page.wait_for_function("t => document.querySelector('.count').textContent === t", arg=expected)
@@ -259,7 +274,7 @@ def test_compare_from_the_table(ui: Page, world: dict[str, Any]) -> None:
 def test_a_million_point_chart_renders_and_zooms(ui: Page, world: dict[str, Any]) -> None:
     page = ui.open(f"/runs/{world['long']}")
     page.wait_for_selector("#charts .uplot")
-    world["figures"]["1M-point metric chart (request + render)"] = perf(page, "lastChartMs")
+    record("1M-point metric chart (request + render)", perf(page, "lastChartMs"))
     note = page.locator("#charts .chart-note")
     assert note.text_content().startswith("1,000,000 points")
     box = page.locator("#charts .u-over").bounding_box()
@@ -297,24 +312,6 @@ def test_artifact_previews(ui: Page, world: dict[str, Any]) -> None:
     page.click('#artifacts .file[data-path="notes.txt"]')
     page.wait_for_selector("#preview pre")
     assert page.locator("#preview pre").text_content().startswith("best run so far")
-
-
-def test_figures_within_generous_bounds(world: dict[str, Any]) -> None:
-    """Last: the figures measured above, printed, and checked against 5x the goals."""
-    figures = world["figures"]
-    for name, ms in figures.items():
-        print(f"UI figure: {name}: {ms:.0f} ms")
-    goals = {
-        "table ready after navigation (10k runs)": 1000,
-        "sort 10k runs (max of 3)": 300,
-        "filter 10k runs (request + render)": 300,
-        "filter 10k runs, ~all match (request + render)": 300,
-        "filter 10k runs, ~25% match (request + render)": 300,
-        "1M-point metric chart (request + render)": 1000,
-    }
-    assert set(figures) == set(goals)
-    for name, goal in goals.items():
-        assert figures[name] <= 5 * goal, (name, figures[name])
 
 
 def test_screenshots_for_review(browser: Any, world: dict[str, Any], tmp_path: Path) -> None:
