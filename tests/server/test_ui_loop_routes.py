@@ -84,7 +84,7 @@ def test_monitor_summary_is_the_stored_windows(tmp_path: Path) -> None:
 
 
 def test_bad_arguments_are_refused_with_the_range() -> None:
-    from mloop.server._ui_loop import int_arg
+    from mloop.server._ui_common import int_arg
 
     with pytest.raises(InvalidInputError, match=r"`limit` must be an int in \[1, 2000\]; got '0'"):
         int_arg("0", "limit", lo=1, hi=2000, default=500)

@@ -17,21 +17,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from mloop.artifacts import BlobStore
-from mloop.errors import InvalidInputError
 from mloop.server._openapi import error_responses
 from mloop.server._scopes import route_policy
+from mloop.server._ui_common import handler, int_arg, openapi_param, required
 from mloop.server._ui_loop import LOOP_OPERATIONS, mount_loop_routes
 from mloop.server._ui_media import media_listing
 from mloop.server._ui_models import MODEL_OPERATIONS, mount_model_routes
-from mloop.server._wire import JSON, error_response
+from mloop.server._wire import JSON
 from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Run, Store
 
 __all__ = ["UI_DIR", "UI_OPERATIONS", "mount_ui"]
@@ -52,31 +50,6 @@ _IMAGES = {
 }
 _TEXT = {".txt", ".log", ".md", ".json", ".jsonl", ".yaml", ".yml", ".toml", ".cfg", ".ini",
          ".py", ".sh", ".html", ".xml", ".rst", ".mlmodel", ".requirements", ""}  # fmt: skip
-
-
-def _json(doc: Any) -> Response:
-    # NaN and infinities become null: the table and charts show them as gaps
-    return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
-
-
-def _int_arg(request: Request, name: str, *, lo: int, hi: int, default: int | None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        raise InvalidInputError(f"`{name}` must be an int in [{lo}, {hi}]; got {raw!r}.")
-    return value
-
-
-def _required(request: Request, name: str) -> str:
-    value = request.query_params.get(name)
-    if not value:
-        raise InvalidInputError(f"the query parameter `{name}` is required.")
-    return value
 
 
 def run_table(store: Store, project_id: str) -> dict[str, Any]:
@@ -252,25 +225,23 @@ def _cells(rows: Iterable[list[Any]]) -> list[list[Any]]:
     return [[cell(v) for v in r] for r in rows]
 
 
-def _param(name: str, where: str, schema: dict[str, Any], *, required: bool) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": required, "schema": schema}
-
-
 _STR = {"type": "string"}
 _INT = {"type": "integer", "format": "int64"}
-_PID = _param("project_id", "path", _STR, required=True)
-_RID = _param("run_id", "path", _STR, required=True)
+_PID = openapi_param("project_id", "path", _STR, required=True)
+_RID = openapi_param("run_id", "path", _STR, required=True)
 # The operations (their ids) and what they take besides the path parameter.
 _QUERY: dict[str, list[dict[str, Any]]] = {
     "ui_run_table": [],
-    "ui_match_runs": [_param("filter", "query", _STR, required=False)],
+    "ui_match_runs": [openapi_param("filter", "query", _STR, required=False)],
     "ui_metric_range": [
-        _param("key", "query", _STR, required=True),
-        _param("max_points", "query", {**_INT, "minimum": 2, "maximum": 100_000}, required=False),
-        _param("min_step", "query", _INT, required=False),
-        _param("max_step", "query", _INT, required=False),
+        openapi_param("key", "query", _STR, required=True),
+        openapi_param(
+            "max_points", "query", {**_INT, "minimum": 2, "maximum": 100_000}, required=False
+        ),
+        openapi_param("min_step", "query", _INT, required=False),
+        openapi_param("max_step", "query", _INT, required=False),
     ],
-    "ui_artifact_preview": [_param("path", "query", _STR, required=True)],
+    "ui_artifact_preview": [openapi_param("path", "query", _STR, required=True)],
     "ui_run_media": [],
     "ui_run_models": [],
 }
@@ -288,16 +259,6 @@ def _openapi(op: str, path_param: dict[str, Any]) -> dict[str, Any]:
             **error_responses(with_body=False),
         },
     }
-
-
-def _handler(work: Callable[[Request], Any]) -> Callable[[Request], Any]:
-    async def route(request: Request) -> Response:
-        try:
-            return _json(await run_in_threadpool(work, request))
-        except Exception as exc:  # the boundary: every failure becomes {error_code, message}
-            return error_response(exc, request_id=request.headers.get("x-request-id") or "-")
-
-    return route
 
 
 # plotly.js, for plotly figures logged as media: the copy the `plotly` Python package ships, from
@@ -347,15 +308,30 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
         return metric_range(
             store,
             request.path_params["run_id"],
-            _required(request, "key"),
-            max_points=_int_arg(request, "max_points", lo=2, hi=100_000, default=2000) or 2000,
-            min_step=_int_arg(request, "min_step", lo=-(2**63), hi=2**63 - 1, default=None),
-            max_step=_int_arg(request, "max_step", lo=-(2**63), hi=2**63 - 1, default=None),
+            required(request.query_params, "key"),
+            max_points=int_arg(
+                request.query_params.get("max_points"), "max_points", lo=2, hi=100_000, default=2000
+            )
+            or 2000,
+            min_step=int_arg(
+                request.query_params.get("min_step"),
+                "min_step",
+                lo=-(2**63),
+                hi=2**63 - 1,
+                default=None,
+            ),
+            max_step=int_arg(
+                request.query_params.get("max_step"),
+                "max_step",
+                lo=-(2**63),
+                hi=2**63 - 1,
+                default=None,
+            ),
         )
 
     def artifact_preview(request: Request) -> Any:
         run_id = request.path_params["run_id"]
-        return preview(store, artifacts, run_id, _required(request, "path"))
+        return preview(store, artifacts, run_id, required(request.query_params, "path"))
 
     def media(request: Request) -> Any:
         return media_listing(store, request.path_params["run_id"])
@@ -380,7 +356,7 @@ def mount_ui(app: FastAPI, store: Store, *, artifacts: BlobStore | None) -> froz
     for path, work, guard, op, summary in routes:
         app.add_api_route(
             UI_API + path,
-            guard(_handler(work)),
+            guard(handler(work)),
             methods=["GET"],
             operation_id=op,
             name=op,

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mloop.errors import InvalidInputError, NotFoundError
+from mloop.errors import NotFoundError
 from mloop.server._openapi import error_responses
 from mloop.server._scopes import route_policy
-from mloop.server._wire import JSON, error_response
+from mloop.server._ui_common import handler, int_arg, required
+from mloop.server._wire import JSON
 from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Event, Store
 
 __all__ = [
@@ -311,40 +310,6 @@ def model_timeline(
     }
 
 
-def int_arg(raw: str | None, name: str, *, lo: int, hi: int, default: int | None) -> int | None:
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        raise InvalidInputError(f"`{name}` must be an int in [{lo}, {hi}]; got {raw!r}.")
-    return value
-
-
-def required(params: Mapping[str, str], name: str) -> str:
-    value = params.get(name)
-    if not value:
-        raise InvalidInputError(f"the query parameter `{name}` is required.")
-    return value
-
-
-def _json(doc: Any) -> Response:
-    # NaN and infinities were made null above; numpy values (none expected) would serialise too
-    return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
-
-
-def _handler(work: Callable[[Request], Any]) -> Callable[[Request], Any]:
-    async def route(request: Request) -> Response:
-        try:
-            return _json(await run_in_threadpool(work, request))
-        except Exception as exc:  # the boundary: every failure becomes {error_code, message}
-            return error_response(exc, request_id=request.headers.get("x-request-id") or "-")
-
-    return route
-
-
 def _p(name: str, schema: dict[str, Any], *, where: str = "query", req: bool = False) -> Any:
     return {"name": name, "in": where, "required": req, "schema": schema}
 
@@ -399,7 +364,7 @@ def mount_loop_routes(app: FastAPI, store: Store) -> None:
     for path, work, op, summary_text in routes:
         app.add_api_route(
             f"{API_PREFIX}/ui{path}",
-            route_policy("read")(_handler(work)),
+            route_policy("read")(handler(work)),
             methods=["GET"],
             operation_id=op,
             name=op,

@@ -44,6 +44,7 @@ from mloop.errors import InvalidInputError
 from mloop.server._context import actor_for
 from mloop.server._openapi import error_responses
 from mloop.server._scopes import route_policy
+from mloop.server._ui_common import int_arg, json_response, openapi_param, required
 from mloop.server._wire import JSON, error_response
 from mloop.store import API_PREFIX, MAX_RESULTS_LIMIT, Store
 
@@ -53,10 +54,6 @@ UI_API = f"{API_PREFIX}/ui"
 MAX_REASON = 2000
 MAX_TRAFFIC_HOURS = 24 * 30
 TRAFFIC_BUCKETS = 120
-
-
-def _json(doc: Any) -> Response:
-    return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), media_type=JSON)
 
 
 def _all_pages(search: Callable[[str | None], Any]) -> list[Any]:
@@ -345,13 +342,9 @@ def serving_over_time(
 
 
 # ---------------------------------------------------------------------------------------- routes
-def _param(name: str, where: str, schema: dict[str, Any], *, required: bool) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": required, "schema": schema}
-
-
 _STR = {"type": "string"}
 _INT = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
-_NAME = _param("name", "path", _STR, required=True)
+_NAME = openapi_param("name", "path", _STR, required=True)
 _BODY = {
     "ui_promote": {
         "version": _INT,
@@ -363,18 +356,18 @@ _BODY = {
 _PARAMS: dict[str, list[dict[str, Any]]] = {
     "ui_models": [],
     "ui_model": [_NAME],
-    "ui_model_lineage": [_NAME, _param("version", "path", _INT, required=True)],
+    "ui_model_lineage": [_NAME, openapi_param("version", "path", _INT, required=True)],
     "ui_model_diff": [
         _NAME,
-        _param("a", "query", _INT, required=True),
-        _param("b", "query", _INT, required=True),
+        openapi_param("a", "query", _INT, required=True),
+        openapi_param("b", "query", _INT, required=True),
     ],
     "ui_deployment": [
         _NAME,
-        _param("hours", "query", {**_INT, "maximum": MAX_TRAFFIC_HOURS}, required=False),
+        openapi_param("hours", "query", {**_INT, "maximum": MAX_TRAFFIC_HOURS}, required=False),
     ],
     "ui_promote": [_NAME],
-    "ui_rollback": [_NAME, _param("alias", "path", _STR, required=True)],
+    "ui_rollback": [_NAME, openapi_param("alias", "path", _STR, required=True)],
 }
 MODEL_OPERATIONS = frozenset(_PARAMS)
 
@@ -420,7 +413,7 @@ def _handler(work: Callable[[Request, Any], Any], *, body: bool) -> Callable[[Re
                     raise InvalidInputError(
                         f"the body must be a JSON object; got {type(doc).__name__}."
                     )
-            return _json(await run_in_threadpool(work, request, doc))
+            return json_response(await run_in_threadpool(work, request, doc))
         except Exception as exc:  # the boundary: every failure becomes {error_code, message}
             return error_response(exc, request_id=request.headers.get("x-request-id") or "-")
 
@@ -429,16 +422,10 @@ def _handler(work: Callable[[Request, Any], Any], *, body: bool) -> Callable[[Re
 
 def _query_int(request: Request, name: str, *, default: int | None, hi: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            raise InvalidInputError(f"the query parameter `{name}` is required.")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= hi:
-        raise InvalidInputError(f"`{name}` must be an int in [1, {hi}]; got {raw!r}.")
+    if default is None:
+        raw = required(request.query_params, name)
+    value = int_arg(raw, name, lo=1, hi=hi, default=default)
+    assert value is not None  # given, or its default
     return value
 
 
