@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from _services import service_missing
+from _chromium import chromium
 from mloop.monitoring._drift import drift_report
 from mloop.monitoring._html import render_drift_report, render_report
 from mloop.monitoring._performance import performance_report
@@ -151,31 +150,8 @@ def test_combined_report_renders_all_sections() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("playwright is not installed (pip install playwright)")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        service_missing("chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(
-                executable_path=executable,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
-        except PlaywrightError as exc:
-            service_missing(f"chromium does not start: {exc}")
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_renders_filters_and_sorts_in_chromium(browser: Any, tmp_path: Path) -> None:

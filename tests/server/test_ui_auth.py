@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ui_browser import Page, browser  # noqa: F401  (the module's Chromium fixture)
+from _ui_page import Page
 
 from _server_process import ServerProcess
 from mloop.store import DatasetVersion, RunInput, create_store
@@ -66,7 +66,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture
-def ui(browser: Any, world: dict[str, Any]) -> Iterator[Page]:  # noqa: F811
+def ui(browser: Any, world: dict[str, Any]) -> Iterator[Page]:
     page = Page(browser, world)
     yield page
     assert page.errors == []

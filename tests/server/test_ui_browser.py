@@ -7,16 +7,15 @@ so a loaded machine does not fail the suite."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from _ui_data import long_metric, many_runs, rich_project
+from _ui_page import Page
 
 from _server_process import ServerProcess
-from _services import service_missing
 from mloop.artifacts import BlobStore
 from mloop.store import create_store
 
@@ -59,70 +58,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "~25%": sum(r.metrics["acc"].last < 0.25 for r in runs),
             },
         }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import Error as PlaywrightError
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_missing("playwright is not installed (pip install playwright)")
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        service_missing("chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(
-                executable_path=executable,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run"],
-            )  # fmt: skip
-        except PlaywrightError as exc:
-            service_missing(f"chromium does not start: {exc}")
-        yield b
-        b.close()
-
-
-class Page:
-    """A page in a fresh context (no saved table settings) that records console errors and
-    every URL it asks for."""
-
-    def __init__(self, browser: Any, world: dict[str, Any]) -> None:
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900})
-        self.page = self.context.new_page()
-        self.base = world["url"]
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page.on(
-            "console",
-            lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None,
-        )
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-
-    def open(self, fragment: str) -> Any:
-        self.page.goto(f"{self.base}/ui/#{fragment}")
-        return self.page
-
-    def expected_http_errors(self, status: int, count: int) -> None:
-        """Chromium logs every refused request; drop those a test provoked on purpose."""
-        logged = f"Failed to load resource: the server responded with a status of {status} "
-        mine = [e for e in self.errors if e.startswith(logged)]
-        assert len(mine) == count, self.errors
-        self.errors = [e for e in self.errors if e not in mine]
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def ui(browser: Any, world: dict[str, Any]) -> Iterator[Page]:
-    page = Page(browser, world)
-    yield page
-    assert page.errors == []
-    assert all(u.startswith(world["url"]) or u.startswith("blob:") for u in page.requests)
-    page.close()
 
 
 def perf(page: Any, name: str) -> float:

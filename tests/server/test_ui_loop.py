@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ui_browser import Page, browser  # noqa: F401  (the module's Chromium fixture)
+from _ui_page import Page, shot
 
 from _server_process import ServerProcess
 from mloop.store import PipelineRun, StepRun, create_store
@@ -87,21 +87,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     store.close()
     with ServerProcess(root, store_uri=uri, artifact_uri=art) as server:
         yield {"url": server.url, "synthetic": synthetic, **facts}
-
-
-@pytest.fixture
-def ui(browser: Any, world: dict[str, Any]) -> Iterator[Page]:  # noqa: F811
-    page = Page(browser, world)
-    yield page
-    assert page.errors == []
-    assert all(u.startswith(world["url"]) or u.startswith("blob:") for u in page.requests)
-    page.close()
-
-
-def shot(page: Any, name: str) -> None:
-    folder = os.environ.get("MLOOP_UI_SHOTS")
-    if folder:
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
 def test_monitors_heatmap_charts_alerts_and_report(ui: Page, world: dict[str, Any]) -> None:

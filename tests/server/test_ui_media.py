@@ -7,7 +7,6 @@ the logged counts, a figure is shown, and a run without media says so. Screensho
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from _ui_media_data import (
     hist_values,
     media_project,
 )
-from test_ui_browser import Page, browser  # noqa: F401  (the module's Chromium fixture)
+from _ui_page import Page, shot
 
 from _live_server import LiveServer
 from _server_process import ServerProcess
@@ -54,21 +53,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with ServerProcess(root, store_uri=uri, artifact_uri=art) as server:
         built = media_project(root, server.url)
         yield {"url": server.url, "uri": uri, "art": art, **built}
-
-
-@pytest.fixture
-def ui(browser: Any, world: dict[str, Any]) -> Iterator[Page]:  # noqa: F811
-    page = Page(browser, world)
-    yield page
-    assert page.errors == []
-    assert all(u.startswith(world["url"]) or u.startswith("blob:") for u in page.requests)
-    page.close()
-
-
-def shot(page: Any, name: str) -> None:
-    folder = os.environ.get("MLOOP_UI_SHOTS")
-    if folder:
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
 def test_the_route_lists_media_with_their_blobs(world: dict[str, Any]) -> None:

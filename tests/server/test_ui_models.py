@@ -6,13 +6,12 @@ alias for an admin token; rollback moves it back. Screenshots go to the temp dir
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from _ui_models_data import model_registry
-from test_ui_browser import Page, browser  # noqa: F401  (the module's Chromium fixture)
+from _ui_page import Page, shot
 
 from _server_process import ServerProcess
 from mloop.store import create_store
@@ -32,15 +31,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"url": server.url, "uri": uri, "tokens": tokens, "built": built}
 
 
-@pytest.fixture
-def ui(browser: Any, world: dict[str, Any]) -> Iterator[Page]:  # noqa: F811
-    page = Page(browser, world)
-    yield page
-    assert page.errors == []
-    assert all(u.startswith(world["url"]) or u.startswith("blob:") for u in page.requests)
-    page.close()
-
-
 def sign_in(ui: Page, fragment: str, token: str) -> Any:
     """Open a page, which asks for a token (401), and give it one through the form."""
     page = ui.open(fragment)
@@ -48,12 +38,6 @@ def sign_in(ui: Page, fragment: str, token: str) -> Any:
     page.click("form.token button")
     ui.expected_http_errors(401, 1)
     return page
-
-
-def shot(page: Any, name: str) -> None:
-    folder = os.environ.get("MLOOP_UI_SHOTS")
-    if folder:
-        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
 def champion(world: dict[str, Any]) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ui_browser import Page, browser  # noqa: F401  (the module's Chromium fixture)
+from _ui_page import Page
 
 from _server_process import ServerProcess
 from mloop.store import PipelineRun, create_store
@@ -81,7 +81,7 @@ def _main(page: Any) -> str:
     ],
 )
 def test_list_pages_on_an_empty_store(
-    browser: Any,  # noqa: F811
+    browser: Any,
     empty: dict[str, Any],
     fragment: str,
     heading: str,
@@ -120,7 +120,7 @@ def test_list_pages_on_an_empty_store(
     ],
 )
 def test_unknown_ids_show_the_servers_message(
-    browser: Any,  # noqa: F811
+    browser: Any,
     empty: dict[str, Any],
     fragment: str,
     message: str,
@@ -132,7 +132,7 @@ def test_unknown_ids_show_the_servers_message(
     ui.close()
 
 
-def test_pages_of_entities_that_hold_nothing(browser: Any, bare: dict[str, Any]) -> None:  # noqa: F811
+def test_pages_of_entities_that_hold_nothing(browser: Any, bare: dict[str, Any]) -> None:
     checks: list[tuple[str, str, list[str]]] = [
         (f"/projects/{bare['no_runs']}", "#main .empty", ["No runs in this project yet."]),
         (f"/runs/{bare['runs'][0]}", "#run-lineage .empty", [
