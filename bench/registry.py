@@ -108,6 +108,16 @@ def make_models(n: int) -> tuple[Any, list[Any], list[np.ndarray]]:
     return x5, models, [np.asarray(m.predict(x5)) for m in models]
 
 
+def settle() -> None:
+    """A full garbage collection before a timed section, in both engines' workers: registering
+    the versions (untimed) leaves a large young heap, and the collection it triggers otherwise
+    lands in one timed load (one of 100 loads took ~110 ms, a third of the mean; timeit turns the
+    collector off altogether)."""
+    import gc
+
+    gc.collect()
+
+
 def check(pred: Any, expected: np.ndarray) -> None:
     if not np.array_equal(np.asarray(pred).ravel(), expected):
         raise AssertionError(f"wrong predictions after load: {pred!r} != {expected!r}")
@@ -144,6 +154,7 @@ def mloop_worker(ctx: Ctx) -> None:
             assert mv.version == i + 1
 
         # Alias moved: before each load the alias moves (untimed) to a version not loaded before.
+        settle()
         cold = np.empty(n_loads)
         for i in range(n_loads):
             v = i % n_versions
@@ -224,6 +235,7 @@ def mlflow_worker(ctx: Ctx) -> None:
         # pip_requirements given, as mloop pins from installed versions: no inference subprocess.
         pins = [f"scikit-learn=={sklearn.__version__}"]
         reg_t = np.array([register(i, MODEL, pip_requirements=pins) for i in range(n_versions)])
+        settle()
         cold = np.empty(n_loads)  # same protocol as mloop's alias-moved case
         for i in range(n_loads):
             v = i % n_versions
