@@ -12,46 +12,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _recording import CALLS, retrain
 
 from mloop.artifacts import BlobStore
 from mloop.inference import InferenceLogger
 from mloop.loop import Agent, OnAlert, OnNewData, OnSchedule, Trigger
 from mloop.monitoring import InferenceMonitor
-from mloop.pipelines import OnManual, pipeline, step
+from mloop.pipelines import OnManual
 from mloop.store import SqlStore
 
 MINUTE = 60_000
 T0 = 28_333_333 * MINUTE  # a window boundary
 N = 300
-CALLS: list[dict[str, Any]] = []
-
-
-@step
-def record(trigger: dict, label: str) -> int:
-    CALLS.append({"trigger": trigger, "label": label})
-    return len(CALLS)
-
-
-@pipeline
-def retrain(trigger: dict | None = None, label: str = "x") -> Any:
-    return record(trigger or {}, label)
-
-
-@pytest.fixture(autouse=True)
-def _clear() -> None:
-    CALLS.clear()
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "artifacts")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = SqlStore(f"sqlite:///{tmp_path / 'mloop.db'}")
-    yield s
-    s.close()
 
 
 def _reference(rng: np.random.Generator) -> pa.Table:

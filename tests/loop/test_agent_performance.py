@@ -5,52 +5,20 @@ CBPE's estimate drops, before any label, when traffic moves to where the model i
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pytest
+from _recording import CALLS, retrain
 
 from mloop.artifacts import BlobStore
 from mloop.inference import InferenceLogger, log_labels
 from mloop.loop import Agent, OnAlert, Trigger
 from mloop.monitoring import InferenceMonitor
-from mloop.pipelines import pipeline, step
-from mloop.store import SqlStore
 
 MINUTE = 60_000
 T0 = 28_333_333 * MINUTE  # a window boundary
 N = 400
-CALLS: list[dict[str, Any]] = []
-
-
-@step
-def record(trigger: dict, label: str) -> int:
-    CALLS.append({"trigger": trigger, "label": label})
-    return len(CALLS)
-
-
-@pipeline
-def retrain(trigger: dict | None = None, label: str = "x") -> Any:
-    return record(trigger or {}, label)
-
-
-@pytest.fixture(autouse=True)
-def _clear() -> None:
-    CALLS.clear()
-
-
-@pytest.fixture
-def blobs(tmp_path: Path) -> BlobStore:
-    return BlobStore(tmp_path / "artifacts")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    s = SqlStore(f"sqlite:///{tmp_path / 'mloop.db'}")
-    yield s
-    s.close()
 
 
 def _proba(x: np.ndarray) -> np.ndarray:
