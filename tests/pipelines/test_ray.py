@@ -5,21 +5,15 @@ behave as on the other executors. Ray missing is a failure under CI=true, a show
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
+from _flow_project import FlowProject
 
-from mloop.artifacts import BlobStore
-from mloop.config import Settings
-from mloop.pipelines import PipelineFailedError, RayExecutor, resume, run, sweep
-from mloop.store import SqlStore
+from mloop.pipelines import PipelineFailedError, RayExecutor, resume, sweep
 
 if os.environ.get("CI") != "true":
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'mloop[ray]')")
@@ -165,21 +159,9 @@ def ray_cluster() -> Iterator[None]:
         ray.shutdown()
 
 
-class Project:
+class Project(FlowProject):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.name = f"rayflow_{uuid.uuid4().hex[:8]}"
-        (root / f"{self.name}.py").write_text(FLOW)
-        self.module: ModuleType = importlib.import_module(self.name)
-        self.settings = Settings(home=root / ".mloop", store_uri=f"sqlite:///{root / 'm.db'}",
-                                 artifact_uri=str(root / "artifacts"))  # fmt: skip
-        self.store = SqlStore(self.settings.store_uri)
-        self.blobs = BlobStore(root / "artifacts")
-
-    def run(self, name: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("track", False)
-        return run(getattr(self.module, name), store=self.store, blobs=self.blobs,
-                   settings=self.settings, project_root=str(self.root), **kwargs)  # fmt: skip
+        super().__init__(root, FLOW, prefix="rayflow")
 
 
 @pytest.fixture

@@ -4,23 +4,20 @@ that names ``pip install 'mloop[ray]'`` when Ray is missing. Ray itself: test_ra
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from _flow_project import FlowProject
 
 import mloop
-from mloop.artifacts import BlobStore
 from mloop.config import Settings
 from mloop.errors import InvalidInputError, MloopError
-from mloop.pipelines import run, step, sweep
-from mloop.store import SqlStore, StepRun
+from mloop.pipelines import step, sweep
+from mloop.store import StepRun
 
 FLOW = """
 import os
@@ -98,21 +95,9 @@ def scored(lr: float) -> float:
 """
 
 
-class Project:
+class Project(FlowProject):
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.name = f"rflow_{uuid.uuid4().hex[:8]}"
-        (root / f"{self.name}.py").write_text(FLOW)
-        self.module: ModuleType = importlib.import_module(self.name)
-        self.settings = Settings(home=root / ".mloop", store_uri=f"sqlite:///{root / 'm.db'}",
-                                 artifact_uri=str(root / "artifacts"))  # fmt: skip
-        self.store = SqlStore(self.settings.store_uri)
-        self.blobs = BlobStore(root / "artifacts")
-
-    def run(self, name: str, **kwargs: Any) -> Any:
-        kwargs.setdefault("track", False)
-        return run(getattr(self.module, name), store=self.store, blobs=self.blobs,
-                   settings=self.settings, project_root=str(self.root), **kwargs)  # fmt: skip
+        super().__init__(root, FLOW, prefix="rflow")
 
 
 @pytest.fixture
