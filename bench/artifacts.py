@@ -346,6 +346,10 @@ def worker_floor(args: argparse.Namespace) -> dict[str, Any]:
         print(f"[bench] floor {name}: {meter.rows[0]['wall']:.2f} s", file=sys.stderr)
         return meter.rows[0]
 
+    if args.variant:  # one variant only (profiling the server under it)
+        variants = [(name, fn) for name, fn in variants if name == args.variant]
+        if not variants:
+            raise SystemExit(f"no floor variant is called {args.variant!r}")
     grid = {name: timed(name, fn, check=True) for name, fn in variants}
     best = min(grid, key=lambda name: grid[name]["wall"])
     fn = dict(variants)[best]
