@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 
 from _artifact_keys import all_keys, overwrite_key
+from _blake3 import b3, blob_key
 from mloop.artifacts import BlobStore, IntegrityError
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
 
 
 def _overwrite_blob(store: BlobStore, sha: str, data: bytes) -> None:
     """Damage a stored blob behind the store's back."""
-    overwrite_key(store, f"blobs/{sha[:2]}/{sha}", data)
+    overwrite_key(store, blob_key(sha), data)
 
 
 def _all_keys(store: BlobStore) -> list[str]:
@@ -32,17 +33,17 @@ def _all_keys(store: BlobStore) -> list[str]:
 def test_put_bytes_round_trip(blobstore: BlobStore) -> None:
     data = b"hello artifacts"
     sha, size = blobstore.put_bytes(data)
-    assert sha == hashlib.sha256(data).hexdigest()
+    assert sha == b3(data)
     assert size == len(data)
     assert blobstore.exists(sha)
     assert blobstore.size(sha) == len(data)
     with blobstore.open(sha) as f:
         assert f.read() == data
-    assert _all_keys(blobstore) == [f"blobs/{sha[:2]}/{sha}"]
+    assert _all_keys(blobstore) == [blob_key(sha)]
     if blobstore.uri.startswith("http://"):  # the server's own URL for it
         assert blobstore.uri_for(sha) == f"{blobstore.uri}/api/v1/blobs/{sha}"
     else:
-        assert blobstore.uri_for(sha).endswith(f"/blobs/{sha[:2]}/{sha}")
+        assert blobstore.uri_for(sha).endswith("/" + blob_key(sha))
         assert blobstore.uri_for(sha).startswith("file:///" if blobstore.is_local else "s3://")
 
 
@@ -51,7 +52,7 @@ def test_put_file_and_get_to_path(blobstore: BlobStore, tmp_path: Path) -> None:
     data = os.urandom(3 * (1 << 20) + 17)  # spans several chunks, not a multiple of one
     src.write_bytes(data)
     sha, size = blobstore.put_file(src)
-    assert (sha, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert (sha, size) == (b3(data), len(data))
     dest = tmp_path / "out" / "model.bin"
     dest.parent.mkdir()
     assert blobstore.get_to_path(sha, dest) == dest
@@ -74,7 +75,7 @@ def test_empty_blob(blobstore: BlobStore, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.touch()
     sha, size = blobstore.put_file(empty)
-    assert (sha, size) == (hashlib.sha256(b"").hexdigest(), 0)
+    assert (sha, size) == (b3(b""), 0)
     dest = tmp_path / "empty.out"
     blobstore.get_to_path(sha, dest)
     assert dest.read_bytes() == b""
@@ -93,7 +94,7 @@ class _ReadOnly:
 def test_put_stream_without_readinto(blobstore: BlobStore) -> None:
     data = os.urandom(5000)
     sha, size = blobstore.put_stream(_ReadOnly(data))  # type: ignore[arg-type]
-    assert (sha, size) == (hashlib.sha256(data).hexdigest(), 5000)
+    assert (sha, size) == (b3(data), 5000)
     with blobstore.open(sha) as f:
         assert f.read() == data
 
@@ -125,7 +126,7 @@ def test_failed_stream_leaves_nothing(blobstore: BlobStore) -> None:
 
 
 def test_missing_blob(blobstore: BlobStore, tmp_path: Path) -> None:
-    sha = hashlib.sha256(b"never stored").hexdigest()
+    sha = b3(b"never stored")
     assert not blobstore.exists(sha)
     with pytest.raises(NotFoundError, match=sha):
         blobstore.open(sha)
@@ -153,7 +154,7 @@ def test_corrupted_blob_raises_and_leaves_dest_untouched(
     err = info.value
     assert err.error_code == "ARTIFACT_INTEGRITY_ERROR" and err.http_status == 500
     assert isinstance(err, MloopError)
-    actual = hashlib.sha256(b"tampered content").hexdigest()
+    actual = b3(b"tampered content")
     assert sha in err.message and actual in err.message and "dest.txt" in err.message
     assert err.details["actual_sha256"] == actual
     assert dest.read_bytes() == b"previous file"
@@ -172,7 +173,12 @@ def test_truncated_blob_is_replaced_on_put(blobstore: BlobStore) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "abc", "A" * 64, "g" * 64, "../" + "a" * 61, "a" * 65, None, 123]
+    "bad",
+    [
+        *["", "abc", "A" * 64, "g" * 64, "../" + "a" * 61, "a" * 65, None, 123],
+        *["blake3-" + "a" * 63, "blake3-" + "a" * 65, "blake3:" + "a" * 64, "BLAKE3-" + "a" * 64],
+        *["blake3-" + "A" * 64, "sha256-" + "a" * 64, "blake3-", "b3-" + "a" * 64],
+    ],
 )
 def test_invalid_sha_rejected(blobstore: BlobStore, bad: Any) -> None:
     with pytest.raises(InvalidInputError, match="sha256"):
@@ -226,7 +232,7 @@ def test_local_store_accepts_file_url_and_creates_folder_lazily(tmp_path: Path) 
     assert not root.exists()
     assert list(store.iter_blobs()) == []
     sha, _ = store.put_bytes(b"x")
-    assert (root / "blobs" / sha[:2] / sha).read_bytes() == b"x"
+    assert (root / blob_key(sha)).read_bytes() == b"x"
     assert BlobStore(root).exists(sha)
 
 

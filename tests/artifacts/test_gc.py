@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from _blake3 import blob_key
 from mloop.artifacts import BlobStore, delete_blobs, find_unreferenced
 from mloop.errors import InvalidInputError
 
@@ -31,7 +32,7 @@ def test_grace_period_protects_fresh_blobs(tmp_path: os.PathLike[str]) -> None:
     old, _ = store.put_bytes(b"old")
     store.put_bytes(b"new")
     past = time.time() - 7200
-    os.utime(store._full(f"blobs/{old[:2]}/{old}"), (past, past))
+    os.utime(store._full(blob_key(old)), (past, past))
     assert find_unreferenced(store, set(), min_age_s=3600) == [(old, 3)]
     # re-storing an existing blob makes it fresh again (it may be about to be referenced)
     store.put_bytes(b"old")

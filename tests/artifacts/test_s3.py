@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from _artifact_keys import overwrite_key
+from _blake3 import b3, blob_key
 from _s3 import BUCKET
 from mloop.artifacts import BlobStore, IntegrityError, _blobstore, _s3
 from mloop.errors import InvalidInputError, MloopError
@@ -82,14 +83,15 @@ def test_download_in_ranges_is_byte_exact_and_hashed(
     with open(out, "x+b") as f:
         digest = _s3.download(
             store._fs,
-            store._full(f"blobs/{sha[:2]}/{sha}"),
+            store._full(blob_key(sha)),
             f.fileno(),
             size,
             verify=True,
+            like=sha,
             part=part,
             parallel=parallel,
         )
-    assert digest == sha == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert digest == sha == b3(out.read_bytes())
     assert out.read_bytes() == data
 
 
@@ -126,7 +128,7 @@ def test_a_damaged_range_is_refused_and_leaves_no_file(
     sha, _ = store.put_bytes(data)
     damaged = bytearray(data)
     damaged[2 * MiB + 77] ^= 0x01
-    overwrite_key(store, f"blobs/{sha[:2]}/{sha}", bytes(damaged))
+    overwrite_key(store, blob_key(sha), bytes(damaged))
     dest = tmp_path / "model.bin"
     dest.write_bytes(b"previous")
     with pytest.raises(IntegrityError, match=sha):
@@ -144,7 +146,7 @@ def test_a_blob_shorter_than_it_should_be_is_refused(
 ) -> None:
     data = _data(3 * MiB, seed=3)
     sha, _ = store.put_bytes(data)
-    overwrite_key(store, f"blobs/{sha[:2]}/{sha}", data[: -MiB // 2])
+    overwrite_key(store, blob_key(sha), data[: -MiB // 2])
     with pytest.raises(IntegrityError, match=sha):
         store.get_to_path(sha, tmp_path / "out.bin")
     assert _leftovers(tmp_path) == []
@@ -157,10 +159,11 @@ def test_download_without_verify_skips_the_hash(store: BlobStore, tmp_path: Path
     with open(out, "x+b") as f:
         digest = _s3.download(
             store._fs,
-            store._full(f"blobs/{sha[:2]}/{sha}"),
+            store._full(blob_key(sha)),
             f.fileno(),
             len(data),
             verify=False,
+            like=sha,
             part=MiB,
             parallel=2,
         )
@@ -175,9 +178,9 @@ def test_put_file_uploads_parts_and_round_trips(
     src = tmp_path / "big.bin"
     src.write_bytes(_data(17 * MiB + 5, seed=5))
     sha, size = store.put_file(src)
-    assert (sha, size) == (hashlib.sha256(src.read_bytes()).hexdigest(), 17 * MiB + 5)
+    assert (sha, size) == (b3(src.read_bytes()), 17 * MiB + 5)
     info = store._fs.call_s3(
-        "head_object", Bucket=BUCKET, Key=store._full(f"blobs/{sha[:2]}/{sha}").split("/", 1)[1]
+        "head_object", Bucket=BUCKET, Key=store._full(blob_key(sha)).split("/", 1)[1]
     )
     assert info["ETag"].endswith('-4"')  # a multipart upload of 4 parts
     assert store.get_to_path(sha, tmp_path / "out.bin").read_bytes() == src.read_bytes()

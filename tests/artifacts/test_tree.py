@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
 from _artifact_keys import overwrite_key
+from _blake3 import b3, blob_key
 from mloop.artifacts import BlobStore, IntegrityError, download_tree, upload_tree
 from mloop.errors import InvalidInputError
 from mloop.store._entities import ArtifactEntry
@@ -35,7 +35,7 @@ def test_round_trip_with_dedup(blobstore: BlobStore, tmp_path: Path) -> None:
     assert [e.path for e in entries] == sorted(f"outputs/{k}" for k in FILES)
     for e in entries:
         data = FILES[e.path.removeprefix("outputs/")]
-        assert e == ArtifactEntry(e.path, len(data), hashlib.sha256(data).hexdigest())
+        assert e == ArtifactEntry(e.path, len(data), b3(data))
     # two identical files -> one blob
     assert len(set(blobstore.iter_blobs())) == len(set(FILES.values())) == len(FILES) - 1
 
@@ -64,9 +64,9 @@ def test_download_detects_corruption(blobstore: BlobStore, tmp_path: Path) -> No
     _make(tmp_path / "src", {"a.txt": b"aaaa", "b.txt": b"bbbb"})
     entries = upload_tree(blobstore, tmp_path / "src")
     bad = next(e for e in entries if e.path == "b.txt")
-    forged = ArtifactEntry("b.txt", 4, hashlib.sha256(b"other").hexdigest())
+    forged = ArtifactEntry("b.txt", 4, b3(b"other"))
     blobstore.put_bytes(b"other")  # a blob with that name exists...
-    overwrite_key(blobstore, f"blobs/{forged.sha256[:2]}/{forged.sha256}", b"bbbb")  # damaged
+    overwrite_key(blobstore, blob_key(forged.sha256), b"bbbb")  # damaged
     entries = [e if e is not bad else forged for e in entries]
     with pytest.raises(IntegrityError, match=forged.sha256):
         download_tree(blobstore, entries, tmp_path / "dst")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from _artifact_keys import overwrite_key
+from _blake3 import b3, blob_key, stamp_key
 from _live_server import LiveServer
 from _s3 import BUCKET
 from mloop.artifacts import BlobStore, IntegrityError
@@ -43,19 +44,19 @@ def _tamper_keeping_size_and_mtime(blob: Path) -> None:
 
 
 def _blob_path(root: Path, sha: str) -> Path:
-    return root / "blobs" / sha[:2] / sha
+    return root / blob_key(sha)
 
 
 def test_a_stored_blob_is_stamped_and_downloads_whole(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "store")
     src = _big_file(tmp_path / "a.bin", 1)
     sha, size = store.put_file(src)
-    assert (tmp_path / "store" / "verified" / sha[:2] / sha).is_file()
+    assert (tmp_path / "store" / stamp_key(sha)).is_file()
     out = store.get_to_path(sha, tmp_path / "out.bin")
     assert out.read_bytes() == src.read_bytes() and size == SIZE
     assert [s for s, _, _ in store.iter_blob_infos()] == [sha]  # stamps are not blobs
     assert store.delete(sha)
-    assert not (tmp_path / "store" / "verified" / sha[:2] / sha).exists()
+    assert not (tmp_path / "store" / stamp_key(sha)).exists()
 
 
 def test_a_blob_changed_after_it_was_verified_is_refused_locally(tmp_path: Path) -> None:
@@ -74,7 +75,7 @@ def test_a_restamped_blob_is_refused_again_after_a_later_change(tmp_path: Path) 
     """A blob without a valid stamp is hashed, stamped if whole, and still checked afterwards."""
     store = BlobStore(tmp_path / "store")
     sha, _ = store.put_file(_big_file(tmp_path / "a.bin", 3))
-    stamp = tmp_path / "store" / "verified" / sha[:2] / sha
+    stamp = tmp_path / "store" / stamp_key(sha)
     stamp.unlink()
     store.get_to_path(sha, tmp_path / "first.bin")
     assert stamp.is_file()
@@ -99,7 +100,7 @@ def test_a_blob_changed_after_it_was_verified_is_refused_from_a_server(
     backing, client = served
     src = _big_file(tmp_path / "a.bin", 4)
     sha, _ = client.put_file(src)  # stored by the server, which stamps it
-    assert (Path(backing._root) / "verified" / sha[:2] / sha).is_file()
+    assert (Path(backing._root) / stamp_key(sha)).is_file()
     assert client.get_to_path(sha, tmp_path / "first.bin").read_bytes() == src.read_bytes()
     _tamper_keeping_size_and_mtime(_blob_path(Path(backing._root), sha))
     dest = tmp_path / "dest.bin"
@@ -136,11 +137,11 @@ def test_s3_parallel_parts_round_trip_and_a_changed_object_is_refused(
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(1 << 20) * 40 + b"tail")  # 40 MiB and 4 bytes: a short last part
     sha, size = store.put_file(src)
-    assert (sha, size) == (hashlib.sha256(src.read_bytes()).hexdigest(), src.stat().st_size)
+    assert (sha, size) == (b3(src.read_bytes()), src.stat().st_size)
     assert store.get_to_path(sha, tmp_path / "out.bin").read_bytes() == src.read_bytes()
     damaged = bytearray(src.read_bytes())
     damaged[-5] ^= 0xFF
-    overwrite_key(store, f"blobs/{sha[:2]}/{sha}", bytes(damaged))
+    overwrite_key(store, blob_key(sha), bytes(damaged))
     with pytest.raises(IntegrityError, match=sha):
         store.get_to_path(sha, tmp_path / "again.bin")
     assert not (tmp_path / "again.bin").exists()

@@ -42,13 +42,13 @@ def settled(monkeypatch: pytest.MonkeyPatch) -> None:
 def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the files the loader hashes, in order."""
     names: list[str] = []
-    real = _package.sha256_file
+    real = _package.file_digest
 
-    def counting(file: Path) -> str:
+    def counting(file: Path, like: str | None = None) -> str:
         names.append(Path(file).name)
-        return real(file)
+        return real(file, like)
 
-    monkeypatch.setattr(_package, "sha256_file", counting)
+    monkeypatch.setattr(_package, "file_digest", counting)
     return names
 
 

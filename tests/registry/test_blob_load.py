@@ -4,7 +4,6 @@ blobs are, with every check a folder gets, and nothing is written; elsewhere, th
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from _files import after_a_clock_tick, flip_a_byte_keeping_size_and_mtime
 from sklearn.linear_model import LogisticRegression
 
 import mloop
+from _blake3 import b3
 from mloop.registry import Registry
 from mloop.registry._blob_load import load_from_blobs
 from mloop.registry._package import ModelIntegrityError, load_model_dir
@@ -150,7 +150,7 @@ def test_a_cold_folder_links_the_local_blobs(registry: Callable[[], Registry]) -
         cached = path / rel
         assert os.path.samefile(_blob(reg, sha), cached)  # one inode: a link, not a copy
         assert cached.stat().st_mode & 0o222 == 0  # read-only, so a write through it fails
-        assert hashlib.sha256(cached.read_bytes()).hexdigest() == sha
+        assert b3(cached.read_bytes()) == sha
 
 
 def test_a_cold_folder_is_copied_when_the_file_system_refuses_a_link(

@@ -22,9 +22,9 @@ from mloop.errors import InvalidInputError
 from mloop.registry._package import (
     MANIFEST_NAME,
     ModelIntegrityError,
+    file_digest,
     load_model_dir,
     save_model,
-    sha256_file,
 )
 from mloop.registry.flavors import detect_flavor
 
@@ -126,7 +126,7 @@ def test_skops_file_needing_other_types_is_refused(tmp_path: Path, frame: Any) -
         (tmp_path / "hgb" / "model.skops").read_bytes()
     )
     data = json.loads((tmp_path / "plain" / MANIFEST_NAME).read_text())
-    data["files"]["model.skops"] = sha256_file(tmp_path / "plain" / "model.skops")
+    data["files"]["model.skops"] = file_digest(tmp_path / "plain" / "model.skops")
     (tmp_path / "plain" / MANIFEST_NAME).write_text(json.dumps(data))
     with pytest.raises(ModelIntegrityError, match="TreePredictor"):
         load_model_dir(tmp_path / "plain")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import re
@@ -23,6 +22,7 @@ import sklearn
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import mloop
+from _blake3 import b3
 from mloop.errors import AlreadyExistsError, InvalidInputError, NotFoundError
 from mloop.registry import flavors
 from mloop.registry._package import (
@@ -32,10 +32,10 @@ from mloop.registry._package import (
     ModelManifest,
     PackagedModel,
     _pinned,
+    file_digest,
     load_model_dir,
     read_manifest,
     save_model,
-    sha256_file,
 )
 from mloop.registry._signature import (
     ExtraColumnsWarning,
@@ -111,7 +111,7 @@ def test_manifest_records_everything(packaged: Path) -> None:
     }
     assert set(m.files) == on_disk
     for rel, digest in m.files.items():
-        assert hashlib.sha256((packaged / rel).read_bytes()).hexdigest() == digest
+        assert b3((packaged / rel).read_bytes()) == digest
     assert ModelManifest.from_dict(m.to_dict()) == m
 
 
@@ -169,7 +169,7 @@ def test_tampered_byte_is_refused_before_loading(
     blob = bytearray(good)
     blob[len(blob) // 2] ^= 0x01
     file.write_bytes(bytes(blob))
-    actual = hashlib.sha256(bytes(blob)).hexdigest()
+    actual = b3(bytes(blob))
     with pytest.raises(ModelIntegrityError) as info:
         load_model_dir(packaged)
     message = str(info.value)
@@ -211,10 +211,10 @@ def test_manifest_pointing_outside_the_verified_files_is_refused(
 
 
 def test_manifest_hash_recorded_elsewhere_detects_an_edited_manifest(packaged: Path) -> None:
-    digest = sha256_file(packaged / MANIFEST_NAME)
+    digest = file_digest(packaged / MANIFEST_NAME)
     assert load_model_dir(packaged, manifest_sha256=digest).flavor == "sklearn"
     _edit_manifest(packaged, trusted_only=True)
-    with pytest.raises(ModelIntegrityError, match=f"expected sha256 {digest}"):
+    with pytest.raises(ModelIntegrityError, match=f"expected digest {digest}"):
         load_model_dir(packaged, manifest_sha256=digest)
 
 
@@ -606,7 +606,7 @@ def test_bytecode_written_after_saving_does_not_fail_verification(with_code: Pat
     assert info.value.details == {
         "file": "code/helpers/evil.py",
         "expected": None,
-        "actual": hashlib.sha256(b"import os\n").hexdigest(),
+        "actual": b3(b"import os\n"),
     }
 
 
@@ -652,7 +652,7 @@ def test_added_file_details(packaged: Path) -> None:
     assert info.value.details == {
         "file": "extra.py",
         "expected": None,
-        "actual": hashlib.sha256(b"x = 1\n").hexdigest(),
+        "actual": b3(b"x = 1\n"),
     }
 
 
@@ -660,7 +660,7 @@ def test_manifest_listing_an_absolute_path_is_refused(packaged: Path, tmp_path: 
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"x")
     manifest = json.loads((packaged / MANIFEST_NAME).read_text())
-    manifest["files"][str(outside)] = sha256_file(outside)  # the right hash: still refused
+    manifest["files"][str(outside)] = file_digest(outside)  # the right hash: still refused
     (packaged / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(ModelIntegrityError, match="outside the package") as info:
         load_model_dir(packaged)
@@ -668,14 +668,14 @@ def test_manifest_listing_an_absolute_path_is_refused(packaged: Path, tmp_path: 
 
 
 def test_edited_manifest_details_and_a_missing_manifest(packaged: Path, tmp_path: Path) -> None:
-    digest = sha256_file(packaged / MANIFEST_NAME)
+    digest = file_digest(packaged / MANIFEST_NAME)
     _edit_manifest(packaged, metadata={"owner": "someone else"})
     with pytest.raises(ModelIntegrityError) as info:
         load_model_dir(packaged, manifest_sha256=digest)
     assert info.value.details == {
         "file": MANIFEST_NAME,
         "expected": digest,
-        "actual": sha256_file(packaged / MANIFEST_NAME),
+        "actual": file_digest(packaged / MANIFEST_NAME),
     }
     (tmp_path / "empty").mkdir()
     with pytest.raises(NotFoundError, match=MANIFEST_NAME):

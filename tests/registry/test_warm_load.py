@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from _blake3 import b3
 from mloop.errors import NotFoundError
 from mloop.registry import Registry, _verified
 from mloop.registry._package import ModelIntegrityError, load_model_dir, save_model
@@ -83,7 +83,7 @@ def test_every_kind_of_change_after_a_warm_load_is_refused(
 
 
 def test_a_warm_load_checks_the_expected_manifest_digest(package: Path, settled: None) -> None:
-    digest = hashlib.sha256((package / "MLOOP_MODEL.json").read_bytes()).hexdigest()
+    digest = b3((package / "MLOOP_MODEL.json").read_bytes())
     load_model_dir(package, manifest_sha256=digest)
     with pytest.raises(ModelIntegrityError, match=r"MLOOP_MODEL\.json failed its integrity check"):
         load_model_dir(package, manifest_sha256="0" * 64)

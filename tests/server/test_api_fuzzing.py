@@ -68,10 +68,13 @@ def _existing_resources(store: Any) -> dict[str, Any]:
 
 
 def _existing_blobs(app: Any, sha: str) -> dict[str, Any]:
-    """A blob (the dataset's content, so the same digest names both) and an upload session."""
+    """A blob named by the dataset's sha256 (so the same digest names both; blobs stored by mloop
+    0.1 are named so) and an upload session."""
+    import io
+
     from _asgi import in_process_client
 
-    app.state.artifacts.put_bytes(b"fuzzed")
+    app.state.artifacts.put_stream(io.BytesIO(b"fuzzed"), expected_sha256=sha)
     with in_process_client(app) as client:
         made = client.post("/api/v1/uploads", json={"sha256": "0" * 64, "size": 10})
     assert made.status_code == 201, made.text

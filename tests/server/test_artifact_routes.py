@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from _artifact_keys import all_keys
+from _blake3 import b3, blob_key
 from _flaky_proxy import FlakyProxy
 from _live_server import LiveServer
 from _s3 import s3_server  # noqa: F401  (a fixture)
@@ -207,9 +208,9 @@ def test_uploads_are_retried_after_dropped_connections(
     with FlakyProxy(server.port, drops=2, cut_after=500_000, cut_upload=True) as proxy:
         sha, size = BlobStore(proxy.url).put_file(src)
         assert proxy.cut == 2
-    assert (sha, size) == (hashlib.sha256(src.read_bytes()).hexdigest(), 2 << 20)
+    assert (sha, size) == (b3(src.read_bytes()), 2 << 20)
     assert backing.size(sha) == size
-    assert all_keys(backing) == [f"blobs/{sha[:2]}/{sha}"]  # no temp file of a broken try
+    assert all_keys(backing) == [blob_key(sha)]  # no temp file of a broken try
 
 
 def test_a_large_upload_resumes_where_the_connection_dropped(
@@ -226,11 +227,11 @@ def test_a_large_upload_resumes_where_the_connection_dropped(
         sha, size = BlobStore(proxy.url).put_file(src)
         assert proxy.cut == 2
         sent = proxy.bytes_up
-    assert (sha, size) == (hashlib.sha256(src.read_bytes()).hexdigest(), 6 << 20)
+    assert (sha, size) == (b3(src.read_bytes()), 6 << 20)
     assert backing.size(sha) == size
     assert sent < size + (3 << 20)  # resumed, not restarted (a restart would send 2-3x)
     assert list((tmp_path / "staging" / "uploads").iterdir()) == []  # the session is gone
-    assert all_keys(backing) == [f"blobs/{sha[:2]}/{sha}"]
+    assert all_keys(backing) == [blob_key(sha)]
     # a second upload of the same content is answered from the store at once
     with FlakyProxy(server.port, drops=0, cut_after=0) as proxy:
         assert BlobStore(proxy.url).put_file(src) == (sha, size)
@@ -279,7 +280,7 @@ def test_missing_asks_once_for_many_and_refreshes_the_present(
     server: LiveServer, backing: BlobStore
 ) -> None:
     have, _ = backing.put_bytes(b"have")
-    path = Path(backing.uri.removeprefix("file://")) / "blobs" / have[:2] / have
+    path = Path(backing.uri.removeprefix("file://")) / blob_key(have)
     os.utime(path, (1_000_000, 1_000_000))
     lack = hashlib.sha256(b"lack").hexdigest()
     r = httpx.post(f"{server.url}{API}/blobs/missing", json={"sha256": [have, lack, lack]})
@@ -401,7 +402,7 @@ def test_artifact_routes_under_auth(backing: BlobStore, tmp_path: Path) -> None:
             list(BlobStore(server.url, token=secrets["write"]).iter_blobs())
         assert list(BlobStore(server.url, token=secrets["admin"]).iter_blobs()) == [sha]
         scoped_store = BlobStore(server.url, token=scoped)
-        assert scoped_store.put_bytes(b"scoped")[0] == hashlib.sha256(b"scoped").hexdigest()
+        assert scoped_store.put_bytes(b"scoped")[0] == b3(b"scoped")
         with pytest.raises(PermissionDeniedError):
             scoped_store.delete(sha)
         assert httpx.get(f"{server.url}/api/v1/health").status_code == 200

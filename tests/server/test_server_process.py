@@ -53,7 +53,8 @@ def _mloop(server: ServerProcess, cwd: Path, *args: str) -> subprocess.Completed
 
 
 _SDK = """
-import hashlib, json
+import json
+import blake3
 import numpy as np, pandas as pd
 import mloop
 
@@ -73,7 +74,7 @@ with client.open_artifact(run.id, "weights/model.pkl") as fh:
     back = fh.read()
 print(json.dumps({
     "run_id": run.id,
-    "model_sha": hashlib.sha256(open("model.pkl", "rb").read()).hexdigest(),
+    "model_sha": "blake3-" + blake3.blake3(open("model.pkl", "rb").read()).hexdigest(),
     "read_back": back == open("model.pkl", "rb").read(),
     "dataset": ds.sha256,
     "history": len(history),

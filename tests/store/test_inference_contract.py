@@ -10,12 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from _blake3 import b3
 from mloop.errors import InvalidInputError
 from mloop.store import InferenceChunk, InferenceLabel, Store
 
 
 def sha(i: int | str) -> str:
-    return hashlib.sha256(str(i).encode()).hexdigest()
+    """A chunk's blob digest: BLAKE3 (71 characters), as the logger writes them."""
+    return b3(str(i).encode())
 
 
 def add(store: Store, deployment: str = "churn-api", i: int = 0, **kw: Any) -> InferenceChunk:
@@ -117,8 +119,9 @@ def test_an_empty_chunk_and_an_instant_chunk_are_valid(store: Store) -> None:
 @pytest.mark.parametrize(
     ("override", "match"),
     [
-        ({"sha256": "abc"}, "`sha256` must be 64 lowercase hex"),
-        ({"sha256": sha(1).upper()}, "`sha256` must be 64 lowercase hex"),
+        ({"sha256": "abc"}, "`sha256` must be a content digest"),
+        ({"sha256": sha(1).upper()}, "`sha256` must be a content digest"),
+        ({"sha256": sha(1) + "0"}, "`sha256` must be a content digest"),
         ({"size": -1}, r"`size` must be an int >= 0; got -1"),
         ({"n_rows": 1.5}, r"`n_rows` must be an int >= 0; got 1.5"),
         ({"n_rows": True}, r"`n_rows` must be an int >= 0; got True"),
@@ -281,3 +284,45 @@ def test_label_reads_are_validated(store: Store) -> None:
     with pytest.raises(InvalidInputError, match="`ts_ms` must be an int >= 0"):
         store.log_labels("d", {"r": 1}, ts_ms=-5)
     assert store.log_labels("d", {}) == 0
+
+
+def test_a_chunk_named_by_sha256_before_blake3_is_still_indexed(store: Store) -> None:
+    legacy = hashlib.sha256(b"chunk from mloop 0.1").hexdigest()
+    chunk = add(store, i=5, sha256=legacy)
+    assert store.list_inference_chunks("churn-api") == [chunk] and chunk.sha256 == legacy
+
+
+def test_migration_0013_widens_digests_and_keeps_chunk_ids_unique(sql_store_uri: str) -> None:
+    """Back to 0012 and up again (on SQLite, a copy of each table): every row survives, a deleted
+    newest chunk's id is still never reused, and BLAKE3 digests fit afterwards."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from mloop.store import ArtifactEntry, SqlStore
+    from mloop.store._sql._engine import _alembic_config
+
+    s = SqlStore(sql_store_uri)
+    legacy = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(4)]
+    try:
+        run = s.create_run(s.create_project("p").id)
+        s.add_artifacts(run.id, [ArtifactEntry("old.bin", 3, legacy[0])])
+        chunks = [add(s, i=i, sha256=legacy[i]) for i in range(3)]
+        assert s.delete_inference_chunks("churn-api", [chunks[2].id]) == 1
+    finally:
+        s.close()
+    engine = sa.create_engine(sql_store_uri)
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0012")
+        columns = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns("artifacts")}
+        assert columns["sha256"].length == 64
+    engine.dispose()
+    s = SqlStore(sql_store_uri)  # upgrades on open
+    try:
+        assert [(a.path, a.sha256) for a in s.list_artifacts(run.id)] == [("old.bin", legacy[0])]
+        assert s.list_inference_chunks("churn-api") == chunks[:2]
+        newer = add(s, i=7)  # a BLAKE3 digest: 71 characters
+        assert newer.id > chunks[2].id and len(newer.sha256) == 71
+        s.add_artifacts(run.id, [ArtifactEntry("new.bin", 3, sha(8))])
+        assert {a.path: a.sha256 for a in s.list_artifacts(run.id)}["new.bin"] == sha(8)
+    finally:
+        s.close()

@@ -183,7 +183,7 @@ def test_bad_runs_are_refused_alike(store: Store, changes: dict[str, Any], match
     [
         ({"name": "has space"}, r"`step.name` must be an identifier"),
         ({"status": "running"}, r"`step.status` must be one of"),
-        ({"inputs": {"x": "abc"}}, r"`step.inputs\['x'\]` must be a sha256"),
+        ({"inputs": {"x": "abc"}}, r"`step.inputs\['x'\]` must be a blob digest"),
         ({"output_formats": {"model": "json"}}, r"must name a format for each output"),
         ({"cache_hit": True}, r"`step.cache_hit` must be True exactly when"),
         ({"status": "cached", "cache_hit": True}, r"`step.attempts` must be 0"),

@@ -3,7 +3,8 @@ server (``http(s)://``, see ``_remote.py``).
 
 Layout under the store's root::
 
-    blobs/<sha[:2]>/<sha>       file contents, named by their sha256
+    blobs/<xx>/<digest>         file contents, named by their digest (``blake3-<hex>``, or ``<hex>``
+                                for a sha256 from mloop 0.1); ``xx`` is the hash's first 2 hex
     datasets/<digest>.parquet   dataset versions, named by their content digest (see _datasets.py)
     tmp/                        local in-flight writes (same filesystem, renamed into place)
 
@@ -16,7 +17,6 @@ completed multipart upload is atomic by itself.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import uuid
@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from mloop._digest import digest_bytes, fanout, hasher
 from mloop.artifacts import _s3
 from mloop.artifacts._hashing import (
     CHUNK_SIZE,
@@ -39,7 +40,7 @@ from mloop.artifacts._integrity import (
     verified_into_place,
     write_chunks,
 )
-from mloop.artifacts._paths import local_blob_infos
+from mloop.artifacts._paths import local_blob_infos, remote_blob_infos
 from mloop.artifacts._verified import (
     copy_verified,
     drop_stamp,
@@ -47,7 +48,6 @@ from mloop.artifacts._verified import (
     write_stamp,
 )
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
-from mloop.store import is_sha256
 
 __all__ = ["BlobStore", "IntegrityError"]
 
@@ -67,7 +67,7 @@ _REMOTE_BLOCK = 8 << 20
 
 
 def _blob_key(sha: str) -> str:
-    return f"blobs/{sha[:2]}/{sha}"
+    return f"blobs/{fanout(sha)}/{sha}"
 
 
 # The class ``BlobStore("http(s)://...")`` makes: set by ``_remote.py``, which the package imports
@@ -84,7 +84,10 @@ def _is_server_uri(uri: object) -> bool:
 
 
 class BlobStore:
-    """Content-addressed storage of immutable blobs named by their sha256.
+    """Content-addressed storage of immutable blobs named by their digest.
+
+    New content is named by its BLAKE3 digest (``blake3-<64 hex>``); blobs that mloop 0.1 stored
+    keep their SHA-256 names (``<64 hex>``) and are verified with SHA-256 (:mod:`mloop._digest`).
 
     Parameters
     ----------
@@ -262,13 +265,14 @@ class BlobStore:
         local_path : str or os.PathLike
             The file to store. It is read in 1 MiB chunks, never whole.
         expected_sha256 : str, optional
-            What the content must hash to: a file that hashes otherwise is refused and nothing
+            The digest the content must have (hashed with the algorithm it names, so a SHA-256
+            name is checked with SHA-256): a file that hashes otherwise is refused and nothing
             is stored (the file is hashed once either way).
 
         Returns
         -------
         (str, int)
-            The sha256 (hex) and the size in bytes.
+            The digest and the size in bytes.
 
         Raises
         ------
@@ -290,7 +294,7 @@ class BlobStore:
             tmp_key = f"tmp/{uuid.uuid4().hex}"
             os.makedirs(os.path.dirname(self._full(tmp_key)), exist_ok=True)
             try:
-                sha, size = _copy_and_hash(path, Path(self._full(tmp_key)))
+                sha, size = _copy_and_hash(path, Path(self._full(tmp_key)), expected)
                 if expected is not None:
                     check_content(expected, sha, size)
             except BaseException:
@@ -302,7 +306,7 @@ class BlobStore:
         # re-hash while uploading (or, for S3's parallel parts, compare the file's status before
         # and after) to catch a file that changed in between.
         before = os.stat(path)
-        sha, size = _hash_file(path)
+        sha, size = _hash_file(path, expected)
         if expected is not None:
             check_content(expected, sha, size)
         if self.exists(sha):
@@ -319,31 +323,31 @@ class BlobStore:
                 still_same=lambda: unchanged(before, os.stat(path)),
             )
             return sha, size
-        h = hashlib.sha256()
+        h = hasher(sha)
         buf = bytearray(CHUNK_SIZE)
         with self._write_key(key, size_hint=size) as out, open(path, "rb") as f:
             for chunk in _chunks(f, buf):
                 h.update(chunk)
                 out.write(chunk)
-            if h.hexdigest() != sha:
+            if h.result() != sha:
                 raise MloopError(
-                    f"'{path}' changed while it was being uploaded (sha256 {sha} before, "
-                    f"{h.hexdigest()} after); nothing was stored. Upload it again once it is "
+                    f"'{path}' changed while it was being uploaded (digest {sha} before, "
+                    f"{h.result()} after); nothing was stored. Upload it again once it is "
                     "no longer being written."
                 )
         return sha, size
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> tuple[str, int]:
-        """Store bytes held in memory; returns ``(sha256, size)``.
+        """Store bytes held in memory; returns ``(digest, size)``.
 
         Examples
         --------
         >>> import tempfile
-        >>> BlobStore(tempfile.mkdtemp()).put_bytes(b"")[0][:12]
-        'e3b0c44298fc'
+        >>> BlobStore(tempfile.mkdtemp()).put_bytes(b"")[0][:19]
+        'blake3-af1349b9f5f9'
         """
         view = memoryview(data).cast("B")
-        sha = hashlib.sha256(view).hexdigest()
+        sha = digest_bytes(view)
         key = _blob_key(sha)
         if self._key_size(key) == view.nbytes:
             self._touch(key)
@@ -371,7 +375,7 @@ class BlobStore:
         Returns
         -------
         (str, int)
-            The sha256 (hex) and the number of bytes read.
+            The digest and the number of bytes read.
 
         Raises
         ------
@@ -379,7 +383,7 @@ class BlobStore:
             If ``expected_sha256`` is given and the content hashes to something else.
         """
         expected = None if expected_sha256 is None else check_sha(expected_sha256)
-        h = hashlib.sha256()
+        h = hasher(expected)
         size = 0
         buf = bytearray(CHUNK_SIZE)
         tmp_key = f"tmp/{uuid.uuid4().hex}"
@@ -388,7 +392,7 @@ class BlobStore:
                 h.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
-        sha = h.hexdigest()
+        sha = h.result()
         if expected is not None:
             try:
                 check_content(expected, sha, size)
@@ -472,7 +476,7 @@ class BlobStore:
         dest : str or os.PathLike
             Target file; its parent directory must exist. Replaced if present.
         verify : bool, default True
-            Compare the content's sha256 with ``sha256``.
+            Hash the content with the algorithm ``sha256`` names and compare.
         link : bool, default False
             Only for a private cache that nobody edits (the registry's model cache): from a local
             folder, make ``dest`` a hard link to the blob (made read-only) instead of a copy, once
@@ -502,17 +506,24 @@ class BlobStore:
                 with open(tmp, "x+b") as out:
                     try:
                         return _s3.download(
-                            self._fs, self._full(key), out.fileno(), size, verify=verify
+                            self._fs,
+                            self._full(key),
+                            out.fileno(),
+                            size,
+                            verify=verify,
+                            like=sha256,
                         )
                     except FileNotFoundError:  # deleted since its size was read
                         raise self._not_found(sha256) from None
             if self._local is None:
                 with self.open(sha256) as src:
-                    return write_chunks(_chunks(src, bytearray(CHUNK_SIZE)), tmp, verify=verify)
+                    return write_chunks(
+                        _chunks(src, bytearray(CHUNK_SIZE)), tmp, verify=verify, like=sha256
+                    )
             # Kernel copy while hashing the blob in parallel; the blob is immutable.
             blob = Path(self._full(_blob_key(check_sha(sha256))))
             try:
-                if link and verify and (linked := _link_and_hash(blob, tmp)) is not None:
+                if link and verify and (linked := _link_and_hash(blob, tmp, sha256)) is not None:
                     return linked
                 if verify:
                     return copy_verified(self._root, sha256, blob, tmp)
@@ -526,12 +537,12 @@ class BlobStore:
         return verified_into_place(dest_path, sha256, self.uri_for(sha256), "stored copy", fill)
 
     def iter_blobs(self) -> Iterator[str]:
-        """Yield the sha256 of every stored blob (in no particular order)."""
+        """Yield the digest of every stored blob (in no particular order)."""
         for sha, _size, _mtime in self._iter_blob_infos():
             yield sha
 
     def iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:
-        """Yield ``(sha256, size in bytes, modified time in s)`` of every stored blob, from one
+        """Yield ``(digest, size in bytes, modified time in s)`` of every stored blob, from one
         listing (no request per blob), in no particular order."""
         return self._iter_blob_infos()
 
@@ -549,17 +560,7 @@ class BlobStore:
         if self._local is not None:
             yield from local_blob_infos(os.path.join(self._root, "blobs"))
             return
-        base = f"{self._root}/blobs"
-        try:
-            found = self._fs.find(base, detail=True)
-        except FileNotFoundError:
-            return
-        for path, info in found.items():
-            name = path.rsplit("/", 1)[-1]
-            if is_sha256(name):
-                mtime = info.get("LastModified") or info.get("mtime") or info.get("created")
-                ts = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0.0)
-                yield name, int(info.get("size") or 0), ts
+        yield from remote_blob_infos(self._fs, f"{self._root}/blobs")
 
     def delete(self, sha256: str) -> bool:
         """Delete a blob; returns False if it was not stored. Referenced blobs are the caller's

@@ -36,9 +36,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mloop.artifacts._blobstore import BlobStore
-from mloop.artifacts._integrity import IntegrityError, check_sha
+from mloop.artifacts._integrity import IntegrityError
 from mloop.errors import InvalidInputError, NotFoundError
-from mloop.store import DatasetVersion
+from mloop.store import DatasetVersion, validate_sha256
 from mloop.tables import read_parquet_bytes, read_table
 
 __all__ = [
@@ -289,7 +289,7 @@ def load_dataset(blobstore: BlobStore, sha256: str, *, verify: bool = False) -> 
     IntegrityError
         If ``verify`` and the content does not match the digest.
     """
-    key = _dataset_key(check_sha(sha256))
+    key = _dataset_key(validate_sha256(sha256))
     try:
         # Never a Python file object under Arrow's reader: the scan may release its input on an
         # Arrow pool thread after returning, which needs the GIL (see mloop.tables.arrow_buffer).
@@ -330,7 +330,7 @@ def dataset_file_size(blobstore: BlobStore, sha256: str) -> int:
     NotFoundError
         If no such dataset version is stored.
     """
-    size = blobstore._key_size(_dataset_key(check_sha(sha256)))
+    size = blobstore._key_size(_dataset_key(validate_sha256(sha256)))
     if size is None:
         raise _dataset_missing(blobstore, sha256)
     return size
@@ -346,6 +346,6 @@ def open_dataset_file(blobstore: BlobStore, sha256: str) -> BinaryIO:
         If no such dataset version is stored.
     """
     try:
-        return blobstore._open_key(_dataset_key(check_sha(sha256)))
+        return blobstore._open_key(_dataset_key(validate_sha256(sha256)))
     except FileNotFoundError:
         raise _dataset_missing(blobstore, sha256) from None

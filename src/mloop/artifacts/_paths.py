@@ -13,10 +13,11 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from mloop.errors import InvalidInputError
 from mloop.store import (
-    is_sha256,
+    is_digest,
     validate_artifact_path,  # one definition: the store enforces it too
 )
 
@@ -129,7 +130,7 @@ def _walk(
 
 def local_blob_infos(base: str) -> Iterator[tuple[str, int, float]]:
     """``(sha256, size, mtime seconds)`` of each blob file under a local store's ``blobs`` folder
-    (``blobs/<sha[:2]>/<sha>``), from one scan; files that vanish meanwhile are skipped."""
+    (``blobs/<xx>/<digest>``), from one scan; files that vanish meanwhile are skipped."""
     try:
         prefixes = list(os.scandir(base))
     except FileNotFoundError:
@@ -139,7 +140,22 @@ def local_blob_infos(base: str) -> Iterator[tuple[str, int, float]]:
             continue
         with os.scandir(prefix.path) as it:
             for entry in it:
-                if is_sha256(entry.name):
+                if is_digest(entry.name):
                     with contextlib.suppress(FileNotFoundError):
                         st = entry.stat()
                         yield entry.name, st.st_size, st.st_mtime
+
+
+def remote_blob_infos(fs: Any, base: str) -> Iterator[tuple[str, int, float]]:
+    """``(digest, size, mtime seconds)`` of each blob under ``base`` on an fsspec filesystem, from
+    one listing (no request per blob)."""
+    try:
+        found = fs.find(base, detail=True)
+    except FileNotFoundError:
+        return
+    for path, info in found.items():
+        name = path.rsplit("/", 1)[-1]
+        if is_digest(name):
+            mtime = info.get("LastModified") or info.get("mtime") or info.get("created")
+            ts = mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0.0)
+            yield name, int(info.get("size") or 0), ts

@@ -16,7 +16,6 @@ followed without the bearer token.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -27,6 +26,7 @@ from typing import IO, Any, BinaryIO
 
 import httpx
 
+from mloop._digest import digest_bytes, hasher
 from mloop.artifacts._blobstore import BlobStore, register_server_store
 from mloop.artifacts._hashing import CHUNK_SIZE, _chunks, _hash_file
 from mloop.artifacts._integrity import (
@@ -328,7 +328,7 @@ class ServerBlobStore(BlobStore):
                 f"`local_path` must be an existing regular file; got '{path}'.",
                 details={"local_path": str(path)},
             )
-        sha, size = _hash_file(path)
+        sha, size = _hash_file(path, expected)
         if expected is not None:
             check_content(expected, sha, size)
         if size >= _RESUMABLE_FROM:
@@ -347,7 +347,7 @@ class ServerBlobStore(BlobStore):
                 if "actual_sha256" not in exc.details:
                     raise
                 raise MloopError(
-                    f"'{path}' changed while it was being uploaded (sha256 {sha} before, "
+                    f"'{path}' changed while it was being uploaded (digest {sha} before, "
                     f"{exc.details['actual_sha256']} on the server); nothing was stored. Upload "
                     "it again once it is no longer being written."
                 ) from None
@@ -410,7 +410,7 @@ class ServerBlobStore(BlobStore):
 
     def put_bytes(self, data: bytes | bytearray | memoryview) -> tuple[str, int]:
         view = memoryview(data).cast("B")
-        sha = hashlib.sha256(view).hexdigest()
+        sha = digest_bytes(view)
         payload = view.tobytes()
         self._upload(sha, lambda: payload, len(payload))
         return sha, len(payload)
@@ -425,7 +425,7 @@ class ServerBlobStore(BlobStore):
         and nothing is stored.
         """
         expected = None if expected_sha256 is None else check_sha(expected_sha256)
-        h = hashlib.sha256()
+        h = hasher(expected)
         sent = [0]
 
         def body() -> Iterator[bytes]:
@@ -445,7 +445,7 @@ class ServerBlobStore(BlobStore):
         )
         assert r is not None
         got = r.json()
-        sha, size = h.hexdigest(), sent[0]
+        sha, size = h.result(), sent[0]
         if got.get("sha256") != sha or int(got.get("size", -1)) != size:
             raise IntegrityError(
                 f"the server stored {got.get('sha256')} ({got.get('size')} bytes) for a stream "
@@ -492,7 +492,7 @@ class ServerBlobStore(BlobStore):
                 sha,
                 self.uri_for(sha),
                 "server's copy",
-                lambda tmp: write_chunks(chunks, tmp, verify=verify),
+                lambda tmp: write_chunks(chunks, tmp, verify=verify, like=sha),
             )
 
     def _iter_blob_infos(self) -> Iterator[tuple[str, int, float]]:

@@ -4,7 +4,6 @@ downloads are read through."""
 from __future__ import annotations
 
 import atexit
-import hashlib
 import io
 import json
 import os
@@ -15,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from mloop._digest import hasher
 from mloop.artifacts._hashing import CHUNK_SIZE
 from mloop.artifacts._integrity import IntegrityError
 from mloop.errors import (
@@ -143,14 +143,15 @@ class _Dropped(Exception):
 
 class _Reader(io.RawIOBase):
     """A read-only binary stream over downloaded chunks; with ``expected``, the read that reaches
-    the end checks the sha256 of everything read and raises :class:`IntegrityError` on a mismatch."""
+    the end checks the digest of everything read (with the algorithm ``expected`` names) and
+    raises :class:`IntegrityError` on a mismatch."""
 
     def __init__(self, chunks: Iterator[bytes], *, expected: str | None, what: str = "") -> None:
         super().__init__()
         self._chunks = chunks
         self._buf = bytearray()
         self._expected = expected
-        self._hash = hashlib.sha256()
+        self._hash = hasher(expected)
         self._eof = False
         self._what = what or f"blob {expected}"
 
@@ -161,10 +162,10 @@ class _Reader(io.RawIOBase):
         chunk = next(self._chunks, None)
         if chunk is None:
             self._eof = True
-            if self._expected is not None and self._hash.hexdigest() != self._expected:
-                actual = self._hash.hexdigest()
+            if self._expected is not None and self._hash.result() != self._expected:
+                actual = self._hash.result()
                 raise IntegrityError(
-                    f"{self._what} read from the server is corrupted: expected sha256 "
+                    f"{self._what} read from the server is corrupted: expected digest "
                     f"{self._expected}, got {actual}.",
                     details={"sha256": self._expected, "actual_sha256": actual},
                 )

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from mloop._digest import digest_bytes, hasher
 from mloop.errors import InvalidInputError, MloopError, StoreUnavailableError
 
 __all__ = ["download", "download_part_size", "upload", "upload_part_size"]
@@ -149,23 +149,25 @@ def download(
     size: int,
     *,
     verify: bool,
+    like: str,
     part: int | None = None,
     parallel: int | None = None,
 ) -> str:
     """Write the ``size``-byte object at ``path`` into the open file ``fd`` (from offset 0), in
     ranges of ``part`` bytes (default: see ``download_part_size``) with ``parallel`` at once;
-    returns the sha256 of what ``fd`` holds when ``verify``, else ``""``."""
+    returns the digest of what ``fd`` holds (with the algorithm of ``like``, the blob's name) when
+    ``verify``, else ``""``."""
     parallel = DOWNLOAD_PARALLEL if parallel is None else parallel
     part = download_part_size(size, parallel) if part is None else part
     if size == 0:
-        return hashlib.sha256().hexdigest() if verify else ""
+        return digest_bytes(b"", like) if verify else ""
     bucket, key, _ = fs.split_path(path)
     progress = _Progress([(s, min(s + part, size)) for s in range(0, size, part)])
     future = asyncio.run_coroutine_threadsafe(
         _fetch_all(fs, bucket, key, fd, parallel, progress), fs.loop
     )
     try:
-        digest = _hash_as_written(fd, future, progress) if verify else ""
+        digest = _hash_as_written(fd, future, progress, like) if verify else ""
         future.result()
     except BaseException:
         progress.stop = True  # the ranges stop at their next chunk; wait for that
@@ -175,10 +177,10 @@ def download(
     return digest
 
 
-def _hash_as_written(fd: int, future: Any, progress: _Progress) -> str:
-    """Hash ``fd`` in order as its contiguous written prefix grows; returns the hex digest, or
+def _hash_as_written(fd: int, future: Any, progress: _Progress, like: str) -> str:
+    """Hash ``fd`` in order as its contiguous written prefix grows; returns the digest, or
     raises the download's error."""
-    h = hashlib.sha256()
+    h = hasher(like)
     view = memoryview(bytearray(_CHUNK))
     hashed, total = 0, progress.plan[-1][1]
     while hashed < total:
@@ -196,7 +198,7 @@ def _hash_as_written(fd: int, future: Any, progress: _Progress) -> str:
                 future.result()  # the download's error
                 raise MloopError(f"a download ended at byte {hashed:,} of {total:,}")
             progress.changed.wait(0.1)
-    return h.hexdigest()
+    return h.result()
 
 
 # ============================================================================================ upload

@@ -3,7 +3,7 @@
 A blob whose bytes were hashed when they were written (``put_file``, ``put_stream``) or read back
 (``get_to_path``) gets a stamp beside the store's blobs::
 
-    verified/<sha[:2]>/<sha>    "<sha> <inode> <size> <mtime ns> <ctime ns>"
+    verified/<fan-out>/<digest>    "<digest> <inode> <size> <mtime ns> <ctime ns>"
 
 A later local download copies the blob without hashing it while the blob's ``stat`` still shows the
 stamp's inode, size, modification time and change time. Any write to the blob, a ``touch``, a
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import uuid
 from pathlib import Path
 
-from mloop.artifacts._hashing import _copy_and_hash, _hash_file
+from mloop._digest import fanout
+from mloop.artifacts._hashing import _copy_and_hash, _hash_file, _kernel_copy
 
 __all__ = [
     "STAMP_MIN_SIZE",
@@ -37,7 +37,7 @@ STAMP_MIN_SIZE = 8 << 20
 
 
 def _stamp_path(root: str, sha: str) -> str:
-    return os.path.join(root, "verified", sha[:2], sha)
+    return os.path.join(root, "verified", fanout(sha), sha)
 
 
 def _fingerprint(sha: str, st: os.stat_result) -> str:
@@ -83,15 +83,15 @@ def drop_stamp(root: str, sha: str) -> None:
 
 
 def copy_verified(root: str, sha: str, blob: Path, tmp: Path) -> str:
-    """Copy the local blob ``sha`` to ``tmp``; the sha256 of what ``tmp`` holds. A blob unchanged
-    since it was last hashed is copied without hashing it again."""
+    """Copy the local blob ``sha`` to ``tmp``; the digest of what ``tmp`` holds (with ``sha``'s
+    algorithm). A blob unchanged since it was last hashed is copied without hashing it again."""
     before = os.stat(blob)
     if stamp_matches(root, sha, before):
-        shutil.copyfile(blob, tmp)
+        _kernel_copy(blob, tmp, before.st_size)
         if stamp_matches(root, sha, os.stat(blob)):
             return sha
-        return _hash_file(tmp)[0]  # the blob changed during the copy: check the copy
-    actual = _copy_and_hash(blob, tmp)[0]
+        return _hash_file(tmp, sha)[0]  # the blob changed during the copy: check the copy
+    actual = _copy_and_hash(blob, tmp, sha)[0]
     if actual == sha and unchanged(before, os.stat(blob)):
         write_stamp(root, sha, before)
     return actual

@@ -186,7 +186,7 @@ def runs_show(run_id: str, as_json: JsonOpt = False) -> None:
     for i in r.inputs:
         console.print(f"input {i.name} ({i.context}): datasets:/{i.dataset_sha256}")
     for a in artifacts:
-        console.print(f"artifact {a.path}  {a.size} B  {a.sha256[:12]}")
+        console.print(f"artifact {a.path}  {a.size} B  {a.sha256}")
 
 
 @runs_app.command("compare")

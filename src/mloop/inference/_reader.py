@@ -7,7 +7,6 @@ which time span each covers, so a time range reads only the chunks that overlap 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mloop._digest import digest_bytes
 from mloop.artifacts import BlobStore, IntegrityError
 from mloop.config import Settings
 from mloop.errors import InvalidInputError, NotFoundError
@@ -93,10 +93,10 @@ def _read_chunk(blobstore: BlobStore, chunk: InferenceChunk) -> pa.Table:
             "another artifact store.",
             details={"chunk_id": chunk.id, "sha256": chunk.sha256},
         ) from None
-    if hashlib.sha256(data).hexdigest() != chunk.sha256:
+    if digest_bytes(data, chunk.sha256) != chunk.sha256:
         raise IntegrityError(
             f"inference log {chunk.deployment}: chunk {chunk.id} (blob {chunk.sha256}) is "
-            "corrupted: its content does not match its sha256.",
+            "corrupted: its content does not match its digest.",
             details={"chunk_id": chunk.id, "sha256": chunk.sha256},
         )
     # Read from an Arrow-owned copy, never from `data` itself: the scan behind pq.read_table may

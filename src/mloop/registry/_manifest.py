@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mloop._digest import digest_file
 from mloop.codec import loads, to_wire
 from mloop.errors import InvalidInputError, MloopError, NotFoundError
 
@@ -20,14 +20,13 @@ __all__ = [
     "FrameworkVersionWarning",
     "ModelIntegrityError",
     "ModelManifest",
+    "file_digest",
     "parse_manifest",
     "read_manifest",
-    "sha256_file",
 ]
 
 MANIFEST_NAME = "MLOOP_MODEL.json"
 FORMAT_VERSION = 1
-_CHUNK = 1 << 20
 
 
 class ModelIntegrityError(MloopError):
@@ -63,7 +62,7 @@ class ModelManifest:
     requirements : tuple of str
         Pinned requirements (``name==version``).
     files : dict
-        Relative POSIX path -> sha256 hex of every file but the manifest.
+        Relative POSIX path -> digest (see :mod:`mloop._digest`) of every file but the manifest.
     created_ms : int
         Creation time, ms since the epoch.
     trusted_only : bool
@@ -179,12 +178,7 @@ def parse_manifest(raw: bytes, *, where: str | os.PathLike[str]) -> ModelManifes
         raise InvalidInputError(f"{where} is not a valid model manifest: {exc}.") from exc
 
 
-def sha256_file(file: Path) -> str:
-    """sha256 hex of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    with open(file, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            digest.update(view[:n])
-    return digest.hexdigest()
+def file_digest(file: Path, like: str | None = None) -> str:
+    """The digest of a file (BLAKE3 for a new package; ``like``'s algorithm to check a file against
+    a recorded digest, so packages saved by mloop 0.1 with SHA-256 still verify)."""
+    return digest_file(file, like)[0]

@@ -9,7 +9,7 @@ Layout of a package directory::
     code/...                code_paths, put on sys.path at load time (optional)
 
 ``save_model`` writes into a temporary sibling and renames it into place, so a failed save (say, an
-unserializable model) leaves nothing behind. ``load_model_dir`` checks every file's sha256 before it
+unserializable model) leaves nothing behind. ``load_model_dir`` checks every file's digest before it
 reads a byte of model data, so a tampered or truncated file is refused, never half-loaded. Loading
 the same package again in the same process checks the ``stat`` of its files and folders instead
 while they are unchanged since they were hashed (``_verified.py``: any change, even with the mtime
@@ -18,7 +18,6 @@ set back, sends the package through the full check again).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mloop._digest import digest_bytes
 from mloop.codec import dumps
 from mloop.errors import AlreadyExistsError, InvalidInputError, MloopError, NotFoundError
 
@@ -42,9 +42,9 @@ from ._manifest import (
     FrameworkVersionWarning,
     ModelIntegrityError,
     ModelManifest,
+    file_digest,
     parse_manifest,
     read_manifest,
-    sha256_file,
 )
 from ._signature import ModelSignature, infer_signature, validate_input
 from .flavors import Flavor, detect_flavor, get_flavor
@@ -56,10 +56,10 @@ __all__ = [
     "ModelIntegrityError",
     "ModelManifest",
     "PackagedModel",
+    "file_digest",
     "load_model_dir",
     "read_manifest",
     "save_model",
-    "sha256_file",
     "verify_files",
 ]
 
@@ -352,7 +352,7 @@ def _hash_tree(root: Path) -> dict[str, str]:
             file = Path(dirpath) / name
             rel = file.relative_to(root).as_posix()
             if rel != MANIFEST_NAME:
-                files[rel] = sha256_file(file)
+                files[rel] = file_digest(file)
     return files
 
 
@@ -360,7 +360,7 @@ def _hash_tree(root: Path) -> dict[str, str]:
 
 
 def verify_files(path: str | os.PathLike[str], manifest: ModelManifest) -> None:
-    """Check every file listed in ``manifest`` against its sha256, and that no file was added.
+    """Check every file listed in ``manifest`` against its digest, and that no file was added.
 
     Raises
     ------
@@ -388,11 +388,11 @@ def _check_hashes(root: Path, manifest: ModelManifest) -> None:
 
 
 def check_file(rel: str, file: Path, expected: str) -> None:
-    """Refuse the package file ``rel`` (read from ``file``) unless its sha256 is ``expected``."""
-    actual = sha256_file(file)
+    """Refuse the package file ``rel`` (read from ``file``) unless its digest is ``expected``."""
+    actual = file_digest(file, expected)
     if actual != expected:
         raise ModelIntegrityError(
-            f"Model file {rel!r} failed its integrity check: expected sha256 {expected}, "
+            f"Model file {rel!r} failed its integrity check: expected digest {expected}, "
             f"got {actual}. The package was modified or corrupted; refusing to load it.",
             details={"file": rel, "expected": expected, "actual": actual},
         )
@@ -413,7 +413,7 @@ def _refuse_unlisted(root: Path, manifest: ModelManifest, found: Sequence[str]) 
             raise ModelIntegrityError(
                 f"File {rel!r} in {str(root)!r} is not listed in the model manifest; "
                 "refusing to load a package that was added to.",
-                details={"file": rel, "expected": None, "actual": sha256_file(root / rel)},
+                details={"file": rel, "expected": None, "actual": file_digest(root / rel)},
             )
 
 
@@ -490,8 +490,8 @@ def load_model_dir(
 def _read_checked_manifest(
     root: Path, manifest_sha256: str | None, *, file: Path | None = None
 ) -> tuple[ModelManifest, str]:
-    """The manifest at ``root`` (or in ``file``) and its sha256, refused when it is not
-    ``manifest_sha256``."""
+    """The manifest at ``root`` (or in ``file``) and its digest (with ``manifest_sha256``'s
+    algorithm when given), refused when it is not ``manifest_sha256``."""
     file = file or root / MANIFEST_NAME
     try:
         data = file.read_bytes()
@@ -499,10 +499,10 @@ def _read_checked_manifest(
         raise NotFoundError(
             f"No model package at {str(root)!r}: {MANIFEST_NAME} is missing."
         ) from None
-    actual = hashlib.sha256(data).hexdigest()
+    actual = digest_bytes(data, manifest_sha256)
     if manifest_sha256 is not None and actual != manifest_sha256:
         raise ModelIntegrityError(
-            f"{MANIFEST_NAME} failed its integrity check: expected sha256 {manifest_sha256}, "
+            f"{MANIFEST_NAME} failed its integrity check: expected digest {manifest_sha256}, "
             f"got {actual}; refusing to load.",
             details={"file": MANIFEST_NAME, "expected": manifest_sha256, "actual": actual},
         )

@@ -47,7 +47,7 @@ from mloop.server._ranges import RangeNotSatisfiableError, byte_range
 from mloop.server._scopes import route_policy
 from mloop.server._uploads import UploadSessions
 from mloop.server._wire import error_response
-from mloop.store import API_PREFIX, validate_sha256
+from mloop.store import API_PREFIX, validate_digest
 
 __all__ = ["BLOB_ROUTES", "BlobRoute", "mount_artifacts"]
 
@@ -158,7 +158,7 @@ class _BodyReader(io.RawIOBase):
 
 
 def _sha(request: Request) -> str:
-    return validate_sha256(str(request.path_params["sha256"]))
+    return validate_digest(str(request.path_params["sha256"]))
 
 
 def _etag(sha: str) -> str:
@@ -253,7 +253,7 @@ class _Handlers:
                 f'the body must be {{"sha256": [...]}} with at most {_MAX_MISSING:,} digests; '
                 f"got {type(shas).__name__ if not isinstance(shas, list) else len(shas)}."
             )
-        checked = [validate_sha256(s) for s in shas]
+        checked = [validate_digest(s) for s in shas]
 
         def work() -> list[str]:
             return [s for s in dict.fromkeys(checked) if not self.artifacts.touch(s)]
@@ -450,7 +450,13 @@ _OPENAPI_SHA = {
     "name": "sha256",
     "in": "path",
     "required": True,
+    "description": "A dataset version's sha256.",
     "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+}
+_OPENAPI_DIGEST = {
+    **_OPENAPI_SHA,
+    "description": "A blob's digest: 'blake3-' and 64 hex characters, or 64 for a sha256 (older blobs).",
+    "schema": {"type": "string", "pattern": "^(blake3-)?[0-9a-f]{64}$"},
 }
 
 
@@ -498,7 +504,9 @@ def mount_artifacts(
     app.state.artifacts = artifacts
     for route in BLOB_ROUTES:
         fn = getattr(handlers, route.name)
-        params = [_OPENAPI_SHA] if "{sha256}" in route.path else []
+        params = []
+        if "{sha256}" in route.path:
+            params = [_OPENAPI_SHA if route.path.startswith("/datasets/") else _OPENAPI_DIGEST]
         if "{upload_id}" in route.path:
             params = [_OPENAPI_UPLOAD]
         # Under auth: blobs and dataset files are named by their content, not by a project (a

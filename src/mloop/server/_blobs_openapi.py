@@ -10,7 +10,8 @@ from mloop.server._openapi import error_responses
 __all__ = ["blob_operation", "blob_status_code"]
 
 _JSON = "application/json"
-_SHA = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+# A blob's digest ('blake3-' + 64 hex; 64 hex alone is a sha256, the name of blobs from mloop 0.1).
+_SHA = {"type": "string", "pattern": "^(blake3-)?[0-9a-f]{64}$"}
 _SIZE = {"type": "integer", "minimum": 0}
 _BINARY = {"type": "string", "format": "binary"}
 

@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from mloop.artifacts import BlobStore
 from mloop.errors import ConflictError, InvalidInputError, NotFoundError
-from mloop.store import validate_sha256
+from mloop.store import validate_digest
 
 __all__ = ["SESSION_TTL_S", "UploadSessions"]
 
@@ -64,7 +64,7 @@ class UploadSessions:
         return part, doc
 
     def create(self, sha256: Any, size: Any) -> dict[str, Any]:
-        sha = validate_sha256(sha256)
+        sha = validate_digest(sha256)
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise InvalidInputError(f"`size` must be an int >= 0 (bytes); got {size!r}.")
         if self.artifacts.touch(sha):

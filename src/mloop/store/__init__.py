@@ -94,9 +94,11 @@ from mloop.store._triggers_base import (
     validate_trigger_name,
 )
 from mloop.store._validation import (
+    is_digest,
     is_sha256,
     storable_text,
     validate_artifact_path,
+    validate_digest,
     validate_key,
     validate_metric_value,
     validate_name,
@@ -173,6 +175,7 @@ __all__ = [
     "describe_uri",
     "downsample_minmax",
     "hash_token_secret",
+    "is_digest",
     "is_sha256",
     "is_token_secret",
     "latency_quantile",
@@ -188,6 +191,7 @@ __all__ = [
     "validate_artifact_path",
     "validate_check_report",
     "validate_deployment_name",
+    "validate_digest",
     "validate_key",
     "validate_media_item",
     "validate_metric_value",

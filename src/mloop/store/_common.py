@@ -22,7 +22,8 @@ MAX_RESULTS_LIMIT = 50_000
 
 
 def validate_sha(sha: object) -> str:
-    """The one sha256 check, shared with the artifact store (:func:`validate_sha256`)."""
+    """The check of a dataset version's sha256 (:func:`validate_sha256`; blobs are named by
+    digests, see :func:`validate_digest`)."""
     return validate_sha256(sha)
 
 

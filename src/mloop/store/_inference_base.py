@@ -22,7 +22,7 @@ from typing import Any
 from mloop.codec import WireEntity
 from mloop.errors import InvalidInputError
 from mloop.store._common import validate_max_results
-from mloop.store._validation import validate_name, validate_sha256, validate_text
+from mloop.store._validation import validate_digest, validate_name, validate_text
 
 __all__ = [
     "InferenceChunk",
@@ -183,7 +183,7 @@ class InferenceStoreMixin(abc.ABC):
             raise InvalidInputError(f"`last_ts_ms` must be >= `first_ts_ms`; got {last} < {first}.")
         return self._do_add_inference_chunk(
             _deployment(deployment),
-            validate_sha256(sha256),
+            validate_digest(sha256),
             _int(size, name="size"),
             _int(n_rows, name="n_rows"),
             first,

@@ -28,7 +28,7 @@ from mloop.store._pipeline_entities import (
     PipelineRun,
     StepRun,
 )
-from mloop.store._validation import is_sha256
+from mloop.store._validation import is_digest, is_sha256
 
 __all__ = [
     "PIPELINE_EVENT_TYPES",
@@ -63,14 +63,17 @@ def _run_id(value: object, *, what: str) -> str:
 
 def _hashes(value: object, *, what: str) -> None:
     if not isinstance(value, Mapping):
-        raise InvalidInputError(f"`{what}` must be a mapping of names to sha256; got {value!r}.")
+        raise InvalidInputError(f"`{what}` must be a mapping of names to digests; got {value!r}.")
     for k, v in value.items():
         if not isinstance(k, str) or not _STEP_NAME.fullmatch(k) or len(k) > 255:
             raise InvalidInputError(
                 f"`{what}` keys must be identifiers of at most 255 characters; got {k!r}."
             )
-        if not is_sha256(v):
-            raise InvalidInputError(f"`{what}[{k!r}]` must be a sha256 (64 hex); got {v!r}.")
+        if not is_digest(v):
+            raise InvalidInputError(
+                f"`{what}[{k!r}]` must be a blob digest ('blake3-' and 64 hex, or 64 hex); "
+                f"got {v!r}."
+            )
 
 
 def _optional_sha(value: object, *, what: str) -> None:

@@ -38,6 +38,7 @@ from mloop.store._filter import Comparison, OrderKey, parse_filter, parse_order_
 from mloop.store._validation import (
     storable_text,
     validate_artifact_path,
+    validate_digest,
     validate_key,
     validate_name,
     validate_params,
@@ -454,7 +455,7 @@ class RunStoreMixin(abc.ABC):
         for e in entries:
             clean.append(
                 ArtifactEntry(
-                    validate_artifact_path(e.path), _artifact_size(e), validate_sha(e.sha256)
+                    validate_artifact_path(e.path), _artifact_size(e), validate_digest(e.sha256)
                 )
             )
         if clean:

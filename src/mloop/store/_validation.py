@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from mloop._digest import is_digest
 from mloop.errors import InvalidInputError
 from mloop.ids import RUN_ID_RE
 
@@ -211,6 +212,20 @@ def validate_sha256(sha256: object, *, name: str = "sha256") -> str:
         )
     assert isinstance(sha256, str)
     return sha256
+
+
+def validate_digest(digest: object, *, name: str = "sha256") -> str:
+    """``digest`` if it names a blob in mloop's spelling (``blake3-`` and 64 lowercase hex
+    characters, or 64 lowercase hex characters for SHA-256; see :mod:`mloop._digest`); an
+    :class:`InvalidInputError` otherwise. Every entry point taking a blob's name uses it."""
+    if not is_digest(digest):
+        raise InvalidInputError(
+            f"`{name}` must be a content digest ('blake3-' and 64 lowercase hex characters, or "
+            f"64 lowercase hex characters for sha256); got {digest!r}.",
+            details={"sha256": digest if isinstance(digest, str) else repr(digest)},
+        )
+    assert isinstance(digest, str)
+    return digest
 
 
 def validate_name(name: object, *, what: str) -> str:

@@ -104,9 +104,9 @@ def check_version_files(
             if old is not None and (old.sha256, old.size) == (entry.sha256, entry.size):
                 continue  # the same content again: nothing changes
             received = (
-                f"new content (sha256 {entry.sha256}) for a file whose stored sha256 is {old.sha256}"
+                f"new content (digest {entry.sha256}) for a file whose stored digest is {old.sha256}"
                 if old is not None
-                else f"a new file (sha256 {entry.sha256}) the package does not have"
+                else f"a new file (digest {entry.sha256}) the package does not have"
             )
             raise ConflictError(
                 f"cannot write artifact {entry.path!r} of run {run_id}: it is under {folder!r}, "

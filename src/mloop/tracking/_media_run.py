@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from mloop._digest import short
 from mloop.errors import InvalidInputError, MloopError
 from mloop.ids import now_ms
 from mloop.store import ArtifactEntry, MediaItem, validate_key
@@ -142,7 +143,7 @@ class MediaLogging:
                 self._media_steps[key] = max(at, self._media_steps.get(key, at))
             sha, size = blobs.put_bytes(enc.data)
             folder = _UNSAFE.sub("_", key)
-            path = f"media/{folder}/{at}-{sha[:12]}.{enc.ext}"
+            path = f"media/{folder}/{at}-{short(sha)}.{enc.ext}"
             entries.append(ArtifactEntry(path, size, sha))
             items.append(MediaItem(key, at, enc.kind, path, enc.meta, ts))
 

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 # The newest migration; a test asserts it equals Alembic's head, so the fast path below stays honest.
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_S = 60.0

@@ -115,7 +115,8 @@ artifacts = sa.Table(
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("path", sa.String(1000), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
+    # The blob's digest (mloop._digest): 'blake3-' + 64 hex, or 64 hex for a sha256 (mloop 0.1).
+    sa.Column("sha256", sa.String(71), nullable=False),
     sa.Index("ix_artifacts_sha256", "sha256"),
 )
 
@@ -389,7 +390,7 @@ inference_chunks = sa.Table(
         autoincrement=True,
     ),
     sa.Column("deployment", sa.String(500), nullable=False),
-    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("sha256", sa.String(71), nullable=False),  # the blob's digest
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("n_rows", sa.BigInteger, nullable=False),
     sa.Column("first_ts_ms", sa.BigInteger, nullable=False),
