@@ -14,8 +14,8 @@ and writes ``bench/results/artifacts.json``.
 
 How each engine talks to S3 (recorded in the JSON as ``transfer``): MLflow as a user has it, boto3's
 defaults through ``upload_file`` / ``download_file`` (parts and ranges of 8 MiB, 10 threads, CRC32
-checksums; no CRT). mloop hashes the file first (its key is the sha256; a stored blob is not sent
-again), then sends 8 MiB parts, 4 at a time; downloads fetch ranges of 64-256 MiB, 4 at once, and
+checksums; no CRT). mloop hashes the file first (its key is the content hash; a stored blob is not
+sent again), then sends 8 MiB parts, 4 at a time; downloads fetch ranges of 64-256 MiB, 4 at once, and
 hash every byte before the file appears.
 
 Read the S3 rows knowing what moto does: it reads the whole object for every GET, ranged or not
@@ -138,7 +138,7 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
     up = [r["wall"] for r in meter.rows]
     signed = "unsigned payload" if extra else "sha256-signed payload"
     transfer = {
-        "upload": f"sha256 first, then parts of {_s3.UPLOAD_PART_MIN >> 20} MiB, "
+        "upload": f"content hash first, then parts of {_s3.UPLOAD_PART_MIN >> 20} MiB, "
         f"{_s3.UPLOAD_PARALLEL} in flight, CRC32, {signed}",
         "download": f"ranges of {_s3.DOWNLOAD_PART_MIN >> 20}-{_s3.DOWNLOAD_PART_MAX >> 20} MiB, "
         f"{_s3.DOWNLOAD_PARALLEL} in flight, sha256 of every byte",
