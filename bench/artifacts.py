@@ -141,7 +141,7 @@ def worker_mloop(args: argparse.Namespace) -> dict[str, Any]:
         "upload": f"content hash first, then parts of {_s3.UPLOAD_PART_MIN >> 20} MiB, "
         f"{_s3.UPLOAD_PARALLEL} in flight, CRC32, {signed}",
         "download": f"ranges of {_s3.DOWNLOAD_PART_MIN >> 20}-{_s3.DOWNLOAD_PART_MAX >> 20} MiB, "
-        f"{_s3.DOWNLOAD_PARALLEL} in flight, sha256 of every byte",
+        f"{_s3.DOWNLOAD_PARALLEL} in flight, BLAKE3 of every byte (the blob's name)",
     }
     return {"upload": up, "download": down, "cpu": meter.rows, "transfer": transfer}
 
