@@ -4,6 +4,7 @@ hashlib's SHA-256, including BLAKE3's official test vector."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -66,3 +67,12 @@ def test_spellings() -> None:
     assert fanout(b3) == b3[7:9] and fanout(SHA) == SHA[:2]
     for bad in [SHA.upper(), SHA[:-1], "blake3:" + SHA, "blake3-" + SHA + "\n", "", None, 5]:
         assert not is_digest(bad)
+
+
+def test_a_child_forked_after_its_parent_hashed_can_hash_too() -> None:
+    """With BLAKE3's own threads (a process-wide pool that fork does not copy), the child's first
+    hash of a large input would wait for ever."""
+    data = os.urandom(16 << 20)
+    parent = digest_bytes(data)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(digest_bytes, (data,)).get(timeout=60) == parent

@@ -6,8 +6,8 @@ A digest's spelling says its algorithm, so a store can hold both and check each 
     <64 hex>          SHA-256: what blobs written by mloop 0.1 are named by; still read and verified
 
 BLAKE3 is a cryptographic hash like SHA-256 (no known way to make two contents with one digest), at
-3-4x its speed on one core here (AVX-512: ~7 GB/s against ~2 GB/s with SHA-NI) and parallel across
-cores, so the hash fits under the copy that storing a file needs anyway. Nothing is ever renamed:
+3-4x its speed on one core here (AVX-512: ~7 GB/s against ~2 GB/s with SHA-NI), so the hash fits
+under the copy that storing a file needs anyway. Nothing is ever renamed:
 an old blob keeps its SHA-256 name, and content stored again gets a BLAKE3 name beside it.
 
 Bottom layer: the store's validators and the artifact, registry and inference code all hash and check
@@ -37,10 +37,8 @@ __all__ = [
 
 BLAKE3_PREFIX = "blake3-"
 _DIGEST_RE = re.compile("(?:blake3-)?[0-9a-f]{64}")
-# Files are read in 1 MiB chunks, so memory stays flat (BLAKE3's threads gain nothing on chunks
-# this small); bytes already in memory are hashed on every core from this size.
+# Files are read in 1 MiB chunks, so memory stays flat.
 _FILE_CHUNK = 1 << 20
-_PARALLEL_FROM = 8 << 20
 
 
 def is_digest(value: object) -> bool:
@@ -65,10 +63,17 @@ def fanout(digest: str) -> str:
     return digest[-64:-62]
 
 
-def _blake3(threads: bool) -> Any:
+def _blake3() -> Any:
+    """A BLAKE3 hasher on the calling thread only.
+
+    Never ``max_threads``: BLAKE3's threads are a process-wide Rayon pool, and a process forked
+    after it started (multiprocessing's default on Linux, pre-forking servers) hangs for ever in
+    its first threaded hash, as the pool's threads do not exist in the child. One core is fast
+    enough: 14 ms per 100 MB here, which the copy beside it takes longer than.
+    """
     from blake3 import blake3  # ~1 ms; only paths that hash pay it
 
-    return blake3(max_threads=blake3.AUTO) if threads else blake3()
+    return blake3()
 
 
 class Hasher:
@@ -85,17 +90,17 @@ class Hasher:
         return self._prefix + self._h.hexdigest()
 
 
-def hasher(like: str | None = None, *, threads: bool = False) -> Hasher:
+def hasher(like: str | None = None) -> Hasher:
     """A new hasher: BLAKE3 (what new blobs are named by), or the algorithm of the digest ``like``
-    (to check content against it). ``threads`` lets BLAKE3 use every core on large updates."""
+    (to check content against it)."""
     if like is not None and not like.startswith(BLAKE3_PREFIX):
         return Hasher(hashlib.sha256(), "")
-    return Hasher(_blake3(threads), BLAKE3_PREFIX)
+    return Hasher(_blake3(), BLAKE3_PREFIX)
 
 
 def digest_bytes(data: bytes | bytearray | memoryview, like: str | None = None) -> str:
     """The digest of ``data`` (BLAKE3, or ``like``'s algorithm)."""
-    h = hasher(like, threads=memoryview(data).nbytes >= _PARALLEL_FROM)
+    h = hasher(like)
     h.update(data)
     return h.result()
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 def _as_in_0_1(monkeypatch: pytest.MonkeyPatch) -> None:
     """Name new content by bare SHA-256, as mloop 0.1 did (the spelling says the algorithm)."""
-    monkeypatch.setattr(_digest, "_blake3", lambda threads: hashlib.sha256())
+    monkeypatch.setattr(_digest, "_blake3", hashlib.sha256)
     monkeypatch.setattr(_digest, "BLAKE3_PREFIX", "")
 
 
