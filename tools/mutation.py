@@ -86,6 +86,18 @@ MODULES: dict[str, list[str]] = {
         "tests/registry/test_blob_load.py",
         "tests/registry/test_warm_load.py",
     ],
+    # Content digests (BLAKE3 names, SHA-256 names from 0.1) and the copy-while-hashing under
+    # every local upload: their own tests and the blob store's on a local folder.
+    "_digest.py": ["tests/test_digest.py", "tests/artifacts/test_sha256_validation.py"],
+    "artifacts/_hashing.py": [
+        "tests/artifacts/test_kernel_copy.py",
+        "tests/artifacts/test_blobstore.py",
+        "tests/artifacts/test_verified.py",
+        "tests/artifacts/test_sha256_blobs.py",
+        "tests/artifacts/test_private_links.py",
+        "-k",
+        "not s3 and not server",
+    ],
     "monitoring/_profile.py": ["tests/monitoring/test_profile.py"],
     "monitoring/_profile_columns.py": ["tests/monitoring/test_profile.py"],
 }
@@ -142,6 +154,18 @@ def _workspace(module: str, tests: list[str]) -> Path:
     return ws
 
 
+# No test writes a file this large; a mutant that turns a bounded copy into an endless one (say,
+# ``copied += n`` into ``copied = n``) then fails on its first write past it instead of filling
+# the disk before its timeout (one such mutant wrote 68 GB in a minute).
+_MAX_FILE_BYTES = 2 << 30
+
+
+def _limit_file_size() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (_MAX_FILE_BYTES, _MAX_FILE_BYTES))
+
+
 def _mutmut(ws: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "PYTHONPATH": "", "CI": ""}  # services are not started per mutant
@@ -152,6 +176,7 @@ def _mutmut(ws: Path, *args: str, capture: bool = False) -> subprocess.Completed
         text=True,
         capture_output=capture,
         check=False,
+        preexec_fn=_limit_file_size,
     )
 
 
