@@ -349,7 +349,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     c.print_table(["case (per call)", "mloop", "MLflow", "mloop vs MLflow", "goal"], table)
     notes = [
         "mloop packages scikit-learn models with skops (secure format, types allow-listed at save) "
-        "and checks every file's sha256 before loading (a warm load: that the stat of every file "
+        "and checks every file's digest (BLAKE3) before loading (a warm load: that the stat of every file "
         "and folder it hashed before is unchanged, then a copy of the model built from those "
         "bytes); MLflow cloudpickles and checks nothing.",
         "register: the log_model call in a run that logged 3 params and 3 metrics (untimed): "
