@@ -13,40 +13,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from _recording import CALLS, retrain
+from _traffic import MINUTE, T0, serve
 
 from mloop.artifacts import BlobStore
-from mloop.inference import InferenceLogger
 from mloop.loop import Agent, OnAlert, OnNewData, OnSchedule, Trigger
 from mloop.monitoring import InferenceMonitor
 from mloop.pipelines import OnManual
 from mloop.store import SqlStore
 
-MINUTE = 60_000
-T0 = 28_333_333 * MINUTE  # a window boundary
-N = 300
-
 
 def _reference(rng: np.random.Generator) -> pa.Table:
     return pa.table({"x1": rng.normal(size=3000), "x2": rng.normal(size=3000)})
-
-
-def _serve(store: Any, blobs: BlobStore, windows: list[tuple[float, bool]]) -> None:
-    """One window of N rows per entry: x1 shifted by ``shift``; ``broken``: x2 all missing."""
-    rng = np.random.default_rng(3)
-    logger = InferenceLogger("churn-api", store=store, blobstore=blobs, flush_interval_s=0.05)
-    for w, (shift, broken) in enumerate(windows):
-        x1 = rng.normal(size=N) + shift
-        x2 = np.full(N, np.nan) if broken else rng.normal(size=N)
-        for b in range(10):  # 10 requests of 30 rows, spread over the window
-            rows = slice(b * 30, (b + 1) * 30)
-            logger.log(
-                request_ids=[f"w{w}-{i}" for i in range(b * 30, (b + 1) * 30)],
-                ts_ms=T0 + w * MINUTE + b * (MINUTE // 10),
-                model_version="churn/1",
-                features=pa.table({"x1": x1[rows], "x2": x2[rows]}),
-                predictions=np.zeros(30),
-            )
-    logger.close()
 
 
 def _monitor(store: Any, blobs: BlobStore, **kw: Any) -> InferenceMonitor:
@@ -74,7 +51,7 @@ def quality_only() -> Trigger:
 
 
 def test_a_drift_alert_fires_one_run_with_its_reason(store: Any, blobs: BlobStore) -> None:
-    _serve(store, blobs, [(0.0, False), (0.0, False), (2.0, False)])
+    serve(store, blobs, [(0.0, False), (0.0, False), (2.0, False)])
     agent = _agent(store, blobs, [drift_only(), quality_only()])
     fired = agent.run_once(now_ms=T0 + 3 * MINUTE)
     assert [(f.trigger, f.status) for f in fired] == [("on-drift", "finished")]
@@ -101,7 +78,7 @@ def test_a_drift_alert_fires_one_run_with_its_reason(store: Any, blobs: BlobStor
 
 
 def test_quality_and_drift_alerts_are_told_apart(store: Any, blobs: BlobStore) -> None:
-    _serve(store, blobs, [(0.0, False), (0.0, True)])
+    serve(store, blobs, [(0.0, False), (0.0, True)])
     agent = _agent(store, blobs, [drift_only(), quality_only()])
     fired = agent.run_once(now_ms=T0 + 2 * MINUTE)
     assert [f.trigger for f in fired] == ["on-quality"]
@@ -111,7 +88,7 @@ def test_quality_and_drift_alerts_are_told_apart(store: Any, blobs: BlobStore) -
 
 
 def test_an_alert_fires_once_across_a_restart(store: Any, blobs: BlobStore) -> None:
-    _serve(store, blobs, [(0.0, False), (2.0, False)])
+    serve(store, blobs, [(0.0, False), (2.0, False)])
     first = _agent(store, blobs, [drift_only()])
     assert len(first.run_once(now_ms=T0 + 2 * MINUTE)) == 1
     # A new agent process: same name, same cursor; the event log is replayed from the start.
@@ -122,7 +99,7 @@ def test_an_alert_fires_once_across_a_restart(store: Any, blobs: BlobStore) -> N
 
 
 def test_two_agents_fire_an_alert_once(store: Any, blobs: BlobStore, tmp_path: Path) -> None:
-    _serve(store, blobs, [(0.0, False), (2.0, False)])
+    serve(store, blobs, [(0.0, False), (2.0, False)])
     a = _agent(store, blobs, [drift_only()], name="a")
     other = SqlStore(f"sqlite:///{tmp_path / 'mloop.db'}")
     b = _agent(other, blobs, [drift_only()], name="b", monitors=[])
@@ -136,7 +113,7 @@ def test_two_agents_fire_an_alert_once(store: Any, blobs: BlobStore, tmp_path: P
 def test_an_agent_dying_between_firing_and_running_is_finished_by_the_next(
     store: Any, blobs: BlobStore
 ) -> None:
-    _serve(store, blobs, [(0.0, False), (2.0, False)])
+    serve(store, blobs, [(0.0, False), (2.0, False)])
     clock = [1000.0]
     dying = _agent(store, blobs, [drift_only()], lease_s=30, clock=lambda: clock[0])
 

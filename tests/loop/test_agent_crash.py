@@ -17,19 +17,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
 import pytest
+from _traffic import MINUTE, T0, serve
 
 from mloop.artifacts import BlobStore
 from mloop.config import Settings
-from mloop.inference import InferenceLogger
 from mloop.loop import Agent
 from mloop.store import SqlStore
-
-MINUTE = 60_000
-T0 = 28_333_333 * MINUTE  # a window boundary
-N = 300
 
 # The project a user would have: steps, a pipeline, the monitor and the trigger the agent runs.
 FLOW = """
@@ -111,24 +105,6 @@ agent.run_once(now_ms=int(now_ms))
 """
 
 
-def _serve(store: Any, blobs: BlobStore, shifts: list[float]) -> None:
-    """One window of N rows per shift of x1, spread over the window."""
-    rng = np.random.default_rng(3)
-    logger = InferenceLogger("churn-api", store=store, blobstore=blobs, flush_interval_s=0.05)
-    for w, shift in enumerate(shifts):
-        x1, x2 = rng.normal(size=N) + shift, rng.normal(size=N)
-        for b in range(10):
-            rows = slice(b * 30, (b + 1) * 30)
-            logger.log(
-                request_ids=[f"w{w}-{i}" for i in range(b * 30, (b + 1) * 30)],
-                ts_ms=T0 + w * MINUTE + b * (MINUTE // 10),
-                model_version="churn/1",
-                features=pa.table({"x1": x1[rows], "x2": x2[rows]}),
-                predictions=np.zeros(30),
-            )
-    logger.close()
-
-
 class Project:
     def __init__(self, root: Path, store_uri: str) -> None:
         import importlib
@@ -177,7 +153,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[bytes], what: str) -> None:
 
 
 def test_an_agent_killed_mid_step_is_finished_by_the_next_one(project: Project) -> None:
-    _serve(project.store, project.blobs, [0.0, 2.0])
+    serve(project.store, project.blobs, [(0.0, False), (2.0, False)])
     script = project.root / "run_agent.py"
     script.write_text(AGENT.format(module=project.name))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project.root), *sys.path])}
@@ -266,7 +242,7 @@ def pg_project(
 
 def test_two_agents_on_postgresql_start_one_run_for_an_alert(pg_project: Project) -> None:
     p = pg_project
-    _serve(p.store, p.blobs, [0.0, 0.0, 2.0])
+    serve(p.store, p.blobs, [(0.0, False), (0.0, False), (2.0, False)])
     (p.root / "release").touch()
     # Two replicas of one agent, each with its own connection pool and its own monitor over the
     # same deployment, polling at the same moment.
