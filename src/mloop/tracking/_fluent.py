@@ -188,19 +188,7 @@ def attached_run(
     settings = settings or Settings.from_env()
     validate_run_id(run_id)
     st = store or open_store(settings)
-    stored = st.get_run(run_id)  # NotFoundError names the id
-    project = st.get_project(stored.project_id)
-    run = Run(
-        settings=settings,
-        store=st,
-        run_id=run_id,
-        project=project.name,
-        project_id=project.id,
-        name=stored.name,
-        params=stored.params,
-        start_step=max((m.step for m in stored.metrics.values()), default=-1) + 1,
-        system_metrics=False,
-    )
+    run = _continued(st, st.get_run(run_id), settings=settings, system_metrics=False)
     run._owns_status = False
     run._on_finish.append(_forget)
     run._start_background()
@@ -333,18 +321,22 @@ def _resume(
     validate_run_id(run_id)
     st = store or open_store(settings)
     stored = st.get_run(run_id)  # NotFoundError names the id
-    project = st.get_project(stored.project_id)
     st.update_run(run_id, status="running")
-    last_step = max((m.step for m in stored.metrics.values()), default=-1)
+    return _continued(st, stored, settings=settings, system_metrics=system_metrics)
+
+
+def _continued(st: Store, stored: Any, *, settings: Settings, system_metrics: bool | float) -> Run:
+    """A ``Run`` that goes on logging into the stored run: steps after its last stored one."""
+    project = st.get_project(stored.project_id)
     return Run(
         settings=settings,
         store=st,
-        run_id=run_id,
+        run_id=stored.id,
         project=project.name,
         project_id=project.id,
         name=stored.name,
         params=stored.params,
-        start_step=last_step + 1,
+        start_step=max((m.step for m in stored.metrics.values()), default=-1) + 1,
         system_metrics=system_metrics,
     )
 
