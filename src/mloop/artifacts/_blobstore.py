@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from mloop._digest import digest_bytes, fanout, hasher
+from mloop._digest import digest_bytes, hasher
 from mloop.artifacts import _s3
 from mloop.artifacts._hashing import (
     CHUNK_SIZE,
@@ -40,6 +40,7 @@ from mloop.artifacts._integrity import (
     verified_into_place,
     write_chunks,
 )
+from mloop.artifacts._paths import blob_key as _blob_key
 from mloop.artifacts._paths import local_blob_infos, remote_blob_infos
 from mloop.artifacts._verified import (
     copy_verified,
@@ -64,10 +65,6 @@ def _is_s3(fs: Any) -> bool:
 # Part size for remote writes and read-ahead for remote reads: S3's minimum part is 5 MiB, and
 # bigger parts mean fewer requests; 8 MiB bounds what a transfer holds in memory.
 _REMOTE_BLOCK = 8 << 20
-
-
-def _blob_key(sha: str) -> str:
-    return f"blobs/{fanout(sha)}/{sha}"
 
 
 # The class ``BlobStore("http(s)://...")`` makes: set by ``_remote.py``, which the package imports

@@ -15,13 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mloop._digest import fanout
 from mloop.errors import InvalidInputError
 from mloop.store import (
     is_digest,
     validate_artifact_path,  # one definition: the store enforces it too
 )
 
-__all__ = ["collect_files", "local_blob_infos", "validate_artifact_path"]
+__all__ = [
+    "blob_key",
+    "collect_files",
+    "local_blob_infos",
+    "remote_blob_infos",
+    "validate_artifact_path",
+]
 
 
 def _join(prefix: str | None, rel: str) -> str:
@@ -126,6 +133,11 @@ def _walk(
                 "regular file. Remove it or upload its parent's files one by one.",
                 details={"local_path": str(child)},
             )
+
+
+def blob_key(digest: str) -> str:
+    """Where a blob lives under a store's root: ``blobs/<2 hex of the hash>/<digest>``."""
+    return f"blobs/{fanout(digest)}/{digest}"
 
 
 def local_blob_infos(base: str) -> Iterator[tuple[str, int, float]]:
